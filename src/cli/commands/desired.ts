@@ -1,0 +1,75 @@
+import * as Args from "@effect/cli/Args"
+import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
+import * as fs from "node:fs"
+import { addDesired, desiredRows, removeDesired, replaceDesired } from "../../db/desired.js"
+import { formatSpec, fromDocument, parseSpec, toDocument } from "../../desired/rows.js"
+import { UsageError } from "../../errors.js"
+import { attempt, jsonOption, rootOptions, withConary } from "../context.js"
+import { printJson, println } from "../format.js"
+
+const specs = Args.text({ name: "SPEC" }).pipe(Args.atLeast(1))
+
+const add = Command.make("add", { ...rootOptions, specs }, (args) =>
+  withConary(args, { create: false }, (c) =>
+    attempt(() => {
+      const rows = args.specs.map(parseSpec)
+      addDesired(c.db, rows, c.now())
+      for (const r of rows) println(`desired: ${formatSpec(r)}`)
+    }),
+  ),
+).pipe(Command.withDescription("add desired troves: name, name:component, name=version, 'name[flavor]'"))
+
+const remove = Command.make("remove", { ...rootOptions, specs }, (args) =>
+  withConary(args, { create: false }, (c) =>
+    attempt(() => {
+      const rows = args.specs.map(parseSpec)
+      const missing = removeDesired(c.db, rows)
+      if (missing.length > 0) throw new UsageError({ message: `not desired: ${missing.join(", ")} (nothing removed)` })
+      for (const r of rows) println(`no longer desired: ${formatSpec(r)}`)
+    }),
+  ),
+).pipe(Command.withDescription("remove desired troves by name or name:component"))
+
+const list = Command.make("list", { ...rootOptions, json: jsonOption }, (args) =>
+  withConary(args, { create: false }, (c) =>
+    attempt(() => {
+      const rows = desiredRows(c.db)
+      if (args.json) return printJson(toDocument(rows))
+      if (rows.length === 0) return println("Nothing is desired.")
+      for (const r of rows) println(formatSpec(r))
+    }),
+  ),
+).pipe(Command.withDescription("list desired troves"))
+
+const set = Command.make(
+  "set",
+  {
+    ...rootOptions,
+    file: Options.text("file").pipe(Options.withDescription("JSON document, or - for standard input")),
+  },
+  (args) =>
+    withConary(args, { create: false }, (c) =>
+      attempt(() => {
+        const origin = args.file === "-" ? "standard input" : args.file
+        let text: string
+        try {
+          text = fs.readFileSync(args.file === "-" ? 0 : args.file, "utf8")
+        } catch (e) {
+          throw new UsageError({ message: `cannot read ${origin}: ${(e as Error).message}` })
+        }
+        const rows = fromDocument(text, origin)
+        replaceDesired(c.db, rows, c.now())
+        println(`Desired state replaced: ${rows.length} trove${rows.length === 1 ? "" : "s"}.`)
+      }),
+    ),
+).pipe(Command.withDescription("replace the whole desired state from a JSON document, atomically"))
+
+const exportCommand = Command.make("export", rootOptions, (args) =>
+  withConary(args, { create: false }, (c) => attempt(() => printJson(toDocument(desiredRows(c.db))))),
+).pipe(Command.withDescription("print the desired state as the JSON document `desired set` takes"))
+
+export const desiredCommand = Command.make("desired").pipe(
+  Command.withDescription("the desired state: which troves the root should have"),
+  Command.withSubcommands([add, remove, list, set, exportCommand]),
+)

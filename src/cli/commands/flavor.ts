@@ -1,0 +1,59 @@
+import * as Args from "@effect/cli/Args"
+import * as Command from "@effect/cli/Command"
+import { setSystemFlavor, systemFlavor } from "../../db/desired.js"
+import { type Flavor, formatFlavor, parseFlavor } from "../../desired/flavor.js"
+import { type Conary, attempt, jsonOption, rootOptions, withConary } from "../context.js"
+import { printJson, println } from "../format.js"
+
+const flavorArg = Args.text({ name: "FLAVOR" })
+
+const change = (c: Conary, next: (current: Flavor) => Flavor) =>
+  attempt(() => {
+    setSystemFlavor(c.db, next(systemFlavor(c.db)))
+    println(`System flavor: ${formatFlavor(systemFlavor(c.db)) || "(empty)"}`)
+  })
+
+const show = Command.make("show", { ...rootOptions, json: jsonOption }, (args) =>
+  withConary(args, { create: false }, (c) =>
+    attempt(() => {
+      const flavor = formatFlavor(systemFlavor(c.db))
+      if (args.json) return printJson({ formatVersion: 1, flavor })
+      println(flavor || "(empty)")
+    }),
+  ),
+).pipe(Command.withDescription("print the system flavor"))
+
+const set = Command.make("set", { ...rootOptions, flavor: flavorArg }, (args) =>
+  withConary(args, { create: false }, (c) => change(c, () => parseFlavor(args.flavor))),
+).pipe(Command.withDescription("replace the system flavor, e.g. 'ssl,~!gtk is: x86_64'"))
+
+const add = Command.make("add", { ...rootOptions, flavor: flavorArg }, (args) =>
+  withConary(args, { create: false }, (c) =>
+    change(c, (current) => {
+      const extra = parseFlavor(args.flavor)
+      const arches = new Map(current.arches)
+      for (const [arch, sub] of extra.arches) arches.set(arch, new Map([...(arches.get(arch) ?? []), ...sub]))
+      return { flags: new Map([...current.flags, ...extra.flags]), arches }
+    }),
+  ),
+).pipe(Command.withDescription("add or change flags of the system flavor"))
+
+const remove = Command.make("remove", { ...rootOptions, flavor: flavorArg }, (args) =>
+  withConary(args, { create: false }, (c) =>
+    change(c, (current) => {
+      const gone = parseFlavor(args.flavor)
+      const flags = new Map([...current.flags].filter(([f]) => !gone.flags.has(f)))
+      const arches = new Map([...current.arches].filter(([a]) => !gone.arches.has(a) || gone.arches.get(a)!.size > 0))
+      for (const [arch, sub] of gone.arches) {
+        const kept = arches.get(arch)
+        if (kept && sub.size > 0) arches.set(arch, new Map([...kept].filter(([f]) => !sub.has(f))))
+      }
+      return { flags, arches }
+    }),
+  ),
+).pipe(Command.withDescription("remove flags (or instruction sets) from the system flavor"))
+
+export const flavorCommand = Command.make("flavor").pipe(
+  Command.withDescription("the system flavor the planner matches troves against"),
+  Command.withSubcommands([show, set, add, remove]),
+)

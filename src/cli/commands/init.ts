@@ -1,0 +1,22 @@
+import * as Command from "@effect/cli/Command"
+import * as Effect from "effect/Effect"
+import { setSystemFlavor, systemFlavor } from "../../db/desired.js"
+import { formatFlavor, machineArch } from "../../desired/flavor.js"
+import { attempt, jsonOption, rootOptions, withConary } from "../context.js"
+import { printJson, println } from "../format.js"
+
+export const initCommand = Command.make("init", { ...rootOptions, json: jsonOption }, (args) =>
+  withConary(args, { create: true }, (c) =>
+    Effect.gen(function* () {
+      const flavor = yield* attempt(() => {
+        // The instruction set comes from the machine; flags are the operator's to set.
+        if (systemFlavor(c.db).arches.size === 0) {
+          setSystemFlavor(c.db, { flags: systemFlavor(c.db).flags, arches: new Map([[machineArch(), new Map()]]) })
+        }
+        return formatFlavor(systemFlavor(c.db))
+      })
+      if (args.json) return printJson({ formatVersion: 1, root: c.root, database: c.dbPath, flavor })
+      println(`Initialized conary for ${c.root} (database ${c.dbPath}, system flavor '${flavor}').`)
+    }),
+  ),
+).pipe(Command.withDescription("create the database for a root (safe to run again)"))

@@ -1,0 +1,122 @@
+import * as Args from "@effect/cli/Args"
+import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
+import { generations, installedTroves } from "../../db/state.js"
+import { availableTroves, provenanceOf, troveFilesLookup, troveScripts } from "../../db/troves.js"
+import { compareVersions, matchesVersionSpec } from "../../desired/version.js"
+import { parseSpec } from "../../desired/rows.js"
+import { NotFoundError } from "../../errors.js"
+import type { TroveMeta } from "../../source/trove.js"
+import { attempt, jsonOption, rootOptions, withConary } from "../context.js"
+import { formatBytes, printJson, println, table } from "../format.js"
+
+// Read-only views of the installed state: list, show, history.
+
+const list = Command.make("list", { ...rootOptions, json: jsonOption }, (args) =>
+  withConary(args, { create: false }, (c) =>
+    attempt(() => {
+      const installed = installedTroves(c.db)
+        .map((i) => ({
+          name: i.trove.name,
+          version: i.trove.version,
+          flavor: i.trove.flavor,
+          components: i.components,
+          reason: i.reason,
+        }))
+        .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+      if (args.json) return printJson({ formatVersion: 1, troves: installed })
+      if (installed.length === 0) return println("Nothing is installed.")
+      for (const line of table([
+        ["NAME", "VERSION", "FLAVOR", "COMPONENTS", "REASON"],
+        ...installed.map((t) => [t.name, t.version, t.flavor || "-", t.components.join(","), t.reason]),
+      ]))
+        println(line)
+    }),
+  ),
+).pipe(Command.withDescription("list installed troves"))
+
+const show = Command.make(
+  "show",
+  {
+    ...rootOptions,
+    json: jsonOption,
+    files: Options.boolean("files").pipe(Options.withDescription("list the trove's files")),
+    trove: Args.text({ name: "TROVE" }),
+  },
+  (args) =>
+    withConary(args, { create: false }, (c) =>
+      attempt(() => {
+        const spec = parseSpec(args.trove)
+        const fits = (t: TroveMeta) => t.name === spec.name && matchesVersionSpec(t.version, spec.version) && (!spec.flavor || t.flavor === spec.flavor)
+        const installed = installedTroves(c.db).find((i) => fits(i.trove))
+        // Not installed: the newest available one, so `show` also answers "what would I get".
+        const available = installed
+          ? undefined
+          : availableTroves(c.db)
+              .filter(fits)
+              .sort((a, b) => compareVersions(b.scheme, b.version, a.version))[0]
+        const trove = installed?.trove ?? available
+        if (!trove) throw new NotFoundError({ what: "installed or available trove", name: args.trove })
+        const files = troveFilesLookup(c.db)(trove.id).filter((f) => !installed || installed.components.includes(f.component))
+        const data = {
+          formatVersion: 1,
+          name: trove.name,
+          version: trove.version,
+          flavor: trove.flavor,
+          installed: installed !== undefined,
+          reason: installed?.reason ?? null,
+          components: installed?.components ?? trove.components,
+          availableComponents: trove.components,
+          requires: trove.requires,
+          provides: trove.provides,
+          fileCount: files.length,
+          size: files.reduce((n, f) => n + f.size, 0),
+          scripts: troveScripts(c.db, trove.id),
+          provenance: provenanceOf(c.db, trove.id),
+          ...(args.files ? { files } : {}),
+        }
+        if (args.json) return printJson(data)
+        const rows: string[][] = [
+          ["Name:", data.name],
+          ["Version:", data.version],
+          ["Flavor:", data.flavor || "(none)"],
+          ["Status:", installed ? `installed (${installed.reason === "explicit" ? "desired" : "pulled in as a dependency"})` : "available, not installed"],
+          ["Components:", data.components.map((x) => ":" + x).join(" ")],
+          ["Requires:", data.requires.join(", ") || "-"],
+          ["Provides:", data.provides.join(", ") || "-"],
+          ["Files:", `${data.fileCount} (${formatBytes(data.size)})`],
+          ["Scripts:", Object.keys(data.scripts).join(", ") || "-"],
+          ...data.provenance.map((p) => ["From:", `${p.source}: ${p.origin} (sha256 ${p.archiveSha256.slice(0, 16)}…, ${p.importedAt})`]),
+        ]
+        for (const line of table(rows)) println(line)
+        if (args.files) {
+          println()
+          for (const f of files) {
+            const mode = f.mode.toString(8).padStart(4, "0")
+            const what = f.kind === "symlink" ? ` -> ${f.target}` : f.kind === "dir" ? "/" : ""
+            println(`${mode} ${f.config ? "c" : " "} ${f.path}${what}`)
+          }
+        }
+      }),
+    ),
+).pipe(Command.withDescription("show a trove: version, flavor, components, files, provenance, why installed"))
+
+const history = Command.make("history", { ...rootOptions, json: jsonOption }, (args) =>
+  withConary(args, { create: false }, (c) =>
+    attempt(() => {
+      const gens = generations(c.db)
+      if (args.json) return printJson({ formatVersion: 1, generations: gens })
+      if (gens.length === 0) return println("No generations yet.")
+      for (const g of gens) {
+        const s = g.summary
+        println(`generation ${g.id}  ${g.createdAt}  ${g.command}: ${s.install} installed, ${s.update} updated, ${s.erase} erased, ${s.files} files`)
+        for (const o of g.operations) {
+          const sign = o.op === "install" ? "+" : o.op === "erase" ? "-" : "~"
+          println(`  ${sign} ${o.name} ${o.op === "update" ? `${o.from} → ${o.to}` : (o.to ?? o.from)}`)
+        }
+      }
+    }),
+  ),
+).pipe(Command.withDescription("show the generations and the changesets that made them"))
+
+export const queryCommands = [list, show, history] as const

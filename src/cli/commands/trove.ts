@@ -1,0 +1,48 @@
+import * as Args from "@effect/cli/Args"
+import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
+import * as Effect from "effect/Effect"
+import * as path from "node:path"
+import { buildNativeTrove } from "../../source/native.js"
+import { attempt, jsonOption } from "../context.js"
+import { printJson, println } from "../format.js"
+
+const build = Command.make(
+  "build",
+  {
+    dir: Args.directory({ name: "DIR", exists: "yes" }),
+    name: Options.text("name"),
+    version: Options.text("trove-version").pipe(Options.withDescription("the trove version, given as --version")),
+    flavor: Options.text("flavor").pipe(Options.withDefault("")),
+    requires: Options.text("requires").pipe(Options.repeated),
+    provides: Options.text("provides").pipe(Options.repeated),
+    out: Options.text("out"),
+    json: jsonOption,
+  },
+  (args) =>
+    Effect.gen(function* () {
+      const trove = yield* attempt(() =>
+        buildNativeTrove(
+          args.dir,
+          { name: args.name, version: args.version, flavor: args.flavor, requires: args.requires, provides: args.provides },
+          path.resolve(args.out),
+        ),
+      )
+      const summary = {
+        formatVersion: 1,
+        archive: path.resolve(args.out),
+        name: trove.name,
+        version: trove.version,
+        flavor: trove.flavor,
+        files: trove.files.length,
+        digest: trove.digest,
+      }
+      if (args.json) return printJson(summary)
+      println(`Built ${trove.name}=${trove.version}${trove.flavor ? `[${trove.flavor}]` : ""}: ${trove.files.length} entries -> ${summary.archive}`)
+    }),
+).pipe(Command.withDescription("pack a directory into a native trove archive"))
+
+export const troveCommand = Command.make("trove").pipe(
+  Command.withDescription("build trove archives"),
+  Command.withSubcommands([build]),
+)

@@ -1,0 +1,28 @@
+import { SingleBar } from "cli-progress"
+import { type Report, silentReport } from "../reconcile/report.js"
+
+/** A progress bar on stderr for long phases, only for a person at a terminal. */
+export const progressReport = (json: boolean): Report => {
+  if (json || !process.stderr.isTTY) return silentReport
+  let bar: SingleBar | undefined
+  return {
+    start(phase, total) {
+      // Short phases would only flicker.
+      if (total < 200) return
+      bar = new SingleBar({
+        stream: process.stderr,
+        format: `${phase.padEnd(10)} [{bar}] {percentage}% {value}/{total} {duration_formatted}`,
+        hideCursor: true,
+        clearOnComplete: true,
+      })
+      bar.start(total, 0)
+    },
+    tick(n = 1) {
+      bar?.increment(n)
+    },
+    done() {
+      bar?.stop()
+      bar = undefined
+    },
+  }
+}

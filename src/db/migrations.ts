@@ -1,0 +1,156 @@
+// Versioned schema. Each entry moves the database from version i to i+1; the
+// version lives in PRAGMA user_version so it changes in the same transaction.
+export const migrations: ReadonlyArray<string> = [
+  `
+  CREATE TABLE settings (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+  );
+
+  CREATE TABLE sources (
+    name      TEXT PRIMARY KEY,
+    kind      TEXT NOT NULL,            -- 'dir'
+    location  TEXT NOT NULL,
+    added_at  TEXT NOT NULL,
+    synced_at TEXT
+  );
+
+  -- Every trove conary has ever seen, keyed by the digest of its manifest, so a
+  -- generation can name exactly what it installed even after a source drops it.
+  CREATE TABLE troves (
+    id          INTEGER PRIMARY KEY,
+    digest      TEXT NOT NULL UNIQUE,
+    name        TEXT NOT NULL,
+    version     TEXT NOT NULL,
+    scheme      TEXT NOT NULL,          -- version scheme: native | deb | rpm
+    flavor      TEXT NOT NULL,
+    format      TEXT NOT NULL,          -- archive format: native | deb
+    components  TEXT NOT NULL,          -- JSON array of component names present
+    file_count  INTEGER NOT NULL,
+    total_size  INTEGER NOT NULL,
+    scripts     TEXT                    -- JSON object of maintainer scripts, if any
+  );
+  CREATE INDEX troves_name ON troves(name);
+
+  CREATE TABLE trove_files (
+    trove_id    INTEGER NOT NULL REFERENCES troves(id) ON DELETE CASCADE,
+    path        TEXT NOT NULL,
+    kind        TEXT NOT NULL,          -- file | dir | symlink
+    mode        INTEGER NOT NULL,       -- permission bits
+    owner       TEXT NOT NULL,
+    grp         TEXT NOT NULL,
+    sha256      TEXT,                   -- regular files only
+    size        INTEGER NOT NULL,
+    link_target TEXT,
+    is_config   INTEGER NOT NULL,
+    component   TEXT NOT NULL,
+    PRIMARY KEY (trove_id, path)
+  ) WITHOUT ROWID;
+
+  CREATE TABLE trove_deps (
+    trove_id INTEGER NOT NULL REFERENCES troves(id) ON DELETE CASCADE,
+    kind     TEXT NOT NULL,             -- requires | provides
+    seq      INTEGER NOT NULL,
+    value    TEXT NOT NULL,             -- a dependency expression, alternatives separated by ' | '
+    PRIMARY KEY (trove_id, kind, seq)
+  ) WITHOUT ROWID;
+
+  -- Which source offers which trove, and where its archive is.
+  CREATE TABLE available (
+    source         TEXT NOT NULL REFERENCES sources(name) ON DELETE CASCADE,
+    trove_id       INTEGER NOT NULL REFERENCES troves(id),
+    archive        TEXT NOT NULL,
+    archive_sha256 TEXT NOT NULL,
+    archive_size   INTEGER NOT NULL,
+    archive_mtime  INTEGER NOT NULL,
+    PRIMARY KEY (source, archive)
+  ) WITHOUT ROWID;
+  CREATE INDEX available_trove ON available(trove_id);
+
+  CREATE TABLE provenance (
+    trove_id       INTEGER NOT NULL REFERENCES troves(id) ON DELETE CASCADE,
+    source         TEXT NOT NULL,
+    origin         TEXT NOT NULL,
+    archive_sha256 TEXT NOT NULL,
+    signature_key  TEXT,
+    imported_at    TEXT NOT NULL,
+    PRIMARY KEY (trove_id, source, origin)
+  ) WITHOUT ROWID;
+
+  CREATE TABLE desired (
+    name      TEXT NOT NULL,
+    component TEXT NOT NULL DEFAULT '', -- '' means the package's default components
+    version   TEXT NOT NULL DEFAULT '', -- '' means the newest
+    flavor    TEXT NOT NULL DEFAULT '', -- '' means no constraint
+    added_at  TEXT NOT NULL,
+    PRIMARY KEY (name, component, version, flavor)
+  ) WITHOUT ROWID;
+
+  CREATE TABLE system_provides (
+    name TEXT PRIMARY KEY
+  ) WITHOUT ROWID;
+
+  CREATE TABLE system_flavor (
+    flag  TEXT PRIMARY KEY,             -- 'ssl', 'is:x86_64', 'is:x86_64.sse2'
+    sense TEXT NOT NULL                 -- required | preferred | prefernot | disallowed
+  ) WITHOUT ROWID;
+
+  CREATE TABLE generations (
+    id         INTEGER PRIMARY KEY,
+    created_at TEXT NOT NULL,
+    command    TEXT NOT NULL,
+    summary    TEXT NOT NULL            -- JSON counts
+  );
+
+  CREATE TABLE generation_troves (
+    generation INTEGER NOT NULL REFERENCES generations(id) ON DELETE CASCADE,
+    trove_id   INTEGER NOT NULL REFERENCES troves(id),
+    components TEXT NOT NULL,
+    reason     TEXT NOT NULL,
+    PRIMARY KEY (generation, trove_id)
+  ) WITHOUT ROWID;
+
+  -- The changeset that produced a generation: one row per trove operation.
+  CREATE TABLE changeset_ops (
+    generation  INTEGER NOT NULL REFERENCES generations(id) ON DELETE CASCADE,
+    seq         INTEGER NOT NULL,
+    op          TEXT NOT NULL,          -- install | update | erase
+    name        TEXT NOT NULL,
+    old_version TEXT,
+    new_version TEXT,
+    old_flavor  TEXT,
+    new_flavor  TEXT,
+    files       INTEGER NOT NULL,
+    PRIMARY KEY (generation, seq)
+  ) WITHOUT ROWID;
+
+  CREATE TABLE installed_troves (
+    trove_id     INTEGER PRIMARY KEY REFERENCES troves(id),
+    components   TEXT NOT NULL,
+    reason       TEXT NOT NULL,         -- explicit | dependency
+    generation   INTEGER NOT NULL,
+    installed_at TEXT NOT NULL
+  );
+
+  -- Installed files with the stat cache taken right after apply wrote them.
+  CREATE TABLE installed_files (
+    trove_id    INTEGER NOT NULL REFERENCES installed_troves(trove_id) ON DELETE CASCADE,
+    path        TEXT NOT NULL,
+    kind        TEXT NOT NULL,
+    mode        INTEGER NOT NULL,
+    uid         INTEGER NOT NULL,
+    gid         INTEGER NOT NULL,
+    sha256      TEXT,
+    size        INTEGER NOT NULL,
+    link_target TEXT,
+    is_config   INTEGER NOT NULL,
+    mtime_ns    INTEGER NOT NULL,
+    ctime_ns    INTEGER NOT NULL,
+    ino         INTEGER NOT NULL,
+    PRIMARY KEY (trove_id, path)
+  ) WITHOUT ROWID;
+  CREATE INDEX installed_files_path ON installed_files(path);
+  `,
+]
+
+export const schemaVersion = migrations.length

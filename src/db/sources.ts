@@ -1,0 +1,39 @@
+import type { Db } from "./connection.js"
+
+export interface SourceRow {
+  readonly name: string
+  readonly kind: string
+  readonly location: string
+  readonly addedAt: string
+  readonly syncedAt: string | null
+  readonly troves: number
+}
+
+export const listSources = (db: Db): SourceRow[] =>
+  db
+    .prepare(
+      `SELECT s.name, s.kind, s.location, s.added_at AS addedAt, s.synced_at AS syncedAt,
+              (SELECT count(*) FROM available a WHERE a.source = s.name) AS troves
+       FROM sources s ORDER BY s.name`,
+    )
+    .all() as SourceRow[]
+
+export const addSource = (db: Db, name: string, kind: string, location: string, now: string): boolean =>
+  db.prepare("INSERT OR IGNORE INTO sources (name, kind, location, added_at) VALUES (?, ?, ?, ?)").run(name, kind, location, now)
+    .changes === 1
+
+export const removeSource = (db: Db, name: string): boolean =>
+  db.prepare("DELETE FROM sources WHERE name = ?").run(name).changes === 1
+
+export interface KnownArchive {
+  readonly archive: string
+  readonly size: number
+  readonly mtime: number
+}
+
+export const knownArchives = (db: Db, source: string): Map<string, KnownArchive> =>
+  new Map(
+    (
+      db.prepare("SELECT archive, archive_size AS size, archive_mtime AS mtime FROM available WHERE source = ?").all(source) as KnownArchive[]
+    ).map((k) => [k.archive, k]),
+  )

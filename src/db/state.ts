@@ -1,0 +1,145 @@
+import type { Plan, Reason, TroveOp } from "../reconcile/plan-schema.js"
+import type { InstalledTrove } from "../reconcile/plan.js"
+import { type FileKind, type TroveFile, troveLabel } from "../source/trove.js"
+import type { Db } from "./connection.js"
+import { trovesById } from "./troves.js"
+
+// Installed state and its history of generations.
+
+export const installedTroves = (db: Db): InstalledTrove[] => {
+  const rows = db.prepare("SELECT trove_id, components, reason FROM installed_troves ORDER BY trove_id").all() as Array<{
+    trove_id: number
+    components: string
+    reason: Reason
+  }>
+  const metas = new Map(trovesById(db, rows.map((r) => r.trove_id)).map((m) => [m.id, m]))
+  return rows.map((r) => ({ trove: metas.get(r.trove_id)!, components: JSON.parse(r.components) as string[], reason: r.reason }))
+}
+
+type OwnerRow = [number, string, FileKind, number, string | null, number, string | null, number]
+
+/** Installed troves that own a path (the planner's `ownersOf`). */
+export const installedOwnersLookup = (db: Db) => {
+  const stmt = db
+    .prepare(
+      `SELECT f.trove_id, f.path, f.kind, f.mode, f.sha256, f.size, f.link_target, f.is_config, tf.owner, tf.grp, tf.component
+       FROM installed_files f JOIN trove_files tf ON tf.trove_id = f.trove_id AND tf.path = f.path
+       WHERE f.path = ?`,
+    )
+    .raw()
+  const empty = (db.prepare("SELECT count(*) FROM installed_troves").pluck().get() as number) === 0
+  return (path: string): Array<{ troveId: number; file: TroveFile }> => {
+    if (empty) return []
+    return (stmt.all(path) as Array<[...OwnerRow, string, string, string]>).map(
+      ([troveId, p, kind, mode, sha256, size, target, config, owner, group, component]) => ({
+        troveId,
+        file: { path: p, kind, mode, sha256, size, target, config: config === 1, owner, group, component },
+      }),
+    )
+  }
+}
+
+export const currentGeneration = (db: Db): number =>
+  (db.prepare("SELECT coalesce(max(id), 0) FROM generations").pluck().get() as number) ?? 0
+
+/** What lstat said of a file right after apply wrote it. */
+export interface StatRow {
+  readonly troveId: number
+  readonly file: TroveFile
+  readonly uid: number
+  readonly gid: number
+  readonly mtimeNs: bigint
+  readonly ctimeNs: bigint
+  readonly ino: bigint
+}
+
+/**
+ * Records an applied plan in one transaction: a new generation with its trove
+ * set and changeset, the installed troves, and the installed files (with their
+ * stat cache) of every trove the plan touched.
+ */
+export const recordGeneration = (
+  db: Db,
+  args: { readonly plan: Plan; readonly command: string; readonly now: string; readonly stats: ReadonlyArray<StatRow> },
+): number =>
+  db.transaction(() => {
+    const { plan, now } = args
+    const gen = Number(
+      db
+        .prepare("INSERT INTO generations (created_at, command, summary) VALUES (?, ?, ?)")
+        .run(now, args.command, JSON.stringify(plan.summary)).lastInsertRowid,
+    )
+    const gt = db.prepare("INSERT INTO generation_troves (generation, trove_id, components, reason) VALUES (?, ?, ?, ?)")
+    for (const t of plan.target) gt.run(gen, t.troveId, JSON.stringify(t.components), t.reason)
+    const filesPerTrove = new Map<string, number>()
+    for (const f of plan.files) filesPerTrove.set(f.trove, (filesPerTrove.get(f.trove) ?? 0) + 1)
+    const op = db.prepare(
+      `INSERT INTO changeset_ops (generation, seq, op, name, old_version, new_version, old_flavor, new_flavor, files)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    )
+    const fileCount = (t: TroveOp) => {
+      const ref = t.to ?? t.from!
+      return filesPerTrove.get(troveLabel({ name: t.name, version: ref.version, flavor: ref.flavor })) ?? 0
+    }
+    plan.troves.forEach((t, i) =>
+      op.run(gen, i, t.op, t.name, t.from?.version ?? null, t.to?.version ?? null, t.from?.flavor ?? null, t.to?.flavor ?? null, fileCount(t)),
+    )
+
+    // Installed rows: drop the troves that left or changed, then write the new ones.
+    const delTrove = db.prepare("DELETE FROM installed_troves WHERE trove_id = ?")
+    for (const t of plan.troves) if (t.from) delTrove.run(t.from.troveId)
+    const insTrove = db.prepare(
+      "INSERT INTO installed_troves (trove_id, components, reason, generation, installed_at) VALUES (?, ?, ?, ?, ?)",
+    )
+    for (const t of plan.troves) if (t.to) insTrove.run(t.to.troveId, JSON.stringify(t.to.components), t.reason, gen, now)
+    // Reasons can change without the trove changing (a dependency becomes desired).
+    const reason = db.prepare("UPDATE installed_troves SET reason = ? WHERE trove_id = ? AND reason <> ?")
+    for (const t of plan.target) reason.run(t.reason, t.troveId, t.reason)
+    const insFile = db.prepare(
+      `INSERT INTO installed_files (trove_id, path, kind, mode, uid, gid, sha256, size, link_target, is_config, mtime_ns, ctime_ns, ino)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    )
+    for (const s of args.stats) {
+      const f = s.file
+      insFile.run(s.troveId, f.path, f.kind, f.mode, s.uid, s.gid, f.sha256, f.size, f.target, f.config ? 1 : 0, s.mtimeNs, s.ctimeNs, s.ino)
+    }
+    return gen
+  })()
+
+export interface GenerationInfo {
+  readonly id: number
+  readonly createdAt: string
+  readonly command: string
+  readonly summary: Plan["summary"]
+  readonly operations: ReadonlyArray<{ op: string; name: string; from: string | null; to: string | null }>
+}
+
+export const generations = (db: Db): GenerationInfo[] => {
+  const gens = db.prepare("SELECT id, created_at, command, summary FROM generations ORDER BY id").all() as Array<{
+    id: number
+    created_at: string
+    command: string
+    summary: string
+  }>
+  const ops = db
+    .prepare("SELECT generation, op, name, old_version, new_version, old_flavor, new_flavor FROM changeset_ops ORDER BY generation, seq")
+    .all() as Array<{
+    generation: number
+    op: string
+    name: string
+    old_version: string | null
+    new_version: string | null
+    old_flavor: string | null
+    new_flavor: string | null
+  }>
+  const label = (v: string | null, f: string | null) => (v === null ? null : f ? `${v}[${f}]` : v)
+  return gens.map((g) => ({
+    id: g.id,
+    createdAt: g.created_at,
+    command: g.command,
+    summary: JSON.parse(g.summary) as Plan["summary"],
+    operations: ops
+      .filter((o) => o.generation === g.id)
+      .map((o) => ({ op: o.op, name: o.name, from: label(o.old_version, o.old_flavor), to: label(o.new_version, o.new_flavor) })),
+  }))
+}

@@ -1,0 +1,166 @@
+import type { VersionScheme } from "../desired/version.js"
+import type { FileKind, TroveFile, TroveMeta } from "../source/trove.js"
+import type { Db } from "./connection.js"
+
+// The trove catalog: every trove seen, its files and dependencies.
+
+export interface NewTrove {
+  readonly digest: string
+  readonly name: string
+  readonly version: string
+  readonly scheme: VersionScheme
+  readonly flavor: string
+  readonly format: string
+  readonly requires: ReadonlyArray<string>
+  readonly provides: ReadonlyArray<string>
+  readonly files: ReadonlyArray<TroveFile>
+  readonly scripts?: Readonly<Record<string, string>>
+}
+
+/** Inserts a trove unless one with the same digest exists; returns its id. Call inside a transaction. */
+export const upsertTrove = (db: Db, t: NewTrove): number => {
+  const existing = db.prepare("SELECT id FROM troves WHERE digest = ?").get(t.digest) as { id: number } | undefined
+  if (existing) return existing.id
+  const components = [...new Set(t.files.map((f) => f.component))].sort()
+  const totalSize = t.files.reduce((n, f) => n + f.size, 0)
+  const scripts = t.scripts && Object.keys(t.scripts).length > 0 ? JSON.stringify(t.scripts) : null
+  const id = Number(
+    db
+      .prepare(
+        `INSERT INTO troves (digest, name, version, scheme, flavor, format, components, file_count, total_size, scripts)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(t.digest, t.name, t.version, t.scheme, t.flavor, t.format, JSON.stringify(components), t.files.length, totalSize, scripts)
+      .lastInsertRowid,
+  )
+  const file = db.prepare(
+    `INSERT INTO trove_files (trove_id, path, kind, mode, owner, grp, sha256, size, link_target, is_config, component)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  )
+  for (const f of t.files) {
+    file.run(id, f.path, f.kind, f.mode, f.owner, f.group, f.sha256, f.size, f.target, f.config ? 1 : 0, f.component)
+  }
+  const dep = db.prepare("INSERT INTO trove_deps (trove_id, kind, seq, value) VALUES (?, ?, ?, ?)")
+  t.requires.forEach((v, i) => dep.run(id, "requires", i, v))
+  t.provides.forEach((v, i) => dep.run(id, "provides", i, v))
+  return id
+}
+
+interface TroveRow {
+  id: number
+  name: string
+  version: string
+  scheme: VersionScheme
+  flavor: string
+  components: string
+  file_count: number
+  total_size: number
+  scripts: string | null
+}
+
+const TROVE_COLUMNS = "t.id, t.name, t.version, t.scheme, t.flavor, t.components, t.file_count, t.total_size, t.scripts"
+
+const loadMetas = (db: Db, rows: ReadonlyArray<TroveRow>): TroveMeta[] => {
+  const deps = new Map<number, { requires: string[]; provides: string[] }>()
+  for (const r of rows) deps.set(r.id, { requires: [], provides: [] })
+  // One pass over the dependency table beats a query per trove.
+  const all = db.prepare("SELECT trove_id, kind, value FROM trove_deps ORDER BY trove_id, kind, seq").raw().all() as Array<
+    [number, "requires" | "provides", string]
+  >
+  for (const [id, kind, value] of all) deps.get(id)?.[kind].push(value)
+  return rows.map((r) => ({
+    id: r.id,
+    name: r.name,
+    version: r.version,
+    scheme: r.scheme,
+    flavor: r.flavor,
+    components: JSON.parse(r.components) as string[],
+    requires: deps.get(r.id)!.requires,
+    provides: deps.get(r.id)!.provides,
+    fileCount: r.file_count,
+    totalSize: r.total_size,
+    hasScripts: r.scripts !== null,
+  }))
+}
+
+/** Troves some source offers. */
+export const availableTroves = (db: Db): TroveMeta[] =>
+  loadMetas(
+    db,
+    db
+      .prepare(`SELECT DISTINCT ${TROVE_COLUMNS} FROM troves t JOIN available a ON a.trove_id = t.id ORDER BY t.id`)
+      .all() as TroveRow[],
+  )
+
+export const trovesById = (db: Db, ids: ReadonlyArray<number>): TroveMeta[] =>
+  ids.length === 0
+    ? []
+    : loadMetas(
+        db,
+        db
+          .prepare(`SELECT ${TROVE_COLUMNS} FROM troves t WHERE t.id IN (SELECT value FROM json_each(?)) ORDER BY t.id`)
+          .all(JSON.stringify(ids)) as TroveRow[],
+      )
+
+export const troveScripts = (db: Db, id: number): Record<string, string> => {
+  const row = db.prepare("SELECT scripts FROM troves WHERE id = ?").get(id) as { scripts: string | null } | undefined
+  return row?.scripts ? (JSON.parse(row.scripts) as Record<string, string>) : {}
+}
+
+type FileRow = [string, FileKind, number, string, string, string | null, number, string | null, number, string]
+
+const toFile = ([path, kind, mode, owner, group, sha256, size, target, config, component]: FileRow): TroveFile => ({
+  path,
+  kind,
+  mode,
+  owner,
+  group,
+  sha256,
+  size,
+  target,
+  config: config === 1,
+  component,
+})
+
+/** A memoizing lookup of a trove's files, as the planner wants it. */
+export const troveFilesLookup = (db: Db): ((troveId: number) => ReadonlyArray<TroveFile>) => {
+  const stmt = db
+    .prepare(
+      "SELECT path, kind, mode, owner, grp, sha256, size, link_target, is_config, component FROM trove_files WHERE trove_id = ? ORDER BY path",
+    )
+    .raw()
+  const cache = new Map<number, ReadonlyArray<TroveFile>>()
+  return (troveId) => {
+    let files = cache.get(troveId)
+    if (files === undefined) {
+      files = (stmt.all(troveId) as FileRow[]).map(toFile)
+      cache.set(troveId, files)
+    }
+    return files
+  }
+}
+
+/** Where to get a trove's contents: its archives, newest source first. */
+export const archivesOf = (db: Db, troveId: number): Array<{ source: string; archive: string; format: string }> =>
+  db
+    .prepare(
+      `SELECT a.source, a.archive, t.format FROM available a JOIN troves t ON t.id = a.trove_id
+       WHERE a.trove_id = ? ORDER BY a.source`,
+    )
+    .all(troveId) as Array<{ source: string; archive: string; format: string }>
+
+export interface Provenance {
+  readonly source: string
+  readonly origin: string
+  readonly archiveSha256: string
+  readonly signatureKey: string | null
+  readonly importedAt: string
+}
+
+export const provenanceOf = (db: Db, troveId: number): Provenance[] =>
+  db
+    .prepare(
+      `SELECT source, origin, archive_sha256 AS archiveSha256, signature_key AS signatureKey, imported_at AS importedAt
+       FROM provenance WHERE trove_id = ? ORDER BY imported_at`,
+    )
+    .all(troveId) as Provenance[]

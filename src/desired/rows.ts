@@ -1,0 +1,90 @@
+import * as Either from "effect/Either"
+import * as Schema from "effect/Schema"
+import { decodeOrProblem } from "../decode.js"
+import { UsageError } from "../errors.js"
+import { FlavorError, normalizeFlavor } from "./flavor.js"
+
+/** One row of the desired state: a trove name with optional constraints. */
+export interface DesiredRow {
+  readonly name: string
+  /** '' = the package's default components */
+  readonly component: string
+  /** '' = newest */
+  readonly version: string
+  /** canonical flavor, '' = no constraint */
+  readonly flavor: string
+}
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9+._-]*$/
+const COMPONENT = /^[a-z][a-z0-9-]*$/
+const VERSION = /^[A-Za-z0-9][A-Za-z0-9.+~:_-]*$/
+
+// name[:component][=version][[flavor]]
+const SPEC = /^([^:=[\]]+)(?::([^=[\]]+))?(?:=([^[\]]+))?(?:\[([^\]]*)\])?$/
+
+/** Parses `nginx`, `nginx:runtime`, `nginx=1.24`, `'nginx=1.24[ssl is: x86_64]'`. */
+export const parseSpec = (spec: string): DesiredRow => {
+  const m = SPEC.exec(spec.trim())
+  if (!m) throw new UsageError({ message: `bad trove spec '${spec}': expected name[:component][=version][[flavor]]` })
+  return checkRow({ name: m[1]!, component: m[2] ?? "", version: m[3] ?? "", flavor: m[4] ?? "" }, `'${spec}'`)
+}
+
+const checkRow = (row: DesiredRow, where: string): DesiredRow => {
+  const bad = (what: string) => new UsageError({ message: `bad trove spec ${where}: ${what}` })
+  if (!NAME.test(row.name)) throw bad(`invalid name '${row.name}'`)
+  if (row.component !== "" && !COMPONENT.test(row.component)) throw bad(`invalid component '${row.component}'`)
+  if (row.version !== "" && !VERSION.test(row.version)) throw bad(`invalid version '${row.version}'`)
+  try {
+    return { ...row, flavor: normalizeFlavor(row.flavor) }
+  } catch (e) {
+    if (e instanceof FlavorError) throw bad(e.message)
+    throw e
+  }
+}
+
+export const formatSpec = (row: DesiredRow): string =>
+  `${row.name}${row.component ? ":" + row.component : ""}${row.version ? "=" + row.version : ""}${row.flavor ? `[${row.flavor}]` : ""}`
+
+// ---- the JSON form of the whole desired state (desired set/export) ---------
+
+export const DESIRED_FORMAT_VERSION = 1
+
+const DesiredEntry = Schema.Struct({
+  name: Schema.String,
+  component: Schema.optional(Schema.String),
+  version: Schema.optional(Schema.String),
+  flavor: Schema.optional(Schema.String),
+})
+
+const DesiredDocument = Schema.Struct({
+  formatVersion: Schema.Literal(DESIRED_FORMAT_VERSION),
+  troves: Schema.Array(DesiredEntry),
+})
+
+export const toDocument = (rows: ReadonlyArray<DesiredRow>) => ({
+  formatVersion: DESIRED_FORMAT_VERSION,
+  troves: rows.map((r) => ({
+    name: r.name,
+    ...(r.component ? { component: r.component } : {}),
+    ...(r.version ? { version: r.version } : {}),
+    ...(r.flavor ? { flavor: r.flavor } : {}),
+  })),
+})
+
+/** Decodes a desired-state document; errors name the bad entry. */
+export const fromDocument = (text: string, origin: string): DesiredRow[] => {
+  let json: unknown
+  try {
+    json = JSON.parse(text)
+  } catch (e) {
+    throw new UsageError({ message: `${origin}: not valid JSON (${(e as Error).message})` })
+  }
+  const decoded = decodeOrProblem(DesiredDocument, json)
+  if (Either.isLeft(decoded)) throw new UsageError({ message: `${origin}: ${decoded.left}` })
+  return decoded.right.troves.map((t, i) =>
+    checkRow(
+      { name: t.name, component: t.component ?? "", version: t.version ?? "", flavor: t.flavor ?? "" },
+      `in ${origin} at troves.${i}`,
+    ),
+  )
+}

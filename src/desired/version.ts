@@ -1,0 +1,171 @@
+// Version ordering per scheme. Native versions are `upstream-source-build`
+// (Conary's shape); Debian versions use dpkg's algorithm.
+
+export type VersionScheme = "native" | "deb"
+
+export const compareVersions = (scheme: VersionScheme, a: string, b: string): number =>
+  scheme === "deb" ? compareDebian(a, b) : compareNative(a, b)
+
+// ---- native ---------------------------------------------------------------
+
+const NATIVE = /^[0-9A-Za-z][0-9A-Za-z.+_~]*(-[0-9A-Za-z.+_~]+){0,2}$/
+
+/** `upstream[-source[-build]]`; the last two `-` fields are source and build. */
+export const isNativeVersion = (v: string): boolean => NATIVE.test(v)
+
+const splitNative = (v: string): [string, string, string] => {
+  const parts = v.split("-")
+  return [parts[0] ?? "", parts[1] ?? "", parts[2] ?? ""]
+}
+
+export const compareNative = (a: string, b: string): number => {
+  const pa = splitNative(a)
+  const pb = splitNative(b)
+  for (let i = 0; i < 3; i++) {
+    const c = compareDotted(pa[i]!, pb[i]!)
+    if (c !== 0) return c
+  }
+  return 0
+}
+
+/** Dot-separated fields, each compared numerically where both are numeric. */
+const compareDotted = (a: string, b: string): number => {
+  if (a === b) return 0
+  const fa = a === "" ? [] : a.split(".")
+  const fb = b === "" ? [] : b.split(".")
+  const n = Math.min(fa.length, fb.length)
+  for (let i = 0; i < n; i++) {
+    const c = compareNatural(fa[i]!, fb[i]!)
+    if (c !== 0) return c
+  }
+  return fa.length - fb.length
+}
+
+const RUN = /\d+|\D+/g
+
+/** "10a" > "9b": runs of digits compare as numbers, other runs as text. */
+const compareNatural = (a: string, b: string): number => {
+  const ra = a.match(RUN) ?? []
+  const rb = b.match(RUN) ?? []
+  const n = Math.min(ra.length, rb.length)
+  for (let i = 0; i < n; i++) {
+    const x = ra[i]!
+    const y = rb[i]!
+    const dx = x.charCodeAt(0) <= 57 && x.charCodeAt(0) >= 48
+    const dy = y.charCodeAt(0) <= 57 && y.charCodeAt(0) >= 48
+    let c: number
+    if (dx && dy) c = compareDigits(x, y)
+    else if (dx !== dy) c = dx ? 1 : -1 // a number sorts after text: 1.0 > 1.rc
+    else c = x < y ? -1 : x > y ? 1 : 0
+    if (c !== 0) return c
+  }
+  return ra.length - rb.length
+}
+
+const compareDigits = (x: string, y: string): number => {
+  const a = x.replace(/^0+/, "")
+  const b = y.replace(/^0+/, "")
+  if (a.length !== b.length) return a.length - b.length
+  return a < b ? -1 : a > b ? 1 : 0
+}
+
+// ---- Debian ---------------------------------------------------------------
+
+export interface DebianVersion {
+  readonly epoch: number
+  readonly upstream: string
+  readonly revision: string
+}
+
+const DEB = /^(?:(\d+):)?([0-9][A-Za-z0-9.+~:-]*?)(?:-([A-Za-z0-9.+~]+))?$/
+
+export const parseDebian = (v: string): DebianVersion | undefined => {
+  const m = DEB.exec(v)
+  if (!m) return undefined
+  const upstream = m[2]!
+  // An upstream part may hold ':' only when there is an epoch, '-' only with a revision.
+  if (m[1] === undefined && upstream.includes(":")) return undefined
+  return { epoch: m[1] === undefined ? 0 : Number(m[1]), upstream, revision: m[3] ?? "" }
+}
+
+export const compareDebian = (a: string, b: string): number => {
+  const va = parseDebian(a) ?? { epoch: 0, upstream: a, revision: "" }
+  const vb = parseDebian(b) ?? { epoch: 0, upstream: b, revision: "" }
+  if (va.epoch !== vb.epoch) return va.epoch < vb.epoch ? -1 : 1
+  return verrevcmp(va.upstream, vb.upstream) || verrevcmp(va.revision, vb.revision)
+}
+
+// dpkg's character order: '~' before everything (even the end of the string),
+// then the end, then letters, then everything else by code point.
+const order = (c: number): number => {
+  if (c >= 48 && c <= 57) return 0
+  if ((c >= 65 && c <= 90) || (c >= 97 && c <= 122)) return c
+  if (c === 126) return -1
+  if (c) return c + 256
+  return 0
+}
+
+const isDigit = (s: string, i: number) => {
+  const c = s.charCodeAt(i)
+  return c >= 48 && c <= 57
+}
+
+const verrevcmp = (a: string, b: string): number => {
+  let i = 0
+  let j = 0
+  while (i < a.length || j < b.length) {
+    let firstDiff = 0
+    while ((i < a.length && !isDigit(a, i)) || (j < b.length && !isDigit(b, j))) {
+      const ac = i < a.length ? order(a.charCodeAt(i)) : 0
+      const bc = j < b.length ? order(b.charCodeAt(j)) : 0
+      if (ac !== bc) return ac - bc
+      i++
+      j++
+    }
+    while (a.charCodeAt(i) === 48) i++
+    while (b.charCodeAt(j) === 48) j++
+    while (i < a.length && isDigit(a, i) && j < b.length && isDigit(b, j)) {
+      if (!firstDiff) firstDiff = a.charCodeAt(i) - b.charCodeAt(j)
+      i++
+      j++
+    }
+    if (i < a.length && isDigit(a, i)) return 1
+    if (j < b.length && isDigit(b, j)) return -1
+    if (firstDiff) return firstDiff
+  }
+  return 0
+}
+
+// ---- constraints ----------------------------------------------------------
+
+export type Relation = "<<" | "<=" | "=" | ">=" | ">>"
+
+export const satisfiesRelation = (
+  scheme: VersionScheme,
+  version: string,
+  relation: Relation,
+  wanted: string,
+): boolean => {
+  const c = compareVersions(scheme, version, wanted)
+  switch (relation) {
+    case "<<":
+      return c < 0
+    case "<=":
+      return c <= 0
+    case "=":
+      return c === 0
+    case ">=":
+      return c >= 0
+    case ">>":
+      return c > 0
+  }
+}
+
+/**
+ * A desired row's version spec: the full version, or a prefix of it ending at
+ * a field boundary (`1.24` matches `1.24-1-1`, `1.6` matches Debian `1.6-2`).
+ */
+export const matchesVersionSpec = (version: string, spec: string): boolean =>
+  spec === "" ||
+  version === spec ||
+  (version.startsWith(spec) && "-.:+~".includes(version.charAt(spec.length)))

@@ -1,0 +1,118 @@
+import * as Data from "effect/Data"
+import type { FlavorError } from "./desired/flavor.js"
+
+// Every failure a user can see. Each carries the facts needed for a one-line
+// message; the CLI turns them into text and an exit code in one place
+// (src/cli/exit.ts).
+
+export class UsageError extends Data.TaggedError("UsageError")<{ readonly message: string }> {}
+
+export class RootError extends Data.TaggedError("RootError")<{ readonly root: string; readonly reason: string }> {
+  override get message() {
+    return `root ${this.root}: ${this.reason}`
+  }
+}
+
+export class DatabaseError extends Data.TaggedError("DatabaseError")<{
+  readonly path: string
+  readonly reason: string
+}> {
+  override get message() {
+    return `database ${this.path}: ${this.reason}`
+  }
+}
+
+export class ArchiveError extends Data.TaggedError("ArchiveError")<{
+  readonly archive: string
+  readonly reason: string
+}> {
+  override get message() {
+    return `archive ${this.archive}: ${this.reason}`
+  }
+}
+
+export class SourceError extends Data.TaggedError("SourceError")<{
+  readonly source: string
+  readonly reason: string
+}> {
+  override get message() {
+    return `source ${this.source}: ${this.reason}`
+  }
+}
+
+export class StoreError extends Data.TaggedError("StoreError")<{
+  readonly sha256: string
+  readonly reason: string
+}> {
+  override get message() {
+    return `content ${this.sha256.slice(0, 16)}: ${this.reason}`
+  }
+}
+
+export class NotFoundError extends Data.TaggedError("NotFoundError")<{
+  readonly what: string
+  readonly name: string
+}> {
+  override get message() {
+    return `no ${this.what} named ${this.name}`
+  }
+}
+
+/** Desired rows or dependencies that no available trove satisfies. */
+export class UnresolvableError extends Data.TaggedError("UnresolvableError")<{
+  readonly problems: ReadonlyArray<string>
+}> {
+  override get message() {
+    return this.problems.length === 1
+      ? `unresolvable: ${this.problems[0]}`
+      : `unresolvable (${this.problems.length}): ${this.problems.join("; ")}`
+  }
+}
+
+export class FileConflictError extends Data.TaggedError("FileConflictError")<{
+  readonly path: string
+  readonly troves: readonly [string, string]
+}> {
+  override get message() {
+    return `file conflict: ${this.path} differs between ${this.troves[0]} and ${this.troves[1]}`
+  }
+}
+
+export class ApplyError extends Data.TaggedError("ApplyError")<{
+  readonly path: string
+  readonly reason: string
+}> {
+  override get message() {
+    return `apply failed at ${this.path}: ${this.reason}`
+  }
+}
+
+export type ConaryError =
+  | UsageError
+  | RootError
+  | DatabaseError
+  | ArchiveError
+  | SourceError
+  | StoreError
+  | NotFoundError
+  | UnresolvableError
+  | FileConflictError
+  | ApplyError
+  | FlavorError
+
+const TAGS = new Set([
+  "UsageError",
+  "RootError",
+  "DatabaseError",
+  "ArchiveError",
+  "SourceError",
+  "StoreError",
+  "NotFoundError",
+  "UnresolvableError",
+  "FileConflictError",
+  "ApplyError",
+  "FlavorError",
+])
+
+export const isConaryError = (e: unknown): e is ConaryError =>
+  typeof e === "object" && e !== null && TAGS.has((e as { _tag?: string })._tag ?? "")

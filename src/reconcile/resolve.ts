@@ -1,0 +1,189 @@
+import { type Flavor, archRank, matchFlavor, narrows, overrideFlavor, parseFlavor } from "../desired/flavor.js"
+import type { DesiredRow } from "../desired/rows.js"
+import { compareVersions, matchesVersionSpec, satisfiesRelation } from "../desired/version.js"
+import { UnresolvableError } from "../errors.js"
+import { type Dep, type TroveMeta, formatDep, isDefaultComponent, parseDep, parseDepGroup } from "../source/trove.js"
+import type { Reason, TargetTrove } from "./plan-schema.js"
+
+// Resolution: desired rows -> one trove each -> dependency closure. Pure.
+
+export interface ResolveInput {
+  readonly desired: ReadonlyArray<DesiredRow>
+  readonly systemFlavor: Flavor
+  /** names the base system provides */
+  readonly provides: ReadonlySet<string>
+  readonly available: ReadonlyArray<TroveMeta>
+}
+
+interface Candidate {
+  readonly trove: TroveMeta
+  readonly flavor: Flavor
+}
+
+/** How each candidate fared, for error messages. */
+interface Rejection {
+  readonly trove: TroveMeta
+  readonly reason: string
+}
+
+const rowLabel = (row: DesiredRow) =>
+  `${row.name}${row.component ? ":" + row.component : ""}${row.version ? "=" + row.version : ""}${row.flavor ? `[${row.flavor}]` : ""}`
+
+/**
+ * Orders candidates best first: the system's instruction-set preference, then
+ * the newest version, then the flavor score, then the lowest id (stable).
+ */
+const pickBest = (system: Flavor, scored: ReadonlyArray<Candidate & { readonly score: number }>) => {
+  let best: (Candidate & { readonly score: number; readonly rank: number }) | undefined
+  for (const c of scored) {
+    const rank = archRank(system, c.flavor)
+    if (best === undefined) {
+      best = { ...c, rank }
+      continue
+    }
+    const better =
+      rank !== best.rank
+        ? rank < best.rank
+        : (() => {
+            const v = compareVersions(c.trove.scheme, c.trove.version, best!.trove.version)
+            if (v !== 0) return v > 0
+            if (c.score !== best!.score) return c.score > best!.score
+            return c.trove.id < best!.trove.id
+          })()
+    if (better) best = { ...c, rank }
+  }
+  return best
+}
+
+export const resolve = (input: ResolveInput): ReadonlyArray<TargetTrove> => {
+  const flavorCache = new Map<string, Flavor>()
+  const flavorOf = (text: string): Flavor => {
+    let f = flavorCache.get(text)
+    if (f === undefined) {
+      f = parseFlavor(text)
+      flavorCache.set(text, f)
+    }
+    return f
+  }
+  const byName = new Map<string, TroveMeta[]>()
+  const providers = new Map<string, TroveMeta[]>()
+  const index = (into: Map<string, TroveMeta[]>, t: TroveMeta) => {
+    for (const name of [t.name, ...t.provides.map((p) => parseDep(p)?.name ?? "")]) {
+      let list = into.get(name)
+      if (!list) into.set(name, (list = []))
+      if (!list.includes(t)) list.push(t)
+    }
+  }
+  for (const t of input.available) {
+    let list = byName.get(t.name)
+    if (!list) byName.set(t.name, (list = []))
+    list.push(t)
+    index(providers, t)
+  }
+  /** selected troves by every name they provide */
+  const selectedProviders = new Map<string, TroveMeta[]>()
+
+  const problems: string[] = []
+  const selected = new Map<number, { trove: TroveMeta; components: Set<string>; reason: Reason }>()
+  const select = (trove: TroveMeta, components: ReadonlyArray<string>, reason: Reason) => {
+    const existing = selected.get(trove.id)
+    if (existing) {
+      for (const c of components) existing.components.add(c)
+      if (reason === "explicit") existing.reason = "explicit"
+      return false
+    }
+    selected.set(trove.id, { trove, components: new Set(components), reason })
+    index(selectedProviders, trove)
+    return true
+  }
+  const defaults = (t: TroveMeta) => t.components.filter(isDefaultComponent)
+
+  for (const row of input.desired) {
+    const rowFlavor = flavorOf(row.flavor)
+    const effective = overrideFlavor(input.systemFlavor, rowFlavor)
+    const rejected: Rejection[] = []
+    const ok: Array<Candidate & { score: number }> = []
+    for (const trove of byName.get(row.name) ?? []) {
+      if (!matchesVersionSpec(trove.version, row.version)) continue
+      if (row.component && !trove.components.includes(row.component)) {
+        rejected.push({ trove, reason: `has no :${row.component} component` })
+        continue
+      }
+      const flavor = flavorOf(trove.flavor)
+      const narrow = narrows(rowFlavor, flavor)
+      const match = narrow.ok ? matchFlavor(effective, flavor) : narrow
+      if (match.ok) ok.push({ trove, flavor, score: match.score })
+      else rejected.push({ trove, reason: match.reason })
+    }
+    const best = pickBest(effective, ok)
+    if (best) {
+      select(best.trove, row.component ? [row.component] : defaults(best.trove), "explicit")
+    } else if (rejected.length > 0) {
+      const why = rejected.map((r) => `${r.trove.version}[${r.trove.flavor}] ${r.reason}`).join(", ")
+      problems.push(`${rowLabel(row)}: no flavor fits (${why})`)
+    } else if ((byName.get(row.name) ?? []).length > 0) {
+      const versions = (byName.get(row.name) ?? []).map((t) => t.version).join(", ")
+      problems.push(`${rowLabel(row)}: no such version (available: ${versions})`)
+    } else {
+      problems.push(`${rowLabel(row)}: no source provides it`)
+    }
+  }
+  if (problems.length > 0) throw new UnresolvableError({ problems })
+
+  // Dependency closure, breadth first so explicit troves are settled first.
+  const provides = (t: TroveMeta, dep: Dep): boolean => {
+    if (t.name === dep.name && (!dep.relation || satisfiesRelation(t.scheme, t.version, dep.relation, dep.version!)))
+      return true
+    for (const p of t.provides) {
+      const pd = parseDep(p)
+      if (!pd || pd.name !== dep.name) continue
+      if (!dep.relation) return true
+      // A versioned requirement is met only by a versioned provide (Debian policy).
+      if (pd.relation === "=" && satisfiesRelation(t.scheme, pd.version!, dep.relation, dep.version!)) return true
+    }
+    return false
+  }
+  const queue = [...selected.values()].map((s) => s.trove)
+  for (let qi = 0; qi < queue.length; qi++) {
+    const trove = queue[qi]!
+    for (const req of trove.requires) {
+      const group = parseDepGroup(req)
+      if (!group) {
+        problems.push(`${trove.name}=${trove.version} has an unreadable dependency '${req}'`)
+        continue
+      }
+      if (group.some((d) => input.provides.has(d.name))) continue
+      if (group.some((d) => (selectedProviders.get(d.name) ?? []).some((t) => provides(t, d)))) continue
+      let chosen: TroveMeta | undefined
+      for (const dep of group) {
+        const cands = providers.get(dep.name) ?? []
+        const ok: Array<Candidate & { score: number }> = []
+        for (const c of cands) {
+          if (!provides(c, dep)) continue
+          const flavor = flavorOf(c.flavor)
+          const m = matchFlavor(input.systemFlavor, flavor)
+          if (m.ok) ok.push({ trove: c, flavor, score: m.score })
+        }
+        chosen = pickBest(input.systemFlavor, ok)?.trove
+        if (chosen) break
+      }
+      if (!chosen) {
+        problems.push(`${trove.name}=${trove.version} requires ${group.map(formatDep).join(" | ")}: not available`)
+        continue
+      }
+      if (select(chosen, defaults(chosen), "dependency")) queue.push(chosen)
+    }
+  }
+  if (problems.length > 0) throw new UnresolvableError({ problems })
+
+  return [...selected.values()]
+    .map(({ trove, components, reason }) => ({
+      troveId: trove.id,
+      name: trove.name,
+      version: trove.version,
+      flavor: trove.flavor,
+      components: [...components].sort(),
+      reason,
+    }))
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.troveId - b.troveId))
+}

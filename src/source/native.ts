@@ -1,0 +1,291 @@
+import { createHash } from "node:crypto"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { pipeline } from "node:stream/promises"
+import * as zlib from "node:zlib"
+import * as Either from "effect/Either"
+import * as Schema from "effect/Schema"
+import * as tar from "tar-stream"
+import { decodeOrProblem } from "../decode.js"
+import { normalizeFlavor } from "../desired/flavor.js"
+import { isNativeVersion } from "../desired/version.js"
+import { ArchiveError } from "../errors.js"
+import type { ContentStore } from "../store/store.js"
+import { componentOf, parseDepGroup, type TroveFile } from "./trove.js"
+
+// A native trove archive (.ctrv) is a gzipped tar: `manifest.json` first, then
+// one `objects/<sha256>` entry per distinct file content. Indexing reads only
+// the first entry; apply streams the objects it lacks into the content store.
+
+export const NATIVE_EXTENSION = ".ctrv"
+const MANIFEST_ENTRY = "manifest.json"
+const MAX_MANIFEST = 256 * 1024 * 1024
+
+const ManifestFile = Schema.Struct({
+  path: Schema.String,
+  kind: Schema.Literal("file", "dir", "symlink"),
+  mode: Schema.Int.pipe(Schema.between(0, 0o7777)),
+  owner: Schema.String,
+  group: Schema.String,
+  sha256: Schema.optional(Schema.String.pipe(Schema.pattern(/^[0-9a-f]{64}$/))),
+  size: Schema.Int.pipe(Schema.nonNegative()),
+  target: Schema.optional(Schema.String),
+  config: Schema.Boolean,
+  component: Schema.String.pipe(Schema.pattern(/^[a-z][a-z0-9-]*$/)),
+})
+
+const Manifest = Schema.Struct({
+  formatVersion: Schema.Literal(1),
+  name: Schema.String.pipe(Schema.pattern(/^[A-Za-z0-9][A-Za-z0-9+._-]*$/)),
+  version: Schema.String,
+  flavor: Schema.String,
+  requires: Schema.Array(Schema.String),
+  provides: Schema.Array(Schema.String),
+  files: Schema.Array(ManifestFile),
+})
+type Manifest = typeof Manifest.Type
+
+export interface NativeTrove {
+  readonly name: string
+  readonly version: string
+  readonly flavor: string
+  readonly requires: ReadonlyArray<string>
+  readonly provides: ReadonlyArray<string>
+  readonly files: ReadonlyArray<TroveFile>
+  /** sha256 of the manifest bytes: the trove's identity */
+  readonly digest: string
+}
+
+/**
+ * A path inside a package as given (`usr/bin/x`, `./usr/bin/x`), made absolute
+ * inside the root (`/usr/bin/x`); undefined when it is absolute, empty, or
+ * climbs with `..`.
+ */
+export const rootedPath = (p: string): string | undefined => {
+  if (p.startsWith("/") || p.includes("\0")) return undefined
+  const parts = p.split("/").filter((s) => s !== "" && s !== ".")
+  if (parts.length === 0 || parts.some((s) => s === "..")) return undefined
+  return "/" + parts.join("/")
+}
+
+const checkManifest = (archive: string, m: Manifest): NativeTrove & { readonly objects: ReadonlySet<string> } => {
+  const bad = (reason: string) => new ArchiveError({ archive, reason })
+  if (!isNativeVersion(m.version)) throw bad(`version '${m.version}' is not upstream-source-build`)
+  let flavor: string
+  try {
+    flavor = normalizeFlavor(m.flavor)
+  } catch (e) {
+    throw bad((e as Error).message)
+  }
+  for (const dep of [...m.requires, ...m.provides]) {
+    if (parseDepGroup(dep) === undefined) throw bad(`bad dependency '${dep}'`)
+  }
+  const seen = new Set<string>()
+  const objects = new Set<string>()
+  const files: TroveFile[] = []
+  for (const f of m.files) {
+    const p = rootedPath(f.path)
+    if (p === undefined) throw bad(`unsafe path '${f.path}' (absolute or with '..')`)
+    if (seen.has(p)) throw bad(`path ${p} listed twice`)
+    seen.add(p)
+    if (f.kind === "file" && f.sha256 === undefined) throw bad(`${p}: file without sha256`)
+    if (f.kind === "symlink" && !f.target) throw bad(`${p}: symlink without target`)
+    if (f.kind === "file") objects.add(f.sha256!)
+    files.push({
+      path: p,
+      kind: f.kind,
+      mode: f.mode,
+      owner: f.owner,
+      group: f.group,
+      sha256: f.kind === "file" ? f.sha256! : null,
+      size: f.kind === "file" ? f.size : 0,
+      target: f.kind === "symlink" ? f.target! : null,
+      config: f.config,
+      component: f.component,
+    })
+  }
+  return { name: m.name, version: m.version, flavor, requires: m.requires, provides: m.provides, files, digest: "", objects }
+}
+
+const gunzip = (archive: string) => {
+  const input = fs.createReadStream(archive)
+  const unzip = zlib.createGunzip()
+  const extract = tar.extract()
+  const done = pipeline(input, unzip, extract)
+  return { extract, done, input }
+}
+
+const archiveError = (archive: string, e: unknown): ArchiveError =>
+  e instanceof ArchiveError
+    ? e
+    : new ArchiveError({
+        archive,
+        reason:
+          (e as NodeJS.ErrnoException).code === "Z_BUF_ERROR" || /unexpected end/i.test(String((e as Error).message))
+            ? "truncated archive"
+            : (e as NodeJS.ErrnoException).code === "ENOENT"
+              ? "no such file"
+              : (e as Error).message,
+      })
+
+const readAll = async (stream: AsyncIterable<unknown>, limit: number): Promise<Buffer> => {
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const item of stream) {
+    const chunk = item as Buffer
+    size += chunk.length
+    if (size > limit) throw new Error(`manifest larger than ${limit} bytes`)
+    chunks.push(chunk)
+  }
+  return Buffer.concat(chunks)
+}
+
+/** Reads and validates a native trove's manifest without touching its contents. */
+export const readNativeManifest = async (archive: string): Promise<NativeTrove> => {
+  const { extract, done, input } = gunzip(archive)
+  done.catch(() => undefined)
+  try {
+    for await (const entry of extract) {
+      if (entry.header.name !== MANIFEST_ENTRY) throw new ArchiveError({ archive, reason: `first entry is not ${MANIFEST_ENTRY}` })
+      const bytes = await readAll(entry, MAX_MANIFEST)
+      let json: unknown
+      try {
+        json = JSON.parse(bytes.toString("utf8"))
+      } catch {
+        throw new ArchiveError({ archive, reason: "manifest is not valid JSON" })
+      }
+      const decoded = decodeOrProblem(Manifest, json)
+      if (Either.isLeft(decoded)) throw new ArchiveError({ archive, reason: `bad manifest: ${decoded.left}` })
+      const trove = checkManifest(archive, decoded.right)
+      return { ...trove, digest: createHash("sha256").update(bytes).digest("hex") }
+    }
+    throw new ArchiveError({ archive, reason: "empty archive" })
+  } catch (e) {
+    throw archiveError(archive, e)
+  } finally {
+    input.destroy()
+    extract.destroy()
+  }
+}
+
+/**
+ * Streams the wanted contents of a native archive into the store (each
+ * verified against its sha256). Fails when the archive lacks one of them.
+ */
+export const extractNativeObjects = async (archive: string, wanted: ReadonlySet<string>, store: ContentStore): Promise<void> => {
+  const missing = new Set([...wanted].filter((sha) => !store.has(sha)))
+  if (missing.size === 0) return
+  const { extract, done, input } = gunzip(archive)
+  done.catch(() => undefined)
+  try {
+    for await (const entry of extract) {
+      const sha = entry.header.name.startsWith("objects/") ? entry.header.name.slice(8) : ""
+      if (missing.has(sha)) {
+        try {
+          await store.putStream(entry, sha)
+        } catch (e) {
+          throw new ArchiveError({ archive, reason: `content of ${sha.slice(0, 16)} does not match its sha256` })
+        }
+        missing.delete(sha)
+        if (missing.size === 0) break
+      } else {
+        entry.resume()
+      }
+    }
+    if (missing.size > 0) {
+      throw new ArchiveError({ archive, reason: `lacks content ${[...missing][0]!.slice(0, 16)}` })
+    }
+  } catch (e) {
+    throw archiveError(archive, e)
+  } finally {
+    input.destroy()
+    extract.destroy()
+  }
+}
+
+// ---- building -------------------------------------------------------------
+
+export interface BuildOptions {
+  readonly name: string
+  readonly version: string
+  readonly flavor: string
+  readonly requires: ReadonlyArray<string>
+  readonly provides: ReadonlyArray<string>
+  /** gzip level; the bench lowers it */
+  readonly level?: number
+}
+
+interface Walked {
+  readonly rel: string
+  readonly abs: string
+  readonly stat: fs.Stats
+}
+
+const walk = (dir: string): Walked[] => {
+  const out: Walked[] = []
+  const visit = (rel: string) => {
+    const names = fs.readdirSync(path.join(dir, rel)).sort()
+    for (const name of names) {
+      const r = rel === "" ? name : `${rel}/${name}`
+      const abs = path.join(dir, r)
+      const stat = fs.lstatSync(abs)
+      out.push({ rel: r, abs, stat })
+      if (stat.isDirectory()) visit(r)
+    }
+  }
+  visit("")
+  return out
+}
+
+/** Packs a directory tree into a native trove archive at `out`. */
+export const buildNativeTrove = async (dir: string, options: BuildOptions, out: string): Promise<NativeTrove> => {
+  const bad = (reason: string) => new ArchiveError({ archive: out, reason })
+  if (!isNativeVersion(options.version)) throw bad(`version '${options.version}' is not upstream-source-build`)
+  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw bad(`${dir} is not a directory`)
+  const files: Manifest["files"][number][] = []
+  const contents = new Map<string, string>()
+  for (const { rel, abs, stat } of walk(dir)) {
+    const rooted = "/" + rel
+    const common = {
+      path: rel,
+      mode: stat.mode & 0o7777,
+      owner: "root",
+      group: "root",
+      config: rooted.startsWith("/etc/"),
+      component: componentOf(rooted),
+    }
+    if (stat.isDirectory()) files.push({ ...common, kind: "dir", size: 0 })
+    else if (stat.isSymbolicLink()) files.push({ ...common, kind: "symlink", size: 0, target: fs.readlinkSync(abs) })
+    else if (stat.isFile()) {
+      const sha256 = createHash("sha256").update(fs.readFileSync(abs)).digest("hex")
+      contents.set(sha256, abs)
+      files.push({ ...common, kind: "file", size: stat.size, sha256 })
+    } else throw bad(`${abs}: not a file, directory or symlink`)
+  }
+  const manifest: Manifest = {
+    formatVersion: 1,
+    name: options.name,
+    version: options.version,
+    flavor: normalizeFlavor(options.flavor),
+    requires: options.requires,
+    provides: options.provides,
+    files,
+  }
+  const checked = decodeOrProblem(Manifest, manifest)
+  if (Either.isLeft(checked)) throw bad(checked.left)
+  for (const dep of [...options.requires, ...options.provides]) {
+    if (parseDepGroup(dep) === undefined) throw bad(`bad dependency '${dep}'`)
+  }
+  const bytes = Buffer.from(JSON.stringify(manifest))
+  const pack = tar.pack()
+  const temp = `${out}.tmp-${process.pid}`
+  const written = pipeline(pack, zlib.createGzip({ level: options.level ?? 6 }), fs.createWriteStream(temp))
+  const add = (name: string, data: Buffer) =>
+    new Promise<void>((resolve, reject) => pack.entry({ name, size: data.length, mode: 0o644 }, data, (e) => (e ? reject(e) : resolve())))
+  await add(MANIFEST_ENTRY, bytes)
+  for (const [sha256, abs] of contents) await add(`objects/${sha256}`, fs.readFileSync(abs))
+  pack.finalize()
+  await written
+  fs.renameSync(temp, out)
+  return readNativeManifest(out)
+}

@@ -1,0 +1,79 @@
+import { createHash } from "node:crypto"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { StoreError } from "../errors.js"
+
+/**
+ * Content-addressed store: file contents keyed by SHA-256, written once and
+ * verified on the way in, so anything copied out of it is known-good.
+ */
+export class ContentStore {
+  private readonly objects: string
+  private readonly tmp: string
+  private seq = 0
+
+  constructor(readonly dir: string) {
+    this.objects = path.join(dir, "objects")
+    this.tmp = path.join(dir, "tmp")
+  }
+
+  pathOf(sha256: string): string {
+    return path.join(this.objects, sha256.slice(0, 2), sha256.slice(2))
+  }
+
+  has(sha256: string): boolean {
+    return fs.existsSync(this.pathOf(sha256))
+  }
+
+  private tempFile(): string {
+    fs.mkdirSync(this.tmp, { recursive: true })
+    return path.join(this.tmp, `${process.pid}-${this.seq++}`)
+  }
+
+  private commit(temp: string, sha256: string) {
+    const target = this.pathOf(sha256)
+    fs.mkdirSync(path.dirname(target), { recursive: true })
+    fs.renameSync(temp, target)
+  }
+
+  /** Stores bytes that must hash to `sha256`. */
+  putBuffer(data: Uint8Array, sha256: string): void {
+    if (this.has(sha256)) return
+    const actual = createHash("sha256").update(data).digest("hex")
+    if (actual !== sha256) throw new StoreError({ sha256, reason: `content hashes to ${actual}` })
+    const temp = this.tempFile()
+    fs.writeFileSync(temp, data)
+    this.commit(temp, sha256)
+  }
+
+  /** Streams content into the store, hashing as it goes; refuses a mismatch. */
+  async putStream(stream: AsyncIterable<unknown>, sha256: string): Promise<void> {
+    const temp = this.tempFile()
+    const hash = createHash("sha256")
+    const fd = fs.openSync(temp, "w")
+    try {
+      for await (const chunk of stream) {
+        hash.update(chunk as Buffer)
+        fs.writeSync(fd, chunk as Buffer)
+      }
+    } finally {
+      fs.closeSync(fd)
+    }
+    const actual = hash.digest("hex")
+    if (actual !== sha256) {
+      fs.rmSync(temp, { force: true })
+      throw new StoreError({ sha256, reason: `content hashes to ${actual}` })
+    }
+    this.commit(temp, sha256)
+  }
+
+  /** Stores a file from disk under its own hash and returns that hash. */
+  putFile(file: string): string {
+    const data = fs.readFileSync(file)
+    const sha256 = createHash("sha256").update(data).digest("hex")
+    this.putBuffer(data, sha256)
+    return sha256
+  }
+}
+
+export const sha256File = (file: string): string => createHash("sha256").update(fs.readFileSync(file)).digest("hex")
