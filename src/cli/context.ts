@@ -71,8 +71,12 @@ export const withConary = <A, E, R>(
 ) =>
   Effect.acquireUseRelease(
     attempt(() => {
-      const root = resolveRoot(args.root)
-      const dbPath = Option.getOrElse(args.db, () => path.join(root, "var/lib/conary/conary.db"))
+      // An empty CONARY_ROOT/CONARY_DB counts as unset.
+      const root = resolveRoot(args.root || "/")
+      const dbPath = args.db.pipe(
+        Option.filter((d) => d !== ""),
+        Option.getOrElse(() => path.join(root, "var/lib/conary/conary.db")),
+      )
       const db = openDatabase(path.resolve(dbPath), options)
       const conary: Conary = {
         root,

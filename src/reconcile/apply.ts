@@ -5,6 +5,7 @@ import { type StatRow, recordGeneration } from "../db/state.js"
 import { archivesOf, troveFilesLookup } from "../db/troves.js"
 import { ApplyError, ArchiveError } from "../errors.js"
 import { extractNativeObjects } from "../source/native.js"
+import { filesForComponents } from "../source/trove.js"
 import type { ContentStore } from "../store/store.js"
 import type { FileOp, Plan } from "./plan-schema.js"
 import type { Report } from "./report.js"
@@ -158,9 +159,7 @@ const statChanged = (ctx: ApplyContext, plan: Plan): StatRow[] => {
   const rows: StatRow[] = []
   for (const t of plan.troves) {
     if (!t.to) continue
-    const components = new Set(t.to.components)
-    for (const file of filesOf(t.to.troveId)) {
-      if (!components.has(file.component)) continue
+    for (const file of filesForComponents(filesOf(t.to.troveId), t.to.components)) {
       const st = fs.lstatSync(path.join(ctx.root, file.path), { bigint: true })
       rows.push({ troveId: t.to.troveId, file, uid: Number(st.uid), gid: Number(st.gid), mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, ino: st.ino })
     }

@@ -1,6 +1,6 @@
 import * as Either from "effect/Either"
 import { FileConflictError, UnresolvableError } from "../errors.js"
-import { type TroveFile, type TroveMeta, troveLabel } from "../source/trove.js"
+import { type TroveFile, type TroveMeta, filesForComponents, troveLabel } from "../source/trove.js"
 import {
   type FileOp,
   PLAN_FORMAT_VERSION,
@@ -65,9 +65,7 @@ const collect = (
   components: ReadonlyArray<string>,
   label: string,
 ) => {
-  const wanted = new Set(components)
-  for (const file of files) {
-    if (!wanted.has(file.component)) continue
+  for (const file of filesForComponents(files, components)) {
     const prior = into.get(file.path)
     if (prior === undefined) into.set(file.path, { file, label })
     else if (!compatible(prior.file, file)) throw new FileConflictError({ path: file.path, troves: [prior.label, label] })

@@ -92,3 +92,23 @@ export const parseDepGroup = (text: string): Dep[] | undefined => {
 }
 
 export const formatDep = (d: Dep): string => (d.relation ? `${d.name} (${d.relation} ${d.version})` : d.name)
+
+/**
+ * The entries a trove installs for a set of its components: their files, plus
+ * the trove's own directories above them (a `:doc`-only install still needs
+ * `/usr/share`, which the package files under `:runtime`).
+ */
+export const filesForComponents = (files: ReadonlyArray<TroveFile>, components: ReadonlyArray<string>): TroveFile[] => {
+  const wanted = new Set(components)
+  const chosen = files.filter((f) => wanted.has(f.component))
+  if (chosen.length === files.length) return chosen
+  const ancestors = new Set<string>()
+  for (const f of chosen) {
+    for (let i = f.path.lastIndexOf("/"); i > 0; i = f.path.lastIndexOf("/", i - 1)) {
+      const dir = f.path.slice(0, i)
+      if (ancestors.has(dir)) break
+      ancestors.add(dir)
+    }
+  }
+  return files.filter((f) => wanted.has(f.component) || (f.kind === "dir" && ancestors.has(f.path)))
+}

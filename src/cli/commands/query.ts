@@ -6,7 +6,7 @@ import { availableTroves, provenanceOf, troveFilesLookup, troveScripts } from ".
 import { compareVersions, matchesVersionSpec } from "../../desired/version.js"
 import { parseSpec } from "../../desired/rows.js"
 import { NotFoundError } from "../../errors.js"
-import type { TroveMeta } from "../../source/trove.js"
+import { type TroveMeta, filesForComponents } from "../../source/trove.js"
 import { attempt, jsonOption, rootOptions, withConary } from "../context.js"
 import { formatBytes, printJson, println, table } from "../format.js"
 
@@ -57,7 +57,8 @@ const show = Command.make(
               .sort((a, b) => compareVersions(b.scheme, b.version, a.version))[0]
         const trove = installed?.trove ?? available
         if (!trove) throw new NotFoundError({ what: "installed or available trove", name: args.trove })
-        const files = troveFilesLookup(c.db)(trove.id).filter((f) => !installed || installed.components.includes(f.component))
+        const all = troveFilesLookup(c.db)(trove.id)
+        const files = installed ? filesForComponents(all, installed.components) : all
         const data = {
           formatVersion: 1,
           name: trove.name,

@@ -1,0 +1,152 @@
+import { spawnSync } from "node:child_process"
+import { createHash } from "node:crypto"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { pipeline } from "node:stream/promises"
+import * as zlib from "node:zlib"
+import * as tar from "tar-stream"
+import { onTestFinished } from "vitest"
+
+export const REPO = path.resolve(import.meta.dirname, "..")
+const BIN = path.join(REPO, "bin", "conary.js")
+
+/** A fresh temporary directory, removed when the test ends. */
+export const tempDir = (prefix = "conary-test-"): string => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix))
+  onTestFinished(() => fs.rmSync(dir, { recursive: true, force: true }))
+  return dir
+}
+
+export interface Run {
+  readonly code: number
+  readonly stdout: string
+  readonly stderr: string
+}
+
+/** Runs the real CLI as a subprocess. */
+export const conary = (args: ReadonlyArray<string>, options: { env?: Record<string, string>; input?: string } = {}): Run => {
+  const env: Record<string, string | undefined> = { ...process.env, ...options.env }
+  // The caller's own settings must not leak into a test.
+  if (!options.env?.CONARY_ROOT) delete env.CONARY_ROOT
+  if (!options.env?.CONARY_DB) delete env.CONARY_DB
+  const r = spawnSync(process.execPath, [BIN, ...args], {
+    encoding: "utf8",
+    env,
+    input: options.input ?? "",
+  })
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr }
+}
+
+/** Runs the CLI and fails the test with its stderr unless it exits 0. */
+export const ok = (args: ReadonlyArray<string>, options?: { env?: Record<string, string>; input?: string }): string => {
+  const r = conary(args, options)
+  if (r.code !== 0) throw new Error(`conary ${args.join(" ")} exited ${r.code}: ${r.stderr}${r.stdout}`)
+  return r.stdout
+}
+
+export type TreeSpec = Record<string, string | { content: string; mode?: number } | { symlink: string } | { dir: true; mode?: number }>
+
+/** Writes a tree: `{"usr/bin/x": "content", "usr/bin/y": {symlink: "x"}}`. */
+export const writeTree = (dir: string, spec: TreeSpec): string => {
+  for (const [rel, entry] of Object.entries(spec)) {
+    const p = path.join(dir, rel)
+    fs.mkdirSync(path.dirname(p), { recursive: true })
+    if (typeof entry === "string") fs.writeFileSync(p, entry)
+    else if ("symlink" in entry) fs.symlinkSync(entry.symlink, p)
+    else if ("dir" in entry) {
+      fs.mkdirSync(p, { recursive: true })
+      if (entry.mode !== undefined) fs.chmodSync(p, entry.mode)
+    } else {
+      fs.writeFileSync(p, entry.content)
+      if (entry.mode !== undefined) fs.chmodSync(p, entry.mode)
+    }
+  }
+  return dir
+}
+
+export interface Listing {
+  [path: string]: { type: string; mode: number; content?: string; target?: string }
+}
+
+/** Everything under a root except conary's own state, as comparable data. */
+export const listTree = (root: string, skip = "var/lib/conary"): Listing => {
+  const out: Listing = {}
+  const visit = (rel: string) => {
+    for (const name of fs.readdirSync(path.join(root, rel)).sort()) {
+      const r = rel ? `${rel}/${name}` : name
+      if (r === skip || r.startsWith(skip + "/")) continue
+      const abs = path.join(root, r)
+      const st = fs.lstatSync(abs)
+      const mode = st.mode & 0o7777
+      if (st.isDirectory()) {
+        out[r] = { type: "dir", mode }
+        visit(r)
+      } else if (st.isSymbolicLink()) out[r] = { type: "symlink", mode: 0, target: fs.readlinkSync(abs) }
+      else out[r] = { type: "file", mode, content: createHash("sha256").update(fs.readFileSync(abs)).digest("hex") }
+    }
+  }
+  visit("")
+  // directories conary created only to hold its own state
+  for (const p of ["var/lib", "var"]) if (out[p] && !Object.keys(out).some((k) => k.startsWith(p + "/"))) delete out[p]
+  return out
+}
+
+/** Writes a native archive by hand, for archives `trove build` would never make. */
+export const writeRawArchive = async (
+  out: string,
+  manifest: unknown,
+  objects: Record<string, Buffer | string>,
+  options: { manifestName?: string } = {},
+): Promise<void> => {
+  const pack = tar.pack()
+  const done = pipeline(pack, zlib.createGzip(), fs.createWriteStream(out))
+  const add = (name: string, data: Buffer) =>
+    new Promise<void>((resolve, reject) => pack.entry({ name, size: data.length }, data, (e) => (e ? reject(e) : resolve())))
+  await add(options.manifestName ?? "manifest.json", Buffer.from(typeof manifest === "string" ? manifest : JSON.stringify(manifest)))
+  for (const [name, data] of Object.entries(objects)) await add(name, Buffer.from(data))
+  pack.finalize()
+  await done
+}
+
+export const sha256 = (data: string | Buffer): string => createHash("sha256").update(data).digest("hex")
+
+/** A root with a database and one directory source, ready for troves. */
+export const setupRoot = () => {
+  const base = tempDir()
+  const root = path.join(base, "root")
+  const repo = path.join(base, "repo")
+  fs.mkdirSync(root)
+  fs.mkdirSync(repo)
+  const r = ["--root", root]
+  ok(["init", ...r])
+  ok(["source", "add", "local", repo, ...r])
+  return { base, root, repo, r }
+}
+
+/** Builds a trove archive into `repo` from a tree spec, with the real CLI. */
+export const buildTrove = (
+  repo: string,
+  name: string,
+  version: string,
+  tree: TreeSpec,
+  options: { flavor?: string; requires?: string[]; provides?: string[] } = {},
+): string => {
+  const dir = writeTree(fs.mkdtempSync(path.join(path.dirname(repo), `build-${name}-`)), tree)
+  const out = path.join(repo, `${name}-${version}${options.flavor ? "-" + sha256(options.flavor).slice(0, 8) : ""}.ctrv`)
+  ok([
+    "trove",
+    "build",
+    dir,
+    "--name",
+    name,
+    "--version",
+    version,
+    ...(options.flavor ? ["--flavor", options.flavor] : []),
+    ...(options.requires ?? []).flatMap((d) => ["--requires", d]),
+    ...(options.provides ?? []).flatMap((d) => ["--provides", d]),
+    "--out",
+    out,
+  ])
+  return out
+}
