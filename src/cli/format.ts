@@ -24,3 +24,6 @@ export const table = (rows: ReadonlyArray<ReadonlyArray<string>>): string[] => {
   for (const r of rows) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, c.length)))
   return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join("  ").trimEnd())
 }
+
+/** `1 file`, `38 files` */
+export const count = (n: number, word: string): string => `${n} ${word}${n === 1 ? "" : "s"}`

@@ -3,7 +3,7 @@ import * as Effect from "effect/Effect"
 import { applyPlan } from "../../reconcile/apply.js"
 import { isEmptyPlan } from "../../reconcile/plan-schema.js"
 import { attempt, jsonOption, rootOptions, withConary } from "../context.js"
-import { formatBytes, printJson, println } from "../format.js"
+import { count, formatBytes, printJson, println } from "../format.js"
 import { NO_CHANGES, currentPlan, planLines } from "./plan.js"
 
 export const applyCommand = Command.make("apply", { ...rootOptions, json: jsonOption }, (args) =>
@@ -22,7 +22,7 @@ export const applyCommand = Command.make("apply", { ...rootOptions, json: jsonOp
       const s = plan.summary
       println(
         `Applied generation ${result.generation}: ${s.install} installed, ${s.update} updated, ${s.erase} erased; ` +
-          `${s.files} files, ${formatBytes(s.bytes)} written in ${seconds.toFixed(2)} s.`,
+          `${count(s.files, "file")}, ${formatBytes(s.bytes)} written in ${seconds.toFixed(2)} s.`,
       )
     }),
   ),

@@ -6,7 +6,7 @@ import { type Plan, isEmptyPlan } from "../../reconcile/plan-schema.js"
 import { planFromDb } from "../../reconcile/load.js"
 import { type Conary, attempt, jsonOption, rootOptions, withConary } from "../context.js"
 import { EXIT_CHANGES, EXIT_OK } from "../exit.js"
-import { formatBytes, printJson, println } from "../format.js"
+import { count, formatBytes, printJson, println } from "../format.js"
 
 /** Computes the plan for the root as it stands; unresolvable rows and conflicts fail it. */
 export const currentPlan = (c: Conary) =>
@@ -38,7 +38,7 @@ export const planLines = (plan: Plan): string[] =>
 
 export const summaryLine = (plan: Plan): string => {
   const s = plan.summary
-  return `Plan: ${s.install} to install, ${s.update} to update, ${s.erase} to erase; ${s.files} files, ${formatBytes(s.bytes)} to write.`
+  return `Plan: ${s.install} to install, ${s.update} to update, ${s.erase} to erase; ${count(s.files, "file")}, ${formatBytes(s.bytes)} to write.`
 }
 
 export const NO_CHANGES = "No changes. Installed state matches desired state."

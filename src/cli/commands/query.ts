@@ -8,7 +8,7 @@ import { parseSpec } from "../../desired/rows.js"
 import { NotFoundError } from "../../errors.js"
 import { type TroveMeta, filesForComponents } from "../../source/trove.js"
 import { attempt, jsonOption, rootOptions, withConary } from "../context.js"
-import { formatBytes, printJson, println, table } from "../format.js"
+import { count, formatBytes, printJson, println, table } from "../format.js"
 
 // Read-only views of the installed state: list, show, history.
 
@@ -110,7 +110,7 @@ const history = Command.make("history", { ...rootOptions, json: jsonOption }, (a
       if (gens.length === 0) return println("No generations yet.")
       for (const g of gens) {
         const s = g.summary
-        println(`generation ${g.id}  ${g.createdAt}  ${g.command}: ${s.install} installed, ${s.update} updated, ${s.erase} erased, ${s.files} files`)
+        println(`generation ${g.id}  ${g.createdAt}  ${g.command}: ${s.install} installed, ${s.update} updated, ${s.erase} erased, ${count(s.files, "file")}`)
         for (const o of g.operations) {
           const sign = o.op === "install" ? "+" : o.op === "erase" ? "-" : "~"
           println(`  ${sign} ${o.name} ${o.op === "update" ? `${o.from} → ${o.to}` : (o.to ?? o.from)}`)

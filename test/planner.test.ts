@@ -1,0 +1,263 @@
+import * as Either from "effect/Either"
+import fc from "fast-check"
+import { describe, expect, it } from "vitest"
+import { parseFlavor } from "../src/desired/flavor.js"
+import type { DesiredRow } from "../src/desired/rows.js"
+import type { Plan } from "../src/reconcile/plan-schema.js"
+import { type InstalledTrove, type PlanInput, plan } from "../src/reconcile/plan.js"
+import { type TroveFile, type TroveMeta, componentOf, filesForComponents } from "../src/source/trove.js"
+
+// The planner is pure, so it is tested on values: a universe of troves, a
+// desired state, an installed state, and a simulated disk.
+
+interface Universe {
+  readonly troves: TroveMeta[]
+  readonly files: Map<number, TroveFile[]>
+}
+
+const dir = (path: string, component = componentOf(path)): TroveFile => ({
+  path,
+  kind: "dir",
+  mode: 0o755,
+  owner: "root",
+  group: "root",
+  sha256: null,
+  size: 0,
+  target: null,
+  config: false,
+  component,
+})
+
+const regular = (path: string, content: string, mode = 0o644): TroveFile => ({
+  ...dir(path),
+  kind: "file",
+  mode,
+  sha256: content.padEnd(64, "0").slice(0, 64),
+  size: content.length,
+})
+
+const makeUniverse = (
+  specs: ReadonlyArray<{ name: string; version: string; files: TroveFile[]; requires?: string[]; provides?: string[]; flavor?: string }>,
+): Universe => {
+  const troves: TroveMeta[] = []
+  const files = new Map<number, TroveFile[]>()
+  specs.forEach((s, i) => {
+    const id = i + 1
+    const all = [dir("/usr", "runtime"), dir("/usr/bin", "runtime"), dir("/usr/share", "runtime"), dir("/usr/share/doc", "doc"), ...s.files]
+    files.set(id, all)
+    troves.push({
+      id,
+      name: s.name,
+      version: s.version,
+      scheme: "native",
+      flavor: s.flavor ?? "",
+      components: [...new Set(all.map((f) => f.component))].sort(),
+      requires: s.requires ?? [],
+      provides: s.provides ?? [],
+      fileCount: all.length,
+      totalSize: all.reduce((n, f) => n + f.size, 0),
+      hasScripts: false,
+    })
+  })
+  return { troves, files }
+}
+
+const inputFor = (u: Universe, desired: DesiredRow[], installed: InstalledTrove[], provides: string[] = []): PlanInput => {
+  const filesOf = (id: number) => u.files.get(id) ?? []
+  return {
+    desired,
+    systemFlavor: parseFlavor("is: x86_64"),
+    provides: new Set(provides),
+    available: u.troves,
+    installed,
+    filesOf,
+    ownersOf: (path) =>
+      installed.flatMap((i) =>
+        filesForComponents(filesOf(i.trove.id), i.components)
+          .filter((f) => f.path === path)
+          .map((file) => ({ troveId: i.trove.id, file })),
+      ),
+  }
+}
+
+const row = (name: string, version = "", component = "", flavor = ""): DesiredRow => ({ name, version, component, flavor })
+
+const mustPlan = (input: PlanInput): Plan => {
+  const result = plan(input)
+  if (Either.isLeft(result)) throw result.left
+  return result.right
+}
+
+/** What apply records: the target troves become the installed state. */
+const installedAfter = (u: Universe, p: Plan): InstalledTrove[] =>
+  p.target.map((t) => ({ trove: u.troves.find((x) => x.id === t.troveId)!, components: t.components, reason: t.reason }))
+
+type Disk = Map<string, { kind: string; sha256: string | null; mode: number; target: string | null }>
+
+const applyToDisk = (disk: Disk, p: Plan): Disk => {
+  const next = new Map(disk)
+  for (const op of p.files) {
+    if (op.op === "remove") next.delete(op.path)
+    else next.set(op.path, { kind: op.kind, sha256: op.sha256, mode: op.mode, target: op.target })
+  }
+  return next
+}
+
+const diskOf = (u: Universe, installed: ReadonlyArray<InstalledTrove>): Disk => {
+  const disk: Disk = new Map()
+  for (const i of installed)
+    for (const f of filesForComponents(u.files.get(i.trove.id)!, i.components))
+      disk.set(f.path, { kind: f.kind, sha256: f.sha256, mode: f.mode, target: f.target })
+  return disk
+}
+
+describe("plan", () => {
+  const u = makeUniverse([
+    { name: "hello", version: "1.0-1-1", files: [regular("/usr/bin/hello", "a1"), regular("/usr/share/doc/hello", "d1")], requires: ["libc6", "libgreet (>= 2)"] },
+    { name: "hello", version: "1.1-1-1", files: [regular("/usr/bin/hello", "a2"), regular("/usr/share/doc/hello", "d1")], requires: ["libc6", "libgreet (>= 2)"] },
+    { name: "libgreet", version: "1.5-1-1", files: [regular("/usr/bin/greet-old", "g1")] },
+    { name: "libgreet", version: "2.0-1-1", files: [regular("/usr/bin/greet", "g2")] },
+    { name: "tool", version: "1.0-1-1", files: [regular("/usr/bin/tool", "t1")], provides: ["virtual-tool"] },
+  ])
+
+  it("installs the newest version with its dependency closure", () => {
+    const p = mustPlan(inputFor(u, [row("hello")], [], ["libc6"]))
+    expect(p.troves.map((t) => `${t.op} ${t.name} ${t.to?.version} ${t.reason}`)).toEqual([
+      "install hello 1.1-1-1 explicit",
+      "install libgreet 2.0-1-1 dependency",
+    ])
+    expect(p.summary).toMatchObject({ install: 2, update: 0, erase: 0 })
+    expect(p.files.filter((f) => f.kind === "file").map((f) => f.path)).toEqual(["/usr/bin/greet", "/usr/bin/hello", "/usr/share/doc/hello"])
+  })
+
+  it("updates only the files whose content changed, and erases what is no longer wanted", () => {
+    const first = mustPlan(inputFor(u, [row("hello", "1.0")], [], ["libc6"]))
+    const installed = installedAfter(u, first)
+    const second = mustPlan(inputFor(u, [row("hello")], installed, ["libc6"]))
+    expect(second.troves.map((t) => `${t.op} ${t.name}`)).toEqual(["update hello"])
+    expect(second.files.map((f) => `${f.op} ${f.path}`)).toEqual(["replace /usr/bin/hello"])
+    const third = mustPlan(inputFor(u, [], installedAfter(u, second), ["libc6"]))
+    expect(third.troves.map((t) => `${t.op} ${t.name}`)).toEqual(["erase hello", "erase libgreet"])
+    expect(applyToDisk(diskOf(u, installedAfter(u, second)), third).size).toBe(0)
+  })
+
+  it("satisfies a dependency through a provide, and names what cannot be resolved", () => {
+    const v = makeUniverse([{ name: "app", version: "1-1-1", files: [], requires: ["virtual-tool | nothing"] }, ...[
+      { name: "tool", version: "1-1-1", files: [], provides: ["virtual-tool"] },
+    ]])
+    expect(mustPlan(inputFor(v, [row("app")], [])).target.map((t) => t.name)).toEqual(["app", "tool"])
+    const missing = plan(inputFor(u, [row("hello"), row("ghost")], []))
+    expect(Either.isLeft(missing) && missing.left.message).toBe("unresolvable: ghost: no source provides it")
+    const dep = plan(inputFor(u, [row("hello")], []))
+    expect(Either.isLeft(dep) && dep.left.message).toBe("unresolvable: hello=1.1-1-1 requires libc6: not available")
+    const version = plan(inputFor(u, [row("tool", "9")], []))
+    expect(Either.isLeft(version) && version.left.message).toBe("unresolvable: tool=9: no such version (available: 1.0-1-1)")
+  })
+
+  it("reports a conflict between two troves writing one path differently", () => {
+    const v = makeUniverse([
+      { name: "a", version: "1-1-1", files: [regular("/usr/bin/x", "1")] },
+      { name: "b", version: "1-1-1", files: [regular("/usr/bin/x", "2")] },
+      { name: "c", version: "1-1-1", files: [regular("/usr/bin/x", "1")] },
+    ])
+    const result = plan(inputFor(v, [row("a"), row("b")], []))
+    expect(Either.isLeft(result) && result.left.message).toBe("file conflict: /usr/bin/x differs between a=1-1-1 and b=1-1-1")
+    // The same content and metadata may be shared.
+    expect(Either.isRight(plan(inputFor(v, [row("a"), row("c")], [])))).toBe(true)
+  })
+
+  it("installs a named component with the trove's directories above it", () => {
+    const p = mustPlan(inputFor(u, [row("tool", "", "doc")], []))
+    expect(p.target[0]!.components).toEqual(["doc"])
+    expect(p.files.map((f) => f.path)).toEqual(["/usr", "/usr/share", "/usr/share/doc"])
+  })
+})
+
+// ---- properties -------------------------------------------------------------
+
+const NAMES = ["alpha", "beta", "gamma", "delta"]
+
+/** Random universes without conflicts: each trove's files live under its own name. */
+const universeArb = fc
+  .array(
+    fc.record({
+      name: fc.constantFrom(...NAMES),
+      major: fc.integer({ min: 1, max: 4 }),
+      files: fc.array(fc.tuple(fc.integer({ min: 0, max: 4 }), fc.constantFrom("x", "y"), fc.constantFrom(0o644, 0o755)), { maxLength: 5 }),
+      docs: fc.boolean(),
+      requires: fc.subarray(NAMES, { maxLength: 2 }),
+    }),
+    { minLength: 1, maxLength: 10 },
+  )
+  .map((specs) => {
+    const seen = new Set<string>()
+    return makeUniverse(
+      specs
+        .filter((s) => !seen.has(`${s.name}-${s.major}`) && seen.add(`${s.name}-${s.major}`))
+        .map((s) => ({
+          name: s.name,
+          version: `${s.major}.0-1-1`,
+          files: [
+            ...new Map(s.files.map(([n, c, mode]) => [n, regular(`/usr/bin/${s.name}-${n}`, `${s.name}${n}${c}`, mode)])).values(),
+            ...(s.docs ? [dir(`/usr/share/doc/${s.name}`), regular(`/usr/share/doc/${s.name}/README`, `${s.name}doc`)] : []),
+          ],
+          requires: s.requires.filter((r) => r !== s.name),
+        })),
+    )
+  })
+
+const desiredArb = (u: Universe) =>
+  fc.subarray(
+    u.troves.flatMap((t) => [row(t.name), row(t.name, t.version), row(t.name, "", "doc"), row(t.name, "", "runtime")]),
+    { maxLength: 4 },
+  ).map((rows) => {
+    // One row per name and component, as the desired table keeps them.
+    const byKey = new Map(rows.map((r) => [`${r.name}:${r.component}`, r]))
+    return [...byKey.values()]
+  })
+
+describe("plan properties", () => {
+  it("applying a plan and planning again yields no changes; file ops turn the old disk into the target", () => {
+    fc.assert(
+      fc.property(
+        universeArb.chain((u) => fc.tuple(fc.constant(u), desiredArb(u), desiredArb(u))),
+        ([u, d1, d2]) => {
+          let installed: InstalledTrove[] = []
+          let disk: Disk = new Map()
+          for (const desired of [d1, d2]) {
+            const result = plan(inputFor(u, desired, installed))
+            // A row may name a component the chosen trove lacks: then nothing changes.
+            if (Either.isLeft(result)) return
+            const p = result.right
+            disk = applyToDisk(disk, p)
+            installed = installedAfter(u, p)
+            expect(disk).toEqual(diskOf(u, installed))
+            const again = mustPlan(inputFor(u, desired, installed))
+            expect(again.troves).toEqual([])
+            expect(again.files).toEqual([])
+          }
+        },
+      ),
+      { numRuns: 300 },
+    )
+  })
+
+  it("every planned trove satisfies its desired row and every requirement is met", () => {
+    fc.assert(
+      fc.property(
+        universeArb.chain((u) => fc.tuple(fc.constant(u), desiredArb(u))),
+        ([u, desired]) => {
+          const result = plan(inputFor(u, desired, []))
+          if (Either.isLeft(result)) return
+          const names = new Set(result.right.target.map((t) => t.name))
+          for (const r of desired) expect(names.has(r.name)).toBe(true)
+          for (const t of result.right.target) {
+            for (const req of u.troves.find((x) => x.id === t.troveId)!.requires) expect(names.has(req)).toBe(true)
+          }
+        },
+      ),
+      { numRuns: 300 },
+    )
+  })
+})
+
