@@ -137,8 +137,7 @@ describe("flavor language", () => {
             expect(Either.isLeft(result)).toBe(true)
             return
           }
-          expect(Either.isRight(result)).toBe(true)
-          const chosen = available.find((t) => t.id === (result as Either.Right<never, { target: { troveId: number }[] }>).right.target[0]!.troveId)!
+          const chosen = available.find((t) => t.id === Either.getOrThrow(result).target[0]!.troveId)!
           expect(matchFlavor(system, parseFlavor(chosen.flavor)).ok).toBe(true)
         },
       ),

@@ -1,11 +1,13 @@
 import * as fs from "node:fs"
+import * as fsp from "node:fs/promises"
 import * as path from "node:path"
+import { IO_CONCURRENCY, forEachBounded } from "../batch.js"
 import type { Db } from "../db/connection.js"
 import { type StatRow, recordGeneration } from "../db/state.js"
 import { archivesOf, troveFilesLookup } from "../db/troves.js"
 import { ApplyError, ArchiveError } from "../errors.js"
 import { extractNativeObjects } from "../source/native.js"
-import { filesForComponents } from "../source/trove.js"
+import { type TroveFile, filesForComponents } from "../source/trove.js"
 import type { ContentStore } from "../store/store.js"
 import type { FileOp, Plan } from "./plan-schema.js"
 import type { Report } from "./report.js"
@@ -84,56 +86,93 @@ const parentGuard = (root: string) => {
   }
 }
 
-const writeOps = (ctx: ApplyContext, ops: ReadonlyArray<FileOp>) => {
+/**
+ * Writes the file operations under the root: directories first, in path order
+ * (parents before children); then files and symlinks in parallel batches,
+ * each staged next to its target and renamed over it; removals last, with
+ * directories deepest first and kept when anything else is still in them.
+ */
+const writeOps = async (ctx: ApplyContext, ops: ReadonlyArray<FileOp>) => {
   const asRoot = process.getuid?.() === 0
   const ids = idResolver(ctx.root)
   const guard = parentGuard(ctx.root)
-  const removedDirs: string[] = []
+  const fail = (op: FileOp, e: unknown): never => {
+    if (e instanceof ApplyError) throw e
+    throw new ApplyError({ path: op.path, reason: describeIo(e) })
+  }
+  const dirs = ops.filter((op) => op.kind === "dir" && op.op !== "remove")
+  const leaves = ops.filter((op) => op.kind !== "dir" && op.op !== "remove")
+  const removals = ops.filter((op) => op.op === "remove")
   ctx.report.start("write", ops.length)
-  for (const op of ops) {
+
+  for (const op of dirs) {
     const target = path.join(ctx.root, op.path)
     try {
-      if (op.op === "remove") {
-        if (op.kind === "dir") removedDirs.push(target)
-        else fs.rmSync(target, { force: true })
-      } else if (op.op === "chmod") {
-        if (op.kind !== "symlink") fs.chmodSync(target, op.mode)
-        if (asRoot) fs.lchownSync(target, ids.uid(op.owner), ids.gid(op.group))
-      } else if (op.kind === "dir") {
-        const existing = lstatOrNull(target)
-        if (existing && !existing.isDirectory()) throw new ApplyError({ path: op.path, reason: "exists and is not a directory" })
-        guard(target, op.path)
-        if (!existing) fs.mkdirSync(target)
-        fs.chmodSync(target, op.mode)
-      } else {
-        guard(target, op.path)
-        const existing = lstatOrNull(target)
-        if (existing?.isDirectory()) throw new ApplyError({ path: op.path, reason: "is a directory, a file was expected" })
-        // Stage next to the target so the rename is atomic on one filesystem.
-        const stage = path.join(path.dirname(target), `.conary-stage.${process.pid}.${path.basename(target)}`)
-        fs.rmSync(stage, { force: true })
-        if (op.kind === "symlink") fs.symlinkSync(op.target!, stage)
-        else {
-          fs.copyFileSync(ctx.store.pathOf(op.sha256!), stage)
-          fs.chmodSync(stage, op.mode)
-        }
-        if (asRoot) fs.lchownSync(stage, ids.uid(op.owner), ids.gid(op.group))
-        fs.renameSync(stage, target)
-      }
+      const existing = lstatOrNull(target)
+      if (existing && !existing.isDirectory()) throw new ApplyError({ path: op.path, reason: "exists and is not a directory" })
+      guard(target, op.path)
+      if (!existing) fs.mkdirSync(target)
+      fs.chmodSync(target, op.mode)
+      if (asRoot) fs.lchownSync(target, ids.uid(op.owner), ids.gid(op.group))
     } catch (e) {
-      if (e instanceof ApplyError) throw e
-      throw new ApplyError({ path: op.path, reason: describeIo(e) })
+      fail(op, e)
     }
     ctx.report.tick()
   }
-  // Deepest first; a directory still holding anything (another trove's files,
-  // foreign files) is kept.
+
+  await forEachBounded(leaves, IO_CONCURRENCY, async (op) => {
+    const target = path.join(ctx.root, op.path)
+    try {
+      guard(target, op.path)
+      if (op.op === "chmod") {
+        if (op.kind !== "symlink") await fsp.chmod(target, op.mode)
+        if (asRoot) await fsp.lchown(target, ids.uid(op.owner), ids.gid(op.group))
+      } else {
+        // Staged in the target's own directory, so the rename is atomic.
+        const stage = path.join(path.dirname(target), `.conary-stage.${process.pid}.${path.basename(target)}`)
+        if (op.kind === "symlink") {
+          await fsp.rm(stage, { force: true })
+          await fsp.symlink(op.target!, stage)
+        } else {
+          await fsp.copyFile(ctx.store.pathOf(op.sha256!), stage)
+          await fsp.chmod(stage, op.mode)
+        }
+        if (asRoot) await fsp.lchown(stage, ids.uid(op.owner), ids.gid(op.group))
+        try {
+          await fsp.rename(stage, target)
+        } catch (e) {
+          await fsp.rm(stage, { force: true })
+          if ((e as NodeJS.ErrnoException).code === "EISDIR" || (e as NodeJS.ErrnoException).code === "ENOTEMPTY")
+            throw new ApplyError({ path: op.path, reason: "is a directory, a file was expected" })
+          throw e
+        }
+      }
+    } catch (e) {
+      fail(op, e)
+    }
+    ctx.report.tick()
+  })
+
+  await forEachBounded(
+    removals.filter((op) => op.kind !== "dir"),
+    IO_CONCURRENCY,
+    async (op) => {
+      try {
+        await fsp.rm(path.join(ctx.root, op.path), { force: true })
+      } catch (e) {
+        fail(op, e)
+      }
+      ctx.report.tick()
+    },
+  )
+  const removedDirs = removals.filter((op) => op.kind === "dir").map((op) => path.join(ctx.root, op.path))
   for (const dir of removedDirs.sort().reverse()) {
     try {
       fs.rmdirSync(dir)
     } catch {
-      // not empty or already gone: keep it
+      // not empty (foreign files, another trove's) or already gone: keep it
     }
+    ctx.report.tick()
   }
   ctx.report.done()
 }
@@ -154,24 +193,25 @@ const describeIo = (e: unknown): string => {
 }
 
 /** lstat of every file the changed troves now own: the stat cache verify uses. */
-const statChanged = (ctx: ApplyContext, plan: Plan): StatRow[] => {
+const statChanged = async (ctx: ApplyContext, plan: Plan): Promise<StatRow[]> => {
   const filesOf = troveFilesLookup(ctx.db)
-  const rows: StatRow[] = []
+  const owned: Array<{ troveId: number; file: TroveFile }> = []
   for (const t of plan.troves) {
-    if (!t.to) continue
-    for (const file of filesForComponents(filesOf(t.to.troveId), t.to.components)) {
-      const st = fs.lstatSync(path.join(ctx.root, file.path), { bigint: true })
-      rows.push({ troveId: t.to.troveId, file, uid: Number(st.uid), gid: Number(st.gid), mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, ino: st.ino })
-    }
+    if (t.to) for (const file of filesForComponents(filesOf(t.to.troveId), t.to.components)) owned.push({ troveId: t.to.troveId, file })
   }
+  const rows: StatRow[] = new Array(owned.length)
+  await forEachBounded(owned, IO_CONCURRENCY, async ({ troveId, file }, i) => {
+    const st = await fsp.lstat(path.join(ctx.root, file.path), { bigint: true })
+    rows[i] = { troveId, file, uid: Number(st.uid), gid: Number(st.gid), mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, ino: st.ino }
+  })
   return rows
 }
 
 export const applyPlan = async (ctx: ApplyContext, plan: Plan, command: string): Promise<ApplyResult> => {
   if (plan.troves.length === 0 && plan.files.length === 0) return { generation: null, plan }
   await fetchContents(ctx, plan)
-  writeOps(ctx, plan.files)
-  const stats = statChanged(ctx, plan)
+  await writeOps(ctx, plan.files)
+  const stats = await statChanged(ctx, plan)
   const generation = recordGeneration(ctx.db, { plan, command, now: ctx.now(), stats })
   return { generation, plan }
 }

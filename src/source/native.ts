@@ -215,22 +215,25 @@ export interface BuildOptions {
   readonly level?: number
 }
 
-interface Walked {
-  readonly rel: string
-  readonly abs: string
-  readonly stat: fs.Stats
-}
+/** One entry to pack: what a directory walk (or a generator) yields. */
+export type PackEntry =
+  | { readonly rel: string; readonly kind: "dir"; readonly mode: number }
+  | { readonly rel: string; readonly kind: "symlink"; readonly target: string }
+  | { readonly rel: string; readonly kind: "file"; readonly mode: number; readonly data: () => Buffer }
 
-const walk = (dir: string): Walked[] => {
-  const out: Walked[] = []
+const walk = (dir: string): PackEntry[] => {
+  const out: PackEntry[] = []
   const visit = (rel: string) => {
-    const names = fs.readdirSync(path.join(dir, rel)).sort()
-    for (const name of names) {
+    for (const name of fs.readdirSync(path.join(dir, rel)).sort()) {
       const r = rel === "" ? name : `${rel}/${name}`
       const abs = path.join(dir, r)
       const stat = fs.lstatSync(abs)
-      out.push({ rel: r, abs, stat })
-      if (stat.isDirectory()) visit(r)
+      if (stat.isDirectory()) {
+        out.push({ rel: r, kind: "dir", mode: stat.mode & 0o7777 })
+        visit(r)
+      } else if (stat.isSymbolicLink()) out.push({ rel: r, kind: "symlink", target: fs.readlinkSync(abs) })
+      else if (stat.isFile()) out.push({ rel: r, kind: "file", mode: stat.mode & 0o7777, data: () => fs.readFileSync(abs) })
+      else throw new ArchiveError({ archive: abs, reason: "not a file, directory or symlink" })
     }
   }
   visit("")
@@ -239,28 +242,27 @@ const walk = (dir: string): Walked[] => {
 
 /** Packs a directory tree into a native trove archive at `out`. */
 export const buildNativeTrove = async (dir: string, options: BuildOptions, out: string): Promise<NativeTrove> => {
+  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new ArchiveError({ archive: out, reason: `${dir} is not a directory` })
+  return packNativeTrove(walk(dir), options, out)
+}
+
+/** Packs entries into a native trove archive at `out` (written to a temp name, then renamed). */
+export const packNativeTrove = async (entries: ReadonlyArray<PackEntry>, options: BuildOptions, out: string): Promise<NativeTrove> => {
   const bad = (reason: string) => new ArchiveError({ archive: out, reason })
   if (!isNativeVersion(options.version)) throw bad(`version '${options.version}' is not upstream-source-build`)
-  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw bad(`${dir} is not a directory`)
   const files: Manifest["files"][number][] = []
-  const contents = new Map<string, string>()
-  for (const { rel, abs, stat } of walk(dir)) {
-    const rooted = "/" + rel
-    const common = {
-      path: rel,
-      mode: stat.mode & 0o7777,
-      owner: "root",
-      group: "root",
-      config: rooted.startsWith("/etc/"),
-      component: componentOf(rooted),
+  const contents = new Map<string, () => Buffer>()
+  for (const entry of entries) {
+    const rooted = "/" + entry.rel
+    const common = { path: entry.rel, owner: "root", group: "root", config: rooted.startsWith("/etc/"), component: componentOf(rooted) }
+    if (entry.kind === "dir") files.push({ ...common, kind: "dir", mode: entry.mode, size: 0 })
+    else if (entry.kind === "symlink") files.push({ ...common, kind: "symlink", mode: 0o777, size: 0, target: entry.target })
+    else {
+      const data = entry.data()
+      const sha256 = createHash("sha256").update(data).digest("hex")
+      contents.set(sha256, entry.data)
+      files.push({ ...common, kind: "file", mode: entry.mode, size: data.length, sha256 })
     }
-    if (stat.isDirectory()) files.push({ ...common, kind: "dir", size: 0 })
-    else if (stat.isSymbolicLink()) files.push({ ...common, kind: "symlink", size: 0, target: fs.readlinkSync(abs) })
-    else if (stat.isFile()) {
-      const sha256 = createHash("sha256").update(fs.readFileSync(abs)).digest("hex")
-      contents.set(sha256, abs)
-      files.push({ ...common, kind: "file", size: stat.size, sha256 })
-    } else throw bad(`${abs}: not a file, directory or symlink`)
   }
   const manifest: Manifest = {
     formatVersion: 1,
@@ -283,7 +285,7 @@ export const buildNativeTrove = async (dir: string, options: BuildOptions, out: 
   const add = (name: string, data: Buffer) =>
     new Promise<void>((resolve, reject) => pack.entry({ name, size: data.length, mode: 0o644 }, data, (e) => (e ? reject(e) : resolve())))
   await add(MANIFEST_ENTRY, bytes)
-  for (const [sha256, abs] of contents) await add(`objects/${sha256}`, fs.readFileSync(abs))
+  for (const [sha256, data] of contents) await add(`objects/${sha256}`, data())
   pack.finalize()
   await written
   fs.renameSync(temp, out)

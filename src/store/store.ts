@@ -11,6 +11,7 @@ export class ContentStore {
   private readonly objects: string
   private readonly tmp: string
   private seq = 0
+  private readonly made = new Set<string>()
 
   constructor(readonly dir: string) {
     this.objects = path.join(dir, "objects")
@@ -25,14 +26,20 @@ export class ContentStore {
     return fs.existsSync(this.pathOf(sha256))
   }
 
+  private mkdir(dir: string) {
+    if (this.made.has(dir)) return
+    fs.mkdirSync(dir, { recursive: true })
+    this.made.add(dir)
+  }
+
   private tempFile(): string {
-    fs.mkdirSync(this.tmp, { recursive: true })
+    this.mkdir(this.tmp)
     return path.join(this.tmp, `${process.pid}-${this.seq++}`)
   }
 
   private commit(temp: string, sha256: string) {
     const target = this.pathOf(sha256)
-    fs.mkdirSync(path.dirname(target), { recursive: true })
+    this.mkdir(path.dirname(target))
     fs.renameSync(temp, target)
   }
 
