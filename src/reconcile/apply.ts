@@ -35,17 +35,18 @@ const fetchContents = async (ctx: ApplyContext, plan: Plan) => {
   const filesOf = troveFilesLookup(ctx.db)
   const sources = plan.troves.filter((t) => t.to !== undefined)
   ctx.report.start("fetch", sources.length)
-  for (const t of sources) {
+  // Archives are read in parallel: each is one stream, and creating the store
+  // files is system-call bound.
+  await forEachBounded(sources, 4, async (t) => {
     const wanted = new Set<string>()
     for (const f of filesOf(t.to!.troveId)) if (f.sha256 !== null && needed.has(f.sha256)) wanted.add(f.sha256)
     if (wanted.size > 0) {
       const archives = archivesOf(ctx.db, t.to!.troveId)
       if (archives.length === 0) throw new ArchiveError({ archive: t.name, reason: "no source offers this trove any more (run `conary source sync`)" })
       await extractNativeObjects(archives[0]!.archive, wanted, ctx.store)
-      for (const sha of wanted) needed.delete(sha)
     }
     ctx.report.tick()
-  }
+  })
   ctx.report.done()
 }
 

@@ -1,5 +1,5 @@
 import { type Flavor, archRank, matchFlavor, narrows, overrideFlavor, parseFlavor } from "../desired/flavor.js"
-import type { DesiredRow } from "../desired/rows.js"
+import { type DesiredRow, formatSpec } from "../desired/rows.js"
 import { compareVersions, matchesVersionSpec, satisfiesRelation } from "../desired/version.js"
 import { UnresolvableError } from "../errors.js"
 import { type Dep, type TroveMeta, formatDep, isDefaultComponent, parseDep, parseDepGroup } from "../source/trove.js"
@@ -25,9 +25,6 @@ interface Rejection {
   readonly trove: TroveMeta
   readonly reason: string
 }
-
-const rowLabel = (row: DesiredRow) =>
-  `${row.name}${row.component ? ":" + row.component : ""}${row.version ? "=" + row.version : ""}${row.flavor ? `[${row.flavor}]` : ""}`
 
 /**
  * Orders candidates best first: the system's instruction-set preference, then
@@ -119,13 +116,13 @@ export const resolve = (input: ResolveInput): ReadonlyArray<TargetTrove> => {
     if (best) {
       select(best.trove, row.component ? [row.component] : defaults(best.trove), "explicit")
     } else if (rejected.length > 0) {
-      const why = rejected.map((r) => `${r.trove.version}[${r.trove.flavor}] ${r.reason}`).join(", ")
-      problems.push(`${rowLabel(row)}: no flavor fits (${why})`)
+      const why = rejected.map((r) => `${r.trove.version} [${r.trove.flavor || "no flavor"}] ${r.reason}`).join("; ")
+      problems.push(`${formatSpec(row)}: nothing fits the flavor: ${why}`)
     } else if ((byName.get(row.name) ?? []).length > 0) {
       const versions = (byName.get(row.name) ?? []).map((t) => t.version).join(", ")
-      problems.push(`${rowLabel(row)}: no such version (available: ${versions})`)
+      problems.push(`${formatSpec(row)}: no such version (available: ${versions})`)
     } else {
-      problems.push(`${rowLabel(row)}: no source provides it`)
+      problems.push(`${formatSpec(row)}: no source provides it`)
     }
   }
   if (problems.length > 0) throw new UnresolvableError({ problems })
