@@ -87,6 +87,25 @@ export class ApplyError extends Data.TaggedError("ApplyError")<{
   }
 }
 
+export class LockError extends Data.TaggedError("LockError")<{
+  readonly root: string
+  readonly holder: string
+  readonly waited: number
+}> {
+  override get message() {
+    return `root ${this.root} is locked by ${this.holder}; gave up after ${this.waited} s (see --lock-timeout)`
+  }
+}
+
+export class StalePlanError extends Data.TaggedError("StalePlanError")<{
+  readonly file: string
+  readonly reason: string
+}> {
+  override get message() {
+    return `saved plan ${this.file} refused: ${this.reason}`
+  }
+}
+
 export type ConaryError =
   | UsageError
   | RootError
@@ -99,6 +118,8 @@ export type ConaryError =
   | FileConflictError
   | ApplyError
   | FlavorError
+  | LockError
+  | StalePlanError
 
 const TAGS = new Set([
   "UsageError",
@@ -112,7 +133,19 @@ const TAGS = new Set([
   "FileConflictError",
   "ApplyError",
   "FlavorError",
+  "LockError",
+  "StalePlanError",
 ])
 
 export const isConaryError = (e: unknown): e is ConaryError =>
   typeof e === "object" && e !== null && TAGS.has((e as { _tag?: string })._tag ?? "")
+
+/** A system error as a user reads it: disk full and permissions said plainly. */
+export const describeIo = (e: unknown): string => {
+  const err = e as NodeJS.ErrnoException
+  if (err.code === "ENOSPC") return "no space left on device (disk full)"
+  if (err.code === "EDQUOT") return "disk quota exceeded"
+  if (err.code === "EACCES" || err.code === "EPERM") return `permission denied (${err.syscall ?? "write"})`
+  if (err.code === "EROFS") return "read-only file system"
+  return err.message ?? String(e)
+}

@@ -5,6 +5,10 @@ import * as Option from "effect/Option"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { type Db, openDatabase } from "../db/connection.js"
+import { readJournal } from "../db/journal.js"
+import { type Lock, acquireLock, tryLock } from "../db/lock.js"
+import { currentGeneration } from "../db/state.js"
+import { type Recovery, recoverJournal } from "../reconcile/apply.js"
 import { type ConaryError, RootError, isConaryError } from "../errors.js"
 import type { Report } from "../reconcile/report.js"
 import { ContentStore } from "../store/store.js"
@@ -24,6 +28,10 @@ export const rootOptions = {
     Options.withFallbackConfig(Config.string("CONARY_DB")),
     Options.optional,
   ),
+  lockTimeout: Options.float("lock-timeout").pipe(
+    Options.withDescription("seconds to wait for another conary working on this root (default 0: fail at once)"),
+    Options.withDefault(0),
+  ),
 }
 
 export const jsonOption = Options.boolean("json").pipe(Options.withDescription("print data as JSON"))
@@ -31,6 +39,7 @@ export const jsonOption = Options.boolean("json").pipe(Options.withDescription("
 export interface RootArgs {
   readonly root: string
   readonly db: Option.Option<string>
+  readonly lockTimeout: number
 }
 
 export interface Conary {
@@ -40,6 +49,8 @@ export interface Conary {
   readonly store: ContentStore
   readonly report: Report
   readonly now: () => string
+  /** what recovery did before this command, if anything */
+  readonly recovered?: Recovery
 }
 
 /** Runs domain code (sync or async) as an Effect: our errors fail it, anything else is a defect. */
@@ -60,34 +71,93 @@ export const resolveRoot = (root: string): string => {
   return abs
 }
 
+export interface Access {
+  /** `init` creates the database; every other command wants it to exist */
+  readonly create?: boolean
+  /** commands that change state hold the root's lock; readers never wait for it */
+  readonly write: boolean
+  /** named in the lock, for whoever waits on it */
+  readonly command: string
+}
+
+const open = (args: RootArgs & { readonly json?: boolean }, access: Access) => {
+  // An empty CONARY_ROOT/CONARY_DB counts as unset.
+  const root = resolveRoot(args.root || "/")
+  const dbPath = path.resolve(
+    args.db.pipe(
+      Option.filter((d) => d !== ""),
+      Option.getOrElse(() => path.join(root, "var/lib/conary/conary.db")),
+    ),
+  )
+  const db = openDatabase(dbPath, { create: access.create === true })
+  let lock: Lock | undefined
+  try {
+    if (access.write) lock = acquireLock(dbPath, root, access.command, args.lockTimeout)
+  } catch (e) {
+    db.close()
+    throw e
+  }
+  const conary: Conary = {
+    root,
+    dbPath,
+    db,
+    store: new ContentStore(path.join(path.dirname(dbPath), "store")),
+    report: progressReport(args.json === true),
+    now: () => new Date().toISOString(),
+  }
+  return { conary, lock }
+}
+
 /**
- * Opens the root's database for the length of the effect (closed on every
- * exit path). `create` is for `init`; every other command wants it to exist.
+ * Finishes or undoes an apply that was interrupted, before anything reads
+ * state. A reader that cannot take the lock leaves it to the apply still
+ * running (the database shows the old generation until that apply is done).
+ */
+const recoverIfNeeded = async (c: Conary, held: Lock | undefined): Promise<Recovery | undefined> => {
+  const journal = readJournal(c.db, c.dbPath)
+  if (!journal) return undefined
+  const lock = held ?? tryLock(c.dbPath, c.root, "recover")
+  if (!lock) return undefined
+  try {
+    const again = readJournal(c.db, c.dbPath)
+    if (!again) return undefined
+    const r = await recoverJournal(c, again, () => currentGeneration(c.db))
+    process.stderr.write(`conary: ${recoveryLine(r)}\n`)
+    return r
+  } finally {
+    if (!held) lock.release()
+  }
+}
+
+export const recoveryLine = (r: Recovery): string =>
+  `recovered an interrupted ${r.command} (pid ${r.pid}, started ${r.startedAt}): ` +
+  (r.action === "rolled-back" ? `undone; the root is at generation ${r.generation}` : `finished; the root is at generation ${r.generation}`)
+
+/**
+ * Opens the root's database (and takes its lock, for writers) for the length
+ * of the effect, released on every exit path; recovers first if needed.
  */
 export const withConary = <A, E, R>(
   args: RootArgs & { readonly json?: boolean },
-  options: { readonly create: boolean },
+  access: Access,
   use: (c: Conary) => Effect.Effect<A, E, R>,
 ) =>
   Effect.acquireUseRelease(
-    attempt(() => {
-      // An empty CONARY_ROOT/CONARY_DB counts as unset.
-      const root = resolveRoot(args.root || "/")
-      const dbPath = args.db.pipe(
-        Option.filter((d) => d !== ""),
-        Option.getOrElse(() => path.join(root, "var/lib/conary/conary.db")),
-      )
-      const db = openDatabase(path.resolve(dbPath), options)
-      const conary: Conary = {
-        root,
-        dbPath: path.resolve(dbPath),
-        db,
-        store: new ContentStore(path.join(path.dirname(path.resolve(dbPath)), "store")),
-        report: progressReport(args.json === true),
-        now: () => new Date().toISOString(),
+    attempt(async () => {
+      const opened = open(args, access)
+      try {
+        const recovered = await recoverIfNeeded(opened.conary, opened.lock)
+        return { conary: { ...opened.conary, recovered }, lock: opened.lock }
+      } catch (e) {
+        opened.lock?.release()
+        opened.conary.db.close()
+        throw e
       }
-      return conary
     }),
-    use,
-    (c) => Effect.sync(() => c.db.close()),
+    ({ conary }) => use(conary),
+    ({ conary, lock }) =>
+      Effect.sync(() => {
+        lock?.release()
+        conary.db.close()
+      }),
   )

@@ -7,6 +7,7 @@ import { isConaryError } from "../errors.js"
 import { applyCommand } from "./commands/apply.js"
 import { desiredCommand } from "./commands/desired.js"
 import { flavorCommand } from "./commands/flavor.js"
+import { generationCommands } from "./commands/generations.js"
 import { initCommand } from "./commands/init.js"
 import { planCommand } from "./commands/plan.js"
 import { provideCommand } from "./commands/provide.js"
@@ -29,6 +30,7 @@ const conary = Command.make("conary").pipe(
     planCommand,
     applyCommand,
     ...queryCommands,
+    ...generationCommands,
   ]),
 )
 

@@ -151,6 +151,27 @@ export const migrations: ReadonlyArray<string> = [
   ) WITHOUT ROWID;
   CREATE INDEX installed_files_path ON installed_files(path);
   `,
+  `
+  -- An apply in progress: the plan it is carrying out and how far it got.
+  -- staging: new contents are being staged beside their targets (undo on recovery);
+  -- committing: staging is complete and durable (finish on recovery).
+  CREATE TABLE journal (
+    id         INTEGER PRIMARY KEY CHECK (id = 1),
+    state      TEXT NOT NULL,
+    command    TEXT NOT NULL,
+    plan       TEXT NOT NULL,
+    desired    TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    pid        INTEGER NOT NULL
+  );
+  -- Directories the apply creates while staging, removed again on undo.
+  CREATE TABLE journal_dirs (
+    path TEXT PRIMARY KEY
+  ) WITHOUT ROWID;
+
+  -- The desired state each generation was made from, restored by rollback.
+  ALTER TABLE generations ADD COLUMN desired TEXT NOT NULL DEFAULT '{"formatVersion":1,"troves":[]}';
+  `,
 ]
 
 export const schemaVersion = migrations.length

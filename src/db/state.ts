@@ -2,6 +2,9 @@ import type { Plan, Reason, TroveOp } from "../reconcile/plan-schema.js"
 import type { InstalledTrove } from "../reconcile/plan.js"
 import { type FileKind, type TroveFile, troveLabel } from "../source/trove.js"
 import type { Db } from "./connection.js"
+import { fromDocument } from "../desired/rows.js"
+import { replaceDesired } from "./desired.js"
+import { clearJournal } from "./journal.js"
 import { trovesById } from "./troves.js"
 
 // Installed state and its history of generations.
@@ -60,14 +63,23 @@ export interface StatRow {
  */
 export const recordGeneration = (
   db: Db,
-  args: { readonly plan: Plan; readonly command: string; readonly now: string; readonly stats: ReadonlyArray<StatRow> },
+  args: {
+    readonly plan: Plan
+    readonly command: string
+    readonly now: string
+    readonly stats: ReadonlyArray<StatRow>
+    /** the desired document the generation was made from */
+    readonly desired: string
+    /** rollback: make that document the desired state again */
+    readonly restoreDesired: boolean
+  },
 ): number =>
   db.transaction(() => {
     const { plan, now } = args
     const gen = Number(
       db
-        .prepare("INSERT INTO generations (created_at, command, summary) VALUES (?, ?, ?)")
-        .run(now, args.command, JSON.stringify(plan.summary)).lastInsertRowid,
+        .prepare("INSERT INTO generations (created_at, command, summary, desired) VALUES (?, ?, ?, ?)")
+        .run(now, args.command, JSON.stringify(plan.summary), args.desired).lastInsertRowid,
     )
     const gt = db.prepare("INSERT INTO generation_troves (generation, trove_id, components, reason) VALUES (?, ?, ?, ?)")
     for (const t of plan.target) gt.run(gen, t.troveId, JSON.stringify(t.components), t.reason)
@@ -103,6 +115,8 @@ export const recordGeneration = (
       const f = s.file
       insFile.run(s.troveId, f.path, f.kind, f.mode, s.uid, s.gid, f.sha256, f.size, f.target, f.config ? 1 : 0, s.mtimeNs, s.ctimeNs, s.ino)
     }
+    if (args.restoreDesired) replaceDesired(db, fromDocument(args.desired, `generation ${gen}`), now)
+    clearJournal(db)
     return gen
   })()
 
@@ -142,4 +156,20 @@ export const generations = (db: Db): GenerationInfo[] => {
       .filter((o) => o.generation === g.id)
       .map((o) => ({ op: o.op, name: o.name, from: label(o.old_version, o.old_flavor), to: label(o.new_version, o.new_flavor) })),
   }))
+}
+
+/** The trove set and desired document a generation recorded. */
+export const generationState = (db: Db, gen: number) => {
+  const row = db.prepare("SELECT desired FROM generations WHERE id = ?").get(gen) as { desired: string } | undefined
+  if (!row) return undefined
+  const troves = db
+    .prepare(
+      `SELECT g.trove_id AS troveId, t.name, t.version, t.flavor, g.components, g.reason
+       FROM generation_troves g JOIN troves t ON t.id = g.trove_id WHERE g.generation = ? ORDER BY t.name, t.id`,
+    )
+    .all(gen) as Array<{ troveId: number; name: string; version: string; flavor: string; components: string; reason: Reason }>
+  return {
+    desired: row.desired,
+    target: troves.map((t) => ({ ...t, components: JSON.parse(t.components) as string[] })),
+  }
 }

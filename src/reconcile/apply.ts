@@ -1,19 +1,33 @@
+import { execFileSync } from "node:child_process"
+import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as fsp from "node:fs/promises"
 import * as path from "node:path"
 import { IO_CONCURRENCY, forEachBounded } from "../batch.js"
 import type { Db } from "../db/connection.js"
-import { type StatRow, recordGeneration } from "../db/state.js"
+import { type Journal, beginJournal, clearJournal, markCommitting } from "../db/journal.js"
+import { type StatRow, installedOwnersLookup, recordGeneration } from "../db/state.js"
 import { archivesOf, troveFilesLookup } from "../db/troves.js"
-import { ApplyError, ArchiveError } from "../errors.js"
+import { ApplyError, ArchiveError, describeIo } from "../errors.js"
 import { extractNativeObjects } from "../source/native.js"
 import { type TroveFile, filesForComponents } from "../source/trove.js"
 import type { ContentStore } from "../store/store.js"
 import type { FileOp, Plan } from "./plan-schema.js"
 import type { Report } from "./report.js"
 
+// apply moves the root from one generation to the next as one step:
+//   1. fetch: every new content into the store, verified; replaced contents kept there too
+//   2. journal (staging): the plan and the directories about to be created
+//   3. stage: new contents written beside their targets, then synced to disk
+//   4. journal (committing): from here on recovery finishes instead of undoing
+//   5. commit: renames, mode changes, removals; synced
+//   6. one SQLite transaction: the new generation, installed rows, journal cleared
+// A crash before 4 leaves the old generation (recovery removes the staged
+// files); after 4, recovery redoes 5 and 6, which are idempotent.
+
 export interface ApplyContext {
   readonly db: Db
+  readonly dbPath: string
   readonly root: string
   readonly store: ContentStore
   readonly report: Report
@@ -26,6 +40,11 @@ export interface ApplyResult {
   readonly plan: Plan
 }
 
+const isLeaf = (op: FileOp) => op.kind !== "dir"
+
+/** Where a new content waits for its rename: beside the target, on the same filesystem. */
+export const stagePath = (target: string) => path.join(path.dirname(target), `.conary-new.${path.basename(target)}`)
+
 /** Fetches every content the plan writes into the store, verified, from the troves' archives. */
 const fetchContents = async (ctx: ApplyContext, plan: Plan) => {
   const needed = new Set<string>()
@@ -35,19 +54,40 @@ const fetchContents = async (ctx: ApplyContext, plan: Plan) => {
   const filesOf = troveFilesLookup(ctx.db)
   const sources = plan.troves.filter((t) => t.to !== undefined)
   ctx.report.start("fetch", sources.length)
-  // Archives are read in parallel: each is one stream, and creating the store
-  // files is system-call bound.
+  // Archives are read in parallel: each is one stream.
   await forEachBounded(sources, 4, async (t) => {
     const wanted = new Set<string>()
     for (const f of filesOf(t.to!.troveId)) if (f.sha256 !== null && needed.has(f.sha256)) wanted.add(f.sha256)
     if (wanted.size > 0) {
       const archives = archivesOf(ctx.db, t.to!.troveId)
-      if (archives.length === 0) throw new ArchiveError({ archive: t.name, reason: "no source offers this trove any more (run `conary source sync`)" })
+      if (archives.length === 0)
+        throw new ArchiveError({ archive: t.name, reason: "content is not in the store and no source offers this trove any more" })
       await extractNativeObjects(archives[0]!.archive, wanted, ctx.store)
     }
     ctx.report.tick()
   })
   ctx.report.done()
+}
+
+/**
+ * Keeps the contents the plan replaces or removes in the store, so rollback
+ * and recovery need no source. Only a file that still matches what was
+ * installed is kept; a locally changed one is the user's (drift).
+ */
+const preserveReplaced = (ctx: ApplyContext, plan: Plan) => {
+  const owners = installedOwnersLookup(ctx.db)
+  for (const op of plan.files) {
+    if (op.kind !== "file" || (op.op !== "replace" && op.op !== "remove")) continue
+    for (const { file } of owners(op.path)) {
+      if (file.sha256 === null || ctx.store.has(file.sha256)) continue
+      try {
+        const data = fs.readFileSync(path.join(ctx.root, op.path))
+        if (createHash("sha256").update(data).digest("hex") === file.sha256) ctx.store.putBuffer(data, file.sha256)
+      } catch {
+        // missing on disk: nothing to keep
+      }
+    }
+  }
 }
 
 /** Resolves owner and group names as the root's own passwd/group files say. */
@@ -87,97 +127,6 @@ const parentGuard = (root: string) => {
   }
 }
 
-/**
- * Writes the file operations under the root: directories first, in path order
- * (parents before children); then files and symlinks in parallel batches,
- * each staged next to its target and renamed over it; removals last, with
- * directories deepest first and kept when anything else is still in them.
- */
-const writeOps = async (ctx: ApplyContext, ops: ReadonlyArray<FileOp>) => {
-  const asRoot = process.getuid?.() === 0
-  const ids = idResolver(ctx.root)
-  const guard = parentGuard(ctx.root)
-  const fail = (op: FileOp, e: unknown): never => {
-    if (e instanceof ApplyError) throw e
-    throw new ApplyError({ path: op.path, reason: describeIo(e) })
-  }
-  const dirs = ops.filter((op) => op.kind === "dir" && op.op !== "remove")
-  const leaves = ops.filter((op) => op.kind !== "dir" && op.op !== "remove")
-  const removals = ops.filter((op) => op.op === "remove")
-  ctx.report.start("write", ops.length)
-
-  for (const op of dirs) {
-    const target = path.join(ctx.root, op.path)
-    try {
-      const existing = lstatOrNull(target)
-      if (existing && !existing.isDirectory()) throw new ApplyError({ path: op.path, reason: "exists and is not a directory" })
-      guard(target, op.path)
-      if (!existing) fs.mkdirSync(target)
-      fs.chmodSync(target, op.mode)
-      if (asRoot) fs.lchownSync(target, ids.uid(op.owner), ids.gid(op.group))
-    } catch (e) {
-      fail(op, e)
-    }
-    ctx.report.tick()
-  }
-
-  await forEachBounded(leaves, IO_CONCURRENCY, async (op) => {
-    const target = path.join(ctx.root, op.path)
-    try {
-      guard(target, op.path)
-      if (op.op === "chmod") {
-        if (op.kind !== "symlink") await fsp.chmod(target, op.mode)
-        if (asRoot) await fsp.lchown(target, ids.uid(op.owner), ids.gid(op.group))
-      } else {
-        // Staged in the target's own directory, so the rename is atomic.
-        const stage = path.join(path.dirname(target), `.conary-stage.${process.pid}.${path.basename(target)}`)
-        if (op.kind === "symlink") {
-          await fsp.rm(stage, { force: true })
-          await fsp.symlink(op.target!, stage)
-        } else {
-          await fsp.copyFile(ctx.store.pathOf(op.sha256!), stage)
-          await fsp.chmod(stage, op.mode)
-        }
-        if (asRoot) await fsp.lchown(stage, ids.uid(op.owner), ids.gid(op.group))
-        try {
-          await fsp.rename(stage, target)
-        } catch (e) {
-          await fsp.rm(stage, { force: true })
-          if ((e as NodeJS.ErrnoException).code === "EISDIR" || (e as NodeJS.ErrnoException).code === "ENOTEMPTY")
-            throw new ApplyError({ path: op.path, reason: "is a directory, a file was expected" })
-          throw e
-        }
-      }
-    } catch (e) {
-      fail(op, e)
-    }
-    ctx.report.tick()
-  })
-
-  await forEachBounded(
-    removals.filter((op) => op.kind !== "dir"),
-    IO_CONCURRENCY,
-    async (op) => {
-      try {
-        await fsp.rm(path.join(ctx.root, op.path), { force: true })
-      } catch (e) {
-        fail(op, e)
-      }
-      ctx.report.tick()
-    },
-  )
-  const removedDirs = removals.filter((op) => op.kind === "dir").map((op) => path.join(ctx.root, op.path))
-  for (const dir of removedDirs.sort().reverse()) {
-    try {
-      fs.rmdirSync(dir)
-    } catch {
-      // not empty (foreign files, another trove's) or already gone: keep it
-    }
-    ctx.report.tick()
-  }
-  ctx.report.done()
-}
-
 const lstatOrNull = (p: string): fs.Stats | null => {
   try {
     return fs.lstatSync(p)
@@ -186,11 +135,148 @@ const lstatOrNull = (p: string): fs.Stats | null => {
   }
 }
 
-const describeIo = (e: unknown): string => {
-  const err = e as NodeJS.ErrnoException
-  if (err.code === "ENOSPC") return "no space left on device (disk full)"
-  if (err.code === "EACCES" || err.code === "EPERM") return `permission denied (${err.syscall ?? "write"})`
-  return err.message ?? String(e)
+const wrap = (op: FileOp, e: unknown): never => {
+  if (e instanceof ApplyError) throw e
+  throw new ApplyError({ path: op.path, reason: describeIo(e) })
+}
+
+/** Refuses, before anything is touched, what the commit could not carry out. */
+const checkTargets = (ctx: ApplyContext, plan: Plan): string[] => {
+  const created: string[] = []
+  for (const op of plan.files) {
+    if (op.op === "remove") continue
+    const existing = lstatOrNull(path.join(ctx.root, op.path))
+    if (op.kind === "dir") {
+      if (existing && !existing.isDirectory()) throw new ApplyError({ path: op.path, reason: "exists and is not a directory" })
+      if (!existing) created.push(op.path)
+    } else if (existing?.isDirectory()) {
+      throw new ApplyError({ path: op.path, reason: "is a directory, a file was expected" })
+    }
+  }
+  return created
+}
+
+/** Creates the new directories and writes every new content to its stage path. */
+const stage = async (ctx: ApplyContext, plan: Plan, created: ReadonlyArray<string>) => {
+  const asRoot = process.getuid?.() === 0
+  const ids = idResolver(ctx.root)
+  const guard = parentGuard(ctx.root)
+  const leaves = plan.files.filter((op) => isLeaf(op) && (op.op === "add" || op.op === "replace"))
+  ctx.report.start("stage", created.length + leaves.length)
+  const dirOps = new Map(plan.files.filter((op) => op.kind === "dir").map((op) => [op.path, op]))
+  for (const p of created) {
+    const op = dirOps.get(p)!
+    const target = path.join(ctx.root, p)
+    try {
+      guard(target, p)
+      fs.mkdirSync(target, { mode: 0o700 })
+      fs.chmodSync(target, op.mode)
+      if (asRoot) fs.lchownSync(target, ids.uid(op.owner), ids.gid(op.group))
+    } catch (e) {
+      wrap(op, e)
+    }
+    ctx.report.tick()
+  }
+  await forEachBounded(leaves, IO_CONCURRENCY, async (op) => {
+    const target = path.join(ctx.root, op.path)
+    const staged = stagePath(target)
+    try {
+      guard(target, op.path)
+      await fsp.rm(staged, { force: true })
+      if (op.kind === "symlink") await fsp.symlink(op.target!, staged)
+      else {
+        await fsp.copyFile(ctx.store.pathOf(op.sha256!), staged)
+        await fsp.chmod(staged, op.mode)
+      }
+      if (asRoot) await fsp.lchown(staged, ids.uid(op.owner), ids.gid(op.group))
+    } catch (e) {
+      wrap(op, e)
+    }
+    ctx.report.tick()
+  })
+  ctx.report.done()
+}
+
+/** Removes what staging wrote: staged files, then the directories it created. */
+const undoStaging = (root: string, plan: Plan, created: ReadonlyArray<string>) => {
+  for (const op of plan.files) {
+    if (isLeaf(op) && (op.op === "add" || op.op === "replace")) fs.rmSync(stagePath(path.join(root, op.path)), { force: true })
+  }
+  for (const dir of [...created].sort().reverse()) {
+    try {
+      fs.rmdirSync(path.join(root, dir))
+    } catch {
+      // not empty or already gone
+    }
+  }
+}
+
+/**
+ * Carries out the renames, mode changes and removals. Idempotent: a rename
+ * whose staged file is gone was done already, so recovery can run it again.
+ */
+const commit = async (ctx: ApplyContext, plan: Plan) => {
+  const asRoot = process.getuid?.() === 0
+  const ids = idResolver(ctx.root)
+  const at = (op: FileOp) => path.join(ctx.root, op.path)
+  const leaves = plan.files.filter((op) => isLeaf(op) && op.op !== "remove")
+  ctx.report.start("commit", plan.files.length)
+  await forEachBounded(leaves, IO_CONCURRENCY, async (op) => {
+    try {
+      if (op.op === "chmod") {
+        if (op.kind !== "symlink") await fsp.chmod(at(op), op.mode)
+        if (asRoot) await fsp.lchown(at(op), ids.uid(op.owner), ids.gid(op.group))
+      } else {
+        try {
+          await fsp.rename(stagePath(at(op)), at(op))
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e
+        }
+      }
+    } catch (e) {
+      wrap(op, e)
+    }
+    ctx.report.tick()
+  })
+  for (const op of plan.files) {
+    if (op.kind !== "dir" || op.op === "remove") continue
+    try {
+      fs.chmodSync(at(op), op.mode)
+      if (asRoot) fs.lchownSync(at(op), ids.uid(op.owner), ids.gid(op.group))
+    } catch (e) {
+      wrap(op, e)
+    }
+    ctx.report.tick()
+  }
+  const removals = plan.files.filter((op) => op.op === "remove")
+  await forEachBounded(
+    removals.filter(isLeaf),
+    IO_CONCURRENCY,
+    async (op) => {
+      try {
+        await fsp.rm(at(op), { force: true })
+      } catch (e) {
+        wrap(op, e)
+      }
+      ctx.report.tick()
+    },
+  )
+  // Deepest first; a directory still holding anything (another trove's files,
+  // foreign files) is kept.
+  for (const op of removals.filter((o) => !isLeaf(o)).reverse()) {
+    try {
+      fs.rmdirSync(at(op))
+    } catch {
+      // not empty, or already gone: keep it
+    }
+    ctx.report.tick()
+  }
+  ctx.report.done()
+}
+
+/** Makes what was written durable: one syncfs per filesystem instead of an fsync per file. */
+const syncToDisk = (...dirs: string[]) => {
+  for (const dir of dirs) execFileSync("sync", ["-f", dir])
 }
 
 /** lstat of every file the changed troves now own: the stat cache verify uses. */
@@ -208,11 +294,62 @@ const statChanged = async (ctx: ApplyContext, plan: Plan): Promise<StatRow[]> =>
   return rows
 }
 
-export const applyPlan = async (ctx: ApplyContext, plan: Plan, command: string): Promise<ApplyResult> => {
-  if (plan.troves.length === 0 && plan.files.length === 0) return { generation: null, plan }
-  await fetchContents(ctx, plan)
-  await writeOps(ctx, plan.files)
+/** The command name under which a generation also restores its desired state. */
+export const ROLLBACK = "rollback"
+
+/** Steps 5 and 6: shared by apply and by recovery of a committing journal. */
+const finish = async (ctx: ApplyContext, plan: Plan, command: string, desired: string): Promise<number> => {
+  await commit(ctx, plan)
+  syncToDisk(ctx.root)
   const stats = await statChanged(ctx, plan)
-  const generation = recordGeneration(ctx.db, { plan, command, now: ctx.now(), stats })
+  return recordGeneration(ctx.db, { plan, command, now: ctx.now(), stats, desired, restoreDesired: command === ROLLBACK })
+}
+
+/** Test hook: stop (as if killed) once this step is reached. */
+const crashPoint = (step: string) => {
+  if (process.env.CONARY_TEST_CRASH_AT === step) process.kill(process.pid, "SIGKILL")
+}
+
+export const applyPlan = async (ctx: ApplyContext, plan: Plan, command: string, desired: string): Promise<ApplyResult> => {
+  if (plan.troves.length === 0 && plan.files.length === 0) return { generation: null, plan }
+  const created = checkTargets(ctx, plan)
+  await fetchContents(ctx, plan)
+  preserveReplaced(ctx, plan)
+  syncToDisk(ctx.store.dir)
+  beginJournal(ctx.db, { command, plan, desired, startedAt: ctx.now(), pid: process.pid, dirs: created })
+  try {
+    await stage(ctx, plan, created)
+    crashPoint("staged")
+    syncToDisk(ctx.root)
+  } catch (e) {
+    undoStaging(ctx.root, plan, created)
+    clearJournal(ctx.db)
+    throw e
+  }
+  markCommitting(ctx.db)
+  crashPoint("committing")
+  const generation = await finish(ctx, plan, command, desired)
   return { generation, plan }
+}
+
+export interface Recovery {
+  readonly action: "rolled-back" | "rolled-forward"
+  readonly command: string
+  readonly startedAt: string
+  readonly pid: number
+  /** the generation the root is at now */
+  readonly generation: number
+}
+
+/** Settles an interrupted apply: undo it if it was staging, finish it if it was committing. */
+export const recoverJournal = async (ctx: ApplyContext, journal: Journal, currentGeneration: () => number): Promise<Recovery> => {
+  const base = { command: journal.command, startedAt: journal.startedAt, pid: journal.pid }
+  if (journal.state === "staging") {
+    undoStaging(ctx.root, journal.plan, journal.dirs)
+    syncToDisk(ctx.root)
+    clearJournal(ctx.db)
+    return { ...base, action: "rolled-back", generation: currentGeneration() }
+  }
+  const generation = await finish(ctx, journal.plan, journal.command, journal.desired)
+  return { ...base, action: "rolled-forward", generation }
 }

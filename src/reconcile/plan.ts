@@ -20,13 +20,16 @@ export interface InstalledTrove {
   readonly reason: Reason
 }
 
-export interface PlanInput extends ResolveInput {
+/** What diffing a target trove set against the installed state needs. */
+export interface DiffInput {
   readonly installed: ReadonlyArray<InstalledTrove>
   /** the files of a trove (all components) */
   readonly filesOf: (troveId: number) => ReadonlyArray<TroveFile>
   /** installed troves owning a path, with their entry for it */
   readonly ownersOf: (path: string) => ReadonlyArray<{ readonly troveId: number; readonly file: TroveFile }>
 }
+
+export interface PlanInput extends ResolveInput, DiffInput {}
 
 const sameComponents = (a: ReadonlyArray<string>, b: ReadonlyArray<string>) =>
   a.length === b.length && [...a].sort().every((c, i) => c === [...b].sort()[i])
@@ -74,18 +77,28 @@ const collect = (
 
 const byPath = (a: FileOp, b: FileOp) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)
 
-export const plan = (input: PlanInput): Either.Either<Plan, UnresolvableError | FileConflictError> => {
+const catching = <A>(f: () => A): Either.Either<A, UnresolvableError | FileConflictError> => {
   try {
-    return Either.right(computePlan(input))
+    return Either.right(f())
   } catch (e) {
     if (e instanceof UnresolvableError || e instanceof FileConflictError) return Either.left(e)
     throw e
   }
 }
 
-const computePlan = (input: PlanInput): Plan => {
-  const target = resolve(input)
-  const metaById = new Map(input.available.map((t) => [t.id, t]))
+/** The plan that brings the installed state to the desired state. */
+export const plan = (input: PlanInput): Either.Either<Plan, UnresolvableError | FileConflictError> =>
+  catching(() => diff(input, resolve(input), input.available))
+
+/** The plan that brings the installed state to an exact trove set (rollback). */
+export const planTo = (
+  input: DiffInput,
+  target: ReadonlyArray<TargetTrove>,
+  metas: ReadonlyArray<TroveMeta>,
+): Either.Either<Plan, FileConflictError | UnresolvableError> => catching(() => diff(input, target, metas))
+
+const diff = (input: DiffInput, target: ReadonlyArray<TargetTrove>, metas: ReadonlyArray<TroveMeta>): Plan => {
+  const metaById = new Map(metas.map((t) => [t.id, t]))
   for (const i of input.installed) metaById.set(i.trove.id, i.trove)
 
   // Pair each target trove with what is installed: the same trove, else the

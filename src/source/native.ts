@@ -9,7 +9,7 @@ import * as tar from "tar-stream"
 import { decodeOrProblem } from "../decode.js"
 import { normalizeFlavor } from "../desired/flavor.js"
 import { isNativeVersion } from "../desired/version.js"
-import { ArchiveError } from "../errors.js"
+import { ApplyError, ArchiveError, StoreError, describeIo } from "../errors.js"
 import type { ContentStore } from "../store/store.js"
 import { componentOf, parseDepGroup, type TroveFile } from "./trove.js"
 
@@ -115,18 +115,17 @@ const gunzip = (archive: string) => {
   return { extract, done, input }
 }
 
-const archiveError = (archive: string, e: unknown): ArchiveError =>
-  e instanceof ArchiveError
-    ? e
-    : new ArchiveError({
-        archive,
-        reason:
-          (e as NodeJS.ErrnoException).code === "Z_BUF_ERROR" || /unexpected end/i.test(String((e as Error).message))
-            ? "truncated archive"
-            : (e as NodeJS.ErrnoException).code === "ENOENT"
-              ? "no such file"
-              : (e as Error).message,
-      })
+const archiveError = (archive: string, e: unknown): ArchiveError | ApplyError => {
+  if (e instanceof ArchiveError) return e
+  const code = (e as NodeJS.ErrnoException).code
+  // Failing to write the store is not the archive's fault.
+  if (code === "ENOSPC" || code === "EDQUOT" || code === "EROFS" || code === "EACCES")
+    return new ApplyError({ path: "content store", reason: describeIo(e) })
+  if (code === "Z_BUF_ERROR" || /unexpected end/i.test(String((e as Error).message)))
+    return new ArchiveError({ archive, reason: "truncated archive" })
+  if (code === "ENOENT") return new ArchiveError({ archive, reason: "no such file" })
+  return new ArchiveError({ archive, reason: (e as Error).message })
+}
 
 const readAll = async (stream: AsyncIterable<unknown>, limit: number): Promise<Buffer> => {
   const chunks: Buffer[] = []
@@ -184,7 +183,8 @@ export const extractNativeObjects = async (archive: string, wanted: ReadonlySet<
         try {
           await store.putStream(entry, sha)
         } catch (e) {
-          throw new ArchiveError({ archive, reason: `content of ${sha.slice(0, 16)} does not match its sha256` })
+          if (e instanceof StoreError) throw new ArchiveError({ archive, reason: `content of ${sha.slice(0, 16)} does not match its sha256` })
+          throw e
         }
         missing.delete(sha)
         if (missing.size === 0) break

@@ -63,6 +63,9 @@ export class ContentStore {
         hash.update(chunk as Buffer)
         fs.writeSync(fd, chunk as Buffer)
       }
+    } catch (e) {
+      fs.rmSync(temp, { force: true })
+      throw e
     } finally {
       fs.closeSync(fd)
     }

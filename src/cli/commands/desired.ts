@@ -11,7 +11,7 @@ import { printJson, println } from "../format.js"
 const specs = Args.text({ name: "SPEC" }).pipe(Args.atLeast(1))
 
 const add = Command.make("add", { ...rootOptions, specs }, (args) =>
-  withConary(args, { create: false }, (c) =>
+  withConary(args, { write: true, command: "desired add" }, (c) =>
     attempt(() => {
       const rows = args.specs.map(parseSpec)
       addDesired(c.db, rows, c.now())
@@ -21,7 +21,7 @@ const add = Command.make("add", { ...rootOptions, specs }, (args) =>
 ).pipe(Command.withDescription("add desired troves: name, name:component, name=version, 'name[flavor]'"))
 
 const remove = Command.make("remove", { ...rootOptions, specs }, (args) =>
-  withConary(args, { create: false }, (c) =>
+  withConary(args, { write: true, command: "desired remove" }, (c) =>
     attempt(() => {
       const rows = args.specs.map(parseSpec)
       const missing = removeDesired(c.db, rows)
@@ -32,7 +32,7 @@ const remove = Command.make("remove", { ...rootOptions, specs }, (args) =>
 ).pipe(Command.withDescription("remove desired troves by name or name:component"))
 
 const list = Command.make("list", { ...rootOptions, json: jsonOption }, (args) =>
-  withConary(args, { create: false }, (c) =>
+  withConary(args, { write: false, command: "desired list" }, (c) =>
     attempt(() => {
       const rows = desiredRows(c.db)
       if (args.json) return printJson(toDocument(rows))
@@ -49,7 +49,7 @@ const set = Command.make(
     file: Options.text("file").pipe(Options.withDescription("JSON document, or - for standard input")),
   },
   (args) =>
-    withConary(args, { create: false }, (c) =>
+    withConary(args, { write: true, command: "desired set" }, (c) =>
       attempt(() => {
         const origin = args.file === "-" ? "standard input" : args.file
         let text: string
@@ -66,7 +66,7 @@ const set = Command.make(
 ).pipe(Command.withDescription("replace the whole desired state from a JSON document, atomically"))
 
 const exportCommand = Command.make("export", rootOptions, (args) =>
-  withConary(args, { create: false }, (c) => attempt(() => printJson(toDocument(desiredRows(c.db))))),
+  withConary(args, { write: false, command: "desired export" }, (c) => attempt(() => printJson(toDocument(desiredRows(c.db))))),
 ).pipe(Command.withDescription("print the desired state as the JSON document `desired set` takes"))
 
 export const desiredCommand = Command.make("desired").pipe(

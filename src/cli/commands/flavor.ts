@@ -14,7 +14,7 @@ const change = (c: Conary, next: (current: Flavor) => Flavor) =>
   })
 
 const show = Command.make("show", { ...rootOptions, json: jsonOption }, (args) =>
-  withConary(args, { create: false }, (c) =>
+  withConary(args, { write: false, command: "flavor show" }, (c) =>
     attempt(() => {
       const flavor = formatFlavor(systemFlavor(c.db))
       if (args.json) return printJson({ formatVersion: 1, flavor })
@@ -24,11 +24,11 @@ const show = Command.make("show", { ...rootOptions, json: jsonOption }, (args) =
 ).pipe(Command.withDescription("print the system flavor"))
 
 const set = Command.make("set", { ...rootOptions, flavor: flavorArg }, (args) =>
-  withConary(args, { create: false }, (c) => change(c, () => parseFlavor(args.flavor))),
+  withConary(args, { write: true, command: "flavor set" }, (c) => change(c, () => parseFlavor(args.flavor))),
 ).pipe(Command.withDescription("replace the system flavor, e.g. 'ssl,~!gtk is: x86_64'"))
 
 const add = Command.make("add", { ...rootOptions, flavor: flavorArg }, (args) =>
-  withConary(args, { create: false }, (c) =>
+  withConary(args, { write: true, command: "flavor add" }, (c) =>
     change(c, (current) => {
       const extra = parseFlavor(args.flavor)
       const arches = new Map(current.arches)
@@ -39,7 +39,7 @@ const add = Command.make("add", { ...rootOptions, flavor: flavorArg }, (args) =>
 ).pipe(Command.withDescription("add or change flags of the system flavor"))
 
 const remove = Command.make("remove", { ...rootOptions, flavor: flavorArg }, (args) =>
-  withConary(args, { create: false }, (c) =>
+  withConary(args, { write: true, command: "flavor remove" }, (c) =>
     change(c, (current) => {
       const gone = parseFlavor(args.flavor)
       const flags = new Map([...current.flags].filter(([f]) => !gone.flags.has(f)))

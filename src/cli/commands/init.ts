@@ -6,7 +6,7 @@ import { attempt, jsonOption, rootOptions, withConary } from "../context.js"
 import { printJson, println } from "../format.js"
 
 export const initCommand = Command.make("init", { ...rootOptions, json: jsonOption }, (args) =>
-  withConary(args, { create: true }, (c) =>
+  withConary(args, { create: true, write: true, command: "init" }, (c) =>
     Effect.gen(function* () {
       const flavor = yield* attempt(() => {
         // The instruction set comes from the machine; flags are the operator's to set.

@@ -2,6 +2,9 @@ import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import * as path from "node:path"
+import { savePlan } from "../../reconcile/saved-plan.js"
 import { type Plan, isEmptyPlan } from "../../reconcile/plan-schema.js"
 import { planFromDb } from "../../reconcile/load.js"
 import { type Conary, attempt, jsonOption, rootOptions, withConary } from "../context.js"
@@ -55,14 +58,20 @@ export const planCommand = Command.make(
   {
     ...rootOptions,
     json: jsonOption,
+    out: Options.text("out").pipe(
+      Options.withDescription("save the plan, with the state it was made against, for `conary apply FILE`"),
+      Options.optional,
+    ),
     detailedExitcode: Options.boolean("detailed-exitcode").pipe(
       Options.withDescription("exit 0 when there are no changes, 2 when there are, 1 on error"),
     ),
   },
   (args) =>
-    withConary(args, { create: false }, (c) =>
+    withConary(args, { write: false, command: "plan" }, (c) =>
       Effect.gen(function* () {
         const plan = yield* currentPlan(c)
+        const out = args.out
+        if (Option.isSome(out)) yield* attempt(() => savePlan(c.db, c.root, plan, path.resolve(out.value), c.now()))
         if (args.json) printJson(plan)
         else showPlan(plan)
         process.exitCode = args.detailedExitcode && !isEmptyPlan(plan) ? EXIT_CHANGES : EXIT_OK

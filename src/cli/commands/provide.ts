@@ -9,7 +9,7 @@ const names = Args.text({ name: "NAME" }).pipe(Args.atLeast(1))
 const NAME = /^[A-Za-z0-9][A-Za-z0-9+._:-]*$/
 
 const add = Command.make("add", { ...rootOptions, names }, (args) =>
-  withConary(args, { create: false }, (c) =>
+  withConary(args, { write: true, command: "provide add" }, (c) =>
     attempt(() => {
       const bad = args.names.find((n) => !NAME.test(n))
       if (bad !== undefined) throw new UsageError({ message: `bad dependency name '${bad}'` })
@@ -20,7 +20,7 @@ const add = Command.make("add", { ...rootOptions, names }, (args) =>
 ).pipe(Command.withDescription("declare dependencies the base system satisfies (e.g. libc6)"))
 
 const remove = Command.make("remove", { ...rootOptions, names }, (args) =>
-  withConary(args, { create: false }, (c) =>
+  withConary(args, { write: true, command: "provide remove" }, (c) =>
     attempt(() => {
       removeProvides(c.db, args.names)
       println(`No longer provided by the base system: ${args.names.join(", ")}`)
@@ -29,7 +29,7 @@ const remove = Command.make("remove", { ...rootOptions, names }, (args) =>
 ).pipe(Command.withDescription("withdraw base-system provides"))
 
 const list = Command.make("list", { ...rootOptions, json: jsonOption }, (args) =>
-  withConary(args, { create: false }, (c) =>
+  withConary(args, { write: false, command: "provide list" }, (c) =>
     attempt(() => {
       const provides = [...systemProvides(c.db)]
       if (args.json) return printJson({ formatVersion: 1, provides })

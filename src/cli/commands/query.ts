@@ -13,7 +13,7 @@ import { count, formatBytes, printJson, println, table } from "../format.js"
 // Read-only views of the installed state: list, show, history.
 
 const list = Command.make("list", { ...rootOptions, json: jsonOption }, (args) =>
-  withConary(args, { create: false }, (c) =>
+  withConary(args, { write: false, command: "list" }, (c) =>
     attempt(() => {
       const installed = installedTroves(c.db)
         .map((i) => ({
@@ -44,7 +44,7 @@ const show = Command.make(
     trove: Args.text({ name: "TROVE" }),
   },
   (args) =>
-    withConary(args, { create: false }, (c) =>
+    withConary(args, { write: false, command: "show" }, (c) =>
       attempt(() => {
         const spec = parseSpec(args.trove)
         const fits = (t: TroveMeta) => t.name === spec.name && matchesVersionSpec(t.version, spec.version) && (!spec.flavor || t.flavor === spec.flavor)
@@ -103,7 +103,7 @@ const show = Command.make(
 ).pipe(Command.withDescription("show a trove: version, flavor, components, files, provenance, why installed"))
 
 const history = Command.make("history", { ...rootOptions, json: jsonOption }, (args) =>
-  withConary(args, { create: false }, (c) =>
+  withConary(args, { write: false, command: "history" }, (c) =>
     attempt(() => {
       const gens = generations(c.db)
       if (args.json) return printJson({ formatVersion: 1, generations: gens })

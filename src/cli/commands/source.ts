@@ -13,7 +13,7 @@ const add = Command.make(
   "add",
   { ...rootOptions, json: jsonOption, name: Args.text({ name: "NAME" }), location: Args.text({ name: "DIR" }) },
   (args) =>
-    withConary(args, { create: false }, (c) =>
+    withConary(args, { write: true, command: "source add" }, (c) =>
       attempt(() => {
         const location = path.resolve(args.location)
         if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(args.name)) throw new UsageError({ message: `bad source name '${args.name}'` })
@@ -28,7 +28,7 @@ const add = Command.make(
 ).pipe(Command.withDescription("add a directory of trove archives as a source"))
 
 const list = Command.make("list", { ...rootOptions, json: jsonOption }, (args) =>
-  withConary(args, { create: false }, (c) =>
+  withConary(args, { write: false, command: "source list" }, (c) =>
     attempt(() => {
       const sources = listSources(c.db)
       if (args.json) return printJson({ formatVersion: 1, sources })
@@ -43,7 +43,7 @@ const list = Command.make("list", { ...rootOptions, json: jsonOption }, (args) =
 ).pipe(Command.withDescription("list sources"))
 
 const remove = Command.make("remove", { ...rootOptions, name: Args.text({ name: "NAME" }) }, (args) =>
-  withConary(args, { create: false }, (c) =>
+  withConary(args, { write: true, command: "source remove" }, (c) =>
     attempt(() => {
       if (!removeSource(c.db, args.name)) throw new NotFoundError({ what: "source", name: args.name })
       println(`Removed source ${args.name}.`)
@@ -55,7 +55,7 @@ const sync = Command.make(
   "sync",
   { ...rootOptions, json: jsonOption, names: Args.text({ name: "NAME" }).pipe(Args.repeated) },
   (args) =>
-    withConary(args, { create: false }, (c) =>
+    withConary(args, { write: true, command: "source sync" }, (c) =>
       Effect.gen(function* () {
         const all = listSources(c.db)
         for (const n of args.names) if (!all.some((s) => s.name === n)) yield* Effect.fail(new NotFoundError({ what: "source", name: n }))

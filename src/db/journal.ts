@@ -1,0 +1,59 @@
+import * as Either from "effect/Either"
+import * as Schema from "effect/Schema"
+import { decodeOrProblem } from "../decode.js"
+import { DatabaseError } from "../errors.js"
+import { Plan } from "../reconcile/plan-schema.js"
+import type { Db } from "./connection.js"
+
+// The apply journal: one row while an apply is in flight.
+
+export type JournalState = "staging" | "committing"
+
+export interface Journal {
+  readonly state: JournalState
+  readonly command: string
+  readonly plan: Plan
+  /** the desired document recorded with the new generation */
+  readonly desired: string
+  readonly startedAt: string
+  readonly pid: number
+  /** directories staging created, removed again on undo */
+  readonly dirs: ReadonlyArray<string>
+}
+
+export const beginJournal = (db: Db, j: Omit<Journal, "state">): void =>
+  db.transaction(() => {
+    db.prepare("INSERT INTO journal (id, state, command, plan, desired, started_at, pid) VALUES (1, 'staging', ?, ?, ?, ?, ?)").run(
+      j.command,
+      JSON.stringify(j.plan),
+      j.desired,
+      j.startedAt,
+      j.pid,
+    )
+    const dir = db.prepare("INSERT INTO journal_dirs (path) VALUES (?)")
+    for (const d of j.dirs) dir.run(d)
+  })()
+
+export const markCommitting = (db: Db): void => {
+  // This row decides whether recovery finishes or undoes the apply: make it durable.
+  db.pragma("synchronous = FULL")
+  db.prepare("UPDATE journal SET state = 'committing' WHERE id = 1").run()
+  db.pragma("synchronous = NORMAL")
+}
+
+/** Deletes the journal; call inside the transaction that settles the apply. */
+export const clearJournal = (db: Db): void => {
+  db.prepare("DELETE FROM journal").run()
+  db.prepare("DELETE FROM journal_dirs").run()
+}
+
+export const readJournal = (db: Db, dbPath: string): Journal | undefined => {
+  const row = db.prepare("SELECT state, command, plan, desired, started_at, pid FROM journal WHERE id = 1").get() as
+    | { state: JournalState; command: string; plan: string; desired: string; started_at: string; pid: number }
+    | undefined
+  if (!row) return undefined
+  const plan = decodeOrProblem(Schema.parseJson(Plan), row.plan)
+  if (Either.isLeft(plan)) throw new DatabaseError({ path: dbPath, reason: `apply journal is unreadable: ${plan.left}` })
+  const dirs = (db.prepare("SELECT path FROM journal_dirs ORDER BY path").pluck().all() as string[]) ?? []
+  return { state: row.state, command: row.command, plan: plan.right, desired: row.desired, startedAt: row.started_at, pid: row.pid, dirs }
+}

@@ -1,0 +1,31 @@
+import * as Either from "effect/Either"
+import type { Db } from "../db/connection.js"
+import { currentGeneration, generationState, installedOwnersLookup, installedTroves } from "../db/state.js"
+import { troveFilesLookup, trovesById } from "../db/troves.js"
+import { NotFoundError, UsageError } from "../errors.js"
+import type { Plan } from "./plan-schema.js"
+import { planTo } from "./plan.js"
+
+/**
+ * The plan back to a generation's trove set (default: the one before the
+ * current), with the desired document to restore. Needs no source: contents
+ * come from the store.
+ */
+export const rollbackPlan = (db: Db, generation?: number): { plan: Plan; generation: number; desired: string } => {
+  const current = currentGeneration(db)
+  if (current === 0) throw new UsageError({ message: "nothing to roll back: no generation has been applied" })
+  const target =
+    generation ??
+    (db.prepare("SELECT max(id) FROM generations WHERE id < ?").pluck().get(current) as number | null) ??
+    undefined
+  if (target === undefined) throw new UsageError({ message: `nothing to roll back to: generation ${current} is the first` })
+  const state = generationState(db, target)
+  if (!state) throw new NotFoundError({ what: "generation", name: String(target) })
+  const result = planTo(
+    { installed: installedTroves(db), filesOf: troveFilesLookup(db), ownersOf: installedOwnersLookup(db) },
+    state.target,
+    trovesById(db, state.target.map((t) => t.troveId)),
+  )
+  if (Either.isLeft(result)) throw result.left
+  return { plan: result.right, generation: target, desired: state.desired }
+}

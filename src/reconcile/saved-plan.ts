@@ -1,0 +1,79 @@
+import { createHash } from "node:crypto"
+import * as fs from "node:fs"
+import * as Either from "effect/Either"
+import * as Schema from "effect/Schema"
+import type { Db } from "../db/connection.js"
+import { desiredRows, systemFlavor, systemProvides } from "../db/desired.js"
+import { currentGeneration } from "../db/state.js"
+import { decodeOrProblem } from "../decode.js"
+import { formatFlavor } from "../desired/flavor.js"
+import { StalePlanError } from "../errors.js"
+import { Plan } from "./plan-schema.js"
+
+// A saved plan carries what it was made against (Terraform's state serial):
+// the root, its generation, and digests of the desired state and of the
+// available troves. Apply refuses it when any of them moved.
+
+const SavedPlan = Schema.Struct({
+  formatVersion: Schema.Literal(1),
+  kind: Schema.Literal("conary-saved-plan"),
+  root: Schema.String,
+  generation: Schema.Int,
+  desiredDigest: Schema.String,
+  availableDigest: Schema.String,
+  createdAt: Schema.String,
+  plan: Plan,
+})
+type SavedPlan = typeof SavedPlan.Type
+
+const digest = (value: unknown) => createHash("sha256").update(JSON.stringify(value)).digest("hex")
+
+/** The desired rows, system flavor and provides: everything the operator says. */
+const desiredDigest = (db: Db) =>
+  digest({ desired: desiredRows(db), flavor: formatFlavor(systemFlavor(db)), provides: [...systemProvides(db)] })
+
+const availableDigest = (db: Db) =>
+  digest(db.prepare("SELECT source, archive, archive_sha256, trove_id FROM available ORDER BY source, archive").raw().all())
+
+export const savePlan = (db: Db, root: string, plan: Plan, file: string, now: string): void => {
+  const saved: SavedPlan = {
+    formatVersion: 1,
+    kind: "conary-saved-plan",
+    root,
+    generation: currentGeneration(db),
+    desiredDigest: desiredDigest(db),
+    availableDigest: availableDigest(db),
+    createdAt: now,
+    plan,
+  }
+  const temp = `${file}.tmp-${process.pid}`
+  fs.writeFileSync(temp, JSON.stringify(saved))
+  fs.renameSync(temp, file)
+}
+
+/** Reads a saved plan and checks it still applies to this root as it is now. */
+export const loadPlan = (db: Db, root: string, file: string): Plan => {
+  const refuse = (reason: string) => new StalePlanError({ file, reason })
+  let text: string
+  try {
+    text = fs.readFileSync(file, "utf8")
+  } catch (e) {
+    throw refuse(`cannot read it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`)
+  }
+  let json: unknown
+  try {
+    json = JSON.parse(text)
+  } catch {
+    throw refuse("not a conary plan (corrupt JSON)")
+  }
+  const decoded = decodeOrProblem(SavedPlan, json)
+  if (Either.isLeft(decoded)) throw refuse(`not a conary plan (${decoded.left})`)
+  const saved = decoded.right
+  if (saved.root !== root) throw refuse(`it was made for root ${saved.root}, not ${root}`)
+  const generation = currentGeneration(db)
+  if (saved.generation !== generation)
+    throw refuse(`the root moved to generation ${generation} since the plan was made at generation ${saved.generation}; plan again`)
+  if (saved.desiredDigest !== desiredDigest(db)) throw refuse("the desired state changed since the plan was made; plan again")
+  if (saved.availableDigest !== availableDigest(db)) throw refuse("the sources changed since the plan was made (a sync); plan again")
+  return saved.plan
+}
