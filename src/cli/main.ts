@@ -14,6 +14,7 @@ import { provideCommand } from "./commands/provide.js"
 import { queryCommands } from "./commands/query.js"
 import { sourceCommand } from "./commands/source.js"
 import { troveCommand } from "./commands/trove.js"
+import { verifyCommand } from "./commands/verify.js"
 import { EXIT_ERROR, defectLine, errorLine } from "./exit.js"
 
 declare const CONARY_VERSION: string
@@ -29,6 +30,7 @@ const conary = Command.make("conary").pipe(
     flavorCommand,
     planCommand,
     applyCommand,
+    verifyCommand,
     ...queryCommands,
     ...generationCommands,
   ]),

@@ -1,4 +1,5 @@
 import type { Plan, Reason, TroveOp } from "../reconcile/plan-schema.js"
+import type { RecordedFile, StatRefresh } from "../reconcile/verify.js"
 import type { InstalledTrove } from "../reconcile/plan.js"
 import { type FileKind, type TroveFile, troveLabel } from "../source/trove.js"
 import type { Db } from "./connection.js"
@@ -108,7 +109,7 @@ export const recordGeneration = (
     const reason = db.prepare("UPDATE installed_troves SET reason = ? WHERE trove_id = ? AND reason <> ?")
     for (const t of plan.target) reason.run(t.reason, t.troveId, t.reason)
     const insFile = db.prepare(
-      `INSERT INTO installed_files (trove_id, path, kind, mode, uid, gid, sha256, size, link_target, is_config, mtime_ns, ctime_ns, ino)
+      `INSERT OR REPLACE INTO installed_files (trove_id, path, kind, mode, uid, gid, sha256, size, link_target, is_config, mtime_ns, ctime_ns, ino)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     )
     for (const s of args.stats) {
@@ -172,4 +173,44 @@ export const generationState = (db: Db, gen: number) => {
     desired: row.desired,
     target: troves.map((t) => ({ ...t, components: JSON.parse(t.components) as string[] })),
   }
+}
+
+/** Installed files with their stat cache, for drift scans; optionally only some troves. */
+export const recordedFiles = (db: Db, troveIds?: ReadonlyArray<number>): RecordedFile[] => {
+  const stmt = db
+    .prepare(
+      `SELECT f.trove_id, t.name, t.version, f.path, f.kind, f.mode, f.uid, f.gid, f.sha256, f.size, f.link_target, f.is_config,
+              f.mtime_ns, f.ctime_ns, f.ino
+       FROM installed_files f JOIN troves t ON t.id = f.trove_id
+       ${troveIds ? "WHERE f.trove_id IN (SELECT value FROM json_each(?))" : ""}
+       ORDER BY f.path`,
+    )
+    .raw()
+    .safeIntegers(true)
+  const rows = (troveIds ? stmt.all(JSON.stringify(troveIds)) : stmt.all()) as Array<
+    [bigint, string, string, string, FileKind, bigint, bigint, bigint, string | null, bigint, string | null, bigint, bigint, bigint, bigint]
+  >
+  return rows.map(([troveId, name, version, path, kind, mode, uid, gid, sha256, size, target, config, mtimeNs, ctimeNs, ino]) => ({
+    troveId: Number(troveId),
+    trove: `${name}=${version}`,
+    path,
+    kind,
+    mode: Number(mode),
+    uid: Number(uid),
+    gid: Number(gid),
+    sha256,
+    size: Number(size),
+    target,
+    config: config === 1n,
+    mtimeNs,
+    ctimeNs,
+    ino,
+  }))
+}
+
+export const refreshStats = (db: Db, rows: ReadonlyArray<StatRefresh>): void => {
+  const upd = db.prepare("UPDATE installed_files SET mtime_ns = ?, ctime_ns = ?, ino = ? WHERE trove_id = ? AND path = ?")
+  db.transaction(() => {
+    for (const r of rows) upd.run(r.mtimeNs, r.ctimeNs, r.ino, r.troveId, r.path)
+  })()
 }

@@ -14,6 +14,7 @@ import { type TroveFile, filesForComponents } from "../source/trove.js"
 import type { ContentStore } from "../store/store.js"
 import type { FileOp, Plan } from "./plan-schema.js"
 import type { Report } from "./report.js"
+import { merge as diff3 } from "node-diff3"
 
 // apply moves the root from one generation to the next as one step:
 //   1. fetch: every new content into the store, verified; replaced contents kept there too
@@ -38,6 +39,8 @@ export interface ApplyResult {
   /** the new generation, or null when the plan changed nothing */
   readonly generation: number | null
   readonly plan: Plan
+  /** config files changed both locally and by the package */
+  readonly merges: ReadonlyArray<MergeOutcome>
 }
 
 const isLeaf = (op: FileOp) => op.kind !== "dir"
@@ -45,25 +48,27 @@ const isLeaf = (op: FileOp) => op.kind !== "dir"
 /** Where a new content waits for its rename: beside the target, on the same filesystem. */
 export const stagePath = (target: string) => path.join(path.dirname(target), `.conary-new.${path.basename(target)}`)
 
+/** Operations that write a content from the store. */
+const writesContent = (op: FileOp) => op.kind === "file" && (op.op === "add" || op.op === "replace" || op.op === "repair" || op.op === "merge")
+
 /** Fetches every content the plan writes into the store, verified, from the troves' archives. */
 const fetchContents = async (ctx: ApplyContext, plan: Plan) => {
-  const needed = new Set<string>()
-  for (const op of plan.files) if (op.kind === "file" && (op.op === "add" || op.op === "replace")) needed.add(op.sha256!)
-  for (const sha of [...needed]) if (ctx.store.has(sha)) needed.delete(sha)
-  if (needed.size === 0) return
-  const filesOf = troveFilesLookup(ctx.db)
-  const sources = plan.troves.filter((t) => t.to !== undefined)
-  ctx.report.start("fetch", sources.length)
+  const wanted = new Map<number, Set<string>>()
+  for (const op of plan.files) {
+    if (!writesContent(op) || ctx.store.has(op.sha256!)) continue
+    let set = wanted.get(op.troveId)
+    if (!set) wanted.set(op.troveId, (set = new Set()))
+    set.add(op.sha256!)
+  }
+  if (wanted.size === 0) return
+  ctx.report.start("fetch", wanted.size)
   // Archives are read in parallel: each is one stream.
-  await forEachBounded(sources, 4, async (t) => {
-    const wanted = new Set<string>()
-    for (const f of filesOf(t.to!.troveId)) if (f.sha256 !== null && needed.has(f.sha256)) wanted.add(f.sha256)
-    if (wanted.size > 0) {
-      const archives = archivesOf(ctx.db, t.to!.troveId)
-      if (archives.length === 0)
-        throw new ArchiveError({ archive: t.name, reason: "content is not in the store and no source offers this trove any more" })
-      await extractNativeObjects(archives[0]!.archive, wanted, ctx.store)
-    }
+  await forEachBounded([...wanted], 4, async ([troveId, shas]) => {
+    const archives = archivesOf(ctx.db, troveId)
+    const label = plan.files.find((op) => op.troveId === troveId)!.trove
+    if (archives.length === 0)
+      throw new ArchiveError({ archive: label, reason: "content is not in the store and no source offers this trove any more" })
+    await extractNativeObjects(archives[0]!.archive, shas, ctx.store)
     ctx.report.tick()
   })
   ctx.report.done()
@@ -77,7 +82,7 @@ const fetchContents = async (ctx: ApplyContext, plan: Plan) => {
 const preserveReplaced = (ctx: ApplyContext, plan: Plan) => {
   const owners = installedOwnersLookup(ctx.db)
   for (const op of plan.files) {
-    if (op.kind !== "file" || (op.op !== "replace" && op.op !== "remove")) continue
+    if (op.kind !== "file" || (op.op !== "replace" && op.op !== "remove" && op.op !== "save")) continue
     for (const { file } of owners(op.path)) {
       if (file.sha256 === null || ctx.store.has(file.sha256)) continue
       try {
@@ -156,12 +161,40 @@ const checkTargets = (ctx: ApplyContext, plan: Plan): string[] => {
   return created
 }
 
+const NEW_SUFFIX = ".conary-new"
+const SAVE_SUFFIX = ".conary-save"
+
+/** What apply did with a config file changed both locally and by the package. */
+export interface MergeOutcome {
+  readonly path: string
+  readonly merged: boolean
+}
+
+/**
+ * 3-way merge of a config file: the user's copy, the package's old version
+ * (its base) and the new one. Undefined when it conflicts, or when the base
+ * is gone or any side is not text.
+ */
+const mergeConfig = (ctx: ApplyContext, op: FileOp): Buffer | undefined => {
+  if (!op.baseSha256 || !ctx.store.has(op.baseSha256)) return undefined
+  const local = fs.readFileSync(path.join(ctx.root, op.path))
+  const base = fs.readFileSync(ctx.store.pathOf(op.baseSha256))
+  const next = fs.readFileSync(ctx.store.pathOf(op.sha256!))
+  if ([local, base, next].some((b) => b.includes(0))) return undefined
+  const m = diff3(local.toString("utf8"), base.toString("utf8"), next.toString("utf8"), { stringSeparator: "\n" })
+  return m.conflict ? undefined : Buffer.from(m.result.join("\n"))
+}
+
+const stagesContent = (op: FileOp) =>
+  isLeaf(op) && (op.op === "add" || op.op === "replace" || op.op === "repair" || op.op === "merge")
+
 /** Creates the new directories and writes every new content to its stage path. */
-const stage = async (ctx: ApplyContext, plan: Plan, created: ReadonlyArray<string>) => {
+const stage = async (ctx: ApplyContext, plan: Plan, created: ReadonlyArray<string>): Promise<MergeOutcome[]> => {
   const asRoot = process.getuid?.() === 0
   const ids = idResolver(ctx.root)
   const guard = parentGuard(ctx.root)
-  const leaves = plan.files.filter((op) => isLeaf(op) && (op.op === "add" || op.op === "replace"))
+  const leaves = plan.files.filter(stagesContent)
+  const merges: MergeOutcome[] = []
   ctx.report.start("stage", created.length + leaves.length)
   const dirOps = new Map(plan.files.filter((op) => op.kind === "dir").map((op) => [op.path, op]))
   for (const p of created) {
@@ -179,13 +212,21 @@ const stage = async (ctx: ApplyContext, plan: Plan, created: ReadonlyArray<strin
   }
   await forEachBounded(leaves, IO_CONCURRENCY, async (op) => {
     const target = path.join(ctx.root, op.path)
-    const staged = stagePath(target)
     try {
       guard(target, op.path)
+      let staged = stagePath(target)
+      let merged: Buffer | undefined
+      if (op.op === "merge") {
+        merged = mergeConfig(ctx, op)
+        merges.push({ path: op.path, merged: merged !== undefined })
+        // A conflict keeps the user's file and puts the new one beside it.
+        if (!merged) staged = stagePath(target + NEW_SUFFIX)
+      }
       await fsp.rm(staged, { force: true })
       if (op.kind === "symlink") await fsp.symlink(op.target!, staged)
       else {
-        await fsp.copyFile(ctx.store.pathOf(op.sha256!), staged)
+        if (merged) await fsp.writeFile(staged, merged)
+        else await fsp.copyFile(ctx.store.pathOf(op.sha256!), staged)
         await fsp.chmod(staged, op.mode)
       }
       if (asRoot) await fsp.lchown(staged, ids.uid(op.owner), ids.gid(op.group))
@@ -195,12 +236,16 @@ const stage = async (ctx: ApplyContext, plan: Plan, created: ReadonlyArray<strin
     ctx.report.tick()
   })
   ctx.report.done()
+  return merges.sort((a, b) => (a.path < b.path ? -1 : 1))
 }
 
 /** Removes what staging wrote: staged files, then the directories it created. */
 const undoStaging = (root: string, plan: Plan, created: ReadonlyArray<string>) => {
   for (const op of plan.files) {
-    if (isLeaf(op) && (op.op === "add" || op.op === "replace")) fs.rmSync(stagePath(path.join(root, op.path)), { force: true })
+    if (!stagesContent(op)) continue
+    const target = path.join(root, op.path)
+    fs.rmSync(stagePath(target), { force: true })
+    if (op.op === "merge") fs.rmSync(stagePath(target + NEW_SUFFIX), { force: true })
   }
   for (const dir of [...created].sort().reverse()) {
     try {
@@ -208,6 +253,17 @@ const undoStaging = (root: string, plan: Plan, created: ReadonlyArray<string>) =
     } catch {
       // not empty or already gone
     }
+  }
+}
+
+/** rename that counts a missing source as done: recovery may run a commit twice. */
+const renameIfPresent = async (from: string, to: string): Promise<boolean> => {
+  try {
+    await fsp.rename(from, to)
+    return true
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e
+    return false
   }
 }
 
@@ -226,12 +282,10 @@ const commit = async (ctx: ApplyContext, plan: Plan) => {
       if (op.op === "chmod") {
         if (op.kind !== "symlink") await fsp.chmod(at(op), op.mode)
         if (asRoot) await fsp.lchown(at(op), ids.uid(op.owner), ids.gid(op.group))
-      } else {
-        try {
-          await fsp.rename(stagePath(at(op)), at(op))
-        } catch (e) {
-          if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e
-        }
+      } else if (op.op === "save") {
+        await renameIfPresent(at(op), at(op) + SAVE_SUFFIX)
+      } else if (!(await renameIfPresent(stagePath(at(op)), at(op))) && op.op === "merge") {
+        await renameIfPresent(stagePath(at(op) + NEW_SUFFIX), at(op) + NEW_SUFFIX)
       }
     } catch (e) {
       wrap(op, e)
@@ -286,6 +340,13 @@ const statChanged = async (ctx: ApplyContext, plan: Plan): Promise<StatRow[]> =>
   for (const t of plan.troves) {
     if (t.to) for (const file of filesForComponents(filesOf(t.to.troveId), t.to.components)) owned.push({ troveId: t.to.troveId, file })
   }
+  // Repaired files of troves that did not change get a fresh stat too.
+  const changed = new Set(plan.troves.flatMap((t) => (t.to ? [t.to.troveId] : [])))
+  for (const op of plan.files) {
+    if (op.op !== "repair" || changed.has(op.troveId)) continue
+    const file = filesOf(op.troveId).find((f) => f.path === op.path)
+    if (file) owned.push({ troveId: op.troveId, file })
+  }
   const rows: StatRow[] = new Array(owned.length)
   await forEachBounded(owned, IO_CONCURRENCY, async ({ troveId, file }, i) => {
     const st = await fsp.lstat(path.join(ctx.root, file.path), { bigint: true })
@@ -311,14 +372,15 @@ const crashPoint = (step: string) => {
 }
 
 export const applyPlan = async (ctx: ApplyContext, plan: Plan, command: string, desired: string): Promise<ApplyResult> => {
-  if (plan.troves.length === 0 && plan.files.length === 0) return { generation: null, plan }
+  if (plan.troves.length === 0 && plan.files.length === 0) return { generation: null, plan, merges: [] }
   const created = checkTargets(ctx, plan)
   await fetchContents(ctx, plan)
   preserveReplaced(ctx, plan)
   syncToDisk(ctx.store.dir)
   beginJournal(ctx.db, { command, plan, desired, startedAt: ctx.now(), pid: process.pid, dirs: created })
+  let merges: MergeOutcome[]
   try {
-    await stage(ctx, plan, created)
+    merges = await stage(ctx, plan, created)
     crashPoint("staged")
     syncToDisk(ctx.root)
   } catch (e) {
@@ -329,7 +391,7 @@ export const applyPlan = async (ctx: ApplyContext, plan: Plan, command: string, 
   markCommitting(ctx.db)
   crashPoint("committing")
   const generation = await finish(ctx, plan, command, desired)
-  return { generation, plan }
+  return { generation, plan, merges }
 }
 
 export interface Recovery {

@@ -27,10 +27,17 @@ export const TroveOp = Schema.Struct({
 export type TroveOp = typeof TroveOp.Type
 
 export const FileOp = Schema.Struct({
-  op: Schema.Literal("add", "replace", "remove", "chmod"),
+  /**
+   * add/replace/remove/chmod follow from trove changes; repair restores a
+   * drifted file; merge is a config file changed both locally and by the
+   * package (3-way merge, else FILE.conary-new); save keeps a locally changed
+   * config file of an erased trove as FILE.conary-save.
+   */
+  op: Schema.Literal("add", "replace", "remove", "chmod", "repair", "merge", "save"),
   path: Schema.String,
   kind: Schema.Literal("file", "dir", "symlink"),
-  /** label of the trove the operation belongs to */
+  /** the trove the operation belongs to, and its label */
+  troveId: Schema.Int,
   trove: Schema.String,
   sha256: Schema.NullOr(Schema.String),
   size: Schema.Int,
@@ -39,6 +46,10 @@ export const FileOp = Schema.Struct({
   group: Schema.String,
   target: Schema.NullOr(Schema.String),
   config: Schema.Boolean,
+  /** why: for repairs, what drifted */
+  note: Schema.optional(Schema.String),
+  /** merge: the content the user's file started from */
+  baseSha256: Schema.optional(Schema.String),
 })
 export type FileOp = typeof FileOp.Type
 
@@ -56,6 +67,7 @@ export const PlanSummary = Schema.Struct({
   install: Schema.Int,
   update: Schema.Int,
   erase: Schema.Int,
+  repair: Schema.Int,
   files: Schema.Int,
   bytes: Schema.Int,
 })

@@ -10,6 +10,7 @@ import {
   type TroveOp,
 } from "./plan-schema.js"
 import { type ResolveInput, resolve } from "./resolve.js"
+import type { Drift } from "./verify.js"
 
 // plan(desired, system flavor, available, installed) -> Plan. Pure: every
 // input is a value or a deterministic lookup, and nothing is written.
@@ -27,9 +28,24 @@ export interface DiffInput {
   readonly filesOf: (troveId: number) => ReadonlyArray<TroveFile>
   /** installed troves owning a path, with their entry for it */
   readonly ownersOf: (path: string) => ReadonlyArray<{ readonly troveId: number; readonly file: TroveFile }>
+  /** drift found on disk; without it no repairs are planned */
+  readonly drift?: ReadonlyArray<Drift>
+  /** recreate config files the user deleted */
+  readonly restoreConfig?: boolean
 }
 
 export interface PlanInput extends ResolveInput, DiffInput {}
+
+/** What a repair restores, from a drift entry's flags. */
+const driftNote = (d: Drift): string => {
+  if (d.missing) return "missing"
+  const what: string[] = []
+  if (d.flags.includes("5") || d.flags.includes("S")) what.push("content changed")
+  if (d.flags.includes("L")) what.push("link changed")
+  if (d.flags.includes("M")) what.push("mode changed")
+  if (d.flags.includes("U") || d.flags.includes("G")) what.push("owner changed")
+  return what.join(", ") || "changed"
+}
 
 const sameComponents = (a: ReadonlyArray<string>, b: ReadonlyArray<string>) =>
   a.length === b.length && [...a].sort().every((c, i) => c === [...b].sort()[i])
@@ -44,13 +60,15 @@ const compatible = (a: TroveFile, b: TroveFile) => (a.kind === "dir" && b.kind =
 
 interface Owned {
   readonly file: TroveFile
+  readonly troveId: number
   readonly label: string
 }
 
-const fileOp = (op: FileOp["op"], { file, label }: Owned): FileOp => ({
+const fileOp = (op: FileOp["op"], { file, troveId, label }: Owned, extra: Partial<FileOp> = {}): FileOp => ({
   op,
   path: file.path,
   kind: file.kind,
+  troveId,
   trove: label,
   sha256: file.sha256,
   size: file.size,
@@ -59,6 +77,7 @@ const fileOp = (op: FileOp["op"], { file, label }: Owned): FileOp => ({
   group: file.group,
   target: file.target,
   config: file.config,
+  ...extra,
 })
 
 /** Files of the components a trove installs, keyed by path. */
@@ -66,11 +85,12 @@ const collect = (
   into: Map<string, Owned>,
   files: ReadonlyArray<TroveFile>,
   components: ReadonlyArray<string>,
+  troveId: number,
   label: string,
 ) => {
   for (const file of filesForComponents(files, components)) {
     const prior = into.get(file.path)
-    if (prior === undefined) into.set(file.path, { file, label })
+    if (prior === undefined) into.set(file.path, { file, troveId, label })
     else if (!compatible(prior.file, file)) throw new FileConflictError({ path: file.path, troves: [prior.label, label] })
   }
 }
@@ -129,10 +149,10 @@ const diff = (input: DiffInput, target: ReadonlyArray<TargetTrove>, metas: Reado
     if (from && to && from.trove.id === to.troveId && sameComponents(from.components, to.components)) continue
     if (from) {
       leaving.add(from.trove.id)
-      collect(oldFiles, input.filesOf(from.trove.id), from.components, troveLabel(from.trove))
+      collect(oldFiles, input.filesOf(from.trove.id), from.components, from.trove.id, troveLabel(from.trove))
     }
     const toMeta = to ? metaById.get(to.troveId)! : undefined
-    if (to) collect(newFiles, input.filesOf(to.troveId), to.components, troveLabel(to))
+    if (to) collect(newFiles, input.filesOf(to.troveId), to.components, to.troveId, troveLabel(to))
     const ref = (t: { trove: TroveMeta; components: ReadonlyArray<string> }) => ({
       troveId: t.trove.id,
       version: t.trove.version,
@@ -157,6 +177,14 @@ const diff = (input: DiffInput, target: ReadonlyArray<TargetTrove>, metas: Reado
     return meta ? troveLabel(meta) : `trove #${id}`
   }
 
+  // Drift the disk scan found, by path: locally changed config files are the
+  // user's, everything else is restored.
+  const driftAt = new Map((input.drift ?? []).map((d) => [d.path, d]))
+  const locallyChanged = (path: string) => {
+    const d = driftAt.get(path)
+    return d !== undefined && d.config && (d.missing || d.flags.includes("5"))
+  }
+
   const fileOps: FileOp[] = []
   for (const [path, next] of newFiles) {
     for (const other of staying(path)) {
@@ -165,19 +193,40 @@ const diff = (input: DiffInput, target: ReadonlyArray<TargetTrove>, metas: Reado
     }
     const prev = oldFiles.get(path)
     if (prev) {
-      if (!sameContent(prev.file, next.file)) fileOps.push(fileOp("replace", next))
-      else if (!sameAttrs(prev.file, next.file)) fileOps.push(fileOp("chmod", next))
+      if (!sameContent(prev.file, next.file)) {
+        if (prev.file.config && next.file.config && locallyChanged(path)) {
+          // Deleted by the user: stays deleted unless asked. Edited: merged.
+          if (!driftAt.get(path)!.missing)
+            fileOps.push(fileOp("merge", next, { note: "changed locally and by the package", baseSha256: prev.file.sha256! }))
+          else if (input.restoreConfig) fileOps.push(fileOp("replace", next))
+        } else fileOps.push(fileOp("replace", next))
+      } else if (!sameAttrs(prev.file, next.file)) fileOps.push(fileOp("chmod", next))
     } else if (staying(path).length === 0) fileOps.push(fileOp("add", next))
   }
   for (const [path, prev] of oldFiles) {
-    if (!newFiles.has(path) && staying(path).length === 0) fileOps.push(fileOp("remove", prev))
+    if (newFiles.has(path) || staying(path).length > 0) continue
+    if (prev.file.config && locallyChanged(path) && !driftAt.get(path)!.missing)
+      fileOps.push(fileOp("save", prev, { note: "changed locally" }))
+    else fileOps.push(fileOp("remove", prev))
+  }
+
+  // Repairs: drifted files whose trove keeps them unchanged.
+  const touched = new Set(fileOps.map((op) => op.path))
+  for (const d of input.drift ?? []) {
+    if (touched.has(d.path)) continue
+    const owner =
+      newFiles.get(d.path) ??
+      staying(d.path).map((o): Owned => ({ file: o.file, troveId: o.troveId, label: labelOf(o.troveId) }))[0]
+    if (!owner) continue
+    if (owner.file.config && !(d.missing && input.restoreConfig)) continue
+    fileOps.push(fileOp("repair", owner, { note: driftNote(d) }))
   }
   fileOps.sort(byPath)
 
   let bytes = 0
   let files = 0
   for (const op of fileOps) {
-    if (op.op === "add" || op.op === "replace") bytes += op.size
+    if (op.op !== "remove" && op.op !== "chmod" && op.op !== "save") bytes += op.size
     files++
   }
   const count = (op: TroveOp["op"]) => troveOps.filter((t) => t.op === op).length
@@ -186,6 +235,13 @@ const diff = (input: DiffInput, target: ReadonlyArray<TargetTrove>, metas: Reado
     troves: troveOps,
     files: fileOps,
     target: [...target],
-    summary: { install: count("install"), update: count("update"), erase: count("erase"), files, bytes },
+    summary: {
+      install: count("install"),
+      update: count("update"),
+      erase: count("erase"),
+      repair: fileOps.filter((op) => op.op === "repair").length,
+      files,
+      bytes,
+    },
   }
 }

@@ -1,8 +1,9 @@
 import * as Either from "effect/Either"
 import type { Db } from "../db/connection.js"
-import { currentGeneration, generationState, installedOwnersLookup, installedTroves } from "../db/state.js"
-import { troveFilesLookup, trovesById } from "../db/troves.js"
+import { currentGeneration, generationState } from "../db/state.js"
+import { trovesById } from "../db/troves.js"
 import { NotFoundError, UsageError } from "../errors.js"
+import { type RefreshOptions, diffInputFromDb } from "./load.js"
 import type { Plan } from "./plan-schema.js"
 import { planTo } from "./plan.js"
 
@@ -11,7 +12,12 @@ import { planTo } from "./plan.js"
  * current), with the desired document to restore. Needs no source: contents
  * come from the store.
  */
-export const rollbackPlan = (db: Db, generation?: number): { plan: Plan; generation: number; desired: string } => {
+export const rollbackPlan = async (
+  db: Db,
+  root: string,
+  options: RefreshOptions,
+  generation?: number,
+): Promise<{ plan: Plan; generation: number; desired: string }> => {
   const current = currentGeneration(db)
   if (current === 0) throw new UsageError({ message: "nothing to roll back: no generation has been applied" })
   const target =
@@ -22,7 +28,7 @@ export const rollbackPlan = (db: Db, generation?: number): { plan: Plan; generat
   const state = generationState(db, target)
   if (!state) throw new NotFoundError({ what: "generation", name: String(target) })
   const result = planTo(
-    { installed: installedTroves(db), filesOf: troveFilesLookup(db), ownersOf: installedOwnersLookup(db) },
+    await diffInputFromDb(db, root, options),
     state.target,
     trovesById(db, state.target.map((t) => t.troveId)),
   )

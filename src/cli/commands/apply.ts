@@ -10,7 +10,7 @@ import { type Plan, isEmptyPlan } from "../../reconcile/plan-schema.js"
 import { loadPlan } from "../../reconcile/saved-plan.js"
 import { type Conary, attempt, jsonOption, rootOptions, withConary } from "../context.js"
 import { count, formatBytes, printJson, println } from "../format.js"
-import { NO_CHANGES, currentPlan, planLines } from "./plan.js"
+import { NO_CHANGES, currentPlan, fileNoteLines, planLines, refreshOf, refreshOptions } from "./plan.js"
 
 /** Applies a plan and reports it; shared by apply and rollback. */
 export const applyAndReport = (c: Conary, plan: Plan, command: string, desired: string, json: boolean) =>
@@ -18,9 +18,18 @@ export const applyAndReport = (c: Conary, plan: Plan, command: string, desired: 
     const started = performance.now()
     const result = yield* attempt(() => applyPlan(c, plan, command, desired))
     const seconds = (performance.now() - started) / 1000
-    if (json) return printJson({ formatVersion: 1, generation: result.generation, changed: !isEmptyPlan(plan), seconds, plan })
+    if (json)
+      return printJson({ formatVersion: 1, generation: result.generation, changed: !isEmptyPlan(plan), seconds, merges: result.merges, plan })
     if (result.generation === null) return println(NO_CHANGES)
-    for (const line of planLines(plan)) println(line)
+    const merges = new Map(result.merges.map((m) => [m.path, m.merged]))
+    const notes = fileNoteLines(plan).map((line) => {
+      const path = line.startsWith("! merge ") ? line.slice(8).split(" ")[0]! : undefined
+      if (path === undefined) return line
+      return merges.get(path)
+        ? `! merged ${path} (changed locally and by the package: 3-way merge was clean)`
+        : `! kept ${path} (changed locally and by the package, merge conflicts): the new version is ${path}.conary-new`
+    })
+    for (const line of [...planLines(plan), ...notes]) println(line)
     println()
     const s = plan.summary
     println(
@@ -31,12 +40,12 @@ export const applyAndReport = (c: Conary, plan: Plan, command: string, desired: 
 
 export const applyCommand = Command.make(
   "apply",
-  { ...rootOptions, json: jsonOption, file: Args.text({ name: "PLAN" }).pipe(Args.optional) },
+  { ...rootOptions, ...refreshOptions, json: jsonOption, file: Args.text({ name: "PLAN" }).pipe(Args.optional) },
   (args) =>
     withConary(args, { write: true, command: "apply" }, (c) =>
       Effect.gen(function* () {
         const file = args.file
-        const plan = Option.isSome(file) ? yield* attempt(() => loadPlan(c.db, c.root, path.resolve(file.value))) : yield* currentPlan(c)
+        const plan = Option.isSome(file) ? yield* attempt(() => loadPlan(c.db, c.root, path.resolve(file.value))) : yield* currentPlan(c, refreshOf(args))
         const desired = JSON.stringify(toDocument(desiredRows(c.db)))
         yield* applyAndReport(c, plan, "apply", desired, args.json)
       }),

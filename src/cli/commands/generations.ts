@@ -9,14 +9,15 @@ import { collectGarbage } from "../../store/gc.js"
 import { attempt, jsonOption, recoveryLine, rootOptions, withConary } from "../context.js"
 import { count, formatBytes, printJson, println } from "../format.js"
 import { applyAndReport } from "./apply.js"
+import { refreshOf, refreshOptions } from "./plan.js"
 
 const rollback = Command.make(
   "rollback",
-  { ...rootOptions, json: jsonOption, generation: Args.integer({ name: "GENERATION" }).pipe(Args.optional) },
+  { ...rootOptions, ...refreshOptions, json: jsonOption, generation: Args.integer({ name: "GENERATION" }).pipe(Args.optional) },
   (args) =>
     withConary(args, { write: true, command: "rollback" }, (c) =>
       Effect.gen(function* () {
-        const back = yield* attempt(() => rollbackPlan(c.db, Option.getOrUndefined(args.generation)))
+        const back = yield* attempt(() => rollbackPlan(c.db, c.root, refreshOf(args), Option.getOrUndefined(args.generation)))
         if (!args.json) println(`Rolling back to generation ${back.generation} (its troves and its desired state).`)
         yield* applyAndReport(c, back.plan, ROLLBACK, back.desired, args.json)
       }),

@@ -1,23 +1,28 @@
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as path from "node:path"
 import { savePlan } from "../../reconcile/saved-plan.js"
 import { type Plan, isEmptyPlan } from "../../reconcile/plan-schema.js"
-import { planFromDb } from "../../reconcile/load.js"
+import { type RefreshOptions, planFromDb } from "../../reconcile/load.js"
 import { type Conary, attempt, jsonOption, rootOptions, withConary } from "../context.js"
 import { EXIT_CHANGES, EXIT_OK } from "../exit.js"
 import { count, formatBytes, printJson, println } from "../format.js"
 
+/** Options of every command that plans. */
+export const refreshOptions = {
+  noRefresh: Options.boolean("no-refresh").pipe(Options.withDescription("skip the disk scan: plan no repairs")),
+  restoreConfig: Options.boolean("restore-config").pipe(Options.withDescription("recreate config files the user deleted")),
+}
+
+export const refreshOf = (args: { readonly noRefresh: boolean; readonly restoreConfig: boolean }): RefreshOptions => ({
+  refresh: !args.noRefresh,
+  restoreConfig: args.restoreConfig,
+})
+
 /** Computes the plan for the root as it stands; unresolvable rows and conflicts fail it. */
-export const currentPlan = (c: Conary) =>
-  attempt(() => {
-    const result = planFromDb(c.db)
-    if (Either.isLeft(result)) throw result.left
-    return result.right
-  })
+export const currentPlan = (c: Conary, options: RefreshOptions) => attempt(() => planFromDb(c.db, c.root, options))
 
 const withFlavor = (version: string, flavor: string) => (flavor ? `${version} [${flavor}]` : version)
 
@@ -39,16 +44,29 @@ export const planLines = (plan: Plan): string[] =>
     return `~ ${t.name} ${from === to ? from : `${from} → ${to}`}${comps}${tail}`
   })
 
+/** Lines for file operations a person must know of: repairs and config-file handling. */
+export const fileNoteLines = (plan: Plan): string[] =>
+  plan.files.flatMap((f) =>
+    f.op === "repair"
+      ? [`! repair ${f.path} (${f.note})`]
+      : f.op === "merge"
+        ? [`! merge ${f.path} (${f.note}: 3-way merge, or the new version as ${f.path}.conary-new if it conflicts)`]
+        : f.op === "save"
+          ? [`! save ${f.path} as ${f.path}.conary-save (${f.note})`]
+          : [],
+  )
+
 export const summaryLine = (plan: Plan): string => {
   const s = plan.summary
-  return `Plan: ${s.install} to install, ${s.update} to update, ${s.erase} to erase; ${count(s.files, "file")}, ${formatBytes(s.bytes)} to write.`
+  const repair = s.repair > 0 ? `, ${s.repair} to repair` : ""
+  return `Plan: ${s.install} to install, ${s.update} to update, ${s.erase} to erase${repair}; ${count(s.files, "file")}, ${formatBytes(s.bytes)} to write.`
 }
 
 export const NO_CHANGES = "No changes. Installed state matches desired state."
 
 export const showPlan = (plan: Plan) => {
   if (isEmptyPlan(plan)) return println(NO_CHANGES)
-  for (const line of planLines(plan)) println(line)
+  for (const line of [...planLines(plan), ...fileNoteLines(plan)]) println(line)
   println()
   println(summaryLine(plan))
 }
@@ -57,6 +75,7 @@ export const planCommand = Command.make(
   "plan",
   {
     ...rootOptions,
+    ...refreshOptions,
     json: jsonOption,
     out: Options.text("out").pipe(
       Options.withDescription("save the plan, with the state it was made against, for `conary apply FILE`"),
@@ -69,7 +88,7 @@ export const planCommand = Command.make(
   (args) =>
     withConary(args, { write: false, command: "plan" }, (c) =>
       Effect.gen(function* () {
-        const plan = yield* currentPlan(c)
+        const plan = yield* currentPlan(c, refreshOf(args))
         const out = args.out
         if (Option.isSome(out)) yield* attempt(() => savePlan(c.db, c.root, plan, path.resolve(out.value), c.now()))
         if (args.json) printJson(plan)
