@@ -1,0 +1,82 @@
+// Shared by the benchmarks: a generated set of native troves (fixed seed)
+// and the real CLI pointed at one root.
+import { execFileSync } from "node:child_process"
+import { randomBytes } from "node:crypto"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { type PackEntry, packNativeTrove } from "../src/source/native.js"
+
+const bin = path.resolve(import.meta.dirname, "../bin/conary.js")
+
+// A fixed-seed generator so runs are comparable.
+let seed = 42
+const rand = () => {
+  seed = (seed * 1103515245 + 12345) & 0x7fffffff
+  return seed / 0x7fffffff
+}
+/** 0-64 KiB, log-uniform: most files small, as on real systems. */
+const size = () => Math.floor(Math.pow(65537, rand())) - 1
+
+export const troveName = (t: number) => `bench${String(t).padStart(4, "0")}`
+
+const entriesFor = (t: number, perTrove: number, revision: number): PackEntry[] => {
+  const name = troveName(t)
+  const entries: PackEntry[] = [
+    { rel: "usr", kind: "dir", mode: 0o755 },
+    { rel: "usr/share", kind: "dir", mode: 0o755 },
+    { rel: `usr/share/${name}`, kind: "dir", mode: 0o755 },
+  ]
+  const dirs = Math.max(1, Math.ceil(perTrove / 25))
+  for (let d = 0; d < dirs; d++) entries.push({ rel: `usr/share/${name}/d${d}`, kind: "dir", mode: 0o755 })
+  for (let f = 0; f < perTrove; f++) {
+    const n = size()
+    // A new revision changes one file in ten; the rest keep their content.
+    const changed = revision > 1 && f % 10 === 0
+    const data = randomBytes(n)
+    if (changed && n > 0) data[0] = (data[0]! + revision) & 0xff
+    const content = changed && n === 0 ? Buffer.from(`rev${revision}`) : data
+    entries.push({ rel: `usr/share/${name}/d${f % dirs}/f${f}`, kind: "file", mode: 0o644, data: () => content })
+  }
+  return entries
+}
+
+/** Writes troves `from`..`to`-1 at a revision into `repo` as native archives. */
+export const generateTroves = async (repo: string, from: number, to: number, perTrove: number, revision = 1) => {
+  for (let t = from; t < to; t++) {
+    await packNativeTrove(
+      entriesFor(t, perTrove, revision),
+      { name: troveName(t), version: `1.${revision - 1}-1-1`, flavor: "", requires: [], provides: [], level: 1 },
+      path.join(repo, `${troveName(t)}-1.${revision - 1}.ctrv`),
+    )
+  }
+}
+
+/** The real CLI on one root. */
+export const cliFor = (root: string) => (...args: string[]) =>
+  execFileSync(process.execPath, [bin, ...args, "--root", root], { encoding: "utf8", maxBuffer: 1 << 30 })
+
+export const time = <A>(f: () => A): { seconds: number; value: A } => {
+  const start = performance.now()
+  const value = f()
+  return { seconds: (performance.now() - start) / 1000, value }
+}
+
+export const du = (dir: string) => Number(execFileSync("du", ["-sb", dir], { encoding: "utf8" }).split("\t")[0])
+
+/** Generates `troves` troves of `files` files in all, then inits `root` and installs them all. */
+export const installedState = async (base: string, troves: number, files: number) => {
+  const repo = path.join(base, "repo")
+  const root = path.join(base, "root")
+  fs.mkdirSync(repo, { recursive: true })
+  fs.mkdirSync(root, { recursive: true })
+  const perTrove = Math.max(1, Math.round(files / troves))
+  await generateTroves(repo, 0, troves, perTrove)
+  const conary = cliFor(root)
+  conary("init")
+  conary("source", "add", "bench", repo)
+  conary("source", "sync")
+  const doc = path.join(base, "desired.json")
+  fs.writeFileSync(doc, JSON.stringify({ formatVersion: 1, troves: Array.from({ length: troves }, (_, t) => ({ name: troveName(t) })) }))
+  conary("desired", "set", "--file", doc)
+  return { repo, root, conary, perTrove }
+}
