@@ -37,7 +37,16 @@ const regular = (path: string, content: string, mode = 0o644): TroveFile => ({
 })
 
 const makeUniverse = (
-  specs: ReadonlyArray<{ name: string; version: string; files: TroveFile[]; requires?: string[]; provides?: string[]; flavor?: string }>,
+  specs: ReadonlyArray<{
+    name: string
+    version: string
+    files: TroveFile[]
+    requires?: string[]
+    provides?: string[]
+    conflicts?: string[]
+    replaces?: string[]
+    flavor?: string
+  }>,
 ): Universe => {
   const troves: TroveMeta[] = []
   const files = new Map<number, TroveFile[]>()
@@ -54,6 +63,9 @@ const makeUniverse = (
       components: [...new Set(all.map((f) => f.component))].sort(),
       requires: s.requires ?? [],
       provides: s.provides ?? [],
+      conflicts: s.conflicts ?? [],
+      breaks: [],
+      replaces: s.replaces ?? [],
       fileCount: all.length,
       totalSize: all.reduce((n, f) => n + f.size, 0),
       hasScripts: false,

@@ -1,5 +1,5 @@
 import type { VersionScheme } from "../desired/version.js"
-import type { FileKind, TroveFile, TroveMeta } from "../source/trove.js"
+import { DEP_KINDS, type DepKind, type FileKind, type TroveFile, type TroveMeta } from "../source/trove.js"
 import type { Db } from "./connection.js"
 
 // The trove catalog: every trove seen, its files and dependencies.
@@ -13,6 +13,9 @@ export interface NewTrove {
   readonly format: string
   readonly requires: ReadonlyArray<string>
   readonly provides: ReadonlyArray<string>
+  readonly conflicts?: ReadonlyArray<string>
+  readonly breaks?: ReadonlyArray<string>
+  readonly replaces?: ReadonlyArray<string>
   readonly files: ReadonlyArray<TroveFile>
   readonly scripts?: Readonly<Record<string, string>>
 }
@@ -41,8 +44,7 @@ export const upsertTrove = (db: Db, t: NewTrove): number => {
     file.run(id, f.path, f.kind, f.mode, f.owner, f.group, f.sha256, f.size, f.target, f.config ? 1 : 0, f.component)
   }
   const dep = db.prepare("INSERT INTO trove_deps (trove_id, kind, seq, value) VALUES (?, ?, ?, ?)")
-  t.requires.forEach((v, i) => dep.run(id, "requires", i, v))
-  t.provides.forEach((v, i) => dep.run(id, "provides", i, v))
+  for (const kind of DEP_KINDS) (t[kind] ?? []).forEach((v, i) => dep.run(id, kind, i, v))
   return id
 }
 
@@ -61,11 +63,11 @@ interface TroveRow {
 const TROVE_COLUMNS = "t.id, t.name, t.version, t.scheme, t.flavor, t.components, t.file_count, t.total_size, t.scripts"
 
 const loadMetas = (db: Db, rows: ReadonlyArray<TroveRow>): TroveMeta[] => {
-  const deps = new Map<number, { requires: string[]; provides: string[] }>()
-  for (const r of rows) deps.set(r.id, { requires: [], provides: [] })
+  const deps = new Map<number, Record<DepKind, string[]>>()
+  for (const r of rows) deps.set(r.id, { requires: [], provides: [], conflicts: [], breaks: [], replaces: [] })
   // One pass over the dependency table beats a query per trove.
   const all = db.prepare("SELECT trove_id, kind, value FROM trove_deps ORDER BY trove_id, kind, seq").raw().all() as Array<
-    [number, "requires" | "provides", string]
+    [number, DepKind, string]
   >
   for (const [id, kind, value] of all) deps.get(id)?.[kind].push(value)
   return rows.map((r) => ({
@@ -75,8 +77,7 @@ const loadMetas = (db: Db, rows: ReadonlyArray<TroveRow>): TroveMeta[] => {
     scheme: r.scheme,
     flavor: r.flavor,
     components: JSON.parse(r.components) as string[],
-    requires: deps.get(r.id)!.requires,
-    provides: deps.get(r.id)!.provides,
+    ...deps.get(r.id)!,
     fileCount: r.file_count,
     totalSize: r.total_size,
     hasScripts: r.scripts !== null,

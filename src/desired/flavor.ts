@@ -241,3 +241,19 @@ export const machineArch = (nodeArch: string = process.arch): string =>
   ({ x64: "x86_64", ia32: "x86", arm64: "aarch64", arm: "armhf", ppc64: "ppc64le", s390x: "s390x", riscv64: "riscv64" })[
     nodeArch
   ] ?? nodeArch
+
+/** Debian architecture names as instruction sets; `all` means none. */
+export const debianArchFlavor = (arch: string): string => {
+  if (arch === "all" || arch === "") return ""
+  const map: Record<string, string> = {
+    amd64: "x86_64",
+    i386: "x86",
+    arm64: "aarch64",
+    armhf: "armhf",
+    armel: "armel",
+    ppc64el: "ppc64le",
+    s390x: "s390x",
+    riscv64: "riscv64",
+  }
+  return `is: ${map[arch] ?? arch}`
+}

@@ -9,7 +9,7 @@ import { type Journal, beginJournal, clearJournal, markCommitting } from "../db/
 import { type StatRow, installedOwnersLookup, recordGeneration } from "../db/state.js"
 import { archivesOf, troveFilesLookup } from "../db/troves.js"
 import { ApplyError, ArchiveError, describeIo } from "../errors.js"
-import { extractNativeObjects } from "../source/native.js"
+import { fetchFromArchive } from "../source/formats.js"
 import { type TroveFile, filesForComponents } from "../source/trove.js"
 import type { ContentStore } from "../store/store.js"
 import type { FileOp, Plan } from "./plan-schema.js"
@@ -68,7 +68,7 @@ const fetchContents = async (ctx: ApplyContext, plan: Plan) => {
     const label = plan.files.find((op) => op.troveId === troveId)!.trove
     if (archives.length === 0)
       throw new ArchiveError({ archive: label, reason: "content is not in the store and no source offers this trove any more" })
-    await extractNativeObjects(archives[0]!.archive, shas, ctx.store)
+    await fetchFromArchive(archives[0]!.format, archives[0]!.archive, troveFilesLookup(ctx.db)(troveId), shas, ctx.store)
     ctx.report.tick()
   })
   ctx.report.done()

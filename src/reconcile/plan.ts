@@ -1,6 +1,7 @@
 import * as Either from "effect/Either"
 import { FileConflictError, UnresolvableError } from "../errors.js"
-import { type TroveFile, type TroveMeta, filesForComponents, troveLabel } from "../source/trove.js"
+import { satisfiesRelation } from "../desired/version.js"
+import { type TroveFile, type TroveMeta, filesForComponents, parseDepGroup, troveLabel } from "../source/trove.js"
 import {
   type FileOp,
   PLAN_FORMAT_VERSION,
@@ -80,19 +81,38 @@ const fileOp = (op: FileOp["op"], { file, troveId, label }: Owned, extra: Partia
   ...extra,
 })
 
-/** Files of the components a trove installs, keyed by path. */
+/**
+ * Files of the components a trove installs, keyed by path. Two troves that
+ * disagree on a path conflict, unless one declares it Replaces the other
+ * (Debian's way of moving files between packages): then its file wins.
+ */
 const collect = (
   into: Map<string, Owned>,
   files: ReadonlyArray<TroveFile>,
   components: ReadonlyArray<string>,
   troveId: number,
   label: string,
+  replaces: (a: number, b: number) => boolean = () => false,
 ) => {
   for (const file of filesForComponents(files, components)) {
     const prior = into.get(file.path)
-    if (prior === undefined) into.set(file.path, { file, troveId, label })
-    else if (!compatible(prior.file, file)) throw new FileConflictError({ path: file.path, troves: [prior.label, label] })
+    if (prior === undefined || (!compatible(prior.file, file) && replaces(troveId, prior.troveId)))
+      into.set(file.path, { file, troveId, label })
+    else if (!compatible(prior.file, file) && !replaces(prior.troveId, troveId))
+      throw new FileConflictError({ path: file.path, troves: [prior.label, label] })
   }
+}
+
+/** Whether trove a declares that it replaces trove b (name and version). */
+const replacesOf = (metaById: ReadonlyMap<number, TroveMeta>) => (a: number, b: number): boolean => {
+  const ma = metaById.get(a)
+  const mb = metaById.get(b)
+  if (!ma || !mb || ma.replaces.length === 0) return false
+  return ma.replaces.some((rel) =>
+    (parseDepGroup(rel) ?? []).some(
+      (d) => d.name === mb.name && (!d.relation || satisfiesRelation(mb.scheme, mb.version, d.relation, d.version!)),
+    ),
+  )
 }
 
 const byPath = (a: FileOp, b: FileOp) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)
@@ -141,6 +161,7 @@ const diff = (input: DiffInput, target: ReadonlyArray<TargetTrove>, metas: Reado
   }
   for (const from of installedLeft.values()) pairs.push({ from })
 
+  const replaces = replacesOf(metaById)
   const troveOps: TroveOp[] = []
   const oldFiles = new Map<string, Owned>()
   const newFiles = new Map<string, Owned>()
@@ -152,7 +173,7 @@ const diff = (input: DiffInput, target: ReadonlyArray<TargetTrove>, metas: Reado
       collect(oldFiles, input.filesOf(from.trove.id), from.components, from.trove.id, troveLabel(from.trove))
     }
     const toMeta = to ? metaById.get(to.troveId)! : undefined
-    if (to) collect(newFiles, input.filesOf(to.troveId), to.components, to.troveId, troveLabel(to))
+    if (to) collect(newFiles, input.filesOf(to.troveId), to.components, to.troveId, troveLabel(to), replaces)
     const ref = (t: { trove: TroveMeta; components: ReadonlyArray<string> }) => ({
       troveId: t.trove.id,
       version: t.trove.version,

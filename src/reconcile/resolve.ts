@@ -173,6 +173,22 @@ export const resolve = (input: ResolveInput): ReadonlyArray<TargetTrove> => {
   }
   if (problems.length > 0) throw new UnresolvableError({ problems })
 
+  // Debian's Conflicts and Breaks: such troves are never installed together.
+  // A trove that conflicts with a name it provides itself does not conflict with itself.
+  for (const { trove } of selected.values()) {
+    for (const [kind, relations] of [["conflicts with", trove.conflicts], ["breaks", trove.breaks]] as const) {
+      for (const rel of relations) {
+        for (const dep of parseDepGroup(rel) ?? []) {
+          for (const other of selectedProviders.get(dep.name) ?? []) {
+            if (other.id !== trove.id && provides(other, dep))
+              problems.push(`${trove.name}=${trove.version} ${kind} ${other.name}=${other.version} (${formatDep(dep)})`)
+          }
+        }
+      }
+    }
+  }
+  if (problems.length > 0) throw new UnresolvableError({ problems: [...new Set(problems)] })
+
   return [...selected.values()]
     .map(({ trove, components, reason }) => ({
       troveId: trove.id,

@@ -68,7 +68,7 @@ export const rootedPath = (p: string): string | undefined => {
   return "/" + parts.join("/")
 }
 
-const checkManifest = (archive: string, m: Manifest): NativeTrove & { readonly objects: ReadonlySet<string> } => {
+const checkManifest = (archive: string, m: Manifest): NativeTrove => {
   const bad = (reason: string) => new ArchiveError({ archive, reason })
   if (!isNativeVersion(m.version)) throw bad(`version '${m.version}' is not upstream-source-build`)
   let flavor: string
@@ -81,7 +81,6 @@ const checkManifest = (archive: string, m: Manifest): NativeTrove & { readonly o
     if (parseDepGroup(dep) === undefined) throw bad(`bad dependency '${dep}'`)
   }
   const seen = new Set<string>()
-  const objects = new Set<string>()
   const files: TroveFile[] = []
   for (const f of m.files) {
     const p = rootedPath(f.path)
@@ -90,7 +89,6 @@ const checkManifest = (archive: string, m: Manifest): NativeTrove & { readonly o
     seen.add(p)
     if (f.kind === "file" && f.sha256 === undefined) throw bad(`${p}: file without sha256`)
     if (f.kind === "symlink" && !f.target) throw bad(`${p}: symlink without target`)
-    if (f.kind === "file") objects.add(f.sha256!)
     files.push({
       path: p,
       kind: f.kind,
@@ -104,7 +102,13 @@ const checkManifest = (archive: string, m: Manifest): NativeTrove & { readonly o
       component: f.component,
     })
   }
-  return { name: m.name, version: m.version, flavor, requires: m.requires, provides: m.provides, files, digest: "", objects }
+  const symlinks = new Set(files.filter((f) => f.kind === "symlink").map((f) => f.path))
+  for (const f of files) {
+    for (let i = f.path.lastIndexOf("/"); i > 0; i = f.path.lastIndexOf("/", i - 1)) {
+      if (symlinks.has(f.path.slice(0, i))) throw bad(`${f.path} would be written through the symlink ${f.path.slice(0, i)}`)
+    }
+  }
+  return { name: m.name, version: m.version, flavor, requires: m.requires, provides: m.provides, files, digest: "" }
 }
 
 const gunzip = (archive: string) => {

@@ -1,24 +1,17 @@
-import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import type { Db } from "../db/connection.js"
 import { knownArchives, type SourceRow } from "../db/sources.js"
-import { upsertTrove } from "../db/troves.js"
+import { type NewTrove, upsertTrove } from "../db/troves.js"
 import { SourceError } from "../errors.js"
 import type { Report } from "../reconcile/report.js"
-import { NATIVE_EXTENSION, type NativeTrove, readNativeManifest } from "./native.js"
+import { isTroveArchive, readTroveArchive } from "./formats.js"
 
 export interface SyncResult {
   readonly source: string
   readonly troves: number
   readonly added: number
   readonly removed: number
-}
-
-const hashFile = async (file: string): Promise<string> => {
-  const hash = createHash("sha256")
-  for await (const chunk of fs.createReadStream(file)) hash.update(chunk as Buffer)
-  return hash.digest("hex")
 }
 
 /**
@@ -29,12 +22,12 @@ const hashFile = async (file: string): Promise<string> => {
 export const syncSource = async (db: Db, source: SourceRow, now: string, report: Report): Promise<SyncResult> => {
   let names: string[]
   try {
-    names = fs.readdirSync(source.location).filter((n) => n.endsWith(NATIVE_EXTENSION)).sort()
+    names = fs.readdirSync(source.location).filter(isTroveArchive).sort()
   } catch (e) {
     throw new SourceError({ source: source.name, reason: `cannot read ${source.location}: ${(e as Error).message}` })
   }
   const known = knownArchives(db, source.name)
-  const fresh: Array<{ archive: string; trove: NativeTrove; sha256: string; size: number; mtime: number }> = []
+  const fresh: Array<{ archive: string; trove: NewTrove; sha256: string; size: number; mtime: number }> = []
   const present = new Set<string>()
   report.start(`sync ${source.name}`, names.length)
   for (const name of names) {
@@ -43,8 +36,8 @@ export const syncSource = async (db: Db, source: SourceRow, now: string, report:
     const st = fs.statSync(archive)
     const k = known.get(archive)
     if (!k || k.size !== st.size || k.mtime !== Math.trunc(st.mtimeMs)) {
-      const trove = await readNativeManifest(archive)
-      fresh.push({ archive, trove, sha256: await hashFile(archive), size: st.size, mtime: Math.trunc(st.mtimeMs) })
+      const { trove, archiveSha256 } = await readTroveArchive(archive)
+      fresh.push({ archive, trove, sha256: archiveSha256, size: st.size, mtime: Math.trunc(st.mtimeMs) })
     }
     report.tick()
   }
@@ -62,7 +55,7 @@ export const syncSource = async (db: Db, source: SourceRow, now: string, report:
        VALUES (?, ?, ?, ?, NULL, ?)`,
     )
     for (const f of fresh) {
-      const id = upsertTrove(db, { ...f.trove, scheme: "native", format: "native" })
+      const id = upsertTrove(db, f.trove)
       avail.run(source.name, id, f.archive, f.sha256, f.size, f.mtime)
       prov.run(id, source.name, f.archive, f.sha256, now)
     }

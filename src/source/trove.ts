@@ -30,10 +30,17 @@ export interface TroveMeta {
   /** each entry: alternatives separated by ' | ' */
   readonly requires: ReadonlyArray<string>
   readonly provides: ReadonlyArray<string>
+  /** Debian relations the planner honours: may not be installed together / may overwrite files of */
+  readonly conflicts: ReadonlyArray<string>
+  readonly breaks: ReadonlyArray<string>
+  readonly replaces: ReadonlyArray<string>
   readonly fileCount: number
   readonly totalSize: number
   readonly hasScripts: boolean
 }
+
+export const DEP_KINDS = ["requires", "provides", "conflicts", "breaks", "replaces"] as const
+export type DepKind = (typeof DEP_KINDS)[number]
 
 export const troveLabel = (t: { readonly name: string; readonly version: string; readonly flavor: string }): string =>
   t.flavor === "" ? `${t.name}=${t.version}` : `${t.name}=${t.version}[${t.flavor}]`

@@ -41,6 +41,7 @@ const show = Command.make(
     ...rootOptions,
     json: jsonOption,
     files: Options.boolean("files").pipe(Options.withDescription("list the trove's files")),
+    scripts: Options.boolean("scripts").pipe(Options.withDescription("print its maintainer scripts (recorded, never run)")),
     trove: Args.text({ name: "TROVE" }),
   },
   (args) =>
@@ -90,6 +91,13 @@ const show = Command.make(
           ...data.provenance.map((p) => ["From:", `${p.source}: ${p.origin} (sha256 ${p.archiveSha256.slice(0, 16)}…, ${p.importedAt})`]),
         ]
         for (const line of table(rows)) println(line)
+        if (args.scripts) {
+          for (const [name, body] of Object.entries(data.scripts)) {
+            println()
+            println(`--- ${name} ---`)
+            process.stdout.write(body.endsWith("\n") ? body : body + "\n")
+          }
+        }
         if (args.files) {
           println()
           for (const f of files) {

@@ -1,0 +1,253 @@
+import { createHash } from "node:crypto"
+import * as fs from "node:fs"
+import { pipeline } from "node:stream/promises"
+import * as tar from "tar-stream"
+import { debianArchFlavor } from "../desired/flavor.js"
+import { parseDebian } from "../desired/version.js"
+import { ArchiveError, StoreError } from "../errors.js"
+import type { ContentStore } from "../store/store.js"
+import { type ArMember, memberStream, readArMembers } from "./ar.js"
+import { BombError, bound, decompressorFor, unpackLimit } from "./decompress.js"
+import { rootedPath } from "./native.js"
+import { type TroveFile, componentOf } from "./trove.js"
+
+// A .deb as dpkg sees it: ar(debian-binary, control.tar.*, data.tar.*), read
+// as streams with bounded memory. Indexing reads control and data once (data
+// to hash every file); apply streams data again for the contents it lacks.
+
+export const DEB_EXTENSION = ".deb"
+
+export interface DebTrove {
+  readonly name: string
+  readonly version: string
+  readonly flavor: string
+  readonly requires: ReadonlyArray<string>
+  readonly provides: ReadonlyArray<string>
+  readonly conflicts: ReadonlyArray<string>
+  readonly breaks: ReadonlyArray<string>
+  readonly replaces: ReadonlyArray<string>
+  readonly files: ReadonlyArray<TroveFile>
+  readonly scripts: Readonly<Record<string, string>>
+  /** sha256 of the .deb itself: the trove's identity */
+  readonly digest: string
+}
+
+const SCRIPTS = ["preinst", "postinst", "prerm", "postrm", "config", "triggers"]
+const MAX_CONTROL = 64 * 1024 * 1024
+
+/** Fields of a control file paragraph; continuation lines are joined. */
+export const parseControl = (text: string): Map<string, string> => {
+  const fields = new Map<string, string>()
+  let key: string | undefined
+  for (const line of text.split("\n")) {
+    if (line === "") continue
+    if ((line.startsWith(" ") || line.startsWith("\t")) && key) fields.set(key, `${fields.get(key)}\n${line.trim()}`)
+    else {
+      const i = line.indexOf(":")
+      if (i <= 0) continue
+      key = line.slice(0, i).trim().toLowerCase()
+      fields.set(key, line.slice(i + 1).trim())
+    }
+  }
+  return fields
+}
+
+/** `libc6 (>= 2.34), libjq1:any (= 1.6) | libfoo` -> one entry per comma group, architecture qualifiers dropped. */
+export const parseRelations = (field: string | undefined): string[] =>
+  (field ?? "")
+    .split(",")
+    .map((group) =>
+      group
+        .split("|")
+        .map((alt) => alt.trim().replace(/^([^\s:(]+):[a-z0-9-]+/, "$1").replace(/\s*\[[^\]]*\]|\s*<[^>]*>/g, "").replace(/\s+/g, " "))
+        .filter((alt) => alt !== "")
+        .join(" | "),
+    )
+    .filter((g) => g !== "")
+
+const member = (members: ReadonlyArray<ArMember>, prefix: string) => members.find((m) => m.name === prefix || m.name.startsWith(prefix + "."))
+
+/** Streams a tar member through its decompressor and a bomb bound, entry by entry. */
+const tarEntries = (deb: string, m: ArMember, limit: number) => {
+  const decompress = decompressorFor(m.name)
+  if (!decompress) throw new ArchiveError({ archive: deb, reason: `unsupported compression of ${m.name}` })
+  const extract = tar.extract()
+  const done = pipeline(memberStream(deb, m), decompress, bound(limit), extract)
+  done.catch(() => undefined)
+  return { extract, done }
+}
+
+const fail = (deb: string, e: unknown): never => {
+  if (e instanceof ArchiveError) throw e
+  if (e instanceof BombError) throw new ArchiveError({ archive: deb, reason: e.message })
+  const text = (e as Error).message ?? String(e)
+  throw new ArchiveError({
+    archive: deb,
+    reason: /unexpected end|premature|truncated|Z_BUF_ERROR/i.test(text) || (e as NodeJS.ErrnoException).code === "Z_BUF_ERROR" ? `truncated or corrupt data (${text})` : text,
+  })
+}
+
+const readAll = async (stream: AsyncIterable<unknown>): Promise<Buffer> => {
+  const chunks: Buffer[] = []
+  for await (const c of stream) chunks.push(c as Buffer)
+  return Buffer.concat(chunks)
+}
+
+const hashFile = async (file: string): Promise<string> => {
+  const h = createHash("sha256")
+  for await (const c of fs.createReadStream(file)) h.update(c as Buffer)
+  return h.digest("hex")
+}
+
+const normalizeEntry = (name: string) => name.replace(/^\.\//, "").replace(/\/$/, "")
+
+/** Reads a .deb's metadata and the metadata (with sha256) of every file it holds. */
+export const readDeb = async (deb: string): Promise<DebTrove> => {
+  let members: ArMember[]
+  try {
+    members = readArMembers(deb)
+  } catch (e) {
+    throw new ArchiveError({ archive: deb, reason: (e as Error).message })
+  }
+  if (members[0]?.name !== "debian-binary") throw new ArchiveError({ archive: deb, reason: "not a Debian package (no debian-binary first)" })
+  const controlMember = member(members, "control.tar")
+  const dataMember = member(members, "data.tar")
+  if (!controlMember || !dataMember) throw new ArchiveError({ archive: deb, reason: "not a Debian package (control.tar or data.tar missing)" })
+
+  // control.tar: the control file, conffiles, maintainer scripts.
+  let control: Map<string, string> | undefined
+  const conffiles = new Set<string>()
+  const scripts: Record<string, string> = {}
+  try {
+    const { extract, done } = tarEntries(deb, controlMember, MAX_CONTROL)
+    for await (const entry of extract) {
+      const name = normalizeEntry(entry.header.name)
+      if (entry.header.type !== "file") {
+        entry.resume()
+        continue
+      }
+      const text = (await readAll(entry)).toString("utf8")
+      if (name === "control") control = parseControl(text)
+      else if (name === "conffiles") {
+        for (const line of text.split("\n")) {
+          const p = line.trim().split(/\s+/).find((t) => t.startsWith("/"))
+          if (p) conffiles.add(p)
+        }
+      } else if (SCRIPTS.includes(name)) scripts[name] = text
+    }
+    await done
+  } catch (e) {
+    fail(deb, e)
+  }
+  if (!control) throw new ArchiveError({ archive: deb, reason: "control.tar has no control file" })
+  const name = control.get("package")
+  const version = control.get("version")
+  if (!name || !/^[a-z0-9][a-z0-9+.-]+$/.test(name)) throw new ArchiveError({ archive: deb, reason: `bad Package field '${name ?? ""}'` })
+  if (!version || !parseDebian(version)) throw new ArchiveError({ archive: deb, reason: `bad Version field '${version ?? ""}'` })
+
+  // data.tar: every entry, checked, hashed.
+  const files: TroveFile[] = []
+  const byPath = new Map<string, TroveFile>()
+  const symlinks = new Set<string>()
+  try {
+    const { extract, done } = tarEntries(deb, dataMember, unpackLimit(dataMember.size))
+    for await (const entry of extract) {
+      const h = entry.header
+      const raw = normalizeEntry(h.name)
+      if (raw === "" || raw === ".") {
+        entry.resume()
+        continue
+      }
+      const p = rootedPath(raw)
+      if (p === undefined || h.name.startsWith("/")) throw new ArchiveError({ archive: deb, reason: `unsafe path '${h.name}' (absolute or with '..')` })
+      if (byPath.has(p)) throw new ArchiveError({ archive: deb, reason: `${p} appears twice` })
+      for (let i = p.lastIndexOf("/"); i > 0; i = p.lastIndexOf("/", i - 1)) {
+        if (symlinks.has(p.slice(0, i)))
+          throw new ArchiveError({ archive: deb, reason: `${p} would be written through the symlink ${p.slice(0, i)}` })
+      }
+      const common = {
+        path: p,
+        mode: h.mode & 0o7777,
+        owner: h.uname || String(h.uid),
+        group: h.gname || String(h.gid),
+        config: conffiles.has(p),
+        component: componentOf(p),
+      }
+      let file: TroveFile
+      if (h.type === "directory") {
+        file = { ...common, kind: "dir", sha256: null, size: 0, target: null }
+        entry.resume()
+      } else if (h.type === "symlink") {
+        file = { ...common, kind: "symlink", mode: 0o777, sha256: null, size: 0, target: h.linkname }
+        symlinks.add(p)
+        entry.resume()
+      } else if (h.type === "link") {
+        // A hard link must name a regular file earlier in this package.
+        const target = rootedPath(normalizeEntry(h.linkname ?? ""))
+        const original = target === undefined ? undefined : byPath.get(target)
+        if (!original || original.kind !== "file")
+          throw new ArchiveError({ archive: deb, reason: `${p} is a hard link to ${h.linkname}, which is not a file in this package` })
+        file = { ...common, kind: "file", sha256: original.sha256, size: original.size, target: null }
+        entry.resume()
+      } else if (h.type === "file" || h.type === "contiguous-file") {
+        const hash = createHash("sha256")
+        let size = 0
+        for await (const c of entry) {
+          hash.update(c as Buffer)
+          size += (c as Buffer).length
+        }
+        file = { ...common, kind: "file", sha256: hash.digest("hex"), size, target: null }
+      } else {
+        throw new ArchiveError({ archive: deb, reason: `${p} is a ${h.type} (device nodes and fifos are not installed)` })
+      }
+      byPath.set(p, file)
+      files.push(file)
+    }
+    await done
+  } catch (e) {
+    fail(deb, e)
+  }
+  const arch = control.get("architecture") ?? "all"
+  return {
+    name,
+    version,
+    flavor: debianArchFlavor(arch),
+    requires: [...parseRelations(control.get("pre-depends")), ...parseRelations(control.get("depends"))],
+    provides: parseRelations(control.get("provides")),
+    conflicts: parseRelations(control.get("conflicts")),
+    breaks: parseRelations(control.get("breaks")),
+    replaces: parseRelations(control.get("replaces")),
+    files,
+    scripts,
+    digest: await hashFile(deb),
+  }
+}
+
+/** Streams the wanted contents (by path, each with its expected sha256) of a .deb into the store. */
+export const extractDebObjects = async (deb: string, wanted: ReadonlyMap<string, string>, store: ContentStore): Promise<void> => {
+  const pending = new Set([...wanted.values()].filter((sha) => !store.has(sha)))
+  if (pending.size === 0) return
+  const members = readArMembers(deb)
+  const dataMember = member(members, "data.tar")
+  if (!dataMember) throw new ArchiveError({ archive: deb, reason: "data.tar missing" })
+  try {
+    const { extract } = tarEntries(deb, dataMember, unpackLimit(dataMember.size))
+    for await (const entry of extract) {
+      const p = rootedPath(normalizeEntry(entry.header.name))
+      const sha = p === undefined ? undefined : wanted.get(p)
+      if (sha !== undefined && entry.header.type === "file" && pending.has(sha)) {
+        try {
+          await store.putStream(entry, sha)
+        } catch (e) {
+          if (e instanceof StoreError) throw new ArchiveError({ archive: deb, reason: `content of ${p} does not match its sha256 (changed since sync?)` })
+          throw e
+        }
+        pending.delete(sha)
+        if (pending.size === 0) break
+      } else entry.resume()
+    }
+  } catch (e) {
+    fail(deb, e)
+  }
+  if (pending.size > 0) throw new ArchiveError({ archive: deb, reason: "lacks some content it listed at sync" })
+}
