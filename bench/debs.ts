@@ -1,0 +1,92 @@
+// Installing real Debian packages, in one run, three ways:
+//   dpkg --root=R --force-depends --unpack (with a scratch dpkg database),
+//   dpkg-deb -x of each package, and conary (source sync, then apply) into a
+//   fresh root; then dpkg --verify against conary verify --full on the result.
+// The set is python3's dependency closure from Debian (apt-get download, cached
+// in bench/.cache), less the packages with a preinst script: dpkg cannot run
+// those in an empty root, and running them on this machine is not an option.
+//
+//   npx tsx bench/debs.ts
+//   BENCH_DEBS=../shared/fixtures/debs npx tsx bench/debs.ts   # a given directory of .debs instead
+import { execFileSync, execSync, spawnSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { cliFor, time } from "./lib.js"
+
+const PACKAGE = process.env.BENCH_CLOSURE_OF ?? "python3"
+const cache = process.env.BENCH_DEBS ? path.resolve(process.env.BENCH_DEBS) : path.resolve(import.meta.dirname, ".cache", `${PACKAGE}-closure`)
+if (!process.env.BENCH_DEBS && !fs.existsSync(cache) || fs.readdirSync(cache).filter((f) => f.endsWith(".deb")).length === 0) {
+  fs.mkdirSync(cache, { recursive: true })
+  const names = execSync(
+    `apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts --no-breaks --no-replaces --no-enhances ${PACKAGE} | grep '^\\w' | sort -u`,
+    { encoding: "utf8" },
+  ).trim().split("\n")
+  console.log(`downloading ${names.length} packages (${PACKAGE} and its dependencies) into ${cache}`)
+  execFileSync("apt-get", ["download", ...names], { cwd: cache, stdio: ["ignore", "ignore", "inherit"] })
+}
+
+const all = fs.readdirSync(cache).filter((f) => f.endsWith(".deb")).sort().map((f) => path.join(cache, f))
+const hasPreinst = (deb: string) => execFileSync("dpkg-deb", ["-I", deb], { encoding: "utf8" }).includes(" preinst")
+const debs = all.filter((d) => !hasPreinst(d))
+const skipped = all.filter((d) => !debs.includes(d))
+const field = (deb: string, name: string) => execFileSync("dpkg-deb", ["-f", deb, name], { encoding: "utf8" }).trim()
+const installedKiB = debs.reduce((n, d) => n + Number(field(d, "Installed-Size")), 0)
+const packed = debs.reduce((n, d) => n + fs.statSync(d).size, 0)
+
+const base = fs.mkdtempSync(path.join(process.env.BENCH_DIR ?? os.tmpdir(), "conary-debs-"))
+try {
+  console.log(
+    `${debs.length} packages, ${(packed / 2 ** 20).toFixed(1)} MiB packed, ${(installedKiB / 1024).toFixed(1)} MiB installed` +
+      ` (left out, having a preinst: ${skipped.map((d) => path.basename(d).split("_")[0]).join(", ")})`,
+  )
+
+  // 1. dpkg with a scratch database.
+  const r1 = path.join(base, "dpkg")
+  for (const d of ["var/lib/dpkg/info", "var/lib/dpkg/updates"]) fs.mkdirSync(path.join(r1, d), { recursive: true })
+  fs.writeFileSync(path.join(r1, "var/lib/dpkg/status"), "")
+  const dpkg = time(() => spawnSync("dpkg", [`--root=${r1}`, "--force-depends", "--unpack", ...debs], { encoding: "utf8" }))
+  if (dpkg.value.status !== 0) throw new Error(`dpkg --unpack failed: ${dpkg.value.stderr.slice(-500)}`)
+
+  // 2. dpkg-deb -x of each.
+  const r2 = path.join(base, "extract")
+  fs.mkdirSync(r2)
+  const extract = time(() => {
+    for (const d of debs) execFileSync("dpkg-deb", ["-x", d, r2])
+  })
+
+  // 3. conary into a fresh root.
+  const repo = path.join(base, "repo")
+  fs.mkdirSync(repo)
+  for (const d of debs) fs.copyFileSync(d, path.join(repo, path.basename(d)))
+  const r3 = path.join(base, "conary")
+  fs.mkdirSync(r3)
+  const conary = cliFor(r3)
+  conary("init")
+  conary("source", "add", "debian", repo)
+  const sync = time(() => conary("source", "sync"))
+  // What the left-out packages would have provided, the base system provides here.
+  const provided = skipped.flatMap((d) => [field(d, "Package"), ...field(d, "Provides").split(",").map((p) => p.trim().split(" ")[0]!)]).filter((p) => p)
+  // The fixtures depend on libraries they do not include (see shared/fixtures/README.md).
+  if (process.env.BENCH_DEBS) provided.push("libc6", "libncursesw6", "libtinfo6")
+  if (provided.length > 0) conary("provide", "add", ...provided)
+  conary("desired", "add", ...debs.map((d) => field(d, "Package")))
+  const apply = time(() => conary("apply"))
+
+  // Verification of the same packages.
+  const dpkgVerify = time(() => spawnSync("dpkg", [`--root=${r1}`, "--verify"], { encoding: "utf8" }))
+  const conaryVerify = time(() => spawnSync(process.execPath, [path.resolve(import.meta.dirname, "../bin/conary.js"), "verify", "--full", "--root", r3], { encoding: "utf8" }))
+
+  const mib = installedKiB / 1024
+  const row = (label: string, s: number, floor: number) =>
+    console.log(`${label.padEnd(40)} ${s.toFixed(2).padStart(7)} s  ${(mib / s).toFixed(1).padStart(6)} MiB/s  ${(s / floor).toFixed(2)}x dpkg-deb -x`)
+  row("dpkg --unpack (scratch database)", dpkg.seconds, extract.seconds)
+  row("dpkg-deb -x, each package", extract.seconds, extract.seconds)
+  row("conary source sync (read and hash all)", sync.seconds, extract.seconds)
+  row("conary apply (fetch, stage, commit)", apply.seconds, extract.seconds)
+  row("conary sync + apply", sync.seconds + apply.seconds, extract.seconds)
+  console.log(`dpkg --verify                            ${dpkgVerify.seconds.toFixed(2).padStart(7)} s  (exit ${dpkgVerify.value.status}, md5 of every file)`)
+  console.log(`conary verify --full                     ${conaryVerify.seconds.toFixed(2).padStart(7)} s  (exit ${conaryVerify.value.status}, sha256 of every file)`)
+} finally {
+  fs.rmSync(base, { recursive: true, force: true })
+}
