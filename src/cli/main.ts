@@ -12,6 +12,7 @@ import { initCommand } from "./commands/init.js"
 import { planCommand } from "./commands/plan.js"
 import { provideCommand } from "./commands/provide.js"
 import { queryCommands } from "./commands/query.js"
+import { keyCommand, repoCommand, statusCommand } from "./commands/repo.js"
 import { sourceCommand } from "./commands/source.js"
 import { troveCommand } from "./commands/trove.js"
 import { verifyCommand } from "./commands/verify.js"
@@ -31,6 +32,9 @@ const conary = Command.make("conary").pipe(
     planCommand,
     applyCommand,
     verifyCommand,
+    statusCommand,
+    repoCommand,
+    keyCommand,
     ...queryCommands,
     ...generationCommands,
   ]),

@@ -172,6 +172,10 @@ export const migrations: ReadonlyArray<string> = [
   -- The desired state each generation was made from, restored by rollback.
   ALTER TABLE generations ADD COLUMN desired TEXT NOT NULL DEFAULT '{"formatVersion":1,"troves":[]}';
   `,
+  `
+  -- The ed25519 public key a repository's index must be signed with.
+  ALTER TABLE sources ADD COLUMN trust_key TEXT;
+  `,
 ]
 
 export const schemaVersion = migrations.length

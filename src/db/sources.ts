@@ -6,21 +6,23 @@ export interface SourceRow {
   readonly location: string
   readonly addedAt: string
   readonly syncedAt: string | null
+  readonly trustKey: string | null
   readonly troves: number
 }
 
 export const listSources = (db: Db): SourceRow[] =>
   db
     .prepare(
-      `SELECT s.name, s.kind, s.location, s.added_at AS addedAt, s.synced_at AS syncedAt,
+      `SELECT s.name, s.kind, s.location, s.added_at AS addedAt, s.synced_at AS syncedAt, s.trust_key AS trustKey,
               (SELECT count(*) FROM available a WHERE a.source = s.name) AS troves
        FROM sources s ORDER BY s.name`,
     )
     .all() as SourceRow[]
 
-export const addSource = (db: Db, name: string, kind: string, location: string, now: string): boolean =>
-  db.prepare("INSERT OR IGNORE INTO sources (name, kind, location, added_at) VALUES (?, ?, ?, ?)").run(name, kind, location, now)
-    .changes === 1
+export const addSource = (db: Db, s: { name: string; kind: string; location: string; trustKey: string | null }, now: string): boolean =>
+  db
+    .prepare("INSERT OR IGNORE INTO sources (name, kind, location, trust_key, added_at) VALUES (?, ?, ?, ?, ?)")
+    .run(s.name, s.kind, s.location, s.trustKey, now).changes === 1
 
 export const removeSource = (db: Db, name: string): boolean =>
   db.prepare("DELETE FROM sources WHERE name = ?").run(name).changes === 1

@@ -141,14 +141,24 @@ export const troveFilesLookup = (db: Db): ((troveId: number) => ReadonlyArray<Tr
   }
 }
 
-/** Where to get a trove's contents: its archives, newest source first. */
-export const archivesOf = (db: Db, troveId: number): Array<{ source: string; archive: string; format: string }> =>
+export interface ArchiveRef {
+  readonly source: string
+  /** dir: an archive file; repo: the trove's digest */
+  readonly archive: string
+  readonly format: string
+  readonly kind: string
+  readonly location: string
+}
+
+/** Where to get a trove's contents: its archives or repositories, by source name. */
+export const archivesOf = (db: Db, troveId: number): ArchiveRef[] =>
   db
     .prepare(
-      `SELECT a.source, a.archive, t.format FROM available a JOIN troves t ON t.id = a.trove_id
+      `SELECT a.source, a.archive, t.format, s.kind, s.location FROM available a
+       JOIN troves t ON t.id = a.trove_id JOIN sources s ON s.name = a.source
        WHERE a.trove_id = ? ORDER BY a.source`,
     )
-    .all(troveId) as Array<{ source: string; archive: string; format: string }>
+    .all(troveId) as ArchiveRef[]
 
 export interface Provenance {
   readonly source: string

@@ -10,6 +10,7 @@ import { type StatRow, installedOwnersLookup, recordGeneration } from "../db/sta
 import { archivesOf, troveFilesLookup } from "../db/troves.js"
 import { ApplyError, ArchiveError, describeIo } from "../errors.js"
 import { fetchFromArchive } from "../source/formats.js"
+import { checkReachable, fetchObjects } from "../source/remote.js"
 import { type TroveFile, filesForComponents } from "../source/trove.js"
 import type { ContentStore } from "../store/store.js"
 import type { FileOp, Plan } from "./plan-schema.js"
@@ -51,8 +52,11 @@ export const stagePath = (target: string) => path.join(path.dirname(target), `.c
 /** Operations that write a content from the store. */
 const writesContent = (op: FileOp) => op.kind === "file" && (op.op === "add" || op.op === "replace" || op.op === "repair" || op.op === "merge")
 
-/** Fetches every content the plan writes into the store, verified, from the troves' archives. */
-const fetchContents = async (ctx: ApplyContext, plan: Plan) => {
+/**
+ * Contents the plan writes that the store lacks, by trove. Empty when
+ * everything is local: then apply (and rollback) work offline.
+ */
+const missingContents = (ctx: Pick<ApplyContext, "store">, plan: Plan): Map<number, Set<string>> => {
   const wanted = new Map<number, Set<string>>()
   for (const op of plan.files) {
     if (!writesContent(op) || ctx.store.has(op.sha256!)) continue
@@ -60,15 +64,45 @@ const fetchContents = async (ctx: ApplyContext, plan: Plan) => {
     if (!set) wanted.set(op.troveId, (set = new Set()))
     set.add(op.sha256!)
   }
+  return wanted
+}
+
+/** Fails with the source's error when a repository the plan needs contents from does not answer. */
+export const checkSourcesReachable = async (ctx: Pick<ApplyContext, "db" | "store">, plan: Plan): Promise<void> => {
+  const checked = new Set<string>()
+  for (const troveId of missingContents(ctx, plan).keys()) {
+    const where = archivesOf(ctx.db, troveId)[0]
+    if (!where || where.kind !== "repo" || checked.has(where.source)) continue
+    checked.add(where.source)
+    await checkReachable(where.source, where.location)
+  }
+}
+
+/** Fetches every content the plan writes into the store, verified, from the troves' archives. */
+const fetchContents = async (ctx: ApplyContext, plan: Plan) => {
+  const wanted = missingContents(ctx, plan)
   if (wanted.size === 0) return
-  ctx.report.start("fetch", wanted.size)
-  // Archives are read in parallel: each is one stream.
-  await forEachBounded([...wanted], 4, async ([troveId, shas]) => {
-    const archives = archivesOf(ctx.db, troveId)
-    const label = plan.files.find((op) => op.troveId === troveId)!.trove
-    if (archives.length === 0)
+  // Repositories serve contents by hash: one parallel download per repository.
+  const fromRepos = new Map<string, { location: string; shas: Set<string> }>()
+  const fromArchives: Array<[number, Set<string>]> = []
+  for (const [troveId, shas] of wanted) {
+    const where = archivesOf(ctx.db, troveId)[0]
+    if (!where) {
+      const label = plan.files.find((op) => op.troveId === troveId)!.trove
       throw new ArchiveError({ archive: label, reason: "content is not in the store and no source offers this trove any more" })
-    await fetchFromArchive(archives[0]!.format, archives[0]!.archive, troveFilesLookup(ctx.db)(troveId), shas, ctx.store)
+    }
+    if (where.kind === "repo") {
+      const repo = fromRepos.get(where.source) ?? { location: where.location, shas: new Set<string>() }
+      for (const sha of shas) repo.shas.add(sha)
+      fromRepos.set(where.source, repo)
+    } else fromArchives.push([troveId, shas])
+  }
+  for (const [source, { location, shas }] of fromRepos) await fetchObjects(source, location, shas, ctx.store, ctx.report)
+  // Archives are read in parallel: each is one stream.
+  ctx.report.start("fetch", fromArchives.length)
+  await forEachBounded(fromArchives, 4, async ([troveId, shas]) => {
+    const where = archivesOf(ctx.db, troveId)[0]!
+    await fetchFromArchive(where.format, where.archive, troveFilesLookup(ctx.db)(troveId), shas, ctx.store)
     ctx.report.tick()
   })
   ctx.report.done()

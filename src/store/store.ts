@@ -77,13 +77,21 @@ export class ContentStore {
     this.commit(temp, sha256)
   }
 
-  /** Stores a file from disk under its own hash and returns that hash. */
-  putFile(file: string): string {
-    const data = fs.readFileSync(file)
-    const sha256 = createHash("sha256").update(data).digest("hex")
-    this.putBuffer(data, sha256)
-    return sha256
+  /** Where a download of `sha256` accumulates, so an interrupted one can resume. */
+  partPath(sha256: string): string {
+    this.mkdir(this.tmp)
+    return path.join(this.tmp, `${sha256}.part`)
+  }
+
+  /** Moves a finished download into the store if it hashes to `sha256`; otherwise deletes it and throws. */
+  async adopt(file: string, sha256: string): Promise<void> {
+    const hash = createHash("sha256")
+    for await (const chunk of fs.createReadStream(file)) hash.update(chunk as Buffer)
+    const actual = hash.digest("hex")
+    if (actual !== sha256) {
+      fs.rmSync(file, { force: true })
+      throw new StoreError({ sha256, reason: `content hashes to ${actual}` })
+    }
+    this.commit(file, sha256)
   }
 }
-
-export const sha256File = (file: string): string => createHash("sha256").update(fs.readFileSync(file)).digest("hex")

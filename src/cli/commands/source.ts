@@ -1,31 +1,50 @@
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { addSource, listSources, removeSource } from "../../db/sources.js"
 import { NotFoundError, UsageError } from "../../errors.js"
+import { isHttp } from "../../source/remote.js"
+import { INDEX, publicKeyString } from "../../source/repo.js"
 import { syncSource } from "../../source/sync.js"
 import { attempt, jsonOption, rootOptions, withConary } from "../context.js"
 import { printJson, println, table } from "../format.js"
 
 const add = Command.make(
   "add",
-  { ...rootOptions, json: jsonOption, name: Args.text({ name: "NAME" }), location: Args.text({ name: "DIR" }) },
+  {
+    ...rootOptions,
+    json: jsonOption,
+    trust: Options.text("trust").pipe(
+      Options.withDescription("ed25519 public key (a .pub file or its text): the repository's index must be signed with it"),
+      Options.optional,
+    ),
+    name: Args.text({ name: "NAME" }),
+    location: Args.text({ name: "DIR|URL" }),
+  },
   (args) =>
     withConary(args, { write: true, command: "source add" }, (c) =>
       attempt(() => {
-        const location = path.resolve(args.location)
         if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(args.name)) throw new UsageError({ message: `bad source name '${args.name}'` })
-        if (!fs.existsSync(location) || !fs.statSync(location).isDirectory())
-          throw new UsageError({ message: `source ${args.name}: ${location} is not a directory` })
-        if (!addSource(c.db, args.name, "dir", location, c.now()))
+        const http = isHttp(args.location)
+        const location = http ? args.location.replace(/\/+$/, "") : path.resolve(args.location)
+        if (!http && (!fs.existsSync(location) || !fs.statSync(location).isDirectory()))
+          throw new UsageError({ message: `source ${args.name}: ${location} is not a directory or an http(s) URL` })
+        // A repository (index.json and objects/) over HTTP or on disk; otherwise a directory of archives.
+        const kind = http || fs.existsSync(path.join(location, INDEX)) ? "repo" : "dir"
+        const trust = args.trust
+        const trustKey = Option.isSome(trust) ? publicKeyString(trust.value) : null
+        if (trustKey && kind !== "repo") throw new UsageError({ message: `source ${args.name}: --trust needs a repository (built by \`conary repo build\`)` })
+        if (!addSource(c.db, { name: args.name, kind, location, trustKey }, c.now()))
           throw new UsageError({ message: `source ${args.name} exists already` })
-        if (args.json) printJson({ formatVersion: 1, name: args.name, kind: "dir", location })
-        else println(`Added source ${args.name} (${location}). Run \`conary source sync\` to index it.`)
+        if (args.json) printJson({ formatVersion: 1, name: args.name, kind, location, trustKey })
+        else println(`Added ${kind === "repo" ? "repository" : "source"} ${args.name} (${location}${trustKey ? ", signed index required" : ""}). Run \`conary source sync\` to index it.`)
       }),
     ),
-).pipe(Command.withDescription("add a directory of trove archives as a source"))
+).pipe(Command.withDescription("add a source: a directory of trove archives, or a repository (directory or http(s) URL)"))
 
 const list = Command.make("list", { ...rootOptions, json: jsonOption }, (args) =>
   withConary(args, { write: false, command: "source list" }, (c) =>

@@ -1,0 +1,64 @@
+import * as Args from "@effect/cli/Args"
+import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
+import * as Option from "effect/Option"
+import * as path from "node:path"
+import { buildRepo, generateKey } from "../../source/repo.js"
+import { rootStatus } from "../../reconcile/status.js"
+import { attempt, jsonOption, rootOptions, withConary } from "../context.js"
+import { EXIT_CHANGES, EXIT_OK } from "../exit.js"
+import { count, printJson, println } from "../format.js"
+
+const build = Command.make(
+  "build",
+  {
+    json: jsonOption,
+    sign: Options.text("sign").pipe(Options.withDescription("ed25519 private key (from `conary key generate`) to sign the index"), Options.optional),
+    out: Args.text({ name: "OUTDIR" }),
+    inputs: Args.text({ name: "INPUT" }).pipe(Args.atLeast(1)),
+  },
+  (args) =>
+    attempt(async () => {
+      const r = await buildRepo(path.resolve(args.out), args.inputs.map((i) => path.resolve(i)), Option.getOrUndefined(args.sign), new Date().toISOString())
+      if (args.json) return printJson({ formatVersion: 1, repository: path.resolve(args.out), ...r })
+      println(
+        `Repository ${path.resolve(args.out)}: ${count(r.troves, "trove")} (${r.added} new), ${count(r.objects, "content object")}, ` +
+          (r.signed ? "index signed." : "index not signed."),
+      )
+    }),
+).pipe(Command.withDescription("publish native archives and .deb files into a static repository (adds to what is there)"))
+
+export const repoCommand = Command.make("repo").pipe(
+  Command.withDescription("static trove repositories, for any HTTP server or object store"),
+  Command.withSubcommands([build]),
+)
+
+const generate = Command.make("generate", { name: Args.text({ name: "NAME" }) }, (args) =>
+  attempt(() => {
+    const k = generateKey(path.resolve(args.name))
+    println(`Private key: ${k.privateKey} (keep it secret)\nPublic key:  ${k.publicKey} (give it to \`conary source add ... --trust\`)`)
+  }),
+).pipe(Command.withDescription("make an ed25519 key pair: NAME.key and NAME.pub"))
+
+export const keyCommand = Command.make("key").pipe(Command.withDescription("signing keys for repositories"), Command.withSubcommands([generate]))
+
+export const statusCommand = Command.make("status", { ...rootOptions, json: jsonOption }, (args) =>
+  withConary(args, { write: false, command: "status" }, (c) =>
+    attempt(async () => {
+      const s = await rootStatus(c.db, c.root)
+      if (args.json) printJson(s)
+      else {
+        println(`root ${s.root}: generation ${s.generation}${s.lastApply ? `, last applied ${s.lastApply}` : ", never applied"}`)
+        println(`desired ${count(s.desired, "row")}, installed ${count(s.installed, "trove")}`)
+        if ("error" in s.pending) println(`plan: ${s.pending.error}`)
+        else
+          println(
+            `plan: ${s.pending.install} to install, ${s.pending.update} to update, ${s.pending.erase} to erase, ${s.pending.repair} to repair`,
+          )
+        println(`drift: ${s.drift.drifted} of ${count(s.drift.files, "file")} (${s.drift.missing} missing)`)
+        println(s.converged ? "converged" : "not converged")
+      }
+      process.exitCode = s.converged ? EXIT_OK : EXIT_CHANGES
+    }),
+  ),
+).pipe(Command.withDescription("the root's generation, pending changes and drift in one report (exit 0 converged, 2 not)"))

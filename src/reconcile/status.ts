@@ -1,0 +1,52 @@
+import * as Either from "effect/Either"
+import type { Db } from "../db/connection.js"
+import { desiredRows, systemFlavor, systemProvides } from "../db/desired.js"
+import { currentGeneration, installedOwnersLookup, installedTroves, recordedFiles } from "../db/state.js"
+import { availableTroves, troveFilesLookup } from "../db/troves.js"
+import { plan } from "./plan.js"
+import { scanDrift } from "./verify.js"
+
+/** One root's state in one object: what a fleet dashboard or a cron job aggregates. */
+export interface RootStatus {
+  readonly formatVersion: 1
+  readonly root: string
+  readonly generation: number
+  readonly lastApply: string | null
+  readonly desired: number
+  readonly installed: number
+  /** what `plan` would do, or why it cannot */
+  readonly pending: { install: number; update: number; erase: number; repair: number; files: number } | { error: string }
+  readonly drift: { files: number; drifted: number; missing: number }
+  /** installed state equals desired state and the disk equals the records */
+  readonly converged: boolean
+}
+
+export const rootStatus = async (db: Db, root: string): Promise<RootStatus> => {
+  const scan = await scanDrift(root, recordedFiles(db), { full: false })
+  const installed = installedTroves(db)
+  const result = plan({
+    desired: desiredRows(db),
+    systemFlavor: systemFlavor(db),
+    provides: systemProvides(db),
+    available: availableTroves(db),
+    installed,
+    filesOf: troveFilesLookup(db),
+    ownersOf: installedOwnersLookup(db),
+    drift: scan.drift,
+  })
+  const pending = Either.isRight(result)
+    ? (({ install, update, erase, repair, files }) => ({ install, update, erase, repair, files }))(result.right.summary)
+    : { error: result.left.message }
+  const last = db.prepare("SELECT created_at FROM generations ORDER BY id DESC LIMIT 1").pluck().get() as string | undefined
+  return {
+    formatVersion: 1,
+    root,
+    generation: currentGeneration(db),
+    lastApply: last ?? null,
+    desired: desiredRows(db).length,
+    installed: installed.length,
+    pending,
+    drift: { files: scan.checked, drifted: scan.drift.length, missing: scan.drift.filter((d) => d.missing).length },
+    converged: "files" in pending && pending.files === 0 && pending.install + pending.update + pending.erase === 0 && scan.drift.length === 0,
+  }
+}

@@ -1,0 +1,118 @@
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { describe, expect, it } from "vitest"
+import { buildTrove, conary, listTree, ok, setupRoot, tempDir } from "./helpers.js"
+import { hasNginx, requests, startNginx } from "./nginx.js"
+
+const app = (text: string) => ({
+  "usr/bin/app": { content: `#!/bin/sh\necho ${text}\n`, mode: 0o755 },
+  "usr/share/app/data": "shared data\n".repeat(1000),
+  "usr/share/doc/app/README": "docs\n",
+})
+
+describe("signed repositories over HTTP", () => {
+  it.skipIf(!hasNginx())("installs and updates through nginx, fetching only new contents, and refuses tampering", async () => {
+    const work = tempDir()
+    const www = path.join(work, "www")
+    const repoDir = path.join(www, "repo")
+    const inputs = path.join(work, "inputs")
+    fs.mkdirSync(inputs, { recursive: true })
+    ok(["key", "generate", path.join(work, "fleet")])
+    const key = path.join(work, "fleet.key")
+    const pub = path.join(work, "fleet.pub")
+    const build = (version: string, text: string) => buildTrove(inputs, "app", version, app(text))
+    build("1.0-1-1", "one")
+    const built = JSON.parse(ok(["repo", "build", repoDir, inputs, "--sign", key, "--json"]))
+    expect(built).toMatchObject({ troves: 1, added: 1, objects: 3, signed: true })
+    const nginx = await startNginx(path.join(work, "nginx"), www)
+    try {
+      const { root, r } = setupRoot()
+      ok(["source", "add", "web", `${nginx.url}/repo`, "--trust", pub, ...r])
+      expect(ok(["source", "sync", ...r])).toContain("web: 1 troves (1 new or changed, 0 gone)")
+      ok(["desired", "add", "app", ...r])
+      ok(["apply", ...r])
+      expect(fs.readFileSync(path.join(root, "usr/bin/app"), "utf8")).toContain("one")
+      const objectsFetched = () => requests(nginx).filter(([m, p, s]) => m === "GET" && p.startsWith("/repo/objects/") && s < 400)
+      expect(objectsFetched()).toHaveLength(3)
+
+      // An update moves only the changed file's content.
+      build("1.1-1-1", "two")
+      expect(JSON.parse(ok(["repo", "build", repoDir, inputs, "--sign", key, "--json"]))).toMatchObject({ troves: 2, added: 1, objects: 4 })
+      ok(["source", "sync", ...r])
+      expect(ok(["apply", ...r])).toContain("~ app 1.0-1-1 → 1.1-1-1")
+      expect(objectsFetched()).toHaveLength(4)
+      expect(fs.readFileSync(path.join(root, "usr/bin/app"), "utf8")).toContain("two")
+
+      // A tampered index is refused; the old index stays in force.
+      const index = path.join(repoDir, "index.json")
+      const original = fs.readFileSync(index)
+      fs.writeFileSync(index, original.toString().replace("1.1-1-1", "1.1-1-2"))
+      const tampered = conary(["source", "sync", ...r])
+      expect(tampered.code).toBe(1)
+      expect(tampered.stderr.trim()).toBe(
+        "conary: source web: the index signature does not verify against the trusted key (tampered, or signed by another key)",
+      )
+      fs.writeFileSync(index, original)
+      // Signed by another key: refused too.
+      ok(["key", "generate", path.join(work, "other")])
+      ok(["repo", "build", repoDir, inputs, "--sign", path.join(work, "other.key")])
+      expect(conary(["source", "sync", ...r]).stderr).toContain("signature does not verify")
+      ok(["repo", "build", repoDir, inputs, "--sign", key])
+
+      // A tampered object is refused before anything is written.
+      build("1.2-1-1", "three")
+      ok(["repo", "build", repoDir, inputs, "--sign", key])
+      ok(["source", "sync", ...r])
+      const plan = JSON.parse(ok(["plan", "--json", ...r]))
+      const sha = plan.files.find((f: { path: string }) => f.path === "/usr/bin/app").sha256 as string
+      fs.writeFileSync(path.join(repoDir, "objects", sha.slice(0, 2), sha.slice(2)), "evil")
+      const before = listTree(root)
+      const bad = conary(["apply", ...r])
+      expect(bad.code).toBe(1)
+      expect(bad.stderr.trim()).toBe(`conary: source web: object ${sha.slice(0, 16)} does not match its sha256 (tampered or corrupt)`)
+      expect(listTree(root)).toEqual(before)
+    } finally {
+      await nginx.stop()
+    }
+
+    // Unreachable: what is not local cannot be planned; what is local still applies, offline.
+    const { root, r } = setupRoot()
+    ok(["source", "add", "web", `${nginx.url}/repo`, ...r])
+    const offline = conary(["source", "sync", ...r])
+    expect(offline.code).toBe(1)
+    expect(offline.stderr).toMatch(/^conary: source web: fetching index\.json: cannot reach http:\/\/127\.0\.0\.1:\d+\/repo\/index\.json \(ECONNREFUSED\)$/m)
+    void root
+  }, 120_000)
+
+  it("serves the same layout from a plain directory, and works offline once contents are local", () => {
+    const work = tempDir()
+    const inputs = path.join(work, "inputs")
+    fs.mkdirSync(inputs)
+    buildTrove(inputs, "app", "1.0-1-1", app("one"))
+    buildTrove(inputs, "app", "1.1-1-1", app("two"))
+    const repoDir = path.join(work, "repo")
+    ok(["repo", "build", repoDir, inputs])
+    const { root, r } = setupRoot()
+    ok(["key", "generate", path.join(work, "k")])
+    expect(conary(["source", "add", "bad", repoDir, "--trust", path.join(work, "k.pub"), ...r]).code).toBe(0)
+    expect(conary(["source", "sync", "bad", ...r]).stderr).toContain("the index is not signed, and this source requires a signature")
+    ok(["source", "remove", "bad", ...r])
+    ok(["source", "add", "mirror", repoDir, ...r])
+    ok(["source", "sync", ...r])
+    ok(["desired", "add", "app=1.0", ...r])
+    ok(["apply", ...r])
+    ok(["desired", "add", "app=1.1", ...r])
+    ok(["apply", ...r])
+    fs.rmSync(repoDir, { recursive: true })
+    // Both versions' contents are in the store: back and forth without the repository.
+    ok(["desired", "add", "app=1.0", ...r])
+    expect(ok(["apply", ...r])).toContain("~ app 1.1-1-1 → 1.0-1-1")
+    expect(fs.readFileSync(path.join(root, "usr/bin/app"), "utf8")).toContain("one")
+    const status = JSON.parse(ok(["status", "--json", ...r]))
+    expect(status).toMatchObject({ formatVersion: 1, generation: 3, installed: 1, converged: true, drift: { drifted: 0 } })
+    fs.writeFileSync(path.join(root, "usr/bin/app"), "drift")
+    const drifted = conary(["status", "--json", ...r])
+    expect(drifted.code).toBe(2)
+    expect(JSON.parse(drifted.stdout)).toMatchObject({ converged: false, drift: { drifted: 1 }, pending: { repair: 1 } })
+  })
+})
