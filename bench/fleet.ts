@@ -1,0 +1,68 @@
+// Fleet benchmark: one signed repository behind nginx on loopback; 50 roots on
+// this machine provisioned in parallel by a shell script (bench/fleet-provision.sh);
+// prints total wall time, bytes nginx served against the unique content size,
+// and the time of one aggregated drift report (`conary status --json`) over all roots.
+//
+//   npx tsx bench/fleet.ts
+//   FLEET_ROOTS=10 FLEET_TROVES=20 npx tsx bench/fleet.ts
+import { execFileSync, execSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { requests, startNginx } from "../test/nginx.js"
+import { du, generateTroves, time, troveName } from "./lib.js"
+
+const ROOTS = Number(process.env.FLEET_ROOTS ?? 50)
+const TROVES = Number(process.env.FLEET_TROVES ?? 40)
+const PER_TROVE = Number(process.env.FLEET_FILES_PER_TROVE ?? 50)
+const PARALLEL = Number(process.env.FLEET_PARALLEL ?? os.availableParallelism() * 2)
+const bin = path.resolve(import.meta.dirname, "../bin/conary.js")
+const conary = (...args: string[]) => execFileSync(process.execPath, [bin, ...args], { encoding: "utf8", maxBuffer: 1 << 28 })
+
+const base = fs.mkdtempSync(path.join(process.env.BENCH_DIR ?? os.tmpdir(), "conary-fleet-"))
+const nginx = await startNginx(path.join(base, "nginx"), path.join(base, "www"))
+try {
+  const inputs = path.join(base, "inputs")
+  fs.mkdirSync(inputs)
+  await generateTroves(inputs, 0, TROVES, PER_TROVE)
+  conary("key", "generate", path.join(base, "fleet"))
+  const repo = path.join(base, "www", "repo")
+  const built = JSON.parse(conary("repo", "build", repo, inputs, "--sign", path.join(base, "fleet.key"), "--json"))
+  const unique = du(path.join(repo, "objects"))
+  const desired = path.join(base, "desired.json")
+  fs.writeFileSync(desired, JSON.stringify({ formatVersion: 1, troves: Array.from({ length: TROVES }, (_, t) => ({ name: troveName(t) })) }))
+  console.log(
+    `repository: ${built.troves} troves, ${built.objects} objects, ${(unique / 2 ** 20).toFixed(1)} MiB unique content; ` +
+      `${ROOTS} roots, ${PARALLEL} provisioned at a time`,
+  )
+
+  const roots = path.join(base, "roots")
+  fs.mkdirSync(roots)
+  const script = path.resolve(import.meta.dirname, "fleet-provision.sh")
+  const provision = time(() =>
+    execFileSync(script, [bin, `${nginx.url}/repo`, path.join(base, "fleet.pub"), desired, roots, String(ROOTS), String(PARALLEL)], { stdio: "inherit" }),
+  )
+  const served = requests(nginx).reduce((n, [, , status, bytes]) => n + (status < 400 ? bytes : 0), 0)
+  const objectRequests = requests(nginx).filter(([, p]) => p.includes("/objects/")).length
+
+  // Drift on a few roots, then one aggregated report over all of them.
+  for (let i = 1; i <= Math.min(5, ROOTS); i++) fs.appendFileSync(path.join(roots, `host${i}`, "usr/share", troveName(0), "d0/f0"), "drift")
+  const report = time(() =>
+    execSync(
+      `ls ${roots} | xargs -P ${PARALLEL} -I{} node ${bin} status --json --root ${roots}/{} | node -e '` +
+        `let t="";process.stdin.on("data",d=>t+=d).on("end",()=>{const all=JSON.parse("["+t.replace(/}\\s*{/g,"},{")+"]");` +
+        `console.log(JSON.stringify({roots:all.length,converged:all.filter(s=>s.converged).length,drifted:all.filter(s=>s.drift.drifted>0).map(s=>s.root)}))})'`,
+      { encoding: "utf8", maxBuffer: 1 << 26 },
+    ),
+  )
+  const agg = JSON.parse(report.value)
+  console.log(`provisioned ${ROOTS} roots in ${provision.seconds.toFixed(1)} s wall (${(ROOTS / provision.seconds).toFixed(2)} roots/s)`)
+  console.log(
+    `nginx served ${(served / 2 ** 20).toFixed(1)} MiB in ${objectRequests} object requests: ${(served / unique).toFixed(1)}x the unique content ` +
+      `(each root keeps its own store, so each downloads every content once)`,
+  )
+  console.log(`aggregated status of ${agg.roots} roots in ${report.seconds.toFixed(1)} s: ${agg.converged} converged, ${agg.drifted.length} drifted`)
+} finally {
+  await nginx.stop()
+  fs.rmSync(base, { recursive: true, force: true })
+}
