@@ -1,11 +1,10 @@
 import { createHash } from "node:crypto"
-import * as fs from "node:fs"
 import { pipeline } from "node:stream/promises"
 import * as tar from "tar-stream"
 import { debianArchFlavor } from "../desired/flavor.js"
 import { parseDebian } from "../desired/version.js"
 import { ArchiveError, StoreError } from "../errors.js"
-import type { ContentStore } from "../store/store.js"
+import { type ContentStore, sha256OfFile } from "../store/store.js"
 import { type ArMember, memberStream, readArMembers } from "./ar.js"
 import { BombError, bound, decompressorFor, unpackLimit } from "./decompress.js"
 import { rootedPath } from "./native.js"
@@ -91,12 +90,6 @@ const readAll = async (stream: AsyncIterable<unknown>): Promise<Buffer> => {
   const chunks: Buffer[] = []
   for await (const c of stream) chunks.push(c as Buffer)
   return Buffer.concat(chunks)
-}
-
-const hashFile = async (file: string): Promise<string> => {
-  const h = createHash("sha256")
-  for await (const c of fs.createReadStream(file)) h.update(c as Buffer)
-  return h.digest("hex")
 }
 
 const normalizeEntry = (name: string) => name.replace(/^\.\//, "").replace(/\/$/, "")
@@ -219,7 +212,7 @@ export const readDeb = async (deb: string): Promise<DebTrove> => {
     replaces: parseRelations(control.get("replaces")),
     files,
     scripts,
-    digest: await hashFile(deb),
+    digest: await sha256OfFile(deb),
   }
 }
 

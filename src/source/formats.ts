@@ -1,7 +1,5 @@
-import { createHash } from "node:crypto"
-import * as fs from "node:fs"
 import type { NewTrove } from "../db/troves.js"
-import type { ContentStore } from "../store/store.js"
+import { type ContentStore, sha256OfFile } from "../store/store.js"
 import { DEB_EXTENSION, extractDebObjects, readDeb } from "./deb.js"
 import { NATIVE_EXTENSION, extractNativeObjects, readNativeManifest } from "./native.js"
 import type { TroveFile } from "./trove.js"
@@ -11,12 +9,6 @@ import type { TroveFile } from "./trove.js"
 
 export const isTroveArchive = (name: string): boolean => name.endsWith(NATIVE_EXTENSION) || name.endsWith(DEB_EXTENSION)
 
-const hashFile = async (file: string): Promise<string> => {
-  const h = createHash("sha256")
-  for await (const c of fs.createReadStream(file)) h.update(c as Buffer)
-  return h.digest("hex")
-}
-
 /** Reads an archive's trove metadata, and the archive's own sha256. */
 export const readTroveArchive = async (file: string): Promise<{ trove: NewTrove; archiveSha256: string }> => {
   if (file.endsWith(DEB_EXTENSION)) {
@@ -24,7 +16,7 @@ export const readTroveArchive = async (file: string): Promise<{ trove: NewTrove;
     return { trove: { ...deb, scheme: "deb", format: "deb" }, archiveSha256: deb.digest }
   }
   const native = await readNativeManifest(file)
-  return { trove: { ...native, scheme: "native", format: "native" }, archiveSha256: await hashFile(file) }
+  return { trove: { ...native, scheme: "native", format: "native" }, archiveSha256: await sha256OfFile(file) }
 }
 
 /** Streams the wanted contents of a trove's archive into the store, each verified. */

@@ -61,8 +61,6 @@ const COMPONENT_RULES: ReadonlyArray<readonly [RegExp, string]> = [
   [/^(\/usr)?\/lib\d*\/.*\.so\.\d/, "lib"],
 ]
 
-export const COMPONENT_TABLE = COMPONENT_RULES
-
 export const componentOf = (path: string): string => {
   for (const [rule, component] of COMPONENT_RULES) if (rule.test(path)) return component
   return "runtime"

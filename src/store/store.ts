@@ -85,13 +85,18 @@ export class ContentStore {
 
   /** Moves a finished download into the store if it hashes to `sha256`; otherwise deletes it and throws. */
   async adopt(file: string, sha256: string): Promise<void> {
-    const hash = createHash("sha256")
-    for await (const chunk of fs.createReadStream(file)) hash.update(chunk as Buffer)
-    const actual = hash.digest("hex")
+    const actual = await sha256OfFile(file)
     if (actual !== sha256) {
       fs.rmSync(file, { force: true })
       throw new StoreError({ sha256, reason: `content hashes to ${actual}` })
     }
     this.commit(file, sha256)
   }
+}
+
+/** sha256 of a file, streamed. */
+export const sha256OfFile = async (file: string): Promise<string> => {
+  const hash = createHash("sha256")
+  for await (const chunk of fs.createReadStream(file)) hash.update(chunk as Buffer)
+  return hash.digest("hex")
 }
