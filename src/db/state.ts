@@ -175,8 +175,12 @@ export const generationState = (db: Db, gen: number) => {
   }
 }
 
-/** Installed files with their stat cache, for drift scans; optionally only some troves. */
-export const recordedFiles = (db: Db, troveIds?: ReadonlyArray<number>): RecordedFile[] => {
+/**
+ * Installed files with their stat cache, for drift scans; optionally only
+ * some troves. Rows are produced one at a time so a scan of 200,000 files does
+ * not hold them all (they die young, which keeps garbage collection cheap).
+ */
+export function* recordedFiles(db: Db, troveIds?: ReadonlyArray<number>): Generator<RecordedFile> {
   const stmt = db
     .prepare(
       `SELECT f.trove_id, t.name, t.version, f.path, f.kind, f.mode, f.uid, f.gid, f.sha256, f.size, f.link_target, f.is_config,
@@ -187,25 +191,33 @@ export const recordedFiles = (db: Db, troveIds?: ReadonlyArray<number>): Recorde
     )
     .raw()
     .safeIntegers(true)
-  const rows = (troveIds ? stmt.all(JSON.stringify(troveIds)) : stmt.all()) as Array<
+  const rows = (troveIds ? stmt.iterate(JSON.stringify(troveIds)) : stmt.iterate()) as IterableIterator<
     [bigint, string, string, string, FileKind, bigint, bigint, bigint, string | null, bigint, string | null, bigint, bigint, bigint, bigint]
   >
-  return rows.map(([troveId, name, version, path, kind, mode, uid, gid, sha256, size, target, config, mtimeNs, ctimeNs, ino]) => ({
-    troveId: Number(troveId),
-    trove: `${name}=${version}`,
-    path,
-    kind,
-    mode: Number(mode),
-    uid: Number(uid),
-    gid: Number(gid),
-    sha256,
-    size: Number(size),
-    target,
-    config: config === 1n,
-    mtimeNs,
-    ctimeNs,
-    ino,
-  }))
+  for (const [troveId, name, version, path, kind, mode, uid, gid, sha256, size, target, config, mtimeNs, ctimeNs, ino] of rows) {
+    yield {
+      troveId: Number(troveId),
+      trove: `${name}=${version}`,
+      path,
+      kind,
+      mode: Number(mode),
+      uid: Number(uid),
+      gid: Number(gid),
+      sha256,
+      size: Number(size),
+      target,
+      config: config === 1n,
+      mtimeNs,
+      ctimeNs,
+      ino,
+    }
+  }
+}
+
+/** Every installed path, and the directories among them (for `verify --unowned`). */
+export const installedPaths = (db: Db): { all: Set<string>; dirs: string[] } => {
+  const rows = db.prepare("SELECT DISTINCT path, kind FROM installed_files").raw().all() as Array<[string, string]>
+  return { all: new Set(rows.map((r) => r[0])), dirs: rows.filter((r) => r[1] === "dir").map((r) => r[0]) }
 }
 
 export const refreshStats = (db: Db, rows: ReadonlyArray<StatRefresh>): void => {

@@ -64,20 +64,20 @@ interface Pending {
 const flagString = (flags: ReadonlyArray<string>) =>
   ["S", "M", "5", "D", "L", "U", "G", "T", "P"].map((f) => (flags.includes(f) ? f : ".")).join("")
 
-export const scanDrift = async (root: string, files: ReadonlyArray<RecordedFile>, options: { readonly full: boolean }): Promise<Scan> => {
-  // A plain synchronous loop: with the inodes cached, lstat is a short system
-  // call, and a promise per file costs several times more than the call itself
-  // (measured: 55 ms against 210 ms for 10,000 files).
-  const stats: Array<fs.BigIntStats | null> = new Array(files.length)
-  for (let i = 0; i < files.length; i++) stats[i] = fs.lstatSync(path.join(root, files[i]!.path), { bigint: true, throwIfNoEntry: false }) ?? null
+export const scanDrift = async (root: string, files: Iterable<RecordedFile>, options: { readonly full: boolean }): Promise<Scan> => {
   const drift: Drift[] = []
   const refresh: StatRefresh[] = []
   const pending: Pending[] = []
   const toHash: Pending[] = []
-  for (let i = 0; i < files.length; i++) {
-    const file = files[i]!
-    const st = stats[i]!
-    if (st === null) {
+  let checked = 0
+  // One pass, one file at a time, in a plain synchronous loop: with the inodes
+  // cached, lstat is a short system call, and a promise per file costs several
+  // times more than the call itself (measured: 55 ms against 210 ms for
+  // 10,000 files). Only what differs is kept.
+  for (const file of files) {
+    checked++
+    const st = fs.lstatSync(path.join(root, file.path), { bigint: true, throwIfNoEntry: false })
+    if (st === undefined) {
       drift.push({ path: file.path, troveId: file.troveId, trove: file.trove, config: file.config, missing: true, flags: "missing", localSha256: null })
       continue
     }
@@ -136,7 +136,7 @@ export const scanDrift = async (root: string, files: ReadonlyArray<RecordedFile>
     })
   }
   drift.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
-  return { checked: files.length, hashed: toHash.length, drift, refresh }
+  return { checked, hashed: toHash.length, drift, refresh }
 }
 
 /** Entries in owned directories that no installed trove owns (`verify --unowned`). */

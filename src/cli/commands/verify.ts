@@ -4,7 +4,7 @@ import * as Options from "@effect/cli/Options"
 import * as Effect from "effect/Effect"
 import * as path from "node:path"
 import { tryLock } from "../../db/lock.js"
-import { installedTroves, recordedFiles, refreshStats } from "../../db/state.js"
+import { installedPaths, installedTroves, recordedFiles, refreshStats } from "../../db/state.js"
 import { NotFoundError } from "../../errors.js"
 import { findUnowned, scanDrift } from "../../reconcile/verify.js"
 import { attempt, jsonOption, rootOptions, withConary } from "../context.js"
@@ -29,8 +29,7 @@ export const verifyCommand = Command.make(
           for (const name of args.troves)
             if (!installed.some((i) => i.trove.name === name)) throw new NotFoundError({ what: "installed trove", name })
           const ids = args.troves.length > 0 ? installed.filter((i) => args.troves.includes(i.trove.name)).map((i) => i.trove.id) : undefined
-          const files = recordedFiles(c.db, ids)
-          const scan = await scanDrift(c.root, files, { full: args.full })
+          const scan = await scanDrift(c.root, recordedFiles(c.db, ids), { full: args.full })
           // Refreshing the cache is a write: only when no apply holds the root.
           if (scan.refresh.length > 0) {
             const lock = tryLock(c.dbPath, c.root, "verify")
@@ -42,14 +41,8 @@ export const verifyCommand = Command.make(
               }
             }
           }
-          const unowned = args.unowned
-            ? findUnowned(
-                c.root,
-                new Set(recordedFiles(c.db).map((f) => f.path)),
-                files.filter((f) => f.kind === "dir").map((f) => f.path),
-                "/" + path.relative(c.root, path.dirname(c.dbPath)),
-              )
-            : []
+          const owned = args.unowned ? installedPaths(c.db) : undefined
+          const unowned = owned ? findUnowned(c.root, owned.all, owned.dirs, "/" + path.relative(c.root, path.dirname(c.dbPath))) : []
           return { scan, unowned, troves: ids?.length ?? installed.length }
         })
         const { scan, unowned } = result
