@@ -136,6 +136,11 @@ export const killLoop = async (s: Scenario, kills: number, random: () => number 
     }
     if (dbSaysA !== diskIsA || names.length !== aNames.size)
       throw new Error(`kill ${k} at ${delay.toFixed(0)} ms: database says ${names.join(" ")} but the disk is generation ${diskIsA ? "A" : "B"}`)
+    // After recovery the records agree with the disk: verify finds no drift.
+    if (k % 5 === 0) {
+      const v = spawnSync(process.execPath, [BIN, "verify", "--quiet", ...r], { encoding: "utf8" })
+      if (v.status !== 0) throw new Error(`kill ${k} at ${delay.toFixed(0)} ms: verify after recovery exited ${v.status}: ${v.stdout}${v.stderr}`)
+    }
     at = diskIsA ? "a" : "b"
     if (at === "a") report.endedInA++
     else report.endedInB++

@@ -1,4 +1,7 @@
+import { execFile } from "node:child_process"
 import * as fs from "node:fs"
+import * as http from "node:http"
+import type { AddressInfo } from "node:net"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
 import { buildTrove, conary, listTree, ok, setupRoot, tempDir } from "./helpers.js"
@@ -25,8 +28,8 @@ describe("signed repositories over HTTP", () => {
     const built = JSON.parse(ok(["repo", "build", repoDir, inputs, "--sign", key, "--json"]))
     expect(built).toMatchObject({ troves: 1, added: 1, objects: 3, signed: true })
     const nginx = await startNginx(path.join(work, "nginx"), www)
+    const { root, r } = setupRoot()
     try {
-      const { root, r } = setupRoot()
       ok(["source", "add", "web", `${nginx.url}/repo`, "--trust", pub, ...r])
       expect(ok(["source", "sync", ...r])).toContain("web: 1 troves (1 new or changed, 0 gone)")
       ok(["desired", "add", "app", ...r])
@@ -76,13 +79,64 @@ describe("signed repositories over HTTP", () => {
     }
 
     // Unreachable: what is not local cannot be planned; what is local still applies, offline.
-    const { root, r } = setupRoot()
-    ok(["source", "add", "web", `${nginx.url}/repo`, ...r])
-    const offline = conary(["source", "sync", ...r])
-    expect(offline.code).toBe(1)
-    expect(offline.stderr).toMatch(/^conary: source web: fetching index\.json: cannot reach http:\/\/127\.0\.0\.1:\d+\/repo\/index\.json \(ECONNREFUSED\)$/m)
-    void root
+    const unreachable = /^conary: source web: fetching index\.json: cannot reach http:\/\/127\.0\.0\.1:\d+\/repo\/index\.json \(ECONNREFUSED\)$/m
+    const plan = conary(["plan", ...r])
+    expect(plan.code).toBe(1)
+    expect(plan.stderr).toMatch(unreachable)
+    expect(conary(["source", "sync", ...r]).stderr).toMatch(unreachable)
+    ok(["desired", "add", "app=1.0", ...r])
+    expect(ok(["apply", ...r])).toContain("~ app 1.1-1-1 → 1.0-1-1")
+    expect(fs.readFileSync(path.join(root, "usr/bin/app"), "utf8")).toContain("one")
   }, 120_000)
+
+  it("retries a download that breaks off and resumes it with a range request", async () => {
+    const work = tempDir()
+    const inputs = path.join(work, "inputs")
+    fs.mkdirSync(inputs)
+    buildTrove(inputs, "big", "1.0-1-1", { "usr/share/big": "0123456789".repeat(200_000) })
+    const repoDir = path.join(work, "repo")
+    ok(["repo", "build", repoDir, inputs])
+    // A server that cuts the first download of each object halfway, then honours ranges.
+    const seen: string[] = []
+    const cut = new Set<string>()
+    const server = http.createServer((req, res) => {
+      const file = path.join(repoDir, decodeURIComponent(req.url!.replace(/^\/repo\//, "")))
+      if (!fs.existsSync(file)) return res.writeHead(404).end()
+      const body = fs.readFileSync(file)
+      const range = /bytes=(\d+)-/.exec(req.headers.range ?? "")
+      seen.push(`${req.url} ${range ? `from ${range[1]}` : "whole"}`)
+      if (req.url!.includes("/objects/") && !cut.has(req.url!)) {
+        cut.add(req.url!)
+        res.writeHead(200, { "content-length": body.length })
+        res.write(body.subarray(0, body.length >> 1), () => res.destroy())
+        return
+      }
+      if (range) {
+        const start = Number(range[1])
+        res.writeHead(206, { "content-range": `bytes ${start}-${body.length - 1}/${body.length}`, "content-length": body.length - start })
+        return res.end(body.subarray(start))
+      }
+      res.writeHead(200, { "content-length": body.length }).end(body)
+    })
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/repo`
+    try {
+      const { root, r } = setupRoot()
+      ok(["source", "add", "flaky", url, ...r])
+      ok(["source", "sync", ...r])
+      ok(["desired", "add", "big", ...r])
+      await new Promise<void>((resolve, reject) =>
+        execFile(process.execPath, [path.join(import.meta.dirname, "../bin/conary.js"), "apply", ...r], (e) => (e ? reject(e) : resolve())),
+      )
+      expect(fs.readFileSync(path.join(root, "usr/share/big"), "utf8")).toBe("0123456789".repeat(200_000))
+      const object = seen.filter((s) => s.includes("/objects/"))
+      expect(object).toHaveLength(2)
+      expect(object[0]).toMatch(/ whole$/)
+      expect(object[1]).toMatch(/ from [1-9]\d*$/)
+    } finally {
+      server.close()
+    }
+  })
 
   it("serves the same layout from a plain directory, and works offline once contents are local", () => {
     const work = tempDir()

@@ -166,13 +166,7 @@ const parentGuard = (root: string) => {
   }
 }
 
-const lstatOrNull = (p: string): fs.Stats | null => {
-  try {
-    return fs.lstatSync(p)
-  } catch {
-    return null
-  }
-}
+const lstatOrNull = (p: string): fs.Stats | null => fs.lstatSync(p, { throwIfNoEntry: false }) ?? null
 
 const wrap = (op: FileOp, e: unknown): never => {
   if (e instanceof ApplyError) throw e
