@@ -1,4 +1,4 @@
-import { spawnSync } from "node:child_process"
+import { execFile, spawnSync } from "node:child_process"
 import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -37,6 +37,14 @@ export const conary = (args: ReadonlyArray<string>, options: { env?: Record<stri
   })
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr }
 }
+
+/** Runs the CLI without blocking the test's event loop (for servers the test itself runs). */
+export const okAsync = (args: ReadonlyArray<string>): Promise<string> =>
+  new Promise((resolve, reject) =>
+    execFile(process.execPath, [BIN, ...args], { encoding: "utf8" }, (e, stdout, stderr) =>
+      e ? reject(new Error(`conary ${args.join(" ")} failed: ${stderr}${stdout}`)) : resolve(stdout),
+    ),
+  )
 
 /** Runs the CLI and fails the test with its stderr unless it exits 0. */
 export const ok = (args: ReadonlyArray<string>, options?: { env?: Record<string, string>; input?: string }): string => {

@@ -1,10 +1,9 @@
-import { execFile } from "node:child_process"
 import * as fs from "node:fs"
 import * as http from "node:http"
 import type { AddressInfo } from "node:net"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
-import { buildTrove, conary, listTree, ok, setupRoot, tempDir } from "./helpers.js"
+import { buildTrove, conary, listTree, ok, okAsync, setupRoot, tempDir } from "./helpers.js"
 import { hasNginx, requests, startNginx } from "./nginx.js"
 
 const app = (text: string) => ({
@@ -121,13 +120,12 @@ describe("signed repositories over HTTP", () => {
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/repo`
     try {
+      // The server lives in this process: the CLI must run without blocking it.
       const { root, r } = setupRoot()
-      ok(["source", "add", "flaky", url, ...r])
-      ok(["source", "sync", ...r])
-      ok(["desired", "add", "big", ...r])
-      await new Promise<void>((resolve, reject) =>
-        execFile(process.execPath, [path.join(import.meta.dirname, "../bin/conary.js"), "apply", ...r], (e) => (e ? reject(e) : resolve())),
-      )
+      await okAsync(["source", "add", "flaky", url, ...r])
+      await okAsync(["source", "sync", ...r])
+      await okAsync(["desired", "add", "big", ...r])
+      await okAsync(["apply", ...r])
       expect(fs.readFileSync(path.join(root, "usr/share/big"), "utf8")).toBe("0123456789".repeat(200_000))
       const object = seen.filter((s) => s.includes("/objects/"))
       expect(object).toHaveLength(2)
