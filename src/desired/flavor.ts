@@ -22,8 +22,6 @@ export class FlavorError extends Data.TaggedError("FlavorError")<{
   }
 }
 
-export const emptyFlavor: Flavor = { flags: new Map(), arches: new Map() }
-
 const PREFIX: Record<Sense, string> = { required: "", preferred: "~", prefernot: "~!", disallowed: "!" }
 
 const NAME_START = /[A-Za-z0-9_]/
@@ -143,9 +141,6 @@ const SCORE: Record<SystemSense, Record<Sense, number | undefined>> = {
   preferred: { required: 1, disallowed: undefined, preferred: 2, prefernot: -1 },
   prefernot: { required: -2, disallowed: 1, preferred: -1, prefernot: 1 },
 }
-
-/** The score of one trove flag against the system's sense, or undefined when incompatible. */
-export const senseScore = (system: SystemSense, trove: Sense): number | undefined => SCORE[system][trove]
 
 export type Match =
   | { readonly ok: true; readonly score: number }
