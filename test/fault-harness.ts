@@ -2,7 +2,7 @@ import { spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { type PackEntry, packNativeTrove } from "../src/source/native.js"
-import { type Listing, REPO, listTree } from "./helpers.js"
+import { type Listing, REPO, listTree } from "./tree.js"
 
 // Kill `conary apply` at random instants and check that recovery leaves the
 // root and the database at exactly one of the two generations. Used by the

@@ -8,7 +8,9 @@ import * as zlib from "node:zlib"
 import * as tar from "tar-stream"
 import { onTestFinished } from "vitest"
 
-export const REPO = path.resolve(import.meta.dirname, "..")
+import { REPO } from "./tree.js"
+
+export { type Listing, REPO, listTree } from "./tree.js"
 const BIN = path.join(REPO, "bin", "conary.js")
 
 /** A fresh temporary directory, removed when the test ends. */
@@ -71,33 +73,6 @@ export const writeTree = (dir: string, spec: TreeSpec): string => {
     }
   }
   return dir
-}
-
-export interface Listing {
-  [path: string]: { type: string; mode: number; content?: string; target?: string }
-}
-
-/** Everything under a root except conary's own state, as comparable data. */
-export const listTree = (root: string, skip = "var/lib/conary"): Listing => {
-  const out: Listing = {}
-  const visit = (rel: string) => {
-    for (const name of fs.readdirSync(path.join(root, rel)).sort()) {
-      const r = rel ? `${rel}/${name}` : name
-      if (r === skip || r.startsWith(skip + "/")) continue
-      const abs = path.join(root, r)
-      const st = fs.lstatSync(abs)
-      const mode = st.mode & 0o7777
-      if (st.isDirectory()) {
-        out[r] = { type: "dir", mode }
-        visit(r)
-      } else if (st.isSymbolicLink()) out[r] = { type: "symlink", mode: 0, target: fs.readlinkSync(abs) }
-      else out[r] = { type: "file", mode, content: createHash("sha256").update(fs.readFileSync(abs)).digest("hex") }
-    }
-  }
-  visit("")
-  // directories conary created only to hold its own state
-  for (const p of ["var/lib", "var"]) if (out[p] && !Object.keys(out).some((k) => k.startsWith(p + "/"))) delete out[p]
-  return out
 }
 
 /** Writes a native archive by hand, for archives `trove build` would never make. */

@@ -1,0 +1,35 @@
+import { createHash } from "node:crypto"
+import * as fs from "node:fs"
+import * as path from "node:path"
+
+// Comparable listings of a root, shared by tests and benchmark scripts (no vitest here).
+
+export const REPO = path.resolve(import.meta.dirname, "..")
+
+export interface Listing {
+  [path: string]: { type: string; mode: number; content?: string; target?: string }
+}
+
+/** Everything under a root except conary's own state, as comparable data. */
+export const listTree = (root: string, skip = "var/lib/conary"): Listing => {
+  const out: Listing = {}
+  const visit = (rel: string) => {
+    for (const name of fs.readdirSync(path.join(root, rel)).sort()) {
+      const r = rel ? `${rel}/${name}` : name
+      if (r === skip || r.startsWith(skip + "/")) continue
+      const abs = path.join(root, r)
+      const st = fs.lstatSync(abs)
+      const mode = st.mode & 0o7777
+      if (st.isDirectory()) {
+        out[r] = { type: "dir", mode }
+        visit(r)
+      } else if (st.isSymbolicLink()) out[r] = { type: "symlink", mode: 0, target: fs.readlinkSync(abs) }
+      else out[r] = { type: "file", mode, content: createHash("sha256").update(fs.readFileSync(abs)).digest("hex") }
+    }
+  }
+  visit("")
+  // directories conary created only to hold its own state
+  for (const p of ["var/lib", "var"]) if (out[p] && !Object.keys(out).some((k) => k.startsWith(p + "/"))) delete out[p]
+  return out
+}
+
