@@ -12,7 +12,15 @@ export const buildDeb = (
   out: string,
   control: Record<string, string>,
   tree: TreeSpec,
-  options: { compression?: "gzip" | "xz" | "zstd" | "none"; conffiles?: string[]; scripts?: Record<string, string> } = {},
+  options: {
+    compression?: "gzip" | "xz" | "zstd" | "none"
+    conffiles?: string[]
+    scripts?: Record<string, string>
+    /** keep the tree's own owners instead of root:root */
+    keepOwners?: boolean
+    /** adjust the tree (owners, modes) before it is packed */
+    prepare?: (dir: string) => void
+  } = {},
 ): string => {
   const dir = fs.mkdtempSync(path.join(work, "deb-"))
   writeTree(dir, tree)
@@ -21,7 +29,9 @@ export const buildDeb = (
   fs.writeFileSync(path.join(dir, "DEBIAN/control"), Object.entries(fields).map(([k, v]) => `${k}: ${v}`).join("\n") + "\n")
   if (options.conffiles) fs.writeFileSync(path.join(dir, "DEBIAN/conffiles"), options.conffiles.join("\n") + "\n")
   for (const [name, body] of Object.entries(options.scripts ?? {})) fs.writeFileSync(path.join(dir, "DEBIAN", name), body, { mode: 0o755 })
-  execFileSync("dpkg-deb", ["--root-owner-group", `-Z${options.compression ?? "xz"}`, "--build", dir, out], { stdio: "pipe" })
+  options.prepare?.(dir)
+  const owners = options.keepOwners ? [] : ["--root-owner-group"]
+  execFileSync("dpkg-deb", [...owners, `-Z${options.compression ?? "xz"}`, "--build", dir, out], { stdio: "pipe" })
   return out
 }
 

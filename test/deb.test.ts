@@ -87,6 +87,32 @@ describe("Debian packages", () => {
     expect(ok(["plan", ...r])).toContain("~ demo-xz 2:1.0~rc1-3 [is: x86_64] → 2:1.0-1 [is: x86_64]")
   })
 
+  it.skipIf(!asRoot)("sets owners as the package says, also inside a setgid directory", () => {
+    const { base, root, repo, r } = setupRoot()
+    const deb = buildDeb(base, path.join(repo, "mail.deb"), { Package: "mailbox", Version: "1.0-1" }, {
+      "var/mail/.keep": "",
+      "var/mail/spool/queue": "q",
+      "usr/bin/mailer": { content: "m", mode: 0o2755 },
+    }, {
+      keepOwners: true,
+      prepare: (dir) => {
+        for (const p of ["", "var", "var/mail", "var/mail/.keep", "var/mail/spool", "var/mail/spool/queue", "usr", "usr/bin"]) fs.chownSync(path.join(dir, p), 0, 0)
+        fs.chownSync(path.join(dir, "var/mail"), 0, 8)
+        fs.chmodSync(path.join(dir, "var/mail"), 0o2775)
+        fs.chownSync(path.join(dir, "usr/bin/mailer"), 0, 8)
+        fs.chmodSync(path.join(dir, "usr/bin/mailer"), 0o2755)
+      },
+    })
+    ok(["source", "sync", ...r])
+    ok(["desired", "add", "mailbox", ...r])
+    ok(["apply", ...r])
+    const reference = dpkgExtract([deb], path.join(base, "reference"))
+    const mine = listTree(root)
+    expect(mine).toEqual(listTree(reference, "\0"))
+    expect(owners(root, mine)).toEqual(owners(reference, mine))
+    expect(fs.statSync(path.join(root, "var/mail/.keep")).gid).toBe(0)
+  })
+
   it("honours Conflicts, Breaks and Replaces", () => {
     const { base, repo, r } = setupRoot()
     buildDeb(base, path.join(repo, "a.deb"), { Package: "mta-a", Version: "1.0-1", Provides: "mail-transport-agent", Conflicts: "mail-transport-agent" }, { "usr/sbin/sendmail": "a" })

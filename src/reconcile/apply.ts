@@ -12,7 +12,7 @@ import { ApplyError, ArchiveError, describeIo } from "../errors.js"
 import { fetchFromArchive } from "../source/formats.js"
 import { checkReachable, fetchObjects } from "../source/remote.js"
 import { type TroveFile, filesForComponents } from "../source/trove.js"
-import type { ContentStore } from "../store/store.js"
+import { type ContentStore, STORE_MODE } from "../store/store.js"
 import type { FileOp, Plan } from "./plan-schema.js"
 import type { Report } from "./report.js"
 import { merge as diff3 } from "node-diff3"
@@ -145,7 +145,13 @@ const idResolver = (root: string) => {
   }
   const users = read("etc/passwd")
   const groups = read("etc/group")
-  const lookup = (ids: Map<string, number>, name: string) => (/^\d+$/.test(name) ? Number(name) : (ids.get(name) ?? 0))
+  // Owners are `name`, `id` or `name:id` (Debian packages carry both): a name
+  // the root knows wins, then the package's id; an unknown bare name is root.
+  const lookup = (ids: Map<string, number>, spec: string) => {
+    const [name, id] = spec.split(":")
+    if (/^\d+$/.test(name!)) return Number(name)
+    return ids.get(name!) ?? (id !== undefined && /^\d+$/.test(id) ? Number(id) : 0)
+  }
   return { uid: (n: string) => lookup(users, n), gid: (n: string) => lookup(groups, n) }
 }
 
@@ -223,6 +229,12 @@ const stage = async (ctx: ApplyContext, plan: Plan, created: ReadonlyArray<strin
   const guard = parentGuard(ctx.root)
   const leaves = plan.files.filter(stagesContent)
   const merges: MergeOutcome[] = []
+  const setgid = new Map<string, boolean>()
+  const setgidDir = (dir: string) => {
+    let v = setgid.get(dir)
+    if (v === undefined) setgid.set(dir, (v = (fs.statSync(dir).mode & 0o2000) !== 0))
+    return v
+  }
   ctx.report.start("stage", created.length + leaves.length)
   const dirOps = new Map(plan.files.filter((op) => op.kind === "dir").map((op) => [op.path, op]))
   for (const p of created) {
@@ -231,8 +243,8 @@ const stage = async (ctx: ApplyContext, plan: Plan, created: ReadonlyArray<strin
     try {
       guard(target, p)
       fs.mkdirSync(target, { mode: 0o700 })
-      fs.chmodSync(target, op.mode)
       if (asRoot) fs.lchownSync(target, ids.uid(op.owner), ids.gid(op.group))
+      fs.chmodSync(target, op.mode)
     } catch (e) {
       wrap(op, e)
     }
@@ -250,14 +262,19 @@ const stage = async (ctx: ApplyContext, plan: Plan, created: ReadonlyArray<strin
         // A conflict keeps the user's file and puts the new one beside it.
         if (!merged) staged = stagePath(target + NEW_SUFFIX)
       }
-      await fsp.rm(staged, { force: true })
-      if (op.kind === "symlink") await fsp.symlink(op.target!, staged)
-      else {
-        if (merged) await fsp.writeFile(staged, merged)
-        else await fsp.copyFile(ctx.store.pathOf(op.sha256!), staged)
-        await fsp.chmod(staged, op.mode)
-      }
-      if (asRoot) await fsp.lchown(staged, ids.uid(op.owner), ids.gid(op.group))
+      // System calls are most of the cost per file here, so the common case
+      // (a root-owned 0644 file, as the store object already is) takes one copy.
+      if (op.kind === "symlink") {
+        await fsp.rm(staged, { force: true })
+        await fsp.symlink(op.target!, staged)
+      } else if (merged) await fsp.writeFile(staged, merged)
+      else await fsp.copyFile(ctx.store.pathOf(op.sha256!), staged)
+      // Owner before mode: chown clears setuid and setgid bits. A file root
+      // creates is root:root already, unless its directory is setgid.
+      const uid = ids.uid(op.owner)
+      const gid = ids.gid(op.group)
+      if (asRoot && (uid !== 0 || gid !== 0 || setgidDir(path.dirname(staged)))) await fsp.lchown(staged, uid, gid)
+      if (op.kind !== "symlink" && (merged || op.mode !== STORE_MODE)) await fsp.chmod(staged, op.mode)
     } catch (e) {
       wrap(op, e)
     }
@@ -308,8 +325,8 @@ const commit = async (ctx: ApplyContext, plan: Plan) => {
   await forEachBounded(leaves, IO_CONCURRENCY, async (op) => {
     try {
       if (op.op === "chmod") {
-        if (op.kind !== "symlink") await fsp.chmod(at(op), op.mode)
         if (asRoot) await fsp.lchown(at(op), ids.uid(op.owner), ids.gid(op.group))
+        if (op.kind !== "symlink") await fsp.chmod(at(op), op.mode)
       } else if (op.op === "save") {
         await renameIfPresent(at(op), at(op) + SAVE_SUFFIX)
       } else if (!(await renameIfPresent(stagePath(at(op)), at(op))) && op.op === "merge") {
@@ -323,8 +340,8 @@ const commit = async (ctx: ApplyContext, plan: Plan) => {
   for (const op of plan.files) {
     if (op.kind !== "dir" || op.op === "remove") continue
     try {
-      fs.chmodSync(at(op), op.mode)
       if (asRoot) fs.lchownSync(at(op), ids.uid(op.owner), ids.gid(op.group))
+      fs.chmodSync(at(op), op.mode)
     } catch (e) {
       wrap(op, e)
     }

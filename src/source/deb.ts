@@ -161,8 +161,9 @@ export const readDeb = async (deb: string): Promise<DebTrove> => {
       const common = {
         path: p,
         mode: h.mode & 0o7777,
-        owner: h.uname || String(h.uid),
-        group: h.gname || String(h.gid),
+        // name:id: the name is looked up in the target root, the package's id is the fallback
+        owner: h.uname ? `${h.uname}:${h.uid}` : String(h.uid),
+        group: h.gname ? `${h.gname}:${h.gid}` : String(h.gid),
         config: conffiles.has(p),
         component: componentOf(p),
       }

@@ -7,6 +7,9 @@ import { StoreError } from "../errors.js"
  * Content-addressed store: file contents keyed by SHA-256, written once and
  * verified on the way in, so anything copied out of it is known-good.
  */
+/** The mode of every store object. */
+export const STORE_MODE = 0o644
+
 export class ContentStore {
   private readonly objects: string
   private readonly tmp: string
@@ -40,6 +43,9 @@ export class ContentStore {
   private commit(temp: string, sha256: string) {
     const target = this.pathOf(sha256)
     this.mkdir(path.dirname(target))
+    // Objects are 0644 whatever the umask: copies staged from them then need
+    // no chmod for the common mode (see reconcile/apply.ts).
+    fs.chmodSync(temp, STORE_MODE)
     fs.renameSync(temp, target)
   }
 
