@@ -8,11 +8,14 @@ import { currentGeneration } from "../db/state.js"
 import { decodeOrProblem } from "../decode.js"
 import { formatFlavor } from "../desired/flavor.js"
 import { StalePlanError } from "../errors.js"
-import { Plan } from "./plan-schema.js"
+import { planFromDb } from "./load.js"
+import { type FileOp, Plan } from "./plan-schema.js"
 
 // A saved plan carries what it was made against (Terraform's state serial):
 // the root, its generation, and digests of the desired state and of the
-// available troves. Apply refuses it when any of them moved.
+// available troves. Apply refuses it when any of them moved. The file itself
+// is input like any other: apply carries out only the plan conary computes
+// now, and refuses a saved plan that differs from it in any operation.
 
 const SavedPlan = Schema.Struct({
   formatVersion: Schema.Literal(1),
@@ -51,8 +54,39 @@ export const savePlan = (db: Db, root: string, plan: Plan, file: string, now: st
   fs.renameSync(temp, file)
 }
 
-/** Reads a saved plan and checks it still applies to this root as it is now. */
-export const loadPlan = (db: Db, root: string, file: string): Plan => {
+/** JSON with sorted keys: two plans are the same when these strings are. */
+const canonical = (value: unknown): string =>
+  JSON.stringify(value, (_, v: unknown) =>
+    v && typeof v === "object" && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : 1)))
+      : v,
+  )
+
+const describeOp = (op: FileOp) => `${op.op} ${JSON.stringify(op.path)} of ${op.trove}`
+
+/** Why `saved` is not `expected`, naming the first operation that differs. */
+const difference = (saved: Plan, expected: Plan): string => {
+  const want = new Map(expected.files.map((op) => [op.path, canonical(op)]))
+  const index = saved.files.findIndex((op) => want.get(op.path) !== canonical(op))
+  if (index >= 0) return `file operation ${index + 1} (${describeOp(saved.files[index]!)}) is not what conary plans for this root`
+  const have = new Set(saved.files.map((op) => op.path))
+  const missing = expected.files.find((op) => !have.has(op.path))
+  if (missing) return `it lacks the file operation ${describeOp(missing)} that conary plans for this root`
+  return "its trove operations or target differ from what conary plans for this root"
+}
+
+/**
+ * The plans a saved one may equal: what `plan` computes now with the disk
+ * scan (the default), without it (`--no-refresh`), or restoring config files.
+ */
+const PLAN_OPTIONS = [
+  { refresh: true, restoreConfig: false },
+  { refresh: false, restoreConfig: false },
+  { refresh: true, restoreConfig: true },
+] as const
+
+/** Reads a saved plan, checks it still applies to this root, and that conary itself would plan exactly it. */
+export const loadPlan = async (db: Db, root: string, file: string): Promise<Plan> => {
   const refuse = (reason: string) => new StalePlanError({ file, reason })
   let text: string
   try {
@@ -75,5 +109,13 @@ export const loadPlan = (db: Db, root: string, file: string): Plan => {
     throw refuse(`the root moved to generation ${generation} since the plan was made at generation ${saved.generation}; plan again`)
   if (saved.desiredDigest !== desiredDigest(db)) throw refuse("the desired state changed since the plan was made; plan again")
   if (saved.availableDigest !== availableDigest(db)) throw refuse("the sources changed since the plan was made (a sync); plan again")
-  return saved.plan
+  const wanted = canonical(saved.plan)
+  let first: Plan | undefined
+  // Computed one at a time: an untouched saved plan matches the first.
+  for (const options of PLAN_OPTIONS) {
+    const expected = await planFromDb(db, root, options)
+    if (canonical(expected) === wanted) return expected
+    first ??= expected
+  }
+  throw refuse(`${difference(saved.plan, first!)}; plan again`)
 }
