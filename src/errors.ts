@@ -147,5 +147,8 @@ export const describeIo = (e: unknown): string => {
   if (err.code === "EDQUOT") return "disk quota exceeded"
   if (err.code === "EACCES" || err.code === "EPERM") return `permission denied (${err.syscall ?? "write"})`
   if (err.code === "EROFS") return "read-only file system"
+  if (err.code === "EISDIR" || err.code === "ERR_FS_EISDIR") return "is a directory"
+  if (err.code === "ENOTEMPTY") return "is a non-empty directory"
+  if (err.code === "EBUSY") return "busy (a mount point?)"
   return err.message ?? String(e)
 }

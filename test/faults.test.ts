@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
@@ -52,5 +53,123 @@ describe("saved plans are input", () => {
     expect(fs.readFileSync(victim, "utf8")).toBe("not conary's")
     expect(ok(["apply", file, ...r])).toContain("Applied generation 2")
     expect(fs.readFileSync(path.join(root, "usr/share/app/new"), "utf8")).toBe("new")
+  })
+})
+
+/** Whether `chattr +i` works on this filesystem (it needs root and an ext4/xfs/btrfs-like filesystem). */
+const chattrWorks = (dir: string): boolean => {
+  const probe = path.join(dir, "chattr-probe")
+  fs.writeFileSync(probe, "")
+  const r = spawnSync("chattr", ["+i", probe])
+  spawnSync("chattr", ["-i", probe])
+  fs.rmSync(probe)
+  if (r.status !== 0) console.warn(`SKIPPED: chattr +i is not supported here (${r.stderr?.toString().trim() || r.error?.message})`)
+  return r.status === 0
+}
+
+/** app 1.0 installed: 1.1 replaces bin/app, drops share/app/old and adds share/app/new. */
+const updateReady = () => {
+  const s = setupRoot()
+  buildTrove(s.repo, "app", "1.0-1-1", { "usr/bin/app": "one", "usr/share/app/old": "old", "usr/share/app/keep": "keep" })
+  ok(["source", "sync", ...s.r])
+  ok(["desired", "add", "app", ...s.r])
+  ok(["apply", ...s.r])
+  buildTrove(s.repo, "app", "1.1-1-1", { "usr/bin/app": "two", "usr/share/app/new": "new", "usr/share/app/keep": "keep" })
+  ok(["source", "sync", ...s.r])
+  ok(["desired", "add", "app=1.1", ...s.r])
+  return s
+}
+
+const versions = (r: string[]) => (JSON.parse(ok(["list", "--json", ...r])).troves as Array<{ version: string }>).map((t) => t.version)
+
+describe("failures after the commit point", () => {
+  it("refuses, before the commit point, a file to remove that became a non-empty directory, an immutable target and a mount point", () => {
+    const { base, root, r } = updateReady()
+    const old = path.join(root, "usr/share/app/old")
+    fs.rmSync(old)
+    fs.mkdirSync(old)
+    fs.writeFileSync(path.join(old, "mine"), "the admin's")
+    let before = listTree(root)
+    expect(refused(["apply", ...r])).toBe(
+      "conary: apply failed at /usr/share/app/old: is now a directory, where conary installed a file; move it away, then apply again",
+    )
+    expect(listTree(root)).toEqual(before)
+    expect(versions(r)).toEqual(["1.0-1-1"])
+    fs.rmSync(old, { recursive: true })
+
+    const bin = path.join(root, "usr/bin/app")
+    const mountFrom = path.join(base, "elsewhere")
+    fs.writeFileSync(mountFrom, "bind mounted")
+    const bound = spawnSync("mount", ["--bind", mountFrom, bin], { encoding: "utf8" })
+    if (bound.status !== 0) console.warn(`SKIPPED the mount point case: mount --bind failed (${bound.stderr.trim()})`)
+    else {
+      try {
+        before = listTree(root)
+        expect(refused(["apply", ...r])).toBe("conary: apply failed at /usr/bin/app: is a mount point; unmount it, then apply again")
+        expect(listTree(root)).toEqual(before)
+      } finally {
+        spawnSync("umount", [bin])
+      }
+    }
+
+    if (chattrWorks(root)) {
+      for (const target of [bin, path.dirname(old)]) {
+        spawnSync("chattr", ["+i", target])
+        try {
+          before = listTree(root)
+          const rel = "/" + path.relative(root, target)
+          expect(refused(["apply", ...r])).toBe(
+            `conary: apply failed at ${rel}: is immutable or append-only (chattr +i/+a); clear the flag with chattr -i -a, then apply again`,
+          )
+          expect(listTree(root)).toEqual(before)
+        } finally {
+          spawnSync("chattr", ["-i", target])
+        }
+      }
+    }
+    expect(versions(r)).toEqual(["1.0-1-1"])
+    expect(ok(["apply", ...r])).toContain("Applied generation 2")
+  })
+
+  it("finishes a committing journal whose step fails: the new generation stands, the path is drift, every command works", () => {
+    const { root, r } = updateReady()
+    const killed = conary(["apply", ...r], { env: { CONARY_TEST_CRASH_AT: "committing" } })
+    expect(killed.code).not.toBe(0)
+    // After the commit point, the file to remove becomes a non-empty directory.
+    const old = path.join(root, "usr/share/app/old")
+    fs.rmSync(old)
+    fs.mkdirSync(old)
+    fs.writeFileSync(path.join(old, "mine"), "the admin's")
+    const list = conary(["list", "--json", ...r])
+    expect(list.code).toBe(0)
+    expect(list.stderr).toMatch(
+      /^conary: recovered an interrupted apply \(pid \d+, started [^)]+\): finished; the root is at generation 2; 1 path could not be changed and stay as they were \(\/usr\/share\/app\/old: is a directory\); `conary verify` shows them\n$/,
+    )
+    expect(JSON.parse(list.stdout).troves.map((t: { version: string }) => t.version)).toEqual(["1.1-1-1"])
+    expect(fs.readFileSync(path.join(old, "mine"), "utf8")).toBe("the admin's")
+    expect(fs.readFileSync(path.join(root, "usr/bin/app"), "utf8")).toBe("two")
+    expect(ok(["status", ...r])).toBeDefined()
+    expect(conary(["verify", ...r]).code).toBe(0)
+    expect(ok(["apply", ...r])).toContain("No changes")
+  })
+
+  it("finishes a committing journal whose rename fails on an immutable file, and verify reports it", () => {
+    const { root, r } = updateReady()
+    if (!chattrWorks(root)) return
+    expect(conary(["apply", ...r], { env: { CONARY_TEST_CRASH_AT: "committing" } }).code).not.toBe(0)
+    const bin = path.join(root, "usr/bin/app")
+    spawnSync("chattr", ["+i", bin])
+    try {
+      const v = conary(["verify", ...r])
+      expect(v.stderr).toContain("1 path could not be changed and stay as they were (/usr/bin/app: permission denied")
+      expect(v.stdout).toMatch(/^\.\.5\.\.\.\.T\.\s+\/usr\/bin\/app$/m)
+      expect(v.code).toBe(2)
+      expect(versions(r)).toEqual(["1.1-1-1"])
+    } finally {
+      spawnSync("chattr", ["-i", bin])
+    }
+    expect(ok(["apply", ...r])).toContain("Applied generation 3")
+    expect(fs.readFileSync(bin, "utf8")).toBe("two")
+    expect(fs.readdirSync(path.dirname(bin))).toEqual(["app"])
   })
 })

@@ -9,7 +9,7 @@ import { readJournal } from "../db/journal.js"
 import { type Lock, acquireLock, tryLock } from "../db/lock.js"
 import { currentGeneration } from "../db/state.js"
 import { type Recovery, recoverJournal } from "../reconcile/apply.js"
-import { type ConaryError, RootError, isConaryError } from "../errors.js"
+import { type ConaryError, RootError, describeIo, isConaryError } from "../errors.js"
 import type { Report } from "../reconcile/report.js"
 import { ContentStore } from "../store/store.js"
 import { progressReport } from "./progress.js"
@@ -114,24 +114,42 @@ const open = (args: RootArgs & { readonly json?: boolean }, access: Access) => {
  * running (the database shows the old generation until that apply is done).
  */
 const recoverIfNeeded = async (c: Conary, held: Lock | undefined): Promise<Recovery | undefined> => {
-  const journal = readJournal(c.db, c.dbPath)
-  if (!journal) return undefined
-  const lock = held ?? tryLock(c.dbPath, c.root, "recover")
-  if (!lock) return undefined
+  const recover = async () => {
+    const journal = readJournal(c.db, c.dbPath)
+    if (!journal) return undefined
+    const lock = held ?? tryLock(c.dbPath, c.root, "recover")
+    if (!lock) return undefined
+    try {
+      const again = readJournal(c.db, c.dbPath)
+      if (!again) return undefined
+      const r = await recoverJournal(c, again, () => currentGeneration(c.db))
+      process.stderr.write(`conary: ${recoveryLine(r)}\n`)
+      return r
+    } finally {
+      if (!held) lock.release()
+    }
+  }
+  if (held) return recover()
+  // A reader shows the recorded state even when the journal cannot be settled now.
   try {
-    const again = readJournal(c.db, c.dbPath)
-    if (!again) return undefined
-    const r = await recoverJournal(c, again, () => currentGeneration(c.db))
-    process.stderr.write(`conary: ${recoveryLine(r)}\n`)
-    return r
-  } finally {
-    if (!held) lock.release()
+    return await recover()
+  } catch (e) {
+    const why = isConaryError(e) ? e.message : describeIo(e)
+    process.stderr.write(`conary: warning: an interrupted apply could not be settled (${why}); showing the state before it\n`)
+    return undefined
   }
 }
 
-export const recoveryLine = (r: Recovery): string =>
-  `recovered an interrupted ${r.command} (pid ${r.pid}, started ${r.startedAt}): ` +
-  (r.action === "rolled-back" ? `undone; the root is at generation ${r.generation}` : `finished; the root is at generation ${r.generation}`)
+export const recoveryLine = (r: Recovery): string => {
+  const done =
+    r.action === "rolled-back" ? `undone; the root is at generation ${r.generation}` : `finished; the root is at generation ${r.generation}`
+  const failed =
+    r.failed.length === 0
+      ? ""
+      : `; ${r.failed.length === 1 ? "1 path" : `${r.failed.length} paths`} could not be changed and stay as they were ` +
+        `(${r.failed[0]!.path}: ${r.failed[0]!.reason}${r.failed.length > 1 ? ", …" : ""}); \`conary verify\` shows them`
+  return `recovered an interrupted ${r.command} (pid ${r.pid}, started ${r.startedAt}): ${done}${failed}`
+}
 
 /**
  * Opens the root's database (and takes its lock, for writers) for the length

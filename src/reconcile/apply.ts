@@ -172,24 +172,96 @@ const parentGuard = (root: string) => {
   }
 }
 
-const lstatOrNull = (p: string): fs.Stats | null => fs.lstatSync(p, { throwIfNoEntry: false }) ?? null
+/** lstat, or null when nothing is there (also when a directory on the way became a file). */
+const lstatOrNull = (p: string): fs.Stats | null => {
+  try {
+    return fs.lstatSync(p, { throwIfNoEntry: false }) ?? null
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOTDIR") return null
+    throw e
+  }
+}
 
 const wrap = (op: FileOp, e: unknown): never => {
   if (e instanceof ApplyError) throw e
   throw new ApplyError({ path: op.path, reason: describeIo(e) })
 }
 
-/** Refuses, before anything is touched, what the commit could not carry out. */
+/** Mount points, from the kernel's table (octal escapes decoded); empty where /proc is missing. */
+const mountPoints = (): Set<string> => {
+  let text = ""
+  try {
+    text = fs.readFileSync("/proc/self/mountinfo", "utf8")
+  } catch {
+    // no /proc: the st_dev comparison still finds mounts of other filesystems
+  }
+  const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)))
+  return new Set(text.split("\n").flatMap((line) => (line ? [unescape(line.split(" ")[4] ?? "")] : [])))
+}
+
+/**
+ * Whether the kernel refuses to change this inode (chattr +i or +a): node
+ * cannot read the flags (FS_IOC_GETFLAGS), so set the mode it already has,
+ * which such an inode refuses and which otherwise moves only its ctime.
+ * Meaningful only for root or the owner; symbolic links carry no flags.
+ */
+const refusesChanges = (abs: string, st: fs.Stats): boolean => {
+  if (st.isSymbolicLink() || (process.geteuid?.() !== 0 && st.uid !== process.geteuid?.())) return false
+  try {
+    fs.chmodSync(abs, st.mode & 0o7777)
+    return false
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "EPERM") return true
+    throw e
+  }
+}
+
+const IMMUTABLE = "is immutable or append-only (chattr +i/+a); clear the flag with chattr -i -a, then apply again"
+
+/**
+ * Refuses, before anything is touched, what the commit could not carry out:
+ * a target of the wrong type, a mount point, or an inode (or its directory)
+ * the kernel will not let change. Returns the directories staging creates.
+ */
 const checkTargets = (ctx: ApplyContext, plan: Plan): string[] => {
   const created: string[] = []
+  let mounts: Set<string> | undefined
+  // Directories entries are renamed into or removed from; undefined: staging creates it.
+  const parents = new Map<string, { st: fs.Stats; real: string } | undefined>()
+  const parentOf = (op: FileOp, abs: string) => {
+    const dir = path.dirname(abs)
+    if (parents.has(dir)) return parents.get(dir)
+    const st = lstatOrNull(dir) && fs.statSync(dir)
+    const p = st ? { st, real: fs.realpathSync(dir) } : undefined
+    if (st && refusesChanges(dir, st)) throw new ApplyError({ path: path.posix.dirname(op.path), reason: IMMUTABLE })
+    parents.set(dir, p)
+    return p
+  }
   for (const op of plan.files) {
-    if (op.op === "remove") continue
-    const existing = lstatOrNull(path.join(ctx.root, op.path))
-    if (op.kind === "dir") {
-      if (existing && !existing.isDirectory()) throw new ApplyError({ path: op.path, reason: "exists and is not a directory" })
-      if (!existing) created.push(op.path)
-    } else if (existing?.isDirectory()) {
-      throw new ApplyError({ path: op.path, reason: "is a directory, a file was expected" })
+    const abs = path.join(ctx.root, op.path)
+    try {
+      const existing = lstatOrNull(abs)
+      if (op.kind === "dir") {
+        if (op.op === "remove") continue // removed only when empty: best effort
+        if (existing && !existing.isDirectory()) throw new ApplyError({ path: op.path, reason: "exists and is not a directory" })
+        if (!existing) created.push(op.path)
+        else if (refusesChanges(abs, existing)) throw new ApplyError({ path: op.path, reason: IMMUTABLE })
+        continue
+      }
+      if (existing?.isDirectory())
+        throw new ApplyError({
+          path: op.path,
+          reason: op.op === "remove" ? "is now a directory, where conary installed a file; move it away, then apply again" : "is a directory, a file was expected",
+        })
+      // Every leaf operation but chmod renames into, or removes from, its directory.
+      const parent = op.op === "chmod" ? undefined : parentOf(op, abs)
+      if (!existing) continue
+      mounts ??= mountPoints()
+      if (parent && (existing.dev !== parent.st.dev || mounts.has(path.join(parent.real, path.basename(abs)))))
+        throw new ApplyError({ path: op.path, reason: "is a mount point; unmount it, then apply again" })
+      if (refusesChanges(abs, existing)) throw new ApplyError({ path: op.path, reason: IMMUTABLE })
+    } catch (e) {
+      wrap(op, e)
     }
   }
   return created
@@ -284,13 +356,20 @@ const stage = async (ctx: ApplyContext, plan: Plan, created: ReadonlyArray<strin
   return merges.sort((a, b) => (a.path < b.path ? -1 : 1))
 }
 
-/** Removes what staging wrote: staged files, then the directories it created. */
+/** Removes what staging wrote: staged files, then the directories it created. Never fails: what it cannot remove stays. */
 const undoStaging = (root: string, plan: Plan, created: ReadonlyArray<string>) => {
+  const rm = (p: string) => {
+    try {
+      fs.rmSync(p, { force: true })
+    } catch {
+      // its directory became something else: nothing of ours is there
+    }
+  }
   for (const op of plan.files) {
     if (!stagesContent(op)) continue
     const target = path.join(root, op.path)
-    fs.rmSync(stagePath(target), { force: true })
-    if (op.op === "merge") fs.rmSync(stagePath(target + NEW_SUFFIX), { force: true })
+    rm(stagePath(target))
+    if (op.op === "merge") rm(stagePath(target + NEW_SUFFIX))
   }
   for (const dir of [...created].sort().reverse()) {
     try {
@@ -312,18 +391,35 @@ const renameIfPresent = async (from: string, to: string): Promise<boolean> => {
   }
 }
 
+/** A path the commit could not change: the disk keeps what was there, reported as drift. */
+export interface CommitFailure {
+  readonly path: string
+  readonly reason: string
+}
+
 /**
  * Carries out the renames, mode changes and removals. Idempotent: a rename
  * whose staged file is gone was done already, so recovery can run it again.
+ * Past the commit point there is no going back, so a step that fails (what
+ * checkTargets could not foresee) is recorded and the rest carried out.
  */
-const commit = async (ctx: ApplyContext, plan: Plan) => {
+const commit = async (ctx: ApplyContext, plan: Plan): Promise<CommitFailure[]> => {
   const asRoot = process.getuid?.() === 0
   const ids = idResolver(ctx.root)
   const at = (op: FileOp) => path.join(ctx.root, op.path)
+  const failed: CommitFailure[] = []
+  const step = async (op: FileOp, f: () => Promise<unknown>) => {
+    try {
+      await f()
+    } catch (e) {
+      failed.push({ path: op.path, reason: describeIo(e) })
+    }
+    ctx.report.tick()
+  }
   const leaves = plan.files.filter((op) => isLeaf(op) && op.op !== "remove")
   ctx.report.start("commit", plan.files.length)
-  await forEachBounded(leaves, IO_CONCURRENCY, async (op) => {
-    try {
+  await forEachBounded(leaves, IO_CONCURRENCY, (op) =>
+    step(op, async () => {
       if (op.op === "chmod") {
         if (asRoot) await fsp.lchown(at(op), ids.uid(op.owner), ids.gid(op.group))
         if (op.kind !== "symlink") await fsp.chmod(at(op), op.mode)
@@ -332,34 +428,17 @@ const commit = async (ctx: ApplyContext, plan: Plan) => {
       } else if (!(await renameIfPresent(stagePath(at(op)), at(op))) && op.op === "merge") {
         await renameIfPresent(stagePath(at(op) + NEW_SUFFIX), at(op) + NEW_SUFFIX)
       }
-    } catch (e) {
-      wrap(op, e)
-    }
-    ctx.report.tick()
-  })
+    }),
+  )
   for (const op of plan.files) {
     if (op.kind !== "dir" || op.op === "remove") continue
-    try {
+    await step(op, async () => {
       if (asRoot) fs.lchownSync(at(op), ids.uid(op.owner), ids.gid(op.group))
       fs.chmodSync(at(op), op.mode)
-    } catch (e) {
-      wrap(op, e)
-    }
-    ctx.report.tick()
+    })
   }
   const removals = plan.files.filter((op) => op.op === "remove")
-  await forEachBounded(
-    removals.filter(isLeaf),
-    IO_CONCURRENCY,
-    async (op) => {
-      try {
-        await fsp.rm(at(op), { force: true })
-      } catch (e) {
-        wrap(op, e)
-      }
-      ctx.report.tick()
-    },
-  )
+  await forEachBounded(removals.filter(isLeaf), IO_CONCURRENCY, (op) => step(op, () => fsp.rm(at(op), { force: true })))
   // Deepest first; a directory still holding anything (another trove's files,
   // foreign files) is kept.
   for (const op of removals.filter((o) => !isLeaf(o)).reverse()) {
@@ -371,15 +450,27 @@ const commit = async (ctx: ApplyContext, plan: Plan) => {
     ctx.report.tick()
   }
   ctx.report.done()
+  return failed.sort((a, b) => (a.path < b.path ? -1 : 1))
 }
 
 /** Makes what was written durable: one syncfs per filesystem instead of an fsync per file. */
 const syncToDisk = (...dirs: string[]) => {
-  for (const dir of dirs) execFileSync("sync", ["-f", dir])
+  for (const dir of dirs) {
+    try {
+      execFileSync("sync", ["-f", dir], { stdio: ["ignore", "ignore", "pipe"] })
+    } catch (e) {
+      const why = (e as { stderr?: Buffer }).stderr?.toString().trim().split("\n")[0]
+      throw new ApplyError({ path: dir, reason: `cannot sync it to disk (${why || describeIo(e)})` })
+    }
+  }
 }
 
-/** lstat of every file the changed troves now own: the stat cache verify uses. */
-const statChanged = (ctx: ApplyContext, plan: Plan): StatRow[] => {
+/**
+ * lstat of every file the changed troves now own: the stat cache verify uses.
+ * A path the commit failed to change gets a cache entry that matches nothing,
+ * so verify reads it and reports what is there as drift.
+ */
+const statChanged = (ctx: ApplyContext, plan: Plan, failed: ReadonlySet<string>): StatRow[] => {
   const filesOf = troveFilesLookup(ctx.db)
   const owned: Array<{ troveId: number; file: TroveFile }> = []
   for (const t of plan.troves) {
@@ -394,7 +485,14 @@ const statChanged = (ctx: ApplyContext, plan: Plan): StatRow[] => {
   }
   // A plain loop: cached lstat is cheaper than a promise per file (see verify.ts).
   return owned.map(({ troveId, file }) => {
-    const st = fs.lstatSync(path.join(ctx.root, file.path), { bigint: true })
+    let st: fs.BigIntStats | undefined
+    try {
+      st = fs.lstatSync(path.join(ctx.root, file.path), { bigint: true })
+    } catch {
+      // gone or unreachable: recorded as never seen
+    }
+    if (!st || failed.has(file.path))
+      return { troveId, file, uid: st ? Number(st.uid) : -1, gid: st ? Number(st.gid) : -1, mtimeNs: -1n, ctimeNs: -1n, ino: -1n }
     return { troveId, file, uid: Number(st.uid), gid: Number(st.gid), mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, ino: st.ino }
   })
 }
@@ -402,13 +500,37 @@ const statChanged = (ctx: ApplyContext, plan: Plan): StatRow[] => {
 /** The command name under which a generation also restores its desired state. */
 export const ROLLBACK = "rollback"
 
-/** Steps 5 and 6: shared by apply and by recovery of a committing journal. */
-const finish = async (ctx: ApplyContext, plan: Plan, command: string, desired: string): Promise<number> => {
-  await commit(ctx, plan)
-  syncToDisk(ctx.root)
-  const stats = statChanged(ctx, plan)
-  return recordGeneration(ctx.db, { plan, command, now: ctx.now(), stats, desired, restoreDesired: command === ROLLBACK })
+/**
+ * Steps 5 and 6: shared by apply and by recovery of a committing journal.
+ * Always ends with the new generation recorded; paths the commit could not
+ * change are returned (their staged files removed once the record is made).
+ */
+const finish = async (
+  ctx: ApplyContext,
+  plan: Plan,
+  command: string,
+  desired: string,
+): Promise<{ generation: number; failed: CommitFailure[] }> => {
+  const failed = await commit(ctx, plan)
+  try {
+    syncToDisk(ctx.root)
+  } catch {
+    // recorded anyway: the kernel writes the data back on its own
+  }
+  const stats = statChanged(ctx, plan, new Set(failed.map((f) => f.path)))
+  const generation = recordGeneration(ctx.db, { plan, command, now: ctx.now(), stats, desired, restoreDesired: command === ROLLBACK })
+  if (failed.length > 0) undoStaging(ctx.root, { ...plan, files: plan.files.filter((op) => failed.some((f) => f.path === op.path)) }, [])
+  return { generation, failed }
 }
+
+/** The error for an apply that made its generation but left paths unchanged. */
+const partialFailure = (generation: number, failed: ReadonlyArray<CommitFailure>) =>
+  new ApplyError({
+    path: failed[0]!.path,
+    reason:
+      `${failed[0]!.reason}; generation ${generation} was recorded with ` +
+      `${failed.length === 1 ? "this path" : `${failed.length} paths`} left as they were (see \`conary verify\`)`,
+  })
 
 /** Test hook: stop (as if killed) once this step is reached. */
 const crashPoint = (step: string) => {
@@ -427,14 +549,19 @@ export const applyPlan = async (ctx: ApplyContext, plan: Plan, command: string, 
     merges = await stage(ctx, plan, created)
     crashPoint("staged")
     syncToDisk(ctx.root)
+    markCommitting(ctx.db)
   } catch (e) {
     undoStaging(ctx.root, plan, created)
-    clearJournal(ctx.db)
+    try {
+      clearJournal(ctx.db)
+    } catch {
+      // the journal says staging: the next command undoes the same again
+    }
     throw e
   }
-  markCommitting(ctx.db)
   crashPoint("committing")
-  const generation = await finish(ctx, plan, command, desired)
+  const { generation, failed } = await finish(ctx, plan, command, desired)
+  if (failed.length > 0) throw partialFailure(generation, failed)
   return { generation, plan, merges }
 }
 
@@ -445,6 +572,8 @@ export interface Recovery {
   readonly pid: number
   /** the generation the root is at now */
   readonly generation: number
+  /** paths a finished apply could not change: drift now */
+  readonly failed: ReadonlyArray<CommitFailure>
 }
 
 /** Settles an interrupted apply: undo it if it was staging, finish it if it was committing. */
@@ -452,10 +581,14 @@ export const recoverJournal = async (ctx: ApplyContext, journal: Journal, curren
   const base = { command: journal.command, startedAt: journal.startedAt, pid: journal.pid }
   if (journal.state === "staging") {
     undoStaging(ctx.root, journal.plan, journal.dirs)
-    syncToDisk(ctx.root)
+    try {
+      syncToDisk(ctx.root)
+    } catch {
+      // cleared anyway: at worst a staged file comes back after a crash, unowned
+    }
     clearJournal(ctx.db)
-    return { ...base, action: "rolled-back", generation: currentGeneration() }
+    return { ...base, action: "rolled-back", generation: currentGeneration(), failed: [] }
   }
-  const generation = await finish(ctx, journal.plan, journal.command, journal.desired)
-  return { ...base, action: "rolled-forward", generation }
+  const { generation, failed } = await finish(ctx, journal.plan, journal.command, journal.desired)
+  return { ...base, action: "rolled-forward", generation, failed }
 }
