@@ -106,6 +106,16 @@ export class StalePlanError extends Data.TaggedError("StalePlanError")<{
   }
 }
 
+/** A system call on a path failed in a way no other error explains (disk full, I/O error). */
+export class IoError extends Data.TaggedError("IoError")<{
+  readonly path: string
+  readonly reason: string
+}> {
+  override get message() {
+    return `${this.path}: ${this.reason}`
+  }
+}
+
 export type ConaryError =
   | UsageError
   | RootError
@@ -120,6 +130,7 @@ export type ConaryError =
   | FlavorError
   | LockError
   | StalePlanError
+  | IoError
 
 const TAGS = new Set([
   "UsageError",
@@ -135,6 +146,7 @@ const TAGS = new Set([
   "FlavorError",
   "LockError",
   "StalePlanError",
+  "IoError",
 ])
 
 export const isConaryError = (e: unknown): e is ConaryError =>

@@ -173,3 +173,59 @@ describe("failures after the commit point", () => {
     expect(fs.readdirSync(path.dirname(bin))).toEqual(["app"])
   })
 })
+
+describe("the database", () => {
+  it("is created only by init: an empty or missing one is refused, and init will not adopt a root another database manages", () => {
+    const { root, r } = updateReady()
+    const db = path.join(root, "var/lib/conary/conary.db")
+    fs.truncateSync(db, 0)
+    for (const cmd of [["list"], ["verify"], ["status"], ["plan"], ["apply"], ["desired", "add", "x"]])
+      expect(refused([...cmd, ...r])).toBe(
+        `conary: database ${db}: is empty (0 bytes): it lost its contents; restore it from a backup made with \`conary db backup\` (see README: after disk corruption)`,
+      )
+    expect(fs.statSync(db).size).toBe(0)
+    fs.rmSync(db)
+    expect(refused(["list", ...r])).toBe(`conary: database ${db}: does not exist (run \`conary init\` first)`)
+    expect(refused(["init", ...r])).toMatch(
+      new RegExp(`^conary: root ${root}: already has files installed by conary, recorded in another database \\(root id [0-9a-f-]{36}\\): give that database with --db, or restore it from a backup; to start over without it, remove ${root}/var/lib/conary/root-id$`),
+    )
+  })
+
+  it("refuses another root's database", () => {
+    const a = setupRoot()
+    const b = setupRoot()
+    const dbA = path.join(a.root, "var/lib/conary/conary.db")
+    for (const cmd of [["list"], ["apply"], ["verify"]])
+      expect(refused([...cmd, "--root", b.root, "--db", dbA])).toMatch(
+        new RegExp(`^conary: database ${dbA}: manages another root \\(root id [0-9a-f-]{36}; ${b.root} has [0-9a-f-]{36}\\): give the database of ${b.root} with --db$`),
+      )
+    const empty = path.join(b.base, "fresh")
+    fs.mkdirSync(empty)
+    expect(refused(["apply", "--root", empty, "--db", dbA])).toContain(`manages another root (root id`)
+    expect(fs.existsSync(path.join(empty, "var"))).toBe(false)
+  })
+
+  it("finds flipped bytes before a write and in verify, says so in one line, and is restored from `conary db backup`", () => {
+    const { base, root, r } = updateReady()
+    ok(["apply", ...r])
+    const db = path.join(root, "var/lib/conary/conary.db")
+    const backup = path.join(base, "backup.db")
+    expect(ok(["db", "backup", backup, ...r])).toMatch(/^Backed up .* to .*backup\.db \(\d+(\.\d+)? KiB\)\.\n$/)
+    // Garble the middle of the file, leaving the header and first page intact.
+    const bytes = fs.readFileSync(db)
+    const pageSize = bytes.readUInt16BE(16)
+    const pages = bytes.length / pageSize
+    for (let p = 2; p < pages; p += 2) bytes.fill(0x5a, p * pageSize + 8, p * pageSize + pageSize / 2)
+    fs.writeFileSync(db, bytes)
+    const corrupt = new RegExp(`^conary: database ${db}: is corrupt \\(.+\\); restore it from a backup made with \`conary db backup\``)
+    for (const cmd of [["desired", "add", "x"], ["verify"], ["apply"]]) {
+      const run = conary([...cmd, ...r])
+      expect(run.stderr).toMatch(corrupt)
+      expect(run.stderr.split("\n")).toHaveLength(2)
+      expect(run.code).toBe(1)
+    }
+    fs.copyFileSync(backup, db)
+    expect(versions(r)).toEqual(["1.1-1-1"])
+    expect(conary(["verify", ...r]).code).toBe(0)
+  })
+})

@@ -4,12 +4,13 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { type Db, openDatabase } from "../db/connection.js"
+import { type Db, checkIntegrity, openDatabase, sqliteFailure } from "../db/connection.js"
+import { checkRootIdentity } from "../db/root-id.js"
 import { readJournal } from "../db/journal.js"
 import { type Lock, acquireLock, tryLock } from "../db/lock.js"
 import { currentGeneration } from "../db/state.js"
 import { type Recovery, recoverJournal } from "../reconcile/apply.js"
-import { type ConaryError, RootError, describeIo, isConaryError } from "../errors.js"
+import { type ConaryError, IoError, RootError, describeIo, isConaryError } from "../errors.js"
 import type { Report } from "../reconcile/report.js"
 import { ContentStore } from "../store/store.js"
 import { progressReport } from "./progress.js"
@@ -59,6 +60,29 @@ export const attempt = <A>(f: () => A | Promise<A>): Effect.Effect<A, ConaryErro
     Effect.catchAll((e) => (isConaryError(e) ? Effect.fail(e) : Effect.die(e))),
   )
 
+/**
+ * What escaped the domain code as a plain exception but is no bug: an SQLite
+ * error, or a system call that failed (disk full, I/O error). One line each.
+ */
+const asConaryError = (dbPath: string, e: unknown): ConaryError | undefined => {
+  const sqlite = sqliteFailure(dbPath, e)
+  if (sqlite) return sqlite
+  const err = e as NodeJS.ErrnoException
+  if (e instanceof Error && typeof err.code === "string" && typeof err.syscall === "string")
+    return new IoError({ path: err.path ?? err.syscall, reason: describeIo(e) })
+  return undefined
+}
+
+const mapKnownDefects =
+  (dbPath: string) =>
+  <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+    effect.pipe(
+      Effect.catchAllDefect((d) => {
+        const e = asConaryError(dbPath, d)
+        return e ? Effect.fail(e) : Effect.die(d)
+      }),
+    )
+
 export const resolveRoot = (root: string): string => {
   const abs = path.resolve(root)
   let st: fs.Stats
@@ -80,8 +104,8 @@ export interface Access {
   readonly command: string
 }
 
-const open = (args: RootArgs & { readonly json?: boolean }, access: Access) => {
-  // An empty CONARY_ROOT/CONARY_DB counts as unset.
+/** The root and database a command works on. An empty CONARY_ROOT/CONARY_DB counts as unset. */
+const locate = (args: RootArgs) => {
   const root = resolveRoot(args.root || "/")
   const dbPath = path.resolve(
     args.db.pipe(
@@ -89,11 +113,20 @@ const open = (args: RootArgs & { readonly json?: boolean }, access: Access) => {
       Option.getOrElse(() => path.join(root, "var/lib/conary/conary.db")),
     ),
   )
+  return { root, dbPath }
+}
+
+const open = (args: RootArgs & { readonly json?: boolean }, access: Access, { root, dbPath }: ReturnType<typeof locate>) => {
   const db = openDatabase(dbPath, { create: access.create === true })
   let lock: Lock | undefined
   try {
     if (access.write) lock = acquireLock(dbPath, root, access.command, args.lockTimeout)
+    // Cheap enough before a change (pages are read, indexes not cross-checked);
+    // verify runs the full integrity_check.
+    if (access.write && access.create !== true) checkIntegrity(db, dbPath, "quick_check")
+    checkRootIdentity(db, dbPath, root, { create: access.create === true, write: access.write })
   } catch (e) {
+    lock?.release()
     db.close()
     throw e
   }
@@ -160,22 +193,27 @@ export const withConary = <A, E, R>(
   access: Access,
   use: (c: Conary) => Effect.Effect<A, E, R>,
 ) =>
-  Effect.acquireUseRelease(
-    attempt(async () => {
-      const opened = open(args, access)
-      try {
-        const recovered = await recoverIfNeeded(opened.conary, opened.lock)
-        return { conary: { ...opened.conary, recovered }, lock: opened.lock }
-      } catch (e) {
-        opened.lock?.release()
-        opened.conary.db.close()
-        throw e
-      }
-    }),
-    ({ conary }) => use(conary),
-    ({ conary, lock }) =>
-      Effect.sync(() => {
-        lock?.release()
-        conary.db.close()
-      }),
-  )
+  Effect.flatMap(attempt(() => locate(args)), (where) => {
+    const known = mapKnownDefects(where.dbPath)
+    return Effect.acquireUseRelease(
+      known(
+        attempt(async () => {
+          const opened = open(args, access, where)
+          try {
+            const recovered = await recoverIfNeeded(opened.conary, opened.lock)
+            return { conary: { ...opened.conary, recovered }, lock: opened.lock }
+          } catch (e) {
+            opened.lock?.release()
+            opened.conary.db.close()
+            throw e
+          }
+        }),
+      ),
+      ({ conary }) => known(use(conary)),
+      ({ conary, lock }) =>
+        Effect.sync(() => {
+          lock?.release()
+          conary.db.close()
+        }),
+    )
+  })

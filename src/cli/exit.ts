@@ -12,5 +12,13 @@ export const EXIT_CHANGES = 2
 /** The one line a user sees for a failure. */
 export const errorLine = (e: ConaryError): string => `conary: ${e.message}`
 
-/** For defects (bugs): say so plainly, with the cause for a report. */
-export const defectLine = (cause: Cause.Cause<unknown>): string => `conary: internal error: ${Cause.pretty(cause)}`
+/**
+ * For defects (bugs): say so plainly, in one line like every error; the
+ * stack, for a report, with CONARY_DEBUG=1.
+ */
+export const defectLine = (cause: Cause.Cause<unknown>): string => {
+  if (process.env.CONARY_DEBUG) return `conary: internal error: ${Cause.pretty(cause)}`
+  const e = Cause.squash(cause)
+  const text = (e instanceof Error ? e.message : String(e)).split("\n")[0]
+  return `conary: internal error (a bug; CONARY_DEBUG=1 shows where): ${text}`
+}

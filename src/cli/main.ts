@@ -5,6 +5,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import { isConaryError } from "../errors.js"
 import { applyCommand } from "./commands/apply.js"
+import { dbCommand } from "./commands/db.js"
 import { desiredCommand } from "./commands/desired.js"
 import { flavorCommand } from "./commands/flavor.js"
 import { generationCommands } from "./commands/generations.js"
@@ -37,6 +38,7 @@ const conary = Command.make("conary").pipe(
     keyCommand,
     ...queryCommands,
     ...generationCommands,
+    dbCommand,
   ]),
 )
 

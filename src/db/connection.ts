@@ -16,11 +16,16 @@ const APPLICATION_ID = 0x436e7279
  * database; callers wrap it in an Effect.
  */
 export const openDatabase = (file: string, options: { readonly create: boolean }): Db => {
-  if (!fs.existsSync(file)) {
+  const st = fs.statSync(file, { throwIfNoEntry: false })
+  if (st?.isDirectory()) throw new DatabaseError({ path: file, reason: "is a directory, not a database file" })
+  if (!st) {
     if (!options.create) {
       throw new DatabaseError({ path: file, reason: "does not exist (run `conary init` first)" })
     }
     fs.mkdirSync(path.dirname(file), { recursive: true })
+  } else if (st.size === 0 && !options.create) {
+    // SQLite would take an empty file for a new database: nothing installed, all clean.
+    throw new DatabaseError({ path: file, reason: `is empty (0 bytes): it lost its contents; ${RESTORE_HINT}` })
   }
   let db: Db
   try {
@@ -38,7 +43,8 @@ export const openDatabase = (file: string, options: { readonly create: boolean }
   } catch (e) {
     db.close()
     if (e instanceof DatabaseError) throw e
-    throw new DatabaseError({ path: file, reason: errorText(e) })
+    if ((e as { code?: string }).code === "SQLITE_NOTADB") throw new DatabaseError({ path: file, reason: errorText(e) })
+    throw sqliteFailure(file, e) ?? new DatabaseError({ path: file, reason: errorText(e) })
   }
 }
 
@@ -64,6 +70,34 @@ const migrate = (db: Db, file: string) => {
       db.pragma(`user_version = ${v + 1}`)
     }).immediate()
   }
+}
+
+/** How to get a database back: said wherever one turns out corrupt. */
+export const RESTORE_HINT = "restore it from a backup made with `conary db backup` (see README: after disk corruption)"
+
+/** Runs PRAGMA quick_check or integrity_check; refuses a database that fails it. */
+export const checkIntegrity = (db: Db, file: string, pragma: "quick_check" | "integrity_check"): void => {
+  const problems = db.pragma(`${pragma}(3)`, { simple: false }) as Array<Record<string, string>>
+  const lines = problems.map((row) => Object.values(row)[0]!)
+  if (lines.length === 1 && lines[0] === "ok") return
+  throw new DatabaseError({ path: file, reason: `is corrupt (${pragma}: ${lines.join("; ")}); ${RESTORE_HINT}` })
+}
+
+/** An SQLite failure as one line, or undefined for anything that is not one. */
+export const sqliteFailure = (file: string, e: unknown): DatabaseError | undefined => {
+  const code = (e as { code?: unknown }).code
+  if (!(e instanceof Error) || typeof code !== "string" || !code.startsWith("SQLITE_")) return undefined
+  const reason =
+    code.startsWith("SQLITE_CORRUPT") || code === "SQLITE_NOTADB"
+      ? `is corrupt (${e.message}); ${RESTORE_HINT}`
+      : code === "SQLITE_FULL"
+        ? "cannot be written: no space left on device (disk full)"
+        : code.startsWith("SQLITE_READONLY")
+          ? `cannot be written: read-only (${e.message})`
+          : code.startsWith("SQLITE_IOERR")
+            ? `I/O error (${e.message}); check the disk`
+            : `${e.message} (${code})`
+  return new DatabaseError({ path: file, reason })
 }
 
 const errorText = (e: unknown): string => {

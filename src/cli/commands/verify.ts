@@ -3,6 +3,7 @@ import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as Effect from "effect/Effect"
 import * as path from "node:path"
+import { checkIntegrity } from "../../db/connection.js"
 import { tryLock } from "../../db/lock.js"
 import { installedPaths, installedTroves, recordedFiles, refreshStats } from "../../db/state.js"
 import { NotFoundError } from "../../errors.js"
@@ -25,6 +26,8 @@ export const verifyCommand = Command.make(
     withConary(args, { write: false, command: "verify" }, (c) =>
       Effect.gen(function* () {
         const result = yield* attempt(async () => {
+          // Drift in the records is worse than drift on disk: check every page and index first.
+          checkIntegrity(c.db, c.dbPath, "integrity_check")
           const installed = installedTroves(c.db)
           for (const name of args.troves)
             if (!installed.some((i) => i.trove.name === name)) throw new NotFoundError({ what: "installed trove", name })
