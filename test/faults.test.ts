@@ -229,3 +229,80 @@ describe("the database", () => {
     expect(conary(["verify", ...r]).code).toBe(0)
   })
 })
+
+/** Every path under `dir` whose name starts with `.conary-new.`. */
+const stagedLeftovers = (dir: string): string[] =>
+  (fs.readdirSync(dir, { recursive: true }) as string[]).filter((p) => path.basename(p).startsWith(".conary-new."))
+
+describe("failures while staging", () => {
+  it("undoes staging only after every copy in flight has landed", () => {
+    const { root, repo, r } = setupRoot()
+    const files: Record<string, string> = {}
+    for (let i = 0; i < 200; i++) files[`usr/share/many/f${String(i).padStart(3, "0")}`] = `${i}\n`.repeat(4096)
+    buildTrove(repo, "many", "1.0-1-1", files)
+    ok(["source", "sync", ...r])
+    ok(["desired", "add", "many", ...r])
+    // Something in the way of one staged file makes that copy fail at once, with 15 others in flight.
+    const blocker = path.join(root, "usr/share/many/.conary-new.f001")
+    fs.mkdirSync(blocker, { recursive: true })
+    const before = listTree(root)
+    expect(refused(["apply", ...r])).toBe("conary: apply failed at /usr/share/many/f001: is a directory")
+    expect(listTree(root)).toEqual(before)
+    expect(stagedLeftovers(root)).toEqual(["usr/share/many/.conary-new.f001"])
+  })
+
+  it("leaves no staged file and no stack trace when root and database fill a small filesystem at any point", () => {
+    const { base, repo } = setupRoot()
+    const mnt = path.join(base, "small")
+    fs.mkdirSync(mnt)
+    const mounted = spawnSync("mount", ["-t", "tmpfs", "-o", "size=20m", "tmpfs", mnt], { encoding: "utf8" })
+    if (mounted.status !== 0) {
+      console.warn(`SKIPPED: cannot mount a tmpfs here (${(mounted.stderr || mounted.error?.message || "").trim()})`)
+      return
+    }
+    try {
+      const root = path.join(mnt, "root")
+      fs.mkdirSync(root)
+      const r = ["--root", root]
+      ok(["init", ...r])
+      ok(["source", "add", "local", repo, ...r])
+      const files: Record<string, string> = {}
+      for (let i = 0; i < 160; i++) files[`usr/share/big/d${i % 8}/f${i}`] = `${i} `.repeat(16 * 1024)
+      buildTrove(repo, "big", "1.0-1-1", files)
+      ok(["source", "sync", ...r])
+      ok(["desired", "add", "big", ...r])
+      const before = listTree(root)
+      const free = () => Number(fs.statfsSync(mnt).bavail) * fs.statfsSync(mnt).bsize
+      const filler = path.join(mnt, "filler")
+      const outcomes: string[] = []
+      // From full to roomy: the first runs fail fetching; once the store holds
+      // the contents, the tight ones fail writing the journal, the rest staging.
+      for (const leave of [64, 5600, 8, 48, 1024, 3000, 6000, 7000, 9000, 11000, 14000]) {
+        fs.rmSync(filler, { force: true })
+        const fill = free() - leave * 1024
+        if (fill > 0) expect(spawnSync("fallocate", ["-l", String(fill), filler]).status).toBe(0)
+        const run = conary(["apply", ...r])
+        fs.rmSync(filler, { force: true })
+        expect(run.stderr).not.toMatch(/\n\s+at |internal error/)
+        expect(stagedLeftovers(root)).toEqual([])
+        const after = conary(["list", "--json", ...r])
+        expect(after.code).toBe(0)
+        const names = JSON.parse(after.stdout).troves.map((t: { name: string }) => t.name)
+        outcomes.push(`${leave} KiB free: ${run.code === 0 ? "applied" : run.stderr.trim()}`)
+        if (run.code === 0) {
+          expect(names).toEqual(["big"])
+          break
+        }
+        expect(run.stderr.split("\n")).toHaveLength(2)
+        expect(run.code).toBe(1)
+        expect(names).toEqual([])
+        expect(listTree(root)).toEqual(before)
+        expect(stagedLeftovers(root)).toEqual([])
+      }
+      console.log(outcomes.join("\n"))
+      expect(outcomes.at(-1)).toMatch(/applied$/)
+    } finally {
+      spawnSync("umount", [mnt])
+    }
+  })
+})

@@ -95,7 +95,7 @@ export const sqliteFailure = (file: string, e: unknown): DatabaseError | undefin
         : code.startsWith("SQLITE_READONLY")
           ? `cannot be written: read-only (${e.message})`
           : code.startsWith("SQLITE_IOERR")
-            ? `I/O error (${e.message}); check the disk`
+            ? `I/O error (${e.message}): is the disk full, or failing?`
             : `${e.message} (${code})`
   return new DatabaseError({ path: file, reason })
 }
