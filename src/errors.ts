@@ -162,5 +162,8 @@ export const describeIo = (e: unknown): string => {
   if (err.code === "EISDIR" || err.code === "ERR_FS_EISDIR") return "is a directory"
   if (err.code === "ENOTEMPTY") return "is a non-empty directory"
   if (err.code === "EBUSY") return "busy (a mount point?)"
+  // "ENOTDIR: not a directory, lstat '/x'" -> "not a directory (lstat)": the path is said by the caller.
+  const m = /^[A-Z]+: (.*?), (\w+)(?: '.*')?$/.exec(err.message ?? "")
+  if (m) return `${m[1]} (${m[2]})`
   return err.message ?? String(e)
 }

@@ -1,8 +1,8 @@
-import { spawnSync } from "node:child_process"
+import { spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
-import { buildTrove, conary, listTree, ok, setupRoot } from "./helpers.js"
+import { REPO, buildTrove, conary, listTree, ok, setupRoot } from "./helpers.js"
 
 /** One line on stderr, exit 1: the error contract. */
 const refused = (args: string[]) => {
@@ -306,3 +306,89 @@ describe("failures while staging", () => {
     }
   })
 })
+
+describe("error contract", () => {
+  it("runs every command against broken roots and databases: one line on stderr, exit 1 (or 0/2 where the state allows), never a stack trace", async () => {
+    const { base, root, repo, r } = setupRoot()
+    buildTrove(repo, "app", "1.0-1-1", { "usr/share/app/data": "data", "usr/share/app/sub/more": "more", "usr/bin/app": "bin" })
+    ok(["source", "sync", ...r])
+    ok(["desired", "add", "app", ...r])
+    ok(["apply", ...r])
+    const other = path.join(base, "other")
+    fs.mkdirSync(other)
+    ok(["init", "--root", other])
+
+    // Each case: a copy of the root, broken one way; `db` is what --db names.
+    const cases: Record<string, (root: string) => string> = {
+      "empty database": (root) => (fs.truncateSync(dbOf(root), 0), dbOf(root)),
+      "missing database": (root) => (fs.rmSync(dbOf(root)), dbOf(root)),
+      "garbled database": (root) => {
+        const bytes = fs.readFileSync(dbOf(root))
+        const pageSize = bytes.readUInt16BE(16)
+        for (let p = 1; p < bytes.length / pageSize; p++) bytes.fill(0xa5, p * pageSize + 4, p * pageSize + pageSize / 2)
+        fs.writeFileSync(dbOf(root), bytes)
+        return dbOf(root)
+      },
+      "database is a directory": (root) => (fs.rmSync(dbOf(root)), fs.mkdirSync(dbOf(root)), dbOf(root)),
+      "another root's database": () => dbOf(other),
+      "a trove's directory replaced by a file": (root) => {
+        fs.rmSync(path.join(root, "usr/share/app"), { recursive: true })
+        fs.writeFileSync(path.join(root, "usr/share/app"), "a file now")
+        return dbOf(root)
+      },
+      "root id file unreadable": (root) => {
+        fs.rmSync(path.join(root, "var/lib/conary/root-id"))
+        fs.mkdirSync(path.join(root, "var/lib/conary/root-id"))
+        return dbOf(root)
+      },
+    }
+    const commands = [
+      ["list"], ["status"], ["plan"], ["apply"], ["verify", "--full", "--unowned"], ["desired", "add", "app"],
+      ["source", "sync"], ["rollback"], ["db", "backup", path.join(base, "backup.db")], ["init"],
+    ]
+    const runs: Array<{ name: string; args: string[] }> = []
+    for (const [name, breakIt] of Object.entries(cases)) {
+      const copy = path.join(base, name.replace(/\W+/g, "-"))
+      spawnSync("cp", ["-a", root, copy])
+      const db = breakIt(copy)
+      for (const cmd of commands) runs.push({ name, args: [...cmd, "--root", copy, "--db", db] })
+    }
+    const results = await runAll(runs.map((run) => run.args), 3)
+    const broken = results.flatMap((res, i) => {
+      const { name, args } = runs[i]!
+      const lines = res.stderr.split("\n").filter((l) => l !== "")
+      const fine =
+        lines.length <= 1 &&
+        !/internal error|\n\s+at /.test(res.stderr) &&
+        (res.code === 0 || res.code === 2 ? lines.every((l) => l.startsWith("conary: ")) : res.code === 1 && lines.length === 1)
+      return fine ? [] : [`${name}: conary ${args.slice(0, -4).join(" ")} exited ${res.code}: ${res.stderr.slice(0, 300)}`]
+    })
+    expect(broken).toEqual([])
+    // A broken database is never taken for an empty one.
+    for (const [i, res] of results.entries()) if (runs[i]!.name.includes("database") && runs[i]!.args[0] !== "init") expect(res.code).toBe(1)
+    // A directory replaced by a file is drift, not an error.
+    const replaced = runs.findIndex((run) => run.name.startsWith("a trove's directory") && run.args[0] === "verify")
+    expect(results[replaced]!.code).toBe(2)
+  }, 300_000)
+})
+
+const dbOf = (root: string) => path.join(root, "var/lib/conary/conary.db")
+
+/** Runs the CLI on many argument lists, `limit` at a time. */
+const runAll = async (all: string[][], limit: number): Promise<Array<{ code: number; stderr: string }>> => {
+  const out: Array<{ code: number; stderr: string }> = []
+  let next = 0
+  const worker = async () => {
+    while (next < all.length) {
+      const i = next++
+      out[i] = await new Promise((resolve) => {
+        const child = spawn(process.execPath, [path.join(REPO, "bin", "conary.js"), ...all[i]!], { stdio: ["ignore", "ignore", "pipe"] })
+        let stderr = ""
+        child.stderr.on("data", (d: Buffer) => (stderr += d.toString()))
+        child.on("close", (code) => resolve({ code: code ?? -1, stderr }))
+      })
+    }
+  }
+  await Promise.all(Array.from({ length: limit }, worker))
+  return out
+}

@@ -64,6 +64,16 @@ interface Pending {
 const flagString = (flags: ReadonlyArray<string>) =>
   ["S", "M", "5", "D", "L", "U", "G", "T", "P"].map((f) => (flags.includes(f) ? f : ".")).join("")
 
+/** lstat; undefined when nothing is there, also when a directory on the way was replaced by a file. */
+const lstatOrMissing = (p: string): fs.BigIntStats | undefined => {
+  try {
+    return fs.lstatSync(p, { bigint: true, throwIfNoEntry: false })
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOTDIR") return undefined
+    throw e
+  }
+}
+
 export const scanDrift = async (root: string, files: Iterable<RecordedFile>, options: { readonly full: boolean }): Promise<Scan> => {
   const drift: Drift[] = []
   const refresh: StatRefresh[] = []
@@ -76,7 +86,7 @@ export const scanDrift = async (root: string, files: Iterable<RecordedFile>, opt
   // 10,000 files). Only what differs is kept.
   for (const file of files) {
     checked++
-    const st = fs.lstatSync(path.join(root, file.path), { bigint: true, throwIfNoEntry: false })
+    const st = lstatOrMissing(path.join(root, file.path))
     if (st === undefined) {
       drift.push({ path: file.path, troveId: file.troveId, trove: file.trove, config: file.config, missing: true, flags: "missing", localSha256: null })
       continue
