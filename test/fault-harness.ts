@@ -97,7 +97,18 @@ export interface KillReport {
  * apply, SIGKILL it after a random delay, recover, and check the root and the
  * database are exactly at A or B. Throws on the first mismatch.
  */
-export const killLoop = async (s: Scenario, kills: number, random: () => number = Math.random): Promise<KillReport> => {
+export interface KillOptions {
+  readonly random?: () => number
+  /** stop starting kills after this instant (performance.now() ms) */
+  readonly until?: number
+  /** after each kill, with the counts so far */
+  readonly progress?: (report: KillReport) => void
+  /** stops the loop, killing the apply in flight: nothing writes into the scenario after it */
+  readonly signal?: AbortSignal
+}
+
+export const killLoop = async (s: Scenario, kills: number, options: KillOptions = {}): Promise<KillReport> => {
+  const { random = Math.random, until = Infinity, progress, signal } = options
   const r = ["--root", s.root]
   const aNames = (() => {
     const doc = JSON.parse(fs.readFileSync(s.desired.a, "utf8")) as { troves: Array<{ name: string }> }
@@ -105,15 +116,19 @@ export const killLoop = async (s: Scenario, kills: number, random: () => number 
   })()
   let at: "a" | "b" = "b"
   const report = { kills: 0, endedInA: 0, endedInB: 0, rolledBack: 0, rolledForward: 0, finishedBeforeKill: 0 }
-  for (let k = 0; k < kills; k++) {
+  for (let k = 0; k < kills && performance.now() < until && !signal?.aborted; k++) {
     const to = at === "a" ? "b" : "a"
     cli(["desired", "set", "--file", s.desired[to], ...r])
     const child = spawn(process.execPath, [BIN, "apply", ...r], { stdio: "ignore" })
     const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
     const delay = random() * s.applyMs * 1.1
     const timer = setTimeout(() => child.kill("SIGKILL"), delay)
+    const abort = () => child.kill("SIGKILL")
+    signal?.addEventListener("abort", abort)
     const code = await exited
     clearTimeout(timer)
+    signal?.removeEventListener("abort", abort)
+    if (signal?.aborted) break
     if (code === 0) report.finishedBeforeKill++
     report.kills++
 
@@ -144,6 +159,7 @@ export const killLoop = async (s: Scenario, kills: number, random: () => number 
     at = diskIsA ? "a" : "b"
     if (at === "a") report.endedInA++
     else report.endedInB++
+    progress?.(report)
   }
   return report
 }
