@@ -1,4 +1,5 @@
 import { spawn, spawnSync } from "node:child_process"
+import Database from "better-sqlite3"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
@@ -151,6 +152,21 @@ describe("failures after the commit point", () => {
     expect(ok(["status", ...r])).toBeDefined()
     expect(conary(["verify", ...r]).code).toBe(0)
     expect(ok(["apply", ...r])).toContain("No changes")
+  })
+
+  it("lets readers work on a journal that cannot be settled, showing the state before it", () => {
+    const { root, r } = updateReady()
+    expect(conary(["apply", ...r], { env: { CONARY_TEST_CRASH_AT: "committing" } }).code).not.toBe(0)
+    const db = new Database(path.join(root, "var/lib/conary/conary.db"))
+    db.prepare("UPDATE journal SET plan = 'garbage'").run()
+    db.close()
+    for (const cmd of [["list"], ["status"], ["verify"], ["plan"]]) {
+      const run = conary([...cmd, ...r])
+      expect(run.stderr).toMatch(/^conary: warning: an interrupted apply could not be settled \(database .*: apply journal is unreadable: .*\); showing the state before it\n$/)
+      expect([0, 2]).toContain(run.code)
+    }
+    expect(versions(r)).toEqual(["1.0-1-1"])
+    expect(refused(["apply", ...r])).toContain("apply journal is unreadable")
   })
 
   it("finishes a committing journal whose rename fails on an immutable file, and verify reports it", () => {

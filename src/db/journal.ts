@@ -3,7 +3,7 @@ import * as Schema from "effect/Schema"
 import { decodeOrProblem } from "../decode.js"
 import { DatabaseError } from "../errors.js"
 import { Plan } from "../reconcile/plan-schema.js"
-import type { Db } from "./connection.js"
+import { type Db, RESTORE_HINT } from "./connection.js"
 
 // The apply journal: one row while an apply is in flight.
 
@@ -53,7 +53,7 @@ export const readJournal = (db: Db, dbPath: string): Journal | undefined => {
     | undefined
   if (!row) return undefined
   const plan = decodeOrProblem(Schema.parseJson(Plan), row.plan)
-  if (Either.isLeft(plan)) throw new DatabaseError({ path: dbPath, reason: `apply journal is unreadable: ${plan.left}` })
+  if (Either.isLeft(plan)) throw new DatabaseError({ path: dbPath, reason: `apply journal is unreadable: ${plan.left}; ${RESTORE_HINT}` })
   const dirs = (db.prepare("SELECT path FROM journal_dirs ORDER BY path").pluck().all() as string[]) ?? []
   return { state: row.state, command: row.command, plan: plan.right, desired: row.desired, startedAt: row.started_at, pid: row.pid, dirs }
 }
