@@ -251,7 +251,7 @@ const stagedLeftovers = (dir: string): string[] =>
   (fs.readdirSync(dir, { recursive: true }) as string[]).filter((p) => path.basename(p).startsWith(".conary-new."))
 
 describe("failures while staging", () => {
-  it("undoes staging only after every copy in flight has landed", () => {
+  it("leaves nothing of its own behind when one staged file fails mid-batch", () => {
     const { root, repo, r } = setupRoot()
     const files: Record<string, string> = {}
     for (let i = 0; i < 200; i++) files[`usr/share/many/f${String(i).padStart(3, "0")}`] = `${i}\n`.repeat(4096)
