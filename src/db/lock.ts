@@ -37,7 +37,10 @@ export const acquireLock = (
     throw new LockError({ root, holder: describeHolder(infoPath), waited: timeoutSeconds })
   }
   const holder: Holder = { pid: process.pid, command, since: new Date().toISOString() }
-  fs.writeFileSync(infoPath, JSON.stringify(holder))
+  // Written whole then renamed, so a waiter never reads half of it.
+  const temp = `${infoPath}.${process.pid}`
+  fs.writeFileSync(temp, JSON.stringify(holder))
+  fs.renameSync(temp, infoPath)
   return {
     release() {
       lock.exec("ROLLBACK")
