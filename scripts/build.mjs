@@ -12,8 +12,8 @@ await build({
   platform: "node",
   target: "node20",
   format: "esm",
-  // native addons: loaded from node_modules at run time
-  external: ["better-sqlite3", "lzma-native"],
+  // native addons, and seek-bzip (its `new Buffer` warns outside node_modules): loaded from node_modules at run time
+  external: ["better-sqlite3", "lzma-native", "seek-bzip"],
   define: { CONARY_VERSION: JSON.stringify(pkg.version) },
   banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
   legalComments: "none",

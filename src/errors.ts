@@ -31,6 +31,15 @@ export class ArchiveError extends Data.TaggedError("ArchiveError")<{
   }
 }
 
+/** Archives a sync could not read, one line each; the good ones beside them were indexed. */
+export class BadArchivesError extends Data.TaggedError("BadArchivesError")<{
+  readonly problems: ReadonlyArray<ArchiveError>
+}> {
+  override get message() {
+    return this.problems.map((p) => p.message).join("\n")
+  }
+}
+
 export class SourceError extends Data.TaggedError("SourceError")<{
   readonly source: string
   readonly reason: string
@@ -121,6 +130,7 @@ export type ConaryError =
   | RootError
   | DatabaseError
   | ArchiveError
+  | BadArchivesError
   | SourceError
   | StoreError
   | NotFoundError
@@ -137,6 +147,7 @@ const TAGS = new Set([
   "RootError",
   "DatabaseError",
   "ArchiveError",
+  "BadArchivesError",
   "SourceError",
   "StoreError",
   "NotFoundError",

@@ -1,6 +1,7 @@
 import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { Writable } from "node:stream"
 import { pipeline } from "node:stream/promises"
 import * as zlib from "node:zlib"
 import * as tar from "tar-stream"
@@ -37,18 +38,19 @@ export const buildDeb = (
 
 export type RawEntry = Partial<tar.Header> & { name: string; data?: Buffer }
 
-const tarGz = async (entries: ReadonlyArray<RawEntry>): Promise<Buffer> => {
+/** An uncompressed tar of the given entries. */
+export const plainTar = async (entries: ReadonlyArray<RawEntry>): Promise<Buffer> => {
   const pack = tar.pack()
   const chunks: Buffer[] = []
-  const gz = zlib.createGzip()
-  gz.on("data", (c: Buffer) => chunks.push(c))
-  const done = pipeline(pack, gz)
+  const done = pipeline(pack, new Writable({ write: (c: Buffer, _, next) => (chunks.push(c), next()) }))
   for (const { data, ...header } of entries)
     await new Promise<void>((resolve, reject) => pack.entry({ ...header, size: data?.length ?? 0 }, data ?? Buffer.alloc(0), (e) => (e ? reject(e) : resolve())))
   pack.finalize()
   await done
   return Buffer.concat(chunks)
 }
+
+const tarGz = async (entries: ReadonlyArray<RawEntry>): Promise<Buffer> => zlib.gzipSync(await plainTar(entries))
 
 /** An ar archive of the given members, as dpkg-deb would lay them out. */
 export const arArchive = (members: ReadonlyArray<[string, Buffer]>): Buffer => {
@@ -61,11 +63,28 @@ export const arArchive = (members: ReadonlyArray<[string, Buffer]>): Buffer => {
   return Buffer.concat(parts)
 }
 
+/** Compresses a tar with the system's tools, as dpkg-deb once did (it no longer builds bzip2 or lzma). */
+export const compress = (data: Buffer, tool: "bzip2" | "lzma" | "xz" | "zstd"): Buffer =>
+  execFileSync(tool, tool === "zstd" ? ["-q", "-c"] : ["-c"], { input: data, maxBuffer: 1 << 30 })
+
 /** A .deb written by hand, for packages dpkg-deb would refuse to build. */
-export const rawDeb = async (out: string, name: string, data: ReadonlyArray<RawEntry> | Buffer): Promise<string> => {
-  const control = await tarGz([{ name: "./control", data: Buffer.from(`Package: ${name}\nVersion: 1.0-1\nArchitecture: amd64\n`) }])
+export const rawDeb = async (
+  out: string,
+  name: string,
+  data: ReadonlyArray<RawEntry> | Buffer,
+  options: {
+    /** the whole control file instead of Package/Version/Architecture */
+    control?: string
+    conffiles?: string
+    /** the data member's name, when `data` is already compressed */
+    dataMember?: string
+  } = {},
+): Promise<string> => {
+  const controlEntries: RawEntry[] = [{ name: "./control", data: Buffer.from(options.control ?? `Package: ${name}\nVersion: 1.0-1\nArchitecture: amd64\n`) }]
+  if (options.conffiles !== undefined) controlEntries.push({ name: "./conffiles", data: Buffer.from(options.conffiles) })
+  const control = await tarGz(controlEntries)
   const dataTar = Buffer.isBuffer(data) ? data : await tarGz(data)
-  fs.writeFileSync(out, arArchive([["debian-binary", Buffer.from("2.0\n")], ["control.tar.gz", control], ["data.tar.gz", dataTar]]))
+  fs.writeFileSync(out, arArchive([["debian-binary", Buffer.from("2.0\n")], ["control.tar.gz", control], [options.dataMember ?? "data.tar.gz", dataTar]]))
   return out
 }
 

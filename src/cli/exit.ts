@@ -9,8 +9,12 @@ export const EXIT_OK = 0
 export const EXIT_ERROR = 1
 export const EXIT_CHANGES = 2
 
-/** The one line a user sees for a failure. */
-export const errorLine = (e: ConaryError): string => `conary: ${e.message}`
+/** The one line a user sees for a failure (one line per problem when it names several). */
+export const errorLine = (e: ConaryError): string =>
+  e.message
+    .split("\n")
+    .map((line) => `conary: ${line}`)
+    .join("\n")
 
 /**
  * For defects (bugs): say so plainly, in one line like every error; the

@@ -77,20 +77,56 @@ export interface DebianVersion {
   readonly revision: string
 }
 
-const DEB = /^(?:(\d+):)?([0-9][A-Za-z0-9.+~:-]*?)(?:-([A-Za-z0-9.+~]+))?$/
+/**
+ * Splits a version as dpkg's parseversion does, valid or not: the epoch runs
+ * to the first ':', the revision from the last '-'.
+ */
+const splitDebian = (v: string): DebianVersion => {
+  let rest = v.trim()
+  let epoch = 0
+  const colon = rest.indexOf(":")
+  if (colon >= 0 && /^[+-]?\d+$/.test(rest.slice(0, colon))) {
+    epoch = Number(rest.slice(0, colon))
+    rest = rest.slice(colon + 1)
+  }
+  const hyphen = rest.lastIndexOf("-")
+  return hyphen < 0 ? { epoch, upstream: rest, revision: "" } : { epoch, upstream: rest.slice(0, hyphen), revision: rest.slice(hyphen + 1) }
+}
 
-export const parseDebian = (v: string): DebianVersion | undefined => {
-  const m = DEB.exec(v)
-  if (!m) return undefined
-  const upstream = m[2]!
-  // An upstream part may hold ':' only when there is an epoch, '-' only with a revision.
-  if (m[1] === undefined && upstream.includes(":")) return undefined
-  return { epoch: m[1] === undefined ? 0 : Number(m[1]), upstream, revision: m[3] ?? "" }
+/**
+ * Why dpkg would refuse a package with this version, in dpkg's words
+ * (lib/dpkg/parsehelp.c); undefined when it is valid. dpkg only warns about
+ * the last three when comparing, but refuses them in a package's control file.
+ */
+export const debianVersionProblem = (v: string): string | undefined => {
+  const text = v.trim()
+  if (text === "") return "version string is empty"
+  if (/\s/.test(text)) return "version string has embedded spaces"
+  let rest = text
+  const colon = text.indexOf(":")
+  if (colon >= 0) {
+    const epoch = text.slice(0, colon)
+    if (!/^[+-]?\d/.test(epoch)) return "epoch in version is empty"
+    if (!/^[+-]?\d+$/.test(epoch)) return "epoch in version is not number"
+    if (epoch.startsWith("-") && /[1-9]/.test(epoch)) return "epoch in version is negative"
+    if (Number(epoch) > 2 ** 31 - 1) return "epoch in version is too big"
+    rest = text.slice(colon + 1)
+    if (rest === "") return "nothing after colon in version number"
+  }
+  const hyphen = rest.lastIndexOf("-")
+  if (hyphen >= 0 && hyphen === rest.length - 1) return "revision number is empty"
+  const upstream = hyphen < 0 ? rest : rest.slice(0, hyphen)
+  const revision = hyphen < 0 ? "" : rest.slice(hyphen + 1)
+  if (upstream === "") return "version number is empty"
+  if (!/^\d/.test(upstream)) return "version number does not start with digit"
+  if (!/^[A-Za-z0-9.+~:-]*$/.test(upstream)) return "invalid character in version number"
+  if (!/^[A-Za-z0-9.+~]*$/.test(revision)) return "invalid character in revision number"
+  return undefined
 }
 
 export const compareDebian = (a: string, b: string): number => {
-  const va = parseDebian(a) ?? { epoch: 0, upstream: a, revision: "" }
-  const vb = parseDebian(b) ?? { epoch: 0, upstream: b, revision: "" }
+  const va = splitDebian(a)
+  const vb = splitDebian(b)
   if (va.epoch !== vb.epoch) return va.epoch < vb.epoch ? -1 : 1
   return verrevcmp(va.upstream, vb.upstream) || verrevcmp(va.revision, vb.revision)
 }

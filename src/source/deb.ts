@@ -2,7 +2,7 @@ import { createHash } from "node:crypto"
 import { pipeline } from "node:stream/promises"
 import * as tar from "tar-stream"
 import { debianArchFlavor } from "../desired/flavor.js"
-import { parseDebian } from "../desired/version.js"
+import { debianVersionProblem } from "../desired/version.js"
 import { ArchiveError, StoreError } from "../errors.js"
 import { type ContentStore, sha256OfFile } from "../store/store.js"
 import { type ArMember, memberStream, readArMembers } from "./ar.js"
@@ -34,7 +34,7 @@ export interface DebTrove {
 const SCRIPTS = ["preinst", "postinst", "prerm", "postrm", "config", "triggers"]
 const MAX_CONTROL = 64 * 1024 * 1024
 
-/** Fields of a control file paragraph; continuation lines are joined. */
+/** Fields of a control file paragraph; continuation lines are joined. A field given twice is refused, as dpkg does. */
 export const parseControl = (text: string): Map<string, string> => {
   const fields = new Map<string, string>()
   let key: string | undefined
@@ -44,11 +44,34 @@ export const parseControl = (text: string): Map<string, string> => {
     else {
       const i = line.indexOf(":")
       if (i <= 0) continue
-      key = line.slice(0, i).trim().toLowerCase()
+      const name = line.slice(0, i).trim()
+      key = name.toLowerCase()
+      if (fields.has(key)) throw new Error(`duplicate value for '${name}' field`)
       fields.set(key, line.slice(i + 1).trim())
     }
   }
   return fields
+}
+
+/**
+ * The conffiles list as dpkg reads it (src/main/unpack.c): one absolute path
+ * a line, optionally after the flag `remove-on-upgrade` (an obsolete conffile,
+ * not shipped). Returns the paths the package must ship.
+ */
+export const parseConffiles = (text: string): string[] => {
+  if (text !== "" && !text.endsWith("\n")) throw new Error(`conffile name '${text.slice(text.lastIndexOf("\n") + 1)}' is too long, or missing final newline`)
+  const shipped: string[] = []
+  for (const raw of text.split("\n")) {
+    const line = raw.trimEnd()
+    if (line === "") continue
+    const space = line.indexOf(" ")
+    const flag = space < 0 ? undefined : line.slice(0, space)
+    const name = space < 0 ? line : line.slice(space + 1)
+    if (flag !== undefined && flag !== "remove-on-upgrade") throw new Error(`unknown flag '${flag}' for conffile '${name}'`)
+    if (!name.startsWith("/")) throw new Error(`conffile name '${name}' is not an absolute pathname`)
+    if (flag === undefined) shipped.push(name)
+  }
+  return shipped
 }
 
 /** `libc6 (>= 2.34), libjq1:any (= 1.6) | libfoo` -> one entry per comma group, architecture qualifiers dropped. */
@@ -70,11 +93,15 @@ const member = (members: ReadonlyArray<ArMember>, prefix: string) => members.fin
 const tarEntries = (deb: string, m: ArMember, limit: number) => {
   const decompress = decompressorFor(m.name)
   if (!decompress) throw new ArchiveError({ archive: deb, reason: `unsupported compression of ${m.name}` })
-  const extract = tar.extract()
+  // Names as raw bytes (latin1), so entryName can tell UTF-8 from anything else.
+  const extract = tar.extract({ filenameEncoding: "latin1" } as Parameters<typeof tar.extract>[0])
   const done = pipeline(memberStream(deb, m), decompress, bound(limit), extract)
   done.catch(() => undefined)
   return { extract, done }
 }
+
+// How each decompressor says its input stopped early: zlib, liblzma (LZMA_BUF_ERROR), fzstd, bzip2.
+const CUT_SHORT = /unexpected end|premature|truncated|Z_BUF_ERROR|No progress is possible|unexpected EOF/i
 
 const fail = (deb: string, e: unknown): never => {
   if (e instanceof ArchiveError) throw e
@@ -82,7 +109,7 @@ const fail = (deb: string, e: unknown): never => {
   const text = (e as Error).message ?? String(e)
   throw new ArchiveError({
     archive: deb,
-    reason: /unexpected end|premature|truncated|Z_BUF_ERROR/i.test(text) || (e as NodeJS.ErrnoException).code === "Z_BUF_ERROR" ? `truncated or corrupt data (${text})` : text,
+    reason: CUT_SHORT.test(text) || (e as NodeJS.ErrnoException).code === "Z_BUF_ERROR" ? "truncated archive (its compressed data ends early)" : text,
   })
 }
 
@@ -93,6 +120,38 @@ const readAll = async (stream: AsyncIterable<unknown>): Promise<Buffer> => {
 }
 
 const normalizeEntry = (name: string) => name.replace(/^\.\//, "").replace(/\/$/, "")
+
+const UTF8 = new TextDecoder("utf-8", { fatal: true })
+
+/**
+ * A tar entry's name (or link name) as text. Names that are not UTF-8 are
+ * refused: paths are stored and compared as text, and installing a different
+ * name than the package's would be worse than not installing it.
+ */
+const entryName = (deb: string, name: string, fromPax: boolean): string => {
+  let text: string | undefined
+  // A pax header was decoded as UTF-8 already; ustar and GNU names are bytes.
+  if (fromPax) text = name
+  else {
+    try {
+      text = UTF8.decode(Buffer.from(name, "latin1"))
+    } catch {
+      text = undefined
+    }
+  }
+  if (text === undefined || text.includes("\uFFFD"))
+    throw new ArchiveError({ archive: deb, reason: `file name '${name.replace(/[^\x20-\x7e]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`)}' is not UTF-8 (conary refuses such names rather than install a different one)` })
+  return text
+}
+
+/** An entry's name and link name, decoded. */
+const namesOf = (deb: string, h: tar.Header) => {
+  const pax = (h.pax ?? {}) as { path?: string; linkpath?: string }
+  return {
+    name: entryName(deb, h.name, pax.path !== undefined),
+    linkname: h.linkname == null ? undefined : entryName(deb, h.linkname, pax.linkpath !== undefined),
+  }
+}
 
 /** Reads a .deb's metadata and the metadata (with sha256) of every file it holds. */
 export const readDeb = async (deb: string): Promise<DebTrove> => {
@@ -109,24 +168,20 @@ export const readDeb = async (deb: string): Promise<DebTrove> => {
 
   // control.tar: the control file, conffiles, maintainer scripts.
   let control: Map<string, string> | undefined
-  const conffiles = new Set<string>()
+  let conffiles = new Set<string>()
   const scripts: Record<string, string> = {}
   try {
     const { extract, done } = tarEntries(deb, controlMember, MAX_CONTROL)
     for await (const entry of extract) {
-      const name = normalizeEntry(entry.header.name)
+      const name = normalizeEntry(namesOf(deb, entry.header).name)
       if (entry.header.type !== "file") {
         entry.resume()
         continue
       }
       const text = (await readAll(entry)).toString("utf8")
       if (name === "control") control = parseControl(text)
-      else if (name === "conffiles") {
-        for (const line of text.split("\n")) {
-          const p = line.trim().split(/\s+/).find((t) => t.startsWith("/"))
-          if (p) conffiles.add(p)
-        }
-      } else if (SCRIPTS.includes(name)) scripts[name] = text
+      else if (name === "conffiles") conffiles = new Set(parseConffiles(text))
+      else if (SCRIPTS.includes(name)) scripts[name] = text
     }
     await done
   } catch (e) {
@@ -135,8 +190,11 @@ export const readDeb = async (deb: string): Promise<DebTrove> => {
   if (!control) throw new ArchiveError({ archive: deb, reason: "control.tar has no control file" })
   const name = control.get("package")
   const version = control.get("version")
-  if (!name || !/^[a-z0-9][a-z0-9+.-]+$/.test(name)) throw new ArchiveError({ archive: deb, reason: `bad Package field '${name ?? ""}'` })
-  if (!version || !parseDebian(version)) throw new ArchiveError({ archive: deb, reason: `bad Version field '${version ?? ""}'` })
+  if (name === undefined) throw new ArchiveError({ archive: deb, reason: "missing 'Package' field" })
+  if (!/^[a-z0-9][a-z0-9+.-]+$/.test(name)) throw new ArchiveError({ archive: deb, reason: `bad Package field '${name ?? ""}'` })
+  if (version === undefined) throw new ArchiveError({ archive: deb, reason: "missing 'Version' field" })
+  const versionProblem = debianVersionProblem(version)
+  if (versionProblem) throw new ArchiveError({ archive: deb, reason: `'Version' field value '${version}': ${versionProblem}` })
 
   // data.tar: every entry, checked, hashed.
   const files: TroveFile[] = []
@@ -146,13 +204,14 @@ export const readDeb = async (deb: string): Promise<DebTrove> => {
     const { extract, done } = tarEntries(deb, dataMember, unpackLimit(dataMember.size))
     for await (const entry of extract) {
       const h = entry.header
-      const raw = normalizeEntry(h.name)
+      const names = namesOf(deb, h)
+      const raw = normalizeEntry(names.name)
       if (raw === "" || raw === ".") {
         entry.resume()
         continue
       }
       const p = rootedPath(raw)
-      if (p === undefined || h.name.startsWith("/")) throw new ArchiveError({ archive: deb, reason: `unsafe path '${h.name}' (absolute or with '..')` })
+      if (p === undefined || names.name.startsWith("/")) throw new ArchiveError({ archive: deb, reason: `unsafe path '${names.name}' (absolute or with '..')` })
       if (byPath.has(p)) throw new ArchiveError({ archive: deb, reason: `${p} appears twice` })
       for (let i = p.lastIndexOf("/"); i > 0; i = p.lastIndexOf("/", i - 1)) {
         if (symlinks.has(p.slice(0, i)))
@@ -172,15 +231,15 @@ export const readDeb = async (deb: string): Promise<DebTrove> => {
         file = { ...common, kind: "dir", sha256: null, size: 0, target: null }
         entry.resume()
       } else if (h.type === "symlink") {
-        file = { ...common, kind: "symlink", mode: 0o777, sha256: null, size: 0, target: h.linkname }
+        file = { ...common, kind: "symlink", mode: 0o777, sha256: null, size: 0, target: names.linkname ?? "" }
         symlinks.add(p)
         entry.resume()
       } else if (h.type === "link") {
         // A hard link must name a regular file earlier in this package.
-        const target = rootedPath(normalizeEntry(h.linkname ?? ""))
+        const target = rootedPath(normalizeEntry(names.linkname ?? ""))
         const original = target === undefined ? undefined : byPath.get(target)
         if (!original || original.kind !== "file")
-          throw new ArchiveError({ archive: deb, reason: `${p} is a hard link to ${h.linkname}, which is not a file in this package` })
+          throw new ArchiveError({ archive: deb, reason: `${p} is a hard link to ${names.linkname}, which is not a file in this package` })
         file = { ...common, kind: "file", sha256: original.sha256, size: original.size, target: null }
         entry.resume()
       } else if (h.type === "file" || h.type === "contiguous-file") {
@@ -200,6 +259,12 @@ export const readDeb = async (deb: string): Promise<DebTrove> => {
     await done
   } catch (e) {
     fail(deb, e)
+  }
+  // dpkg-deb refuses to build these; dpkg would record a conffile it never installs.
+  for (const c of conffiles) {
+    const f = byPath.get(c)
+    if (!f) throw new ArchiveError({ archive: deb, reason: `conffile '${c}' does not appear in package` })
+    if (f.kind === "dir") throw new ArchiveError({ archive: deb, reason: `conffile '${c}' is not a plain file` })
   }
   const arch = control.get("architecture") ?? "all"
   return {
@@ -227,7 +292,7 @@ export const extractDebObjects = async (deb: string, wanted: ReadonlyMap<string,
   try {
     const { extract } = tarEntries(deb, dataMember, unpackLimit(dataMember.size))
     for await (const entry of extract) {
-      const p = rootedPath(normalizeEntry(entry.header.name))
+      const p = rootedPath(normalizeEntry(namesOf(deb, entry.header).name))
       const sha = p === undefined ? undefined : wanted.get(p)
       if (sha !== undefined && entry.header.type === "file" && pending.has(sha)) {
         try {

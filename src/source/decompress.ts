@@ -1,7 +1,8 @@
-import { Transform, type TransformCallback } from "node:stream"
+import { Duplex, Transform, type TransformCallback } from "node:stream"
 import * as zlib from "node:zlib"
 import { Decompress as ZstdDecompress } from "fzstd"
 import lzma from "lzma-native"
+import Bunzip from "seek-bzip"
 
 // Decompressors for the members of a .deb, chosen by the member's name, each
 // behind a guard that stops a decompression bomb at a bound.
@@ -29,6 +30,81 @@ class Zstd extends Transform {
   }
 }
 
+/**
+ * bzip2 as a stream. seek-bzip decodes one block at a time from a synchronous
+ * byte source, so input is buffered until a whole block is surely there (a
+ * block's Huffman data is bounded: 32767 selectors x 50 symbols x 20 bits),
+ * or the input has ended. Memory stays within one block's input and output.
+ */
+const BZIP2_MAX_BLOCK = 32767 * 50 * 20 / 8 + 4096
+
+class Bunzip2Decoder {
+  private chunks: Buffer[] = []
+  private offset = 0
+  private buffered = 0
+  private ended = false
+  private bz: Bunzip | undefined
+  private out: Buffer[] = []
+  private current = Buffer.allocUnsafe(1 << 16)
+  private used = 0
+  private readonly input = Object.assign(new Bunzip.Stream(), {
+    readByte: (): number => {
+      const chunk = this.chunks[0]
+      if (chunk === undefined) throw new Error(this.ended ? "bzip2 data is truncated" : "bzip2 block larger than the format allows")
+      const b = chunk[this.offset++]!
+      this.buffered--
+      if (this.offset === chunk.length) {
+        this.chunks.shift()
+        this.offset = 0
+      }
+      return b
+    },
+  })
+  private readonly output = Object.assign(new Bunzip.Stream(), {
+    writeByte: (b: number) => {
+      this.current[this.used++] = b
+      if (this.used === this.current.length) this.take()
+    },
+  })
+  private take() {
+    if (this.used > 0) this.out.push(this.current.subarray(0, this.used))
+    this.current = Buffer.allocUnsafe(1 << 16)
+    this.used = 0
+  }
+  add(chunk: Buffer) {
+    this.chunks.push(chunk)
+    this.buffered += chunk.length
+  }
+  /** Decodes block by block while enough input is there; yields each block's output. */
+  *blocks(ended: boolean): Generator<Buffer[]> {
+    this.ended = ended
+    while (ended ? this.buffered > 0 || this.bz : this.buffered >= BZIP2_MAX_BLOCK) {
+      // A file may hold several streams back to back, each with its own header.
+      if (!this.bz) this.bz = new Bunzip(this.input, this.output)
+      else if (this.bz._init_block()) this.bz._read_bunzip()
+      else {
+        if (this.bz.reader.read(32) >>> 0 !== this.bz.streamCRC) throw new Error("bzip2 stream checksum mismatch (corrupt data)")
+        this.bz = undefined
+      }
+      this.take()
+      const out = this.out
+      this.out = []
+      if (out.length > 0) yield out
+    }
+  }
+}
+
+/** bzip2 as a stream that decodes a block only when the reader wants more. */
+const bunzip2 = (): Duplex =>
+  Duplex.from(async function* (source: AsyncIterable<Buffer>) {
+    const decoder = new Bunzip2Decoder()
+    for await (const chunk of source) {
+      decoder.add(chunk)
+      for (const out of decoder.blocks(false)) yield* out
+    }
+    for (const out of decoder.blocks(true)) yield* out
+  })
+
 export class BombError extends Error {}
 
 /** Fails the stream once more than `limit` bytes came out of it. */
@@ -44,12 +120,29 @@ class Bound extends Transform {
   }
 }
 
-/** The decompressor a member name calls for: data.tar.xz, control.tar.gz, data.tar.zst, data.tar. */
-export const decompressorFor = (member: string): Transform | undefined => {
+/**
+ * Feeds a decompressor in small slices: zstd and liblzma turn each input
+ * chunk into all of its output at once (a 64 KiB chunk of a bomb is
+ * gigabytes), so the slice bounds what one step can produce.
+ */
+const sliced = (size: number, decompressor: Transform): Duplex => {
+  const slicer = new Transform({
+    transform(chunk: Buffer, _, done) {
+      for (let i = 0; i < chunk.length; i += size) this.push(chunk.subarray(i, i + size))
+      done()
+    },
+  })
+  return Duplex.from({ writable: slicer, readable: slicer.pipe(decompressor) })
+}
+
+/** The decompressor a member name calls for: what dpkg reads (`man deb`): data.tar{,.gz,.xz,.zst,.bz2,.lzma}. */
+export const decompressorFor = (member: string): Duplex | undefined => {
   if (member.endsWith(".tar")) return new Transform({ transform: (c, _, done) => done(null, c) })
   if (member.endsWith(".tar.gz")) return zlib.createGunzip()
-  if (member.endsWith(".tar.xz")) return lzma.createDecompressor() as unknown as Transform
-  if (member.endsWith(".tar.zst")) return new Zstd()
+  // liblzma's auto decoder reads both .xz and the older .lzma (LZMA_alone).
+  if (member.endsWith(".tar.xz") || member.endsWith(".tar.lzma")) return sliced(4096, lzma.createDecompressor({ synchronous: true }) as unknown as Transform)
+  if (member.endsWith(".tar.bz2")) return bunzip2()
+  if (member.endsWith(".tar.zst")) return sliced(512, new Zstd())
   return undefined
 }
 

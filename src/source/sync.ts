@@ -3,7 +3,7 @@ import * as path from "node:path"
 import type { Db } from "../db/connection.js"
 import { knownArchives, type SourceRow } from "../db/sources.js"
 import { type NewTrove, upsertTrove } from "../db/troves.js"
-import { SourceError } from "../errors.js"
+import { ArchiveError, SourceError, describeIo } from "../errors.js"
 import type { Report } from "../reconcile/report.js"
 import { isTroveArchive, readTroveArchive } from "./formats.js"
 import { readRepoFile } from "./remote.js"
@@ -14,12 +14,22 @@ export interface SyncResult {
   readonly troves: number
   readonly added: number
   readonly removed: number
+  /** archives that could not be read, each with its reason; not indexed */
+  readonly bad: ReadonlyArray<ArchiveError>
+}
+
+/** A failure to read one archive, as an ArchiveError; anything else (a bug) is rethrown. */
+const asArchiveError = (archive: string, e: unknown): ArchiveError => {
+  if (e instanceof ArchiveError) return e
+  if ((e as NodeJS.ErrnoException).code !== undefined) return new ArchiveError({ archive, reason: describeIo(e) })
+  throw e
 }
 
 /**
  * Indexes a directory source: reads the manifest of every archive that is new
- * or changed (by size and mtime), then records them all in one transaction,
- * so a bad archive leaves the index as it was.
+ * or changed (by size and mtime), then records them all in one transaction.
+ * An archive that cannot be read is left out (and dropped from the index if
+ * it was there) and reported; it does not keep the others from being indexed.
  */
 export const syncSource = async (db: Db, source: SourceRow, now: string, report: Report): Promise<SyncResult> => {
   if (source.kind === "repo") return syncRepo(db, source, now)
@@ -32,15 +42,20 @@ export const syncSource = async (db: Db, source: SourceRow, now: string, report:
   const known = knownArchives(db, source.name)
   const fresh: Array<{ archive: string; trove: NewTrove; sha256: string; size: number; mtime: number }> = []
   const present = new Set<string>()
+  const bad: ArchiveError[] = []
   report.start(`sync ${source.name}`, names.length)
   for (const name of names) {
     const archive = path.join(source.location, name)
-    present.add(archive)
-    const st = fs.statSync(archive)
-    const k = known.get(archive)
-    if (!k || k.size !== st.size || k.mtime !== Math.trunc(st.mtimeMs)) {
-      const { trove, archiveSha256 } = await readTroveArchive(archive)
-      fresh.push({ archive, trove, sha256: archiveSha256, size: st.size, mtime: Math.trunc(st.mtimeMs) })
+    try {
+      const st = fs.statSync(archive)
+      const k = known.get(archive)
+      if (!k || k.size !== st.size || k.mtime !== Math.trunc(st.mtimeMs)) {
+        const { trove, archiveSha256 } = await readTroveArchive(archive)
+        fresh.push({ archive, trove, sha256: archiveSha256, size: st.size, mtime: Math.trunc(st.mtimeMs) })
+      }
+      present.add(archive)
+    } catch (e) {
+      bad.push(asArchiveError(archive, e))
     }
     report.tick()
   }
@@ -64,7 +79,7 @@ export const syncSource = async (db: Db, source: SourceRow, now: string, report:
     }
     db.prepare("UPDATE sources SET synced_at = ? WHERE name = ?").run(now, source.name)
   })()
-  return { source: source.name, troves: names.length, added: fresh.length, removed: gone.length }
+  return { source: source.name, troves: present.size, added: fresh.length, removed: gone.length, bad }
 }
 
 /**
@@ -101,5 +116,5 @@ export const syncRepo = async (db: Db, source: SourceRow, now: string): Promise<
     }
     db.prepare("UPDATE sources SET synced_at = ? WHERE name = ?").run(now, source.name)
   })()
-  return { source: source.name, troves: index.troves.length, added, removed: [...known.keys()].filter((a) => !present.has(a)).length }
+  return { source: source.name, troves: index.troves.length, added, removed: [...known.keys()].filter((a) => !present.has(a)).length, bad: [] }
 }

@@ -6,7 +6,7 @@ import * as Option from "effect/Option"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { addSource, listSources, removeSource } from "../../db/sources.js"
-import { NotFoundError, UsageError } from "../../errors.js"
+import { BadArchivesError, NotFoundError, UsageError } from "../../errors.js"
 import { isHttp } from "../../source/remote.js"
 import { INDEX, publicKeyString } from "../../source/repo.js"
 import { syncSource } from "../../source/sync.js"
@@ -81,9 +81,11 @@ const sync = Command.make(
         const chosen = args.names.length > 0 ? all.filter((s) => args.names.includes(s.name)) : all
         const results = []
         for (const source of chosen) results.push(yield* attempt(() => syncSource(c.db, source, c.now(), c.report)))
-        if (args.json) return printJson({ formatVersion: 1, sources: results })
-        if (results.length === 0) return println("No sources to sync.")
-        for (const r of results) println(`${r.source}: ${r.troves} troves (${r.added} new or changed, ${r.removed} gone)`)
+        const bad = results.flatMap((r) => r.bad)
+        if (args.json) printJson({ formatVersion: 1, sources: results.map(({ bad, ...r }) => ({ ...r, bad: bad.map((e) => ({ archive: e.archive, reason: e.reason })) })) })
+        else if (results.length === 0) println("No sources to sync.")
+        else for (const r of results) println(`${r.source}: ${r.troves} troves (${r.added} new or changed, ${r.removed} gone${r.bad.length > 0 ? `, ${r.bad.length} unreadable` : ""})`)
+        if (bad.length > 0) yield* Effect.fail(new BadArchivesError({ problems: bad }))
       }),
     ),
 ).pipe(Command.withDescription("index the troves each source offers (metadata only)"))
