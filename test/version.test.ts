@@ -1,5 +1,7 @@
+import { spawn } from "node:child_process"
+import fc from "fast-check"
 import { describe, expect, it } from "vitest"
-import { compareDebian, compareNative, matchesVersionSpec } from "../src/desired/version.js"
+import { compareDebian, compareNative, debianVersionProblem, matchesVersionSpec } from "../src/desired/version.js"
 
 const sign = (n: number) => Math.sign(n)
 
@@ -22,6 +24,51 @@ describe("Debian versions", () => {
     expect(compareDebian("1.6-2.1+deb12u2", "1.6-2.1+deb12u1")).toBeGreaterThan(0)
     expect(compareDebian("2.10-3", "2.9-9")).toBeGreaterThan(0)
     expect(compareDebian("1.0-1", "1.0-1")).toBe(0)
+  })
+})
+
+/** Runs a shell script without blocking the worker (a minute of blocking starves its own messages); its stdout lines. */
+const shellLines = async (script: string): Promise<string[]> => {
+  const child = spawn("sh", [], { stdio: ["pipe", "pipe", "ignore"] })
+  let stdout = ""
+  child.stdout.on("data", (c: Buffer) => (stdout += c.toString()))
+  const exited = new Promise((resolve) => child.on("exit", resolve))
+  child.stdin.end(script)
+  await exited
+  return stdout.trim().split("\n")
+}
+
+describe("Debian versions side by side with dpkg", () => {
+  it("orders every pair dpkg accepts as dpkg --compare-versions does, epochs and odd shapes included", async () => {
+    const part = fc.stringMatching(/^[0-9a-z][0-9a-zA-Z.+~]{0,6}$/)
+    // Epochs small and at the edge of an int; upstreams that start with a letter (dpkg only warns
+    // when comparing), that hold ':' or '-'; revisions or none.
+    const epoch = fc.option(fc.oneof(fc.integer({ min: 0, max: 3 }), fc.constantFrom(2147483647, 2147483648)), { nil: undefined })
+    const upstream = fc.oneof(part, fc.tuple(part, fc.constantFrom(":", "-"), part).map((t) => t.join("")))
+    const version = fc.tuple(epoch, upstream, fc.option(fc.stringMatching(/^[0-9a-zA-Z.+~]{1,5}$/), { nil: undefined }))
+      .map(([e, u, rev]) => `${e === undefined ? "" : `${e}:`}${u}${rev === undefined ? "" : `-${rev}`}`)
+    const pairs = fc.sample(fc.tuple(version, version), { numRuns: 6000, seed: 20261125 })
+    // One shell runs all the comparisons: a process per pair from node would take minutes.
+    // x: dpkg refused a version (exit 2).
+    const script = pairs
+      .map(([a, b]) => `dpkg --compare-versions '${a}' lt '${b}'; r=$?; if [ $r = 0 ]; then echo -1; elif [ $r = 2 ]; then echo x; elif dpkg --compare-versions '${a}' eq '${b}'; then echo 0; else echo 1; fi`)
+      .join("\n")
+    const out = await shellLines(script)
+    expect(out).toHaveLength(pairs.length)
+    const accepted = pairs.filter((_, i) => out[i] !== "x")
+    // the sample must hold the shapes that once disagreed
+    expect(accepted.filter(([a, b]) => /^[a-z]/.test(a) && /^\d+:[a-z]/.test(b)).length).toBeGreaterThan(0)
+    expect(accepted.length).toBeGreaterThan(pairs.length / 2)
+    const wrong = pairs.filter(([a, b], i) => out[i] !== "x" && String(Math.sign(compareDebian(a, b))) !== out[i])
+    expect(wrong.slice(0, 5)).toEqual([])
+  }, 300_000)
+
+  it("refuses a version for dpkg's reason, in dpkg's words", async () => {
+    // (not '-1' or '': dpkg reads those as an option and as "no version")
+    const versions = ["1.0-", "a1", "1:a1", "2147483648:1", "2147483647:1", ":1", "x:1", "1x:1", "1:", "0:-1", "1.0_1", "1-1_0", "1 0", "1:2:3", "1.0-1-2", "0:1", "+1:1"]
+    const out = await shellLines(versions.map((v) => `dpkg --compare-versions '${v}' eq '${v}' 2>&1 | sed -n 's/.*has bad syntax: //p;s/.*version string is empty.*/version string is empty/p' | head -1; echo .`).join("\n"))
+    const reasons = out.join("\n").split(".\n").map((s) => s.replace(/\n?\.?$/, ""))
+    expect(versions.map((v) => debianVersionProblem(v) ?? "")).toEqual(reasons.slice(0, versions.length))
   })
 })
 

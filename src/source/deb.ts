@@ -31,6 +31,7 @@ export interface DebTrove {
   readonly digest: string
 }
 
+const CONTROL_MEMBERS = ["control.tar", "control.tar.gz", "control.tar.xz", "control.tar.zst"]
 const SCRIPTS = ["preinst", "postinst", "prerm", "postrm", "config", "triggers"]
 const MAX_CONTROL = 64 * 1024 * 1024
 
@@ -165,6 +166,8 @@ export const readDeb = async (deb: string): Promise<DebTrove> => {
   const controlMember = member(members, "control.tar")
   const dataMember = member(members, "data.tar")
   if (!controlMember || !dataMember) throw new ArchiveError({ archive: deb, reason: "not a Debian package (control.tar or data.tar missing)" })
+  // dpkg reads data.tar in any of its compressions, control.tar in fewer.
+  if (!CONTROL_MEMBERS.includes(controlMember.name)) throw new ArchiveError({ archive: deb, reason: `uses unknown compression for member '${controlMember.name}'` })
 
   // control.tar: the control file, conffiles, maintainer scripts.
   let control: Map<string, string> | undefined
