@@ -34,8 +34,8 @@ describe("Debian packages", () => {
     expect(plan).toContain("+ jq 1.6-2.1+deb12u2 [is: x86_64]")
     ok(["apply", ...r])
     const reference = dpkgExtract(debs, path.join(base, "reference"))
-    const mine = listTree(root)
-    expect(mine).toEqual(listTree(reference, "\0"))
+    const mine = listTree(root, undefined, { times: true })
+    expect(mine).toEqual(listTree(reference, "\0", { times: true }))
     if (asRoot) expect(owners(root, mine)).toEqual(owners(reference, mine))
     else console.log("owners not compared: not running as root")
 
@@ -73,7 +73,7 @@ describe("Debian packages", () => {
     ok(["desired", "add", "demo-gzip", "demo-xz", "demo-zstd", "demo-none", ...r])
     expect(ok(["plan", ...r])).toContain("+ demo-zstd 2:1.0~rc1-3 [is: x86_64] [scripts not run]")
     ok(["apply", ...r])
-    expect(listTree(root)).toEqual(listTree(dpkgExtract(debs, path.join(base, "reference")), "\0"))
+    expect(listTree(root, undefined, { times: true })).toEqual(listTree(dpkgExtract(debs, path.join(base, "reference")), "\0", { times: true }))
     const show = JSON.parse(ok(["show", "demo-xz", "--json", "--files", ...r]))
     expect(show.files.filter((f: { config: boolean }) => f.config).map((f: { path: string }) => f.path)).toEqual(["/etc/demo-xz.conf"])
     expect(show.requires).toEqual(["libc6 (>= 2.34) | libc6-alt"])
@@ -83,6 +83,32 @@ describe("Debian packages", () => {
     buildDeb(base, path.join(repo, "demo-xz-3.deb"), { Package: "demo-xz", Version: "1:9.9-1" }, { "usr/bin/demo-xz": "old epoch" })
     ok(["source", "sync", ...r])
     expect(ok(["plan", ...r])).toContain("~ demo-xz 2:1.0~rc1-3 [is: x86_64] → 2:1.0-1 [is: x86_64]")
+  })
+
+  it("installs hard links as hard links and keeps the archive's mtimes, as dpkg-deb -x does; verify stays clean", () => {
+    const { base, root, repo, r } = setupRoot()
+    const deb = buildDeb(base, path.join(repo, "perl.deb"), { Package: "perlish", Version: "5.36.0-7" }, {
+      "usr/bin/perl": { content: "#!/bin/perl binary\n", mode: 0o755 },
+      "usr/share/doc/perlish/README": "old text\n",
+      "usr/share/doc/perlish/link": { symlink: "README" },
+    }, {
+      prepare: (dir) => {
+        // perl and perl5.36.0 are one file, as in Debian's perl-base
+        fs.linkSync(path.join(dir, "usr/bin/perl"), path.join(dir, "usr/bin/perl5.36.0"))
+        fs.utimesSync(path.join(dir, "usr/bin/perl"), 1_600_000_000, 1_600_000_000)
+        fs.utimesSync(path.join(dir, "usr/share/doc/perlish/README"), 1_500_000_000, 1_500_000_000)
+        fs.lutimesSync(path.join(dir, "usr/share/doc/perlish/link"), 1_400_000_000, 1_400_000_000)
+      },
+    })
+    ok(["source", "sync", ...r])
+    ok(["desired", "add", "perlish", ...r])
+    ok(["apply", ...r])
+    const mine = listTree(root, undefined, { times: true })
+    expect(mine).toEqual(listTree(dpkgExtract([deb], path.join(base, "reference")), "\0", { times: true }))
+    expect(mine["usr/bin/perl5.36.0"]!.linkedTo).toBe("usr/bin/perl")
+    expect(mine["usr/bin/perl"]!.mtime).toBe(1_600_000_000)
+    expect(mine["usr/share/doc/perlish/link"]!.mtime).toBe(1_400_000_000)
+    expect(conary(["verify", ...r]).code).toBe(0)
   })
 
   it.skipIf(!asRoot)("sets owners as the package says, also inside a setgid directory", () => {
@@ -105,8 +131,8 @@ describe("Debian packages", () => {
     ok(["desired", "add", "mailbox", ...r])
     ok(["apply", ...r])
     const reference = dpkgExtract([deb], path.join(base, "reference"))
-    const mine = listTree(root)
-    expect(mine).toEqual(listTree(reference, "\0"))
+    const mine = listTree(root, undefined, { times: true })
+    expect(mine).toEqual(listTree(reference, "\0", { times: true }))
     expect(owners(root, mine)).toEqual(owners(reference, mine))
     expect(fs.statSync(path.join(root, "var/mail/.keep")).gid).toBe(0)
   })
@@ -249,7 +275,7 @@ describe("Debian packages", () => {
     )
     ok(["desired", "add", "old-bz2", "old-lzma", ...r])
     ok(["apply", ...r])
-    expect(listTree(root)).toEqual(listTree(dpkgExtract(debs, path.join(base, "reference")), "\0"))
+    expect(listTree(root, undefined, { times: true })).toEqual(listTree(dpkgExtract(debs, path.join(base, "reference")), "\0", { times: true }))
     expect(conary(["verify", ...r]).code).toBe(0)
   })
 })

@@ -7,12 +7,17 @@ import * as path from "node:path"
 export const REPO = path.resolve(import.meta.dirname, "..")
 
 export interface Listing {
-  [path: string]: { type: string; mode: number; content?: string; target?: string }
+  [path: string]: { type: string; mode: number; content?: string; target?: string; mtime?: number; linkedTo?: string }
 }
 
-/** Everything under a root except conary's own state, as comparable data. */
-export const listTree = (root: string, skip = "var/lib/conary"): Listing => {
+/**
+ * Everything under a root except conary's own state, as comparable data.
+ * With `times`, files and symlinks also carry their mtime (seconds), and a
+ * file that shares its inode with an earlier one names it (`linkedTo`).
+ */
+export const listTree = (root: string, skip = "var/lib/conary", options: { times?: boolean } = {}): Listing => {
   const out: Listing = {}
+  const inodes = new Map<number, string>()
   const visit = (rel: string) => {
     for (const name of fs.readdirSync(path.join(root, rel)).sort()) {
       const r = rel ? `${rel}/${name}` : name
@@ -25,6 +30,12 @@ export const listTree = (root: string, skip = "var/lib/conary"): Listing => {
         visit(r)
       } else if (st.isSymbolicLink()) out[r] = { type: "symlink", mode: 0, target: fs.readlinkSync(abs) }
       else out[r] = { type: "file", mode, content: createHash("sha256").update(fs.readFileSync(abs)).digest("hex") }
+      if (options.times && !st.isDirectory()) {
+        out[r]!.mtime = Math.trunc(st.mtimeMs / 1000)
+        const first = inodes.get(st.ino)
+        if (first !== undefined && st.nlink > 1) out[r]!.linkedTo = first
+        else if (st.isFile()) inodes.set(st.ino, r)
+      }
     }
   }
   visit("")

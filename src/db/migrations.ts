@@ -176,6 +176,13 @@ export const migrations: ReadonlyArray<string> = [
   -- The ed25519 public key a repository's index must be signed with.
   ALTER TABLE sources ADD COLUMN trust_key TEXT;
   `,
+  `
+  -- What a file looked like in its archive beyond its content: its mtime
+  -- (seconds; NULL when the archive did not say) and the file of the same
+  -- trove it is a hard link to.
+  ALTER TABLE trove_files ADD COLUMN mtime INTEGER;
+  ALTER TABLE trove_files ADD COLUMN hardlink TEXT;
+  `,
 ]
 
 export const schemaVersion = migrations.length

@@ -294,12 +294,41 @@ const mergeConfig = (ctx: ApplyContext, op: FileOp): Buffer | undefined => {
 const stagesContent = (op: FileOp) =>
   isLeaf(op) && (op.op === "add" || op.op === "replace" || op.op === "repair" || op.op === "merge")
 
+/** A plan's files as their troves list them (the archive's mtime and hard links are there, not in the plan). */
+const troveFileOf = (ctx: ApplyContext) => {
+  const filesOf = troveFilesLookup(ctx.db)
+  const byTrove = new Map<number, Map<string, TroveFile>>()
+  return (op: FileOp): TroveFile | undefined => {
+    let files = byTrove.get(op.troveId)
+    if (!files) byTrove.set(op.troveId, (files = new Map(filesOf(op.troveId).map((f) => [f.path, f]))))
+    return files.get(op.path)
+  }
+}
+
+/**
+ * The staged file a hard link in the plan shares its inode with: the one of
+ * the same trove and content staged in the same plan. Without one (the
+ * original is unchanged, or was merged) the link is written as a copy.
+ */
+const hardLinkTargets = (leaves: ReadonlyArray<FileOp>, fileOf: (op: FileOp) => TroveFile | undefined) => {
+  const staged = new Map(leaves.filter((op) => op.kind === "file" && op.op !== "merge").map((op) => [`${op.troveId}\0${op.path}`, op]))
+  const targets = new Map<FileOp, string>()
+  for (const op of leaves) {
+    const link = op.kind === "file" && op.op !== "merge" ? fileOf(op)?.hardlink : undefined
+    const original = link === undefined ? undefined : staged.get(`${op.troveId}\0${link}`)
+    if (original && original.sha256 === op.sha256 && !fileOf(original)?.hardlink) targets.set(op, original.path)
+  }
+  return targets
+}
+
 /** Creates the new directories and writes every new content to its stage path. */
 const stage = async (ctx: ApplyContext, plan: Plan, created: ReadonlyArray<string>): Promise<MergeOutcome[]> => {
   const asRoot = process.getuid?.() === 0
   const ids = idResolver(ctx.root)
   const guard = parentGuard(ctx.root)
+  const fileOf = troveFileOf(ctx)
   const leaves = plan.files.filter(stagesContent)
+  const links = hardLinkTargets(leaves, fileOf)
   const merges: MergeOutcome[] = []
   const setgid = new Map<string, boolean>()
   const setgidDir = (dir: string) => {
@@ -322,7 +351,7 @@ const stage = async (ctx: ApplyContext, plan: Plan, created: ReadonlyArray<strin
     }
     ctx.report.tick()
   }
-  await forEachBounded(leaves, IO_CONCURRENCY, async (op) => {
+  await forEachBounded(leaves.filter((op) => !links.has(op)), IO_CONCURRENCY, async (op) => {
     const target = path.join(ctx.root, op.path)
     try {
       guard(target, op.path)
@@ -347,11 +376,26 @@ const stage = async (ctx: ApplyContext, plan: Plan, created: ReadonlyArray<strin
       const gid = ids.gid(op.group)
       if (asRoot && (uid !== 0 || gid !== 0 || setgidDir(path.dirname(staged)))) await fsp.lchown(staged, uid, gid)
       if (op.kind !== "symlink" && (merged || op.mode !== STORE_MODE)) await fsp.chmod(staged, op.mode)
+      // The archive's mtime, as dpkg keeps it; a merged file is new content.
+      const mtime = merged ? undefined : fileOf(op)?.mtime
+      if (mtime !== undefined) await fsp.lutimes(staged, mtime, mtime)
     } catch (e) {
       wrap(op, e)
     }
     ctx.report.tick()
   })
+  // Hard links last, once the file they share an inode with is complete.
+  for (const [op, original] of links) {
+    const target = path.join(ctx.root, op.path)
+    try {
+      guard(target, op.path)
+      await fsp.rm(stagePath(target), { force: true })
+      await fsp.link(stagePath(path.join(ctx.root, original)), stagePath(target))
+    } catch (e) {
+      wrap(op, e)
+    }
+    ctx.report.tick()
+  }
   ctx.report.done()
   return merges.sort((a, b) => (a.path < b.path ? -1 : 1))
 }

@@ -228,6 +228,7 @@ export const readDeb = async (deb: string): Promise<DebTrove> => {
         group: h.gname ? `${h.gname}:${h.gid}` : String(h.gid),
         config: conffiles.has(p),
         component: componentOf(p),
+        ...(h.mtime ? { mtime: Math.trunc(h.mtime.getTime() / 1000) } : {}),
       }
       let file: TroveFile
       if (h.type === "directory") {
@@ -243,7 +244,9 @@ export const readDeb = async (deb: string): Promise<DebTrove> => {
         const original = target === undefined ? undefined : byPath.get(target)
         if (!original || original.kind !== "file")
           throw new ArchiveError({ archive: deb, reason: `${p} is a hard link to ${names.linkname}, which is not a file in this package` })
-        file = { ...common, kind: "file", sha256: original.sha256, size: original.size, target: null }
+        // One inode: the link has the original's content, mode and owner.
+        const { mode, owner, group, sha256, size } = original
+        file = { ...common, kind: "file", mode, owner, group, sha256, size, target: null, hardlink: original.hardlink ?? original.path }
         entry.resume()
       } else if (h.type === "file" || h.type === "contiguous-file") {
         const hash = createHash("sha256")

@@ -27,6 +27,8 @@ const File = Schema.Struct({
   target: Schema.NullOr(Schema.String),
   config: Schema.Boolean,
   component: Schema.String,
+  mtime: Schema.optional(Schema.Int),
+  hardlink: Schema.optional(Schema.String.pipe(Schema.startsWith("/"))),
 })
 
 const Trove = Schema.Struct({

@@ -17,6 +17,10 @@ export interface TroveFile {
   readonly target: string | null
   readonly config: boolean
   readonly component: string
+  /** modification time from the archive, in seconds; apply sets it on the installed file */
+  readonly mtime?: number
+  /** another file of the same trove this one is a hard link to (they share an inode when installed) */
+  readonly hardlink?: string
 }
 
 export interface TroveMeta {
