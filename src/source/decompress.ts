@@ -140,7 +140,7 @@ export const decompressorFor = (member: string): Duplex | undefined => {
   if (member.endsWith(".tar")) return new Transform({ transform: (c, _, done) => done(null, c) })
   if (member.endsWith(".tar.gz")) return zlib.createGunzip()
   // liblzma's auto decoder reads both .xz and the older .lzma (LZMA_alone).
-  if (member.endsWith(".tar.xz") || member.endsWith(".tar.lzma")) return sliced(16384, lzma.createDecompressor({ synchronous: true }) as unknown as Transform)
+  if (member.endsWith(".tar.xz") || member.endsWith(".tar.lzma")) return sliced(4096, lzma.createDecompressor() as unknown as Transform)
   if (member.endsWith(".tar.bz2")) return bunzip2()
   if (member.endsWith(".tar.zst")) return sliced(512, new Zstd())
   return undefined
