@@ -3,7 +3,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
 import { type RawEntry, arArchive, buildDeb, compress, plainTar, rawDeb, zerosTarGz } from "./deb-helpers.js"
-import { conary, listTree, ok, setupRoot } from "./helpers.js"
+import { REPO, conary, listTree, ok, setupRoot } from "./helpers.js"
 
 const FIXTURES = path.resolve(import.meta.dirname, "../../shared/fixtures/debs")
 const asRoot = process.getuid?.() === 0
@@ -240,6 +240,21 @@ describe("Debian packages", () => {
     ok(["apply", ...r])
     expect(fs.existsSync(path.join(root, "usr/bin/tree"))).toBe(true)
   }, 120_000)
+
+  it("refuses decompression bombs within bounded memory", () => {
+    // 600 MiB of zeros as data.tar.xz (xz -9, 92 KB), .zst (zstd -19, 20 KB) and .bz2 (bzip2 -9, 1 KB):
+    // liblzma and zstd turn one 64 KiB chunk of these into gigabytes at once.
+    for (const z of ["xz", "zst", "bz2"]) {
+      const { repo, r } = setupRoot()
+      fs.copyFileSync(path.join(import.meta.dirname, "fixtures/bombs", `bomb-${z}.deb`), path.join(repo, `bomb-${z}.deb`))
+      const res = spawnSync("/usr/bin/time", ["-f", "maxrss %M", process.execPath, path.join(REPO, "bin/conary.js"), "source", "sync", ...r], { encoding: "utf8" })
+      expect(res.status, z).toBe(1)
+      expect(res.stderr, z).toMatch(/unpacks to more than \d+ bytes \(decompression bomb\?\)/)
+      const kib = Number(/maxrss (\d+)/.exec(res.stderr)![1])
+      // 1 GB (xz) and 700 MB (zstd) before the decompressors were fed in slices; about 300 MB now
+      expect(kib / 1024, z).toBeLessThan(450)
+    }
+  })
 
   it("reads data.tar.bz2 and data.tar.lzma as dpkg-deb -x does, and refuses the control.tar compressions dpkg refuses", async () => {
     const { base, root, repo, r } = setupRoot()
