@@ -32,6 +32,10 @@ const ManifestFile = Schema.Struct({
   target: Schema.optional(Schema.String),
   config: Schema.Boolean,
   component: Schema.String.pipe(Schema.pattern(/^[a-z][a-z0-9-]*$/)),
+  /** seconds; set on the installed file */
+  mtime: Schema.optional(Schema.Int),
+  /** an earlier file of the manifest this one shares an inode with */
+  hardlink: Schema.optional(Schema.String),
 })
 
 const Manifest = Schema.Struct({
@@ -82,6 +86,7 @@ const checkManifest = (archive: string, m: Manifest): NativeTrove => {
   }
   const seen = new Set<string>()
   const files: TroveFile[] = []
+  const regular = new Map<string, TroveFile>()
   for (const f of m.files) {
     const p = rootedPath(f.path)
     if (p === undefined) throw bad(`unsafe path '${f.path}' (absolute or with '..')`)
@@ -89,7 +94,14 @@ const checkManifest = (archive: string, m: Manifest): NativeTrove => {
     seen.add(p)
     if (f.kind === "file" && f.sha256 === undefined) throw bad(`${p}: file without sha256`)
     if (f.kind === "symlink" && !f.target) throw bad(`${p}: symlink without target`)
-    files.push({
+    let hardlink: string | undefined
+    if (f.hardlink !== undefined) {
+      hardlink = rootedPath(f.hardlink)
+      const original = hardlink === undefined ? undefined : regular.get(hardlink)
+      if (f.kind !== "file" || !original || original.hardlink !== undefined || original.sha256 !== f.sha256)
+        throw bad(`${p} is a hard link to ${f.hardlink}, which is not an earlier file of this trove with the same content`)
+    }
+    const file: TroveFile = {
       path: p,
       kind: f.kind,
       mode: f.mode,
@@ -100,7 +112,11 @@ const checkManifest = (archive: string, m: Manifest): NativeTrove => {
       target: f.kind === "symlink" ? f.target! : null,
       config: f.config,
       component: f.component,
-    })
+      ...(f.mtime === undefined ? {} : { mtime: f.mtime }),
+      ...(hardlink === undefined ? {} : { hardlink }),
+    }
+    files.push(file)
+    if (file.kind === "file") regular.set(p, file)
   }
   const symlinks = new Set(files.filter((f) => f.kind === "symlink").map((f) => f.path))
   for (const f of files) {
@@ -222,22 +238,44 @@ export interface BuildOptions {
 /** One entry to pack: what a directory walk (or a generator) yields. */
 export type PackEntry =
   | { readonly rel: string; readonly kind: "dir"; readonly mode: number }
-  | { readonly rel: string; readonly kind: "symlink"; readonly target: string }
-  | { readonly rel: string; readonly kind: "file"; readonly mode: number; readonly data: () => Buffer }
+  | { readonly rel: string; readonly kind: "symlink"; readonly target: string; readonly mtime?: number }
+  | { readonly rel: string; readonly kind: "file"; readonly mode: number; readonly data: () => Buffer; readonly mtime?: number; readonly hardlink?: string }
 
+const UTF8 = new TextDecoder("utf-8", { fatal: true })
+
+/** A directory's entries, sorted; a name that is not UTF-8 is refused (it would be stored as another name). */
+const readNames = (dir: string): string[] =>
+  fs
+    .readdirSync(dir, { encoding: "buffer" })
+    .map((raw) => {
+      try {
+        return UTF8.decode(raw)
+      } catch {
+        throw new ArchiveError({ archive: path.join(dir, raw.toString("latin1")), reason: "file name is not UTF-8" })
+      }
+    })
+    .sort()
+
+/** A directory tree as entries, with mtimes and hard links (files sharing an inode name the first one). */
 const walk = (dir: string): PackEntry[] => {
   const out: PackEntry[] = []
+  const inodes = new Map<string, string>()
   const visit = (rel: string) => {
-    for (const name of fs.readdirSync(path.join(dir, rel)).sort()) {
+    for (const name of readNames(path.join(dir, rel))) {
       const r = rel === "" ? name : `${rel}/${name}`
       const abs = path.join(dir, r)
       const stat = fs.lstatSync(abs)
+      const mtime = Math.trunc(stat.mtimeMs / 1000)
       if (stat.isDirectory()) {
         out.push({ rel: r, kind: "dir", mode: stat.mode & 0o7777 })
         visit(r)
-      } else if (stat.isSymbolicLink()) out.push({ rel: r, kind: "symlink", target: fs.readlinkSync(abs) })
-      else if (stat.isFile()) out.push({ rel: r, kind: "file", mode: stat.mode & 0o7777, data: () => fs.readFileSync(abs) })
-      else throw new ArchiveError({ archive: abs, reason: "not a file, directory or symlink" })
+      } else if (stat.isSymbolicLink()) out.push({ rel: r, kind: "symlink", target: fs.readlinkSync(abs), mtime })
+      else if (stat.isFile()) {
+        const inode = `${stat.dev}:${stat.ino}`
+        const hardlink = stat.nlink > 1 ? inodes.get(inode) : undefined
+        if (stat.nlink > 1 && hardlink === undefined) inodes.set(inode, r)
+        out.push({ rel: r, kind: "file", mode: stat.mode & 0o7777, data: () => fs.readFileSync(abs), mtime, ...(hardlink === undefined ? {} : { hardlink }) })
+      } else throw new ArchiveError({ archive: abs, reason: "not a file, directory or symlink" })
     }
   }
   visit("")
@@ -260,12 +298,14 @@ export const packNativeTrove = async (entries: ReadonlyArray<PackEntry>, options
     const rooted = "/" + entry.rel
     const common = { path: entry.rel, owner: "root", group: "root", config: rooted.startsWith("/etc/"), component: componentOf(rooted) }
     if (entry.kind === "dir") files.push({ ...common, kind: "dir", mode: entry.mode, size: 0 })
-    else if (entry.kind === "symlink") files.push({ ...common, kind: "symlink", mode: 0o777, size: 0, target: entry.target })
+    else if (entry.kind === "symlink")
+      files.push({ ...common, kind: "symlink", mode: 0o777, size: 0, target: entry.target, ...(entry.mtime === undefined ? {} : { mtime: entry.mtime }) })
     else {
       const data = entry.data()
       const sha256 = createHash("sha256").update(data).digest("hex")
       contents.set(sha256, entry.data)
-      files.push({ ...common, kind: "file", mode: entry.mode, size: data.length, sha256 })
+      const extra = { ...(entry.mtime === undefined ? {} : { mtime: entry.mtime }), ...(entry.hardlink === undefined ? {} : { hardlink: entry.hardlink }) }
+      files.push({ ...common, kind: "file", mode: entry.mode, size: data.length, sha256, ...extra })
     }
   }
   const manifest: Manifest = {
