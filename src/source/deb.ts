@@ -93,7 +93,7 @@ const member = (members: ReadonlyArray<ArMember>, prefix: string) => members.fin
 /** Streams a tar member through its decompressor and a bomb bound, entry by entry. */
 const tarEntries = (deb: string, m: ArMember, limit: number) => {
   const decompress = decompressorFor(m.name)
-  if (!decompress) throw new ArchiveError({ archive: deb, reason: `unsupported compression of ${m.name}` })
+  if (!decompress) throw new ArchiveError({ archive: deb, reason: `uses unknown compression for member '${m.name}'` })
   // Names as raw bytes (latin1), so entryName can tell UTF-8 from anything else.
   const extract = tar.extract({ filenameEncoding: "latin1" } as Parameters<typeof tar.extract>[0])
   const done = pipeline(memberStream(deb, m), decompress, bound(limit), extract)

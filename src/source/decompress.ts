@@ -31,8 +31,9 @@ class Zstd extends Transform {
 }
 
 /**
- * bzip2 as a stream. seek-bzip decodes one block at a time from a synchronous
- * byte source, so input is buffered until a whole block is surely there (a
+ * bzip2 as a stream. seek-bzip (pinned: its block-level methods are used,
+ * typed in src/types) decodes one block at a time from a synchronous byte
+ * source, so input is buffered until a whole block is surely there (a
  * block's Huffman data is bounded: 32767 selectors x 50 symbols x 20 bits),
  * or the input has ended. Memory stays within one block's input and output.
  */
