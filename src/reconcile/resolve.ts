@@ -1,4 +1,4 @@
-import { type Flavor, archRank, matchFlavor, narrows, overrideFlavor, parseFlavor } from "../desired/flavor.js"
+import { type Flavor, type Match, archRank, matchFlavor, narrows, overrideFlavor, parseFlavor } from "../desired/flavor.js"
 import { type DesiredRow, formatSpec } from "../desired/rows.js"
 import { compareVersions, matchesVersionSpec, satisfiesRelation } from "../desired/version.js"
 import { UnresolvableError } from "../errors.js"
@@ -52,6 +52,35 @@ const pickBest = (system: Flavor, scored: ReadonlyArray<Candidate & { readonly s
   return best
 }
 
+/**
+ * Whether a trove is one a desired row asks for, whatever the system flavor:
+ * its name, version spec, component and the row's flavor narrowing.
+ */
+const rowAsksFor = (row: DesiredRow, rowFlavor: Flavor, trove: TroveMeta, flavor: Flavor): Match => {
+  if (row.component && !trove.components.includes(row.component)) return { ok: false, reason: `has no :${row.component} component` }
+  return narrows(rowFlavor, flavor)
+}
+
+/**
+ * Why each installed trove is there, by the desired rows as they are now: a
+ * trove some row asks for is explicit, any other a dependency. Recorded when
+ * the desired state changes, not only when files do.
+ */
+export const reasonsFor = (
+  desired: ReadonlyArray<DesiredRow>,
+  installed: ReadonlyArray<TroveMeta>,
+): Map<number, Reason> => {
+  const reasons = new Map<number, Reason>()
+  for (const trove of installed) {
+    const flavor = parseFlavor(trove.flavor)
+    const asked = desired.some(
+      (row) => row.name === trove.name && matchesVersionSpec(trove.version, row.version) && rowAsksFor(row, parseFlavor(row.flavor), trove, flavor).ok,
+    )
+    reasons.set(trove.id, asked ? "explicit" : "dependency")
+  }
+  return reasons
+}
+
 export const resolve = (input: ResolveInput): ReadonlyArray<TargetTrove> => {
   const flavorCache = new Map<string, Flavor>()
   const flavorOf = (text: string): Flavor => {
@@ -102,13 +131,9 @@ export const resolve = (input: ResolveInput): ReadonlyArray<TargetTrove> => {
     const ok: Array<Candidate & { score: number }> = []
     for (const trove of byName.get(row.name) ?? []) {
       if (!matchesVersionSpec(trove.version, row.version)) continue
-      if (row.component && !trove.components.includes(row.component)) {
-        rejected.push({ trove, reason: `has no :${row.component} component` })
-        continue
-      }
       const flavor = flavorOf(trove.flavor)
-      const narrow = narrows(rowFlavor, flavor)
-      const match = narrow.ok ? matchFlavor(effective, flavor) : narrow
+      const asked = rowAsksFor(row, rowFlavor, trove, flavor)
+      const match = asked.ok ? matchFlavor(effective, flavor) : asked
       if (match.ok) ok.push({ trove, flavor, score: match.score })
       else rejected.push({ trove, reason: match.reason })
     }
