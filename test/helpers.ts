@@ -132,7 +132,7 @@ export const buildTrove = (
     dir,
     "--name",
     name,
-    "--version",
+    "--trove-version",
     version,
     ...(options.flavor ? ["--flavor", options.flavor] : []),
     ...(options.requires ?? []).flatMap((d) => ["--requires", d]),
