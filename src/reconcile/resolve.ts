@@ -4,6 +4,7 @@ import { compareVersions, matchesVersionSpec, satisfiesRelation } from "../desir
 import { UnresolvableError } from "../errors.js"
 import { type Dep, type TroveMeta, formatDep, isDefaultComponent, parseDep, parseDepGroup } from "../source/trove.js"
 import type { Reason, TargetTrove } from "./plan-schema.js"
+import type { InstalledTrove } from "./plan.js"
 
 // Resolution: desired rows -> one trove each -> dependency closure. Pure.
 
@@ -13,6 +14,10 @@ export interface ResolveInput {
   /** names the base system provides */
   readonly provides: ReadonlySet<string>
   readonly available: ReadonlyArray<TroveMeta>
+  /** what is installed: an update keeps the flavor a trove is installed with */
+  readonly installed: ReadonlyArray<InstalledTrove>
+  /** choose flavors afresh, as if nothing were installed (`--reflavor`) */
+  readonly reflavor?: boolean
 }
 
 interface Candidate {
@@ -106,6 +111,25 @@ export const resolve = (input: ResolveInput): ReadonlyArray<TargetTrove> => {
     list.push(t)
     index(providers, t)
   }
+  const installedByName = new Map<string, TroveMeta[]>()
+  for (const { trove } of input.reflavor ? [] : input.installed) {
+    let list = installedByName.get(trove.name)
+    if (!list) installedByName.set(trove.name, (list = []))
+    list.push(trove)
+  }
+  /**
+   * Conary's flavor affinity: a trove keeps the flavor it is installed with
+   * while that flavor has a version at least as new, even if another flavor
+   * scores higher now; only other candidates otherwise.
+   */
+  const keepInstalledFlavor = <C extends Candidate>(name: string, candidates: C[]): C[] => {
+    const installed = installedByName.get(name)
+    if (installed === undefined) return candidates
+    const same = candidates.filter((c) =>
+      installed.some((i) => i.flavor === c.trove.flavor && compareVersions(c.trove.scheme, c.trove.version, i.version) >= 0),
+    )
+    return same.length > 0 ? same : candidates
+  }
   /** selected troves by every name they provide */
   const selectedProviders = new Map<string, TroveMeta[]>()
 
@@ -137,7 +161,8 @@ export const resolve = (input: ResolveInput): ReadonlyArray<TargetTrove> => {
       if (match.ok) ok.push({ trove, flavor, score: match.score })
       else rejected.push({ trove, reason: match.reason })
     }
-    const best = pickBest(effective, ok)
+    // A desired row with a flavor chooses it; one without keeps what is installed.
+    const best = pickBest(effective, row.flavor ? ok : keepInstalledFlavor(row.name, ok))
     if (best) {
       select(best.trove, row.component ? [row.component] : defaults(best.trove), "explicit")
     } else if (rejected.length > 0) {
@@ -186,7 +211,7 @@ export const resolve = (input: ResolveInput): ReadonlyArray<TargetTrove> => {
           const m = matchFlavor(input.systemFlavor, flavor)
           if (m.ok) ok.push({ trove: c, flavor, score: m.score })
         }
-        chosen = pickBest(input.systemFlavor, ok)?.trove
+        chosen = pickBest(input.systemFlavor, keepInstalledFlavor(dep.name, ok))?.trove
         if (chosen) break
       }
       if (!chosen) {
