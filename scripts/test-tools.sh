@@ -18,13 +18,13 @@ missing() {
     [ -n "$cmd" ] && ! command -v "$cmd" >/dev/null 2>&1 && echo "$pkg"
   done
 }
-need=$(missing | tr '\n' ' ')
+need=$(missing | tr '\n' ' ' | sed 's/ $//')
 [ -z "$need" ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "test-tools: installing $need" >&2
   apt-get update -qq >&2 &&
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $need >/dev/null
-  need=$(missing | tr '\n' ' ')
+  need=$(missing | tr '\n' ' ' | sed 's/ $//')
   [ -z "$need" ] && exit 0
 fi
 cat >&2 <<MSG
