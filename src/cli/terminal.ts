@@ -20,7 +20,8 @@ export const stripAnsi = (text: string): string => text.replace(ANSI, "")
 export const withCliConsole = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
   Console.consoleWith((base) => {
     const log = (...args: ReadonlyArray<unknown>) => {
-      const text = args.join(" ")
+      // Its documents end in a newline already.
+      const text = args.join(" ").replace(/\n$/, "")
       process.stdout.write((colorWanted(process.stdout) ? text : stripAnsi(text)) + "\n")
     }
     const console: Console.Console = {
