@@ -229,6 +229,21 @@ describe("flavors as Conary users write and expect them", () => {
     expect(targetOf({ installed: available[0] })).toEqual(["1.1-1-1 [readline,~!ssl is: x86_64]"])
     expect(targetOf({ installed: available[0], reflavor: true })).toEqual(["1.1-1-1 [~readline,~ssl is: x86_64]"])
     expect(targetOf({ installed: available[0], row: "ssl" })).toEqual(["1.1-1-1 [~readline,~ssl is: x86_64]"])
+    // A dependency keeps its flavor too.
+    const app = { ...meta(5, "", "1.0-1-1"), name: "app", requires: ["pkg"] }
+    const dependency = plan({
+      desired: [{ name: "app", component: "", version: "", flavor: "" }],
+      systemFlavor,
+      provides: new Set(),
+      available: [...available, app],
+      installed: [{ trove: available[0]!, components: ["runtime"], reason: "dependency" }],
+      filesOf: () => [],
+      ownersOf: () => [],
+    })
+    expect(Either.isRight(dependency) && dependency.right.target.map((t) => `${t.name} ${t.version} [${t.flavor}]`)).toEqual([
+      "app 1.0-1-1 []",
+      "pkg 1.1-1-1 [readline,~!ssl is: x86_64]",
+    ])
     // A flavor with no version as new as the installed one is left for the others.
     expect(targetOf({ installed: meta(9, "readline,~!ssl is: x86_64", "2.0-1-1") })).toEqual(["1.1-1-1 [~readline,~ssl is: x86_64]"])
   })

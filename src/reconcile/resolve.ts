@@ -120,15 +120,15 @@ export const resolve = (input: ResolveInput): ReadonlyArray<TargetTrove> => {
   /**
    * Conary's flavor affinity: a trove keeps the flavor it is installed with
    * while that flavor has a version at least as new, even if another flavor
-   * scores higher now; only other candidates otherwise.
+   * scores higher now; other flavors of that name are then left out.
    */
-  const keepInstalledFlavor = <C extends Candidate>(name: string, candidates: C[]): C[] => {
-    const installed = installedByName.get(name)
-    if (installed === undefined) return candidates
-    const same = candidates.filter((c) =>
-      installed.some((i) => i.flavor === c.trove.flavor && compareVersions(c.trove.scheme, c.trove.version, i.version) >= 0),
-    )
-    return same.length > 0 ? same : candidates
+  const keepInstalledFlavor = <C extends Candidate>(candidates: C[]): C[] => {
+    const keeps = (c: C) =>
+      installedByName
+        .get(c.trove.name)
+        ?.some((i) => i.flavor === c.trove.flavor && compareVersions(c.trove.scheme, c.trove.version, i.version) >= 0) === true
+    const kept = new Set(candidates.filter(keeps).map((c) => c.trove.name))
+    return kept.size === 0 ? candidates : candidates.filter((c) => !kept.has(c.trove.name) || keeps(c))
   }
   /** selected troves by every name they provide */
   const selectedProviders = new Map<string, TroveMeta[]>()
@@ -162,7 +162,7 @@ export const resolve = (input: ResolveInput): ReadonlyArray<TargetTrove> => {
       else rejected.push({ trove, reason: match.reason })
     }
     // A desired row with a flavor chooses it; one without keeps what is installed.
-    const best = pickBest(effective, row.flavor ? ok : keepInstalledFlavor(row.name, ok))
+    const best = pickBest(effective, row.flavor ? ok : keepInstalledFlavor(ok))
     if (best) {
       select(best.trove, row.component ? [row.component] : defaults(best.trove), "explicit")
     } else if (rejected.length > 0) {
@@ -211,7 +211,7 @@ export const resolve = (input: ResolveInput): ReadonlyArray<TargetTrove> => {
           const m = matchFlavor(input.systemFlavor, flavor)
           if (m.ok) ok.push({ trove: c, flavor, score: m.score })
         }
-        chosen = pickBest(input.systemFlavor, keepInstalledFlavor(dep.name, ok))?.trove
+        chosen = pickBest(input.systemFlavor, keepInstalledFlavor(ok))?.trove
         if (chosen) break
       }
       if (!chosen) {
