@@ -60,10 +60,9 @@ const json = args.includes("--json")
  * version is `--trove-version`; `trove build --version V` would otherwise
  * print conary's version and build nothing.
  */
-const checkArgs = (): void => {
+const versionMistaken = (): boolean => {
   const words = args.filter((a) => !a.startsWith("-"))
-  if (words[0] === "trove" && words[1] === "build" && args.some((a) => a === "--version" || a.startsWith("--version=")))
-    throw new UsageError({ message: "trove build: the trove's version is given as --trove-version V (--version prints conary's)" })
+  return words[0] === "trove" && words[1] === "build" && args.some((a) => a === "--version" || a.startsWith("--version="))
 }
 
 const fail = (type: string, lines: ReadonlyArray<string>, message: string) => {
@@ -72,10 +71,11 @@ const fail = (type: string, lines: ReadonlyArray<string>, message: string) => {
   process.exitCode = EXIT_ERROR
 }
 
-const program = Effect.suspend(() => {
-  checkArgs()
-  return cli(process.argv)
-}).pipe(
+const program = Effect.suspend(() =>
+  versionMistaken()
+    ? Effect.fail(new UsageError({ message: "trove build: the trove's version is given as --trove-version V (--version prints conary's)" }))
+    : cli(process.argv),
+).pipe(
   withCliConsole,
   Effect.catchAll((e) =>
     Effect.sync(() => {
@@ -84,12 +84,6 @@ const program = Effect.suspend(() => {
         fail("UsageError", [`conary: ${message}`], message)
       } else if (isConaryError(e)) fail(e._tag, errorLines(e), e.message)
       else fail("Error", [`conary: ${String(e)}`], String(e))
-    }),
-  ),
-  Effect.catchAllDefect((defect) =>
-    Effect.sync(() => {
-      if (isConaryError(defect)) return fail(defect._tag, errorLines(defect), defect.message)
-      fail("InternalError", [defectLine(Cause.die(defect))], String(defect))
     }),
   ),
   Effect.provide(NodeContext.layer),
