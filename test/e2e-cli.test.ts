@@ -66,6 +66,12 @@ describe("the CLI in pipes, scripts and terminals", () => {
     expect(line(["desired", "list", "--jsn"])).toBe("conary: desired list: unknown option '--jsn'; did you mean '--json'?")
     expect(line(["plan", "--lock-timeout", "soon"])).toMatch(/^conary: plan: 'soon' is not a float$/)
     expect(line(["desired", "add"])).toBe("conary: desired add: Missing argument <SPEC>")
+    // Before variadic arguments @effect/cli would take an unknown option for one, and lose the options after it.
+    expect(line(["desired", "add", "--rot", "/x", "foo", "--root", "/nonexistent"])).toBe(
+      "conary: desired add: unknown option '--rot'; did you mean '--root'?",
+    )
+    expect(line(["desired", "--bogus"])).toBe("conary: desired: unknown option '--bogus'; first a command: add, export, list, remove, set")
+    expect(line(["plan", "--root"])).toBe("conary: plan: option --root needs a value")
   })
 
   it("prints an error document on stdout under --json, with the same exit code", () => {

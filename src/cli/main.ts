@@ -21,7 +21,7 @@ import { troveCommand } from "./commands/trove.js"
 import { verifyCommand } from "./commands/verify.js"
 import { EXIT_ERROR, defectLine, errorDocument, errorLines } from "./exit.js"
 import { printJson } from "./format.js"
-import { explainParseError } from "./suggest.js"
+import { explainParseError, unknownOption } from "./suggest.js"
 import { quietOnClosedPipe, stripAnsi, withCliConsole } from "./terminal.js"
 
 declare const CONARY_VERSION: string
@@ -71,11 +71,18 @@ const fail = (type: string, lines: ReadonlyArray<string>, message: string) => {
   process.exitCode = EXIT_ERROR
 }
 
-const program = Effect.suspend(() =>
-  versionMistaken()
-    ? Effect.fail(new UsageError({ message: "trove build: the trove's version is given as --trove-version V (--version prints conary's)" }))
-    : cli(process.argv),
-).pipe(
+/** What is wrong with the command line before @effect/cli parses it, if anything. */
+const preflight = (): UsageError | undefined => {
+  if (versionMistaken())
+    return new UsageError({ message: "trove build: the trove's version is given as --trove-version V (--version prints conary's)" })
+  const unknown = unknownOption(conary, args)
+  return unknown === undefined ? undefined : new UsageError({ message: unknown })
+}
+
+const program = Effect.suspend(() => {
+  const wrong = preflight()
+  return wrong ? Effect.fail(wrong) : cli(process.argv)
+}).pipe(
   withCliConsole,
   Effect.catchAll((e) =>
     Effect.sync(() => {

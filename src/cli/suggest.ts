@@ -78,6 +78,62 @@ export const closest = (word: string, names: Iterable<string>): string | undefin
 
 const quoteList = (names: Iterable<string>) => [...names].join(", ")
 
+// Options @effect/cli gives every command (not in their usage); value-taking ones true.
+const BUILT_IN = new Map([["--help", false], ["-h", false], ["--version", false], ["--wizard", false], ["--completions", true], ["--log-level", true]])
+
+/**
+ * Follows the command words typed to the command at hand, checking options on
+ * the way: the first unknown command or option is the problem, said with the
+ * closest name the command at hand has.
+ */
+const walk = (
+  root: Descriptor.Command<unknown>,
+  args: ReadonlyArray<string>,
+  missingValue?: string,
+): { readonly node: Node; readonly problem?: string } => {
+  let node = nodeOf("", root)
+  const at = () => (node.path ? `${node.path}: ` : "")
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!
+    if (arg === "--") break
+    if (arg.startsWith("-") && arg !== "-") {
+      const name = arg.split("=")[0]!
+      const takesValue = node.options.get(name) ?? BUILT_IN.get(name)
+      if (takesValue === undefined && node.subcommands.size > 0)
+        return { node, problem: `${at()}unknown option '${name}'; first a command: ${quoteList(node.subcommands.keys())}` }
+      if (takesValue === undefined) {
+        const guess = closest(name, node.options.keys())
+        return { node, problem: `${at()}unknown option '${name}'` + (guess ? `; did you mean '${guess}'?` : `; options: ${quoteList(node.options.keys())}`) }
+      }
+      if (name === missingValue && takesValue) return { node, problem: `${at()}option ${name} needs a value` }
+      if (takesValue && !arg.includes("=")) i++
+      continue
+    }
+    if (node.subcommands.size === 0) continue
+    const sub = node.subcommands.get(arg)
+    if (sub === undefined) {
+      const guess = closest(arg, node.subcommands.keys())
+      const prefix = node.path ? `${node.path} ` : ""
+      return {
+        node,
+        problem: `unknown command '${prefix}${arg}'` + (guess ? `; did you mean '${prefix}${guess}'?` : `; commands: ${quoteList(node.subcommands.keys())}`),
+      }
+    }
+    node = nodeOf(`${node.path ? `${node.path} ` : ""}${arg}`, sub)
+  }
+  return { node }
+}
+
+/**
+ * An unknown option, found before parsing: @effect/cli takes one before a
+ * command's variadic arguments for an argument, and options after it are
+ * then lost (`desired add --rot /x foo --root /r`).
+ */
+export const unknownOption = <Name extends string, R, E, A>(root: Command.Command<Name, R, E, A>, args: ReadonlyArray<string>) => {
+  const { problem } = walk(root.descriptor as Descriptor.Command<unknown>, args)
+  return problem?.includes("unknown option") ? problem : undefined
+}
+
 /**
  * One line for what @effect/cli rejected (`text`, its message), naming the
  * command at hand and the closest subcommand or option to what was typed.
@@ -87,37 +143,10 @@ export const explainParseError = <Name extends string, R, E, A>(
   args: ReadonlyArray<string>,
   text: string,
 ): string => {
-  let node = nodeOf("", root.descriptor as Descriptor.Command<unknown>)
-  // Follow the command words typed; stop at the first that is not a subcommand.
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!
-    if (arg.startsWith("-")) {
-      if (!arg.includes("=") && node.options.get(arg)) i++
-      const unknown = /unknown argument: '(.*)'/.exec(text)?.[1]
-      if (unknown === arg && node.subcommands.size === 0) {
-        const name = arg.split("=")[0]!
-        const known = node.options.has(name)
-        const guess = known ? undefined : closest(name, node.options.keys())
-        const at = node.path ? `${node.path}: ` : ""
-        if (known) return `${at}option ${name} needs a value`
-        return `${at}unknown option '${name}'` + (guess ? `; did you mean '${guess}'?` : `; options: ${quoteList(node.options.keys())}`)
-      }
-      continue
-    }
-    if (node.subcommands.size === 0) continue
-    const sub = node.subcommands.get(arg)
-    if (sub === undefined) {
-      const guess = closest(arg, node.subcommands.keys())
-      const typed = node.path ? `${node.path} ${arg}` : arg
-      return (
-        `unknown command '${typed}'` +
-        (guess ? `; did you mean '${node.path ? `${node.path} ` : ""}${guess}'?` : `; commands: ${quoteList(node.subcommands.keys())}`)
-      )
-    }
-    node = nodeOf(node.path ? `${node.path} ${arg}` : arg, sub)
-  }
-  const extra = /unknown argument: '(.*)'/.exec(text)?.[1]
-  if (extra !== undefined) return `${node.path ? `${node.path}: ` : ""}unexpected argument '${extra}'`
-  const message = text.trim().split(/\n+/).map((l) => l.trim()).filter((l) => l !== "").join("; ")
-  return node.path ? `${node.path}: ${message}` : message
+  const unknown = /unknown argument: '(.*)'/.exec(text)?.[1]
+  const { node, problem } = walk(root.descriptor as Descriptor.Command<unknown>, args, unknown)
+  if (problem !== undefined) return problem
+  const at = node.path ? `${node.path}: ` : ""
+  if (unknown !== undefined) return `${at}unexpected argument '${unknown}'`
+  return at + text.trim().split(/\n+/).map((l) => l.trim()).filter((l) => l !== "").join("; ")
 }
