@@ -7,7 +7,7 @@
 // those in an empty root, and running them on this machine is not an option.
 //
 //   npx tsx bench/debs.ts
-//   BENCH_DEBS=../shared/fixtures/debs npx tsx bench/debs.ts   # a given directory of .debs instead
+//   BENCH_DEBS=test/fixtures/debs npx tsx bench/debs.ts   # a given directory of .debs instead
 import { execFileSync, execSync, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -67,7 +67,7 @@ try {
   const sync = time(() => conary("source", "sync"))
   // What the left-out packages would have provided, the base system provides here.
   const provided = skipped.flatMap((d) => [field(d, "Package"), ...field(d, "Provides").split(",").map((p) => p.trim().split(" ")[0]!)]).filter((p) => p)
-  // The fixtures depend on libraries they do not include (see shared/fixtures/README.md).
+  // The fixtures depend on libraries they do not include (see test/fixtures/README.md).
   if (process.env.BENCH_DEBS) provided.push("libc6", "libncursesw6", "libtinfo6")
   if (provided.length > 0) conary("provide", "add", ...provided)
   conary("desired", "add", ...debs.map((d) => field(d, "Package")))

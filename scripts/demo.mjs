@@ -39,13 +39,13 @@ run("trove", "build", tree("greet-1", {
   "usr/bin/greet": "#!/bin/sh\necho \"$(cat /etc/greet.conf)\"\n",
   "etc/greet.conf": "hello\n",
   "usr/share/doc/greet/README": "greet says hello\n",
-}), "--name", "greet", "--version", "1.0-1-1", "--requires", "libtext (>= 2.0)", "--out", path.join(repo, "greet-1.0.ctrv"))
+}), "--name", "greet", "--trove-version", "1.0-1-1", "--requires", "libtext (>= 2.0)", "--out", path.join(repo, "greet-1.0.ctrv"))
 run("trove", "build", tree("greet-2", {
   "usr/bin/greet": "#!/bin/sh\necho \"$(cat /etc/greet.conf), world\"\n",
   "etc/greet.conf": "hello\n",
   "usr/share/doc/greet/README": "greet says hello\n",
-}), "--name", "greet", "--version", "1.1-1-1", "--requires", "libtext (>= 2.0)", "--out", path.join(repo, "greet-1.1.ctrv"))
-run("trove", "build", tree("libtext", { "usr/lib/libtext.so.2": "library\n" }), "--name", "libtext", "--version", "2.3-1-1", "--out", path.join(repo, "libtext-2.3.ctrv"))
+}), "--name", "greet", "--trove-version", "1.1-1-1", "--requires", "libtext (>= 2.0)", "--out", path.join(repo, "greet-1.1.ctrv"))
+run("trove", "build", tree("libtext", { "usr/lib/libtext.so.2": "library\n" }), "--name", "libtext", "--trove-version", "2.3-1-1", "--out", path.join(repo, "libtext-2.3.ctrv"))
 
 run("init")
 run("source", "add", "demo", repo)

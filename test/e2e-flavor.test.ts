@@ -4,7 +4,7 @@ import { buildTrove, conary, listTree, ok, setupRoot } from "./helpers.js"
 describe("flavors end to end", () => {
   it("chooses by flavor, shows flavors, treats a flavor change as an update, and explains misfits", () => {
     const { root, repo, r } = setupRoot()
-    expect(ok(["flavor", "show", ...r]).trim()).toMatch(/^is: \w+$/)
+    expect(ok(["flavor", "show", ...r]).trim()).toMatch(/^is: [\w ]+$/)
     ok(["flavor", "set", "~ssl is: x86_64", ...r])
     expect(JSON.parse(ok(["flavor", "show", "--json", ...r])).flavor).toBe("~ssl is: x86_64")
     buildTrove(repo, "nginx", "1.24-1-1", { "usr/sbin/nginx": "with ssl" }, { flavor: "ssl is: x86_64" })
@@ -67,5 +67,47 @@ describe("flavors end to end", () => {
     const after = Object.keys(listTree(root))
     expect(after).not.toContain("usr/lib/i386-linux-gnu/libz.so.1")
     expect(after).toContain("usr/share/doc/libz/README")
+  })
+
+  it("writes and keeps flavors as Conary does: use:, built-without flags, x86 beside x86_64, installed-flavor affinity", () => {
+    const { base, root, repo, r } = setupRoot()
+    if (process.arch === "x64") {
+      expect(ok(["flavor", "show", ...r]).trim()).toBe("is: x86 x86_64")
+      buildTrove(repo, "old32", "1.0-1-1", { "usr/lib/i386-linux-gnu/libold.so.1": "32" }, { flavor: "is: x86" })
+      ok(["source", "sync", ...r])
+      ok(["desired", "add", "old32", ...r])
+      expect(ok(["plan", ...r])).toContain("+ old32 1.0-1-1 [is: x86]")
+      ok(["desired", "remove", "old32", ...r])
+    }
+
+    // Instruction sets that cannot run on one system are refused; nothing changes.
+    const before = ok(["flavor", "show", ...r])
+    const clash = conary(["flavor", "set", "is: x86 ppc", ...r])
+    expect(clash.code).toBe(1)
+    expect(clash.stderr.trim()).toBe("conary: instruction sets ppc and x86 cannot coexist on one system")
+    expect(conary(["flavor", "add", "is: aarch64", ...r]).code).toBe(process.arch === "x64" ? 1 : 0)
+    if (process.arch === "x64") expect(ok(["flavor", "show", ...r])).toBe(before)
+
+    // A build without a flag records ~!flag, however it is written; use: is accepted.
+    const built = ok(["trove", "build", root, "--name", "x", "--trove-version", "1", "--flavor", "use: !ssl is: x86_64", "--out", `${base}/x.ctrv`, "--json"])
+    expect(JSON.parse(built).flavor).toBe("~!ssl is: x86_64")
+    expect(ok(["desired", "add", "nginx[use: ssl]", ...r])).toBe("desired: nginx[ssl]\n")
+    ok(["desired", "remove", "nginx", ...r])
+
+    // Installed readline,~!ssl; the system now prefers ~readline,~ssl, which scores higher,
+    // but the update keeps the installed flavor, unless asked to --reflavor.
+    ok(["flavor", "set", "readline,!ssl is: x86_64", ...r])
+    buildTrove(repo, "shell", "1.0-1-1", { "usr/bin/shell": "1.0 plain" }, { flavor: "readline,~!ssl is: x86_64" })
+    buildTrove(repo, "shell", "1.0-1-1", { "usr/bin/shell": "1.0 ssl" }, { flavor: "~readline,~ssl is: x86_64" })
+    ok(["source", "sync", ...r])
+    ok(["desired", "add", "shell", ...r])
+    expect(ok(["apply", ...r])).toContain("+ shell 1.0-1-1 [readline,~!ssl is: x86_64]")
+    ok(["flavor", "set", "~readline,~ssl is: x86_64", ...r])
+    expect(conary(["plan", "--detailed-exitcode", ...r]).code).toBe(0)
+    buildTrove(repo, "shell", "1.1-1-1", { "usr/bin/shell": "1.1 plain" }, { flavor: "readline,~!ssl is: x86_64" })
+    buildTrove(repo, "shell", "1.1-1-1", { "usr/bin/shell": "1.1 ssl" }, { flavor: "~readline,~ssl is: x86_64" })
+    ok(["source", "sync", ...r])
+    expect(ok(["plan", ...r])).toContain("~ shell 1.0-1-1 [readline,~!ssl is: x86_64] → 1.1-1-1 [readline,~!ssl is: x86_64]")
+    expect(ok(["plan", "--reflavor", ...r])).toContain("~ shell 1.0-1-1 [readline,~!ssl is: x86_64] → 1.1-1-1 [~readline,~ssl is: x86_64]")
   })
 })

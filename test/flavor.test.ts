@@ -1,7 +1,18 @@
 import * as Either from "effect/Either"
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
-import { type Flavor, type Sense, FlavorError, formatFlavor, matchFlavor, parseFlavor } from "../src/desired/flavor.js"
+import {
+  type Flavor,
+  type Sense,
+  FlavorError,
+  builtFlavor,
+  clashingArches,
+  formatFlavor,
+  machineArches,
+  matchFlavor,
+  overrideFlavor,
+  parseFlavor,
+} from "../src/desired/flavor.js"
 import { plan } from "../src/reconcile/plan.js"
 import type { TroveMeta } from "../src/source/trove.js"
 
@@ -146,5 +157,94 @@ describe("flavor language", () => {
       ),
       { numRuns: 500 },
     )
+  })
+})
+
+describe("flavors as Conary users write and expect them", () => {
+  const meta = (id: number, flavor: string, version: string): TroveMeta => ({
+    id,
+    name: "pkg",
+    version,
+    scheme: "native",
+    flavor: formatFlavor(parseFlavor(flavor)),
+    components: ["runtime"],
+    requires: [],
+    provides: [],
+    conflicts: [],
+    breaks: [],
+    replaces: [],
+    fileCount: 0,
+    totalSize: 0,
+    hasScripts: false,
+  })
+
+  it("accepts the use: prefix", () => {
+    expect(formatFlavor(parseFlavor("use: gtk,ssl is: x86(sse,mmx)"))).toBe("gtk,ssl is: x86(mmx,sse)")
+    expect(formatFlavor(parseFlavor("use:~!ssl"))).toBe("~!ssl")
+    expect(formatFlavor(parseFlavor("use: ssl"))).toBe("ssl")
+  })
+
+  it("merges instruction-set sub-flags when a row's flavor overrides the system's", () => {
+    const system = parseFlavor("ssl is: x86(i686,!i586) x86_64")
+    expect(formatFlavor(overrideFlavor(system, parseFlavor("is: x86(i586)")))).toBe("ssl is: x86(i586,i686)")
+    expect(formatFlavor(overrideFlavor(system, parseFlavor("!ssl")))).toBe("!ssl is: x86(!i586,i686) x86_64")
+  })
+
+  it("records a flag built without as ~!flag", () => {
+    expect(formatFlavor(builtFlavor(parseFlavor("!ssl,gtk is: x86(!sse2)")))).toBe("gtk,~!ssl is: x86(~!sse2)")
+  })
+
+  it("runs x86 beside x86_64, and refuses instruction sets that cannot coexist", () => {
+    expect(machineArches("x64")).toEqual(["x86", "x86_64"])
+    expect(machineArches("arm64")).toEqual(["aarch64"])
+    expect(clashingArches(parseFlavor("is: x86 x86_64"))).toBeUndefined()
+    expect(clashingArches(parseFlavor("is: x86 ppc"))).toEqual(["ppc", "x86"])
+    expect(clashingArches(parseFlavor("is: aarch64 x86_64"))).toEqual(["aarch64", "x86_64"])
+  })
+
+  it("keeps the installed flavor on update, unless the row names a flavor or asked to reflavor", () => {
+    const systemFlavor = parseFlavor("~readline,~ssl is: x86_64")
+    const available = [
+      meta(1, "readline,~!ssl is: x86_64", "1.0-1-1"),
+      meta(2, "~readline,~ssl is: x86_64", "1.0-1-1"),
+      meta(3, "readline,~!ssl is: x86_64", "1.1-1-1"),
+      meta(4, "~readline,~ssl is: x86_64", "1.1-1-1"),
+    ]
+    const targetOf = (options: { row?: string; reflavor?: boolean; installed?: TroveMeta } = {}) => {
+      const result = plan({
+        desired: [{ name: "pkg", component: "", version: "", flavor: options.row ?? "" }],
+        systemFlavor,
+        provides: new Set(),
+        available,
+        installed: options.installed ? [{ trove: options.installed, components: ["runtime"], reason: "explicit" }] : [],
+        reflavor: options.reflavor,
+        filesOf: () => [],
+        ownersOf: () => [],
+      })
+      if (Either.isLeft(result)) throw result.left
+      return result.right.target.map((t) => `${t.version} [${t.flavor}]`)
+    }
+    // Afresh, ~readline,~ssl scores 2 + 2 + 1 against readline,~!ssl's 1 - 1 + 1.
+    expect(targetOf()).toEqual(["1.1-1-1 [~readline,~ssl is: x86_64]"])
+    expect(targetOf({ installed: available[0] })).toEqual(["1.1-1-1 [readline,~!ssl is: x86_64]"])
+    expect(targetOf({ installed: available[0], reflavor: true })).toEqual(["1.1-1-1 [~readline,~ssl is: x86_64]"])
+    expect(targetOf({ installed: available[0], row: "ssl" })).toEqual(["1.1-1-1 [~readline,~ssl is: x86_64]"])
+    // A dependency keeps its flavor too.
+    const app = { ...meta(5, "", "1.0-1-1"), name: "app", requires: ["pkg"] }
+    const dependency = plan({
+      desired: [{ name: "app", component: "", version: "", flavor: "" }],
+      systemFlavor,
+      provides: new Set(),
+      available: [...available, app],
+      installed: [{ trove: available[0]!, components: ["runtime"], reason: "dependency" }],
+      filesOf: () => [],
+      ownersOf: () => [],
+    })
+    expect(Either.isRight(dependency) && dependency.right.target.map((t) => `${t.name} ${t.version} [${t.flavor}]`)).toEqual([
+      "app 1.0-1-1 []",
+      "pkg 1.1-1-1 [readline,~!ssl is: x86_64]",
+    ])
+    // A flavor with no version as new as the installed one is left for the others.
+    expect(targetOf({ installed: meta(9, "readline,~!ssl is: x86_64", "2.0-1-1") })).toEqual(["1.1-1-1 [~readline,~ssl is: x86_64]"])
   })
 })

@@ -26,6 +26,15 @@ export interface Run {
   readonly stderr: string
 }
 
+/**
+ * For `it.skipIf`: whether a test must skip because something it needs is
+ * missing; says so loudly, with the command that enables it.
+ */
+export const mustSkip = (available: boolean, test: string, missing: string, enable: string): boolean => {
+  if (!available) process.stderr.write(`\n*** SKIPPED: ${test}: ${missing}. Enable it with: ${enable}\n\n`)
+  return !available
+}
+
 /** Runs the real CLI as a subprocess. */
 export const conary = (args: ReadonlyArray<string>, options: { env?: Record<string, string>; input?: string } = {}): Run => {
   const env: Record<string, string | undefined> = { ...process.env, ...options.env }
@@ -123,7 +132,7 @@ export const buildTrove = (
     dir,
     "--name",
     name,
-    "--version",
+    "--trove-version",
     version,
     ...(options.flavor ? ["--flavor", options.flavor] : []),
     ...(options.requires ?? []).flatMap((d) => ["--requires", d]),

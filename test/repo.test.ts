@@ -3,7 +3,7 @@ import * as http from "node:http"
 import type { AddressInfo } from "node:net"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
-import { buildTrove, conary, listTree, ok, okAsync, setupRoot, tempDir } from "./helpers.js"
+import { buildTrove, conary, listTree, mustSkip, ok, okAsync, setupRoot, tempDir } from "./helpers.js"
 import { hasNginx, requests, startNginx } from "./nginx.js"
 
 const app = (text: string) => ({
@@ -13,7 +13,7 @@ const app = (text: string) => ({
 })
 
 describe("signed repositories over HTTP", () => {
-  it.skipIf(!hasNginx())("installs and updates through nginx, fetching only new contents, and refuses tampering", async () => {
+  it.skipIf(mustSkip(hasNginx(), "repository through nginx", "nginx is not installed", "sudo sh scripts/test-tools.sh"))("installs and updates through nginx, fetching only new contents, and refuses tampering", async () => {
     const work = tempDir()
     const www = path.join(work, "www")
     const repoDir = path.join(www, "repo")

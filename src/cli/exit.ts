@@ -16,6 +16,15 @@ export const errorLine = (e: ConaryError): string =>
     .map((line) => `conary: ${line}`)
     .join("\n")
 
+/** What a user sees for a failure: one line, or one per unresolvable item and a summary. */
+export const errorLines = (e: ConaryError): string[] =>
+  e._tag === "UnresolvableError" && e.problems.length > 1
+    ? [...e.problems.map((p) => `conary: unresolvable: ${p}`), `conary: ${e.problems.length} unresolvable; nothing was planned`]
+    : [errorLine(e)]
+
+/** Under --json, a failure is also a document on stdout, for scripts. */
+export const errorDocument = (type: string, message: string) => ({ formatVersion: 1, error: { type, message } })
+
 /**
  * For defects (bugs): say so plainly, in one line like every error; the
  * stack, for a report, with CONARY_DEBUG=1.

@@ -1,9 +1,11 @@
 import * as Command from "@effect/cli/Command"
+import * as HelpDoc from "@effect/cli/HelpDoc"
 import * as ValidationError from "@effect/cli/ValidationError"
 import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import { isConaryError } from "../errors.js"
+import { UsageError, isConaryError } from "../errors.js"
 import { applyCommand } from "./commands/apply.js"
 import { dbCommand } from "./commands/db.js"
 import { desiredCommand } from "./commands/desired.js"
@@ -17,7 +19,10 @@ import { keyCommand, repoCommand, statusCommand } from "./commands/repo.js"
 import { sourceCommand } from "./commands/source.js"
 import { troveCommand } from "./commands/trove.js"
 import { verifyCommand } from "./commands/verify.js"
-import { EXIT_ERROR, defectLine, errorLine } from "./exit.js"
+import { EXIT_ERROR, defectLine, errorDocument, errorLines } from "./exit.js"
+import { printJson } from "./format.js"
+import { explainParseError, unknownOption } from "./suggest.js"
+import { quietOnClosedPipe, stripAnsi, withCliConsole } from "./terminal.js"
 
 declare const CONARY_VERSION: string
 
@@ -47,31 +52,51 @@ const cli = Command.run(conary, {
   version: typeof CONARY_VERSION === "string" ? CONARY_VERSION : "dev",
 })
 
+const args = process.argv.slice(2)
+const json = args.includes("--json")
+
 /**
- * @effect/cli reserves `--version` for printing its own; `trove build` takes
- * `--version V` as the trove's version (the spelling users expect), so it is
- * renamed before parsing.
+ * @effect/cli reserves `--version` for printing its own, so the trove's
+ * version is `--trove-version`; `trove build --version V` would otherwise
+ * print conary's version and build nothing.
  */
-const argv = (args: ReadonlyArray<string>): ReadonlyArray<string> => {
-  const words = args.slice(2).filter((a) => !a.startsWith("-"))
-  if (words[0] !== "trove" || words[1] !== "build") return args
-  return args.map((a) => (a === "--version" ? "--trove-version" : a.startsWith("--version=") ? "--trove-" + a.slice(2) : a))
+const versionMistaken = (): boolean => {
+  const words = args.filter((a) => !a.startsWith("-"))
+  return words[0] === "trove" && words[1] === "build" && args.some((a) => a === "--version" || a.startsWith("--version="))
 }
 
-const program = Effect.suspend(() => cli(argv(process.argv))).pipe(
+const fail = (type: string, lines: ReadonlyArray<string>, message: string) => {
+  process.stderr.write(lines.map((l) => l + "\n").join(""))
+  if (json) printJson(errorDocument(type, message))
+  process.exitCode = EXIT_ERROR
+}
+
+/** What is wrong with the command line before @effect/cli parses it, if anything. */
+const preflight = (): UsageError | undefined => {
+  if (versionMistaken())
+    return new UsageError({ message: "trove build: the trove's version is given as --trove-version V (--version prints conary's)" })
+  const unknown = unknownOption(conary, args)
+  return unknown === undefined ? undefined : new UsageError({ message: unknown })
+}
+
+const program = Effect.suspend(() => {
+  const wrong = preflight()
+  return wrong ? Effect.fail(wrong) : cli(process.argv)
+}).pipe(
+  withCliConsole,
   Effect.catchAll((e) =>
     Effect.sync(() => {
-      // @effect/cli has already printed what was wrong with the command line.
-      if (!ValidationError.isValidationError(e) && isConaryError(e)) process.stderr.write(errorLine(e) + "\n")
-      process.exitCode = EXIT_ERROR
+      if (ValidationError.isValidationError(e)) {
+        const message = explainParseError(conary, args, stripAnsi(HelpDoc.toAnsiText(e.error)))
+        fail("UsageError", [`conary: ${message}`], message)
+      } else if (isConaryError(e)) fail(e._tag, errorLines(e), e.message)
+      else fail("Error", [`conary: ${String(e)}`], String(e))
     }),
   ),
   Effect.provide(NodeContext.layer),
 )
 
+quietOnClosedPipe()
 Effect.runPromiseExit(program).then((exit) => {
-  if (Exit.isFailure(exit)) {
-    process.stderr.write(defectLine(exit.cause) + "\n")
-    process.exitCode = EXIT_ERROR
-  }
+  if (Exit.isFailure(exit)) fail("InternalError", [defectLine(exit.cause)], Cause.pretty(exit.cause))
 })

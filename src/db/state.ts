@@ -20,6 +20,14 @@ export const installedTroves = (db: Db): InstalledTrove[] => {
   return rows.map((r) => ({ trove: metas.get(r.trove_id)!, components: JSON.parse(r.components) as string[], reason: r.reason }))
 }
 
+/** Records why installed troves are there (a dependency made desired is explicit at once). */
+export const setInstalledReasons = (db: Db, reasons: ReadonlyMap<number, Reason>): void => {
+  const set = db.prepare("UPDATE installed_troves SET reason = ? WHERE trove_id = ? AND reason <> ?")
+  db.transaction(() => {
+    for (const [id, reason] of reasons) set.run(reason, id, reason)
+  })()
+}
+
 type OwnerRow = [number, string, FileKind, number, string | null, number, string | null, number]
 
 /** Installed troves that own a path (the planner's `ownersOf`). */

@@ -77,6 +77,11 @@ export const parseFlavor = (input: string): Flavor => {
   const flags = new Map<string, Sense>()
   const arches = new Map<string, Map<string, Sense>>()
   skipSpace()
+  // Conary writes use flags after `use:` too: `use: ssl,~gtk is: x86_64`.
+  if (input.startsWith("use:", i)) {
+    i += 4
+    skipSpace()
+  }
   if (i < input.length && !input.startsWith("is:", i)) {
     flagList(flags)
     skipSpace()
@@ -181,12 +186,24 @@ export const matchFlavor = (system: Flavor, trove: Flavor): Match => {
 
 /**
  * Applies a desired row's flavor on top of the system's: its flags override
- * the system's senses, its instruction sets replace the system's.
+ * the system's senses; its instruction sets replace the system's, each keeping
+ * the system's sub-flags under the row's (Conary: `is: x86(i686,!i586)`
+ * overridden by `is: x86(i586)` is `is: x86(i586,i686)`).
  */
 export const overrideFlavor = (system: Flavor, row: Flavor): Flavor => ({
   flags: sortedMap(new Map([...system.flags, ...row.flags])),
-  arches: row.arches.size > 0 ? row.arches : system.arches,
+  arches:
+    row.arches.size > 0
+      ? new Map([...row.arches].map(([arch, sub]) => [arch, sortedMap(new Map([...(system.arches.get(arch) ?? []), ...sub]))]))
+      : system.arches,
 })
+
+/** What a build records: a flag built without is `~!flag` in Conary, never `!flag`. */
+export const builtFlavor = (f: Flavor): Flavor => {
+  const built = (flags: ReadonlyMap<string, Sense>) =>
+    new Map([...flags].map(([name, sense]) => [name, sense === "disallowed" ? ("prefernot" as const) : sense]))
+  return { flags: built(f.flags), arches: new Map([...f.arches].map(([a, sub]) => [a, built(sub)])) }
+}
 
 /**
  * Whether a trove is one the desired row asks for: every flag the row requires
@@ -231,11 +248,33 @@ export const archRank = (system: Flavor, trove: Flavor): number => {
   return rank
 }
 
-/** The instruction set name Conary uses for this machine. */
-export const machineArch = (nodeArch: string = process.arch): string =>
-  ({ x64: "x86_64", ia32: "x86", arm64: "aarch64", arm: "armhf", ppc64: "ppc64le", s390x: "s390x", riscv64: "riscv64" })[
+/**
+ * The instruction sets this machine runs, as Conary names them: an x86_64
+ * machine runs x86 too (x86_64 preferred, see ARCH_ORDER), so 32-bit-only
+ * troves install.
+ */
+export const machineArches = (nodeArch: string = process.arch): string[] =>
+  ({ x64: ["x86", "x86_64"], ia32: ["x86"], arm64: ["aarch64"], arm: ["armhf"], ppc64: ["ppc64le"], s390x: ["s390x"], riscv64: ["riscv64"] })[
     nodeArch
-  ] ?? nodeArch
+  ] ?? [nodeArch]
+
+// Instruction sets one system can run together; any other pair cannot coexist.
+const FAMILIES = [
+  ["x86", "x86_64", "i386", "i486", "i586", "i686"],
+  ["aarch64", "armhf", "armel"],
+  ["ppc", "ppc64"],
+  ["ppc64le"],
+  ["s390", "s390x"],
+  ["riscv64"],
+]
+
+/** The instruction sets of a system flavor that cannot coexist with the first one, if any. */
+export const clashingArches = (f: Flavor): [string, string] | undefined => {
+  const arches = [...f.arches.keys()]
+  const family = (a: string) => FAMILIES.find((fam) => fam.includes(a)) ?? [a]
+  for (const a of arches) for (const b of arches) if (a < b && !family(a).includes(b)) return [a, b]
+  return undefined
+}
 
 /** Debian architecture names as instruction sets; `all` means none. */
 export const debianArchFlavor = (arch: string): string => {

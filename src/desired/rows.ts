@@ -81,10 +81,21 @@ export const fromDocument = (text: string, origin: string): DesiredRow[] => {
   }
   const decoded = decodeOrProblem(DesiredDocument, json)
   if (Either.isLeft(decoded)) throw new UsageError({ message: `${origin}: ${decoded.left}` })
-  return decoded.right.troves.map((t, i) =>
+  const rows = decoded.right.troves.map((t, i) =>
     checkRow(
       { name: t.name, component: t.component ?? "", version: t.version ?? "", flavor: t.flavor ?? "" },
       `in ${origin} at troves.${i}`,
     ),
   )
+  // One row per name, component and flavor: a second would silently replace the first.
+  const first = new Map<string, number>()
+  const twice: string[] = []
+  rows.forEach((r, i) => {
+    const key = JSON.stringify([r.name, r.component, r.flavor])
+    const at = first.get(key)
+    if (at === undefined) first.set(key, i)
+    else twice.push(`troves.${at} and troves.${i} (${formatSpec({ ...r, version: "" })})`)
+  })
+  if (twice.length > 0) throw new UsageError({ message: `${origin}: the same trove is desired twice: ${twice.join(", ")}` })
+  return rows
 }

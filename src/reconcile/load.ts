@@ -12,6 +12,8 @@ export interface RefreshOptions {
   readonly refresh: boolean
   /** recreate config files the user deleted */
   readonly restoreConfig: boolean
+  /** choose flavors afresh instead of keeping the installed ones */
+  readonly reflavor?: boolean
 }
 
 /** The installed side of the planner's input, with a drift scan of the disk unless refresh is off. */
@@ -30,6 +32,7 @@ export const planFromDb = async (db: Db, root: string, options: RefreshOptions):
     systemFlavor: systemFlavor(db),
     provides: systemProvides(db),
     available: availableTroves(db),
+    reflavor: options.reflavor === true,
     ...(await diffInputFromDb(db, root, options)),
   })
   if (Either.isLeft(result)) throw result.left

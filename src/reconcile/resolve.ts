@@ -1,9 +1,10 @@
-import { type Flavor, archRank, matchFlavor, narrows, overrideFlavor, parseFlavor } from "../desired/flavor.js"
+import { type Flavor, type Match, archRank, matchFlavor, narrows, overrideFlavor, parseFlavor } from "../desired/flavor.js"
 import { type DesiredRow, formatSpec } from "../desired/rows.js"
 import { compareVersions, matchesVersionSpec, satisfiesRelation } from "../desired/version.js"
 import { UnresolvableError } from "../errors.js"
 import { type Dep, type TroveMeta, formatDep, isDefaultComponent, parseDep, parseDepGroup } from "../source/trove.js"
 import type { Reason, TargetTrove } from "./plan-schema.js"
+import type { InstalledTrove } from "./plan.js"
 
 // Resolution: desired rows -> one trove each -> dependency closure. Pure.
 
@@ -13,6 +14,10 @@ export interface ResolveInput {
   /** names the base system provides */
   readonly provides: ReadonlySet<string>
   readonly available: ReadonlyArray<TroveMeta>
+  /** what is installed: an update keeps the flavor a trove is installed with */
+  readonly installed: ReadonlyArray<InstalledTrove>
+  /** choose flavors afresh, as if nothing were installed (`--reflavor`) */
+  readonly reflavor?: boolean
 }
 
 interface Candidate {
@@ -52,6 +57,35 @@ const pickBest = (system: Flavor, scored: ReadonlyArray<Candidate & { readonly s
   return best
 }
 
+/**
+ * Whether a trove is one a desired row asks for, whatever the system flavor:
+ * its name, version spec, component and the row's flavor narrowing.
+ */
+const rowAsksFor = (row: DesiredRow, rowFlavor: Flavor, trove: TroveMeta, flavor: Flavor): Match => {
+  if (row.component && !trove.components.includes(row.component)) return { ok: false, reason: `has no :${row.component} component` }
+  return narrows(rowFlavor, flavor)
+}
+
+/**
+ * Why each installed trove is there, by the desired rows as they are now: a
+ * trove some row asks for is explicit, any other a dependency. Recorded when
+ * the desired state changes, not only when files do.
+ */
+export const reasonsFor = (
+  desired: ReadonlyArray<DesiredRow>,
+  installed: ReadonlyArray<TroveMeta>,
+): Map<number, Reason> => {
+  const reasons = new Map<number, Reason>()
+  for (const trove of installed) {
+    const flavor = parseFlavor(trove.flavor)
+    const asked = desired.some(
+      (row) => row.name === trove.name && matchesVersionSpec(trove.version, row.version) && rowAsksFor(row, parseFlavor(row.flavor), trove, flavor).ok,
+    )
+    reasons.set(trove.id, asked ? "explicit" : "dependency")
+  }
+  return reasons
+}
+
 export const resolve = (input: ResolveInput): ReadonlyArray<TargetTrove> => {
   const flavorCache = new Map<string, Flavor>()
   const flavorOf = (text: string): Flavor => {
@@ -76,6 +110,25 @@ export const resolve = (input: ResolveInput): ReadonlyArray<TargetTrove> => {
     if (!list) byName.set(t.name, (list = []))
     list.push(t)
     index(providers, t)
+  }
+  const installedByName = new Map<string, TroveMeta[]>()
+  for (const { trove } of input.reflavor ? [] : input.installed) {
+    let list = installedByName.get(trove.name)
+    if (!list) installedByName.set(trove.name, (list = []))
+    list.push(trove)
+  }
+  /**
+   * Conary's flavor affinity: a trove keeps the flavor it is installed with
+   * while that flavor has a version at least as new, even if another flavor
+   * scores higher now; other flavors of that name are then left out.
+   */
+  const keepInstalledFlavor = <C extends Candidate>(candidates: C[]): C[] => {
+    const keeps = (c: C) =>
+      installedByName
+        .get(c.trove.name)
+        ?.some((i) => i.flavor === c.trove.flavor && compareVersions(c.trove.scheme, c.trove.version, i.version) >= 0) === true
+    const kept = new Set(candidates.filter(keeps).map((c) => c.trove.name))
+    return kept.size === 0 ? candidates : candidates.filter((c) => !kept.has(c.trove.name) || keeps(c))
   }
   /** selected troves by every name they provide */
   const selectedProviders = new Map<string, TroveMeta[]>()
@@ -102,17 +155,14 @@ export const resolve = (input: ResolveInput): ReadonlyArray<TargetTrove> => {
     const ok: Array<Candidate & { score: number }> = []
     for (const trove of byName.get(row.name) ?? []) {
       if (!matchesVersionSpec(trove.version, row.version)) continue
-      if (row.component && !trove.components.includes(row.component)) {
-        rejected.push({ trove, reason: `has no :${row.component} component` })
-        continue
-      }
       const flavor = flavorOf(trove.flavor)
-      const narrow = narrows(rowFlavor, flavor)
-      const match = narrow.ok ? matchFlavor(effective, flavor) : narrow
+      const asked = rowAsksFor(row, rowFlavor, trove, flavor)
+      const match = asked.ok ? matchFlavor(effective, flavor) : asked
       if (match.ok) ok.push({ trove, flavor, score: match.score })
       else rejected.push({ trove, reason: match.reason })
     }
-    const best = pickBest(effective, ok)
+    // A desired row with a flavor chooses it; one without keeps what is installed.
+    const best = pickBest(effective, row.flavor ? ok : keepInstalledFlavor(ok))
     if (best) {
       select(best.trove, row.component ? [row.component] : defaults(best.trove), "explicit")
     } else if (rejected.length > 0) {
@@ -161,7 +211,7 @@ export const resolve = (input: ResolveInput): ReadonlyArray<TargetTrove> => {
           const m = matchFlavor(input.systemFlavor, flavor)
           if (m.ok) ok.push({ trove: c, flavor, score: m.score })
         }
-        chosen = pickBest(input.systemFlavor, ok)?.trove
+        chosen = pickBest(input.systemFlavor, keepInstalledFlavor(ok))?.trove
         if (chosen) break
       }
       if (!chosen) {

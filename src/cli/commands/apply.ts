@@ -10,7 +10,7 @@ import { type Plan, isEmptyPlan } from "../../reconcile/plan-schema.js"
 import { loadPlan } from "../../reconcile/saved-plan.js"
 import { type Conary, attempt, jsonOption, rootOptions, withConary } from "../context.js"
 import { count, formatBytes, printJson, println } from "../format.js"
-import { NO_CHANGES, currentPlan, fileNoteLines, planLines, refreshOf, refreshOptions } from "./plan.js"
+import { NO_CHANGES, currentPlan, fileNoteLines, planLines, refreshOf, resolveOptions } from "./plan.js"
 
 /** Applies a plan and reports it; shared by apply and rollback. */
 export const applyAndReport = (c: Conary, plan: Plan, command: string, desired: string, json: boolean) =>
@@ -40,7 +40,7 @@ export const applyAndReport = (c: Conary, plan: Plan, command: string, desired: 
 
 export const applyCommand = Command.make(
   "apply",
-  { ...rootOptions, ...refreshOptions, json: jsonOption, file: Args.text({ name: "PLAN" }).pipe(Args.optional) },
+  { ...rootOptions, ...resolveOptions, json: jsonOption, file: Args.text({ name: "PLAN" }).pipe(Args.optional) },
   (args) =>
     withConary(args, { write: true, command: "apply" }, (c) =>
       Effect.gen(function* () {

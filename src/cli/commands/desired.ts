@@ -5,8 +5,21 @@ import * as fs from "node:fs"
 import { addDesired, desiredRows, removeDesired, replaceDesired } from "../../db/desired.js"
 import { formatSpec, fromDocument, parseSpec, toDocument } from "../../desired/rows.js"
 import { UsageError } from "../../errors.js"
-import { attempt, jsonOption, rootOptions, withConary } from "../context.js"
+import { installedTroves, setInstalledReasons } from "../../db/state.js"
+import { reasonsFor } from "../../reconcile/resolve.js"
+import { type Conary, attempt, jsonOption, rootOptions, withConary } from "../context.js"
 import { printJson, println } from "../format.js"
+
+/**
+ * Changes the desired rows and, in the same transaction, why each installed
+ * trove is there: that is desired state too, and `list` shows it at once.
+ */
+const changeDesired = <A>(c: Conary, change: () => A): A =>
+  c.db.transaction(() => {
+    const result = change()
+    setInstalledReasons(c.db, reasonsFor(desiredRows(c.db), installedTroves(c.db).map((i) => i.trove)))
+    return result
+  })()
 
 const specs = Args.text({ name: "SPEC" }).pipe(Args.atLeast(1))
 
@@ -14,7 +27,7 @@ const add = Command.make("add", { ...rootOptions, specs }, (args) =>
   withConary(args, { write: true, command: "desired add" }, (c) =>
     attempt(() => {
       const rows = args.specs.map(parseSpec)
-      addDesired(c.db, rows, c.now())
+      changeDesired(c, () => addDesired(c.db, rows, c.now()))
       for (const r of rows) println(`desired: ${formatSpec(r)}`)
     }),
   ),
@@ -24,7 +37,7 @@ const remove = Command.make("remove", { ...rootOptions, specs }, (args) =>
   withConary(args, { write: true, command: "desired remove" }, (c) =>
     attempt(() => {
       const rows = args.specs.map(parseSpec)
-      const missing = removeDesired(c.db, rows)
+      const missing = changeDesired(c, () => removeDesired(c.db, rows))
       if (missing.length > 0) throw new UsageError({ message: `not desired: ${missing.join(", ")} (nothing removed)` })
       for (const r of rows) println(`no longer desired: ${formatSpec(r)}`)
     }),
@@ -59,7 +72,7 @@ const set = Command.make(
           throw new UsageError({ message: `cannot read ${origin}: ${(e as Error).message}` })
         }
         const rows = fromDocument(text, origin)
-        replaceDesired(c.db, rows, c.now())
+        changeDesired(c, () => replaceDesired(c.db, rows, c.now()))
         println(`Desired state replaced: ${rows.length} trove${rows.length === 1 ? "" : "s"}.`)
       }),
     ),

@@ -1,7 +1,8 @@
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import { setSystemFlavor, systemFlavor } from "../../db/desired.js"
-import { type Flavor, formatFlavor, parseFlavor } from "../../desired/flavor.js"
+import { type Flavor, clashingArches, formatFlavor, parseFlavor } from "../../desired/flavor.js"
+import { UsageError } from "../../errors.js"
 import { type Conary, attempt, jsonOption, rootOptions, withConary } from "../context.js"
 import { printJson, println } from "../format.js"
 
@@ -9,7 +10,10 @@ const flavorArg = Args.text({ name: "FLAVOR" })
 
 const change = (c: Conary, next: (current: Flavor) => Flavor) =>
   attempt(() => {
-    setSystemFlavor(c.db, next(systemFlavor(c.db)))
+    const flavor = next(systemFlavor(c.db))
+    const clash = clashingArches(flavor)
+    if (clash) throw new UsageError({ message: `instruction sets ${clash[0]} and ${clash[1]} cannot coexist on one system` })
+    setSystemFlavor(c.db, flavor)
     println(`System flavor: ${formatFlavor(systemFlavor(c.db)) || "(empty)"}`)
   })
 

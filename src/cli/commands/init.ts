@@ -1,7 +1,7 @@
 import * as Command from "@effect/cli/Command"
 import * as Effect from "effect/Effect"
 import { setSystemFlavor, systemFlavor } from "../../db/desired.js"
-import { formatFlavor, machineArch } from "../../desired/flavor.js"
+import { formatFlavor, machineArches } from "../../desired/flavor.js"
 import { attempt, jsonOption, rootOptions, withConary } from "../context.js"
 import { printJson, println } from "../format.js"
 
@@ -11,7 +11,7 @@ export const initCommand = Command.make("init", { ...rootOptions, json: jsonOpti
       const flavor = yield* attempt(() => {
         // The instruction set comes from the machine; flags are the operator's to set.
         if (systemFlavor(c.db).arches.size === 0) {
-          setSystemFlavor(c.db, { flags: systemFlavor(c.db).flags, arches: new Map([[machineArch(), new Map()]]) })
+          setSystemFlavor(c.db, { flags: systemFlavor(c.db).flags, arches: new Map(machineArches().map((a) => [a, new Map()])) })
         }
         return formatFlavor(systemFlavor(c.db))
       })

@@ -17,9 +17,22 @@ export const refreshOptions = {
   restoreConfig: Options.boolean("restore-config").pipe(Options.withDescription("recreate config files the user deleted")),
 }
 
-export const refreshOf = (args: { readonly noRefresh: boolean; readonly restoreConfig: boolean }): RefreshOptions => ({
+/** Options of the commands that resolve the desired state (plan, apply). */
+export const resolveOptions = {
+  ...refreshOptions,
+  reflavor: Options.boolean("reflavor").pipe(
+    Options.withDescription("choose flavors afresh; by default an update keeps the flavor a trove is installed with"),
+  ),
+}
+
+export const refreshOf = (args: {
+  readonly noRefresh: boolean
+  readonly restoreConfig: boolean
+  readonly reflavor?: boolean
+}): RefreshOptions => ({
   refresh: !args.noRefresh,
   restoreConfig: args.restoreConfig,
+  reflavor: args.reflavor === true,
 })
 
 /** Computes the plan for the root as it stands; unresolvable rows and conflicts fail it. */
@@ -76,7 +89,7 @@ export const planCommand = Command.make(
   "plan",
   {
     ...rootOptions,
-    ...refreshOptions,
+    ...resolveOptions,
     json: jsonOption,
     out: Options.text("out").pipe(
       Options.withDescription("save the plan, with the state it was made against, for `conary apply FILE`"),

@@ -3,6 +3,7 @@ import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as Effect from "effect/Effect"
 import * as path from "node:path"
+import { builtFlavor, formatFlavor, parseFlavor } from "../../desired/flavor.js"
 import { buildNativeTrove } from "../../source/native.js"
 import { attempt, jsonOption } from "../context.js"
 import { printJson, println } from "../format.js"
@@ -12,8 +13,11 @@ const build = Command.make(
   {
     dir: Args.directory({ name: "DIR", exists: "yes" }),
     name: Options.text("name"),
-    version: Options.text("trove-version").pipe(Options.withDescription("the trove version, given as --version")),
-    flavor: Options.text("flavor").pipe(Options.withDefault("")),
+    version: Options.text("trove-version").pipe(Options.withDescription("the trove's version, e.g. 1.24-1-1")),
+    flavor: Options.text("flavor").pipe(
+      Options.withDescription("how it was built, e.g. 'ssl,!gtk is: x86_64'; a flag built without is recorded as ~!flag"),
+      Options.withDefault(""),
+    ),
     requires: Options.text("requires").pipe(Options.repeated),
     provides: Options.text("provides").pipe(Options.repeated),
     out: Options.text("out"),
@@ -24,7 +28,13 @@ const build = Command.make(
       const trove = yield* attempt(() =>
         buildNativeTrove(
           args.dir,
-          { name: args.name, version: args.version, flavor: args.flavor, requires: args.requires, provides: args.provides },
+          {
+            name: args.name,
+            version: args.version,
+            flavor: formatFlavor(builtFlavor(parseFlavor(args.flavor))),
+            requires: args.requires,
+            provides: args.provides,
+          },
           path.resolve(args.out),
         ),
       )

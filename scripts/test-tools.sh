@@ -1,0 +1,40 @@
+#!/bin/sh
+# The Debian tools the tests use, in one list (`.ci/run` and the tests' global
+# set-up both run this). Installs what is missing when run as root; otherwise
+# says loudly what is missing and how to get it. Never fails: tests that need a
+# missing tool skip, saying so.
+#
+#   command   package        used by
+TOOLS='
+dpkg-deb  dpkg                   reference extraction, building test .debs, version ordering
+nginx     nginx                  serving a repository on loopback (repo.test.ts, bench/fleet.ts)
+rpm       rpm                    rpm packages
+pacman    pacman-package-manager pacman packages
+bsdtar    libarchive-tools       archive listings
+zstd      zstd                   zstd-compressed packages
+xz        xz-utils               xz/lzma-compressed test archives
+bzip2     bzip2                  bzip2-compressed test archives
+/usr/bin/time time          peak memory of refusing a decompression bomb
+'
+missing() {
+  echo "$TOOLS" | while read -r cmd pkg _; do
+    [ -n "$cmd" ] && ! command -v "$cmd" >/dev/null 2>&1 && echo "$pkg"
+  done
+}
+need=$(missing | tr '\n' ' ' | sed 's/ $//')
+[ -z "$need" ] && exit 0
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "test-tools: installing $need" >&2
+  apt-get update -qq >&2 &&
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $need >/dev/null
+  need=$(missing | tr '\n' ' ' | sed 's/ $//')
+  [ -z "$need" ] && exit 0
+fi
+cat >&2 <<MSG
+
+*** conary tests: missing Debian packages: $need
+*** Tests that need them will be SKIPPED. Install them with:
+***   sudo apt-get install $need     (or run: sudo sh scripts/test-tools.sh)
+
+MSG
+exit 0

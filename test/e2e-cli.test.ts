@@ -1,0 +1,146 @@
+import { spawn, spawnSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { describe, expect, it } from "vitest"
+import { REPO, buildTrove, conary, ok, setupRoot } from "./helpers.js"
+
+const BIN = path.join(REPO, "bin", "conary.js")
+const ESC = "\x1b["
+
+/** Runs the CLI with stdout on a terminal (a pty from script(1)); returns what the terminal got. */
+const onTerminal = (args: string[], env: Record<string, string> = {}) => {
+  const command = ["env", ...Object.entries(env).map(([k, v]) => `${k}=${v}`), process.execPath, BIN, ...args].join(" ")
+  const r = spawnSync("script", ["-qec", command, "/dev/null"], { encoding: "utf8", env: { ...process.env, TERM: "xterm", NO_COLOR: "" } })
+  return r.stdout
+}
+
+/** Runs the CLI with stdout a pipe whose reader has gone (`| head` after its line). */
+const closedPipe = (args: string[]): Promise<{ code: number | null; stderr: string }> =>
+  new Promise((resolve) => {
+    const child = spawn(process.execPath, [BIN, ...args], { stdio: ["ignore", "pipe", "pipe"] })
+    child.stdout.destroy()
+    let stderr = ""
+    child.stderr.on("data", (d) => (stderr += d))
+    child.on("close", (code) => resolve({ code, stderr }))
+  })
+
+const FIXTURES = path.join(import.meta.dirname, "fixtures", "debs")
+
+describe("the CLI in pipes, scripts and terminals", () => {
+  it("colors help only on a terminal without NO_COLOR or TERM=dumb", () => {
+    expect(ok(["--help"])).not.toContain(ESC)
+    expect(ok(["desired", "--help"], { env: { NO_COLOR: "1" } })).not.toContain(ESC)
+    expect(onTerminal(["--help"])).toContain(ESC)
+    expect(onTerminal(["--help"], { NO_COLOR: "1" })).not.toContain(ESC)
+    expect(onTerminal(["--help"], { TERM: "dumb" })).not.toContain(ESC)
+    expect(onTerminal(["--help"], { NO_COLOR: "1" })).toContain("USAGE")
+  })
+
+  it("ends quietly when the reader closes the pipe, with the exit code it would have had", async () => {
+    const { root, repo, r } = setupRoot()
+    const tree: Record<string, string> = {}
+    for (let i = 0; i < 300; i++) tree[`usr/share/many/f${i}`] = `${i}\n`
+    buildTrove(repo, "many", "1.0-1-1", tree)
+    ok(["source", "sync", ...r])
+    ok(["desired", "add", "many", ...r])
+    ok(["apply", ...r])
+    for (let i = 0; i < 300; i++) fs.appendFileSync(path.join(root, `usr/share/many/f${i}`), "drift\n")
+    expect(await closedPipe(["verify", ...r])).toEqual({ code: 2, stderr: "" })
+
+    fs.cpSync(path.join(FIXTURES, "nano_7.2-1+deb12u1_amd64.deb"), path.join(repo, "nano.deb"))
+    ok(["source", "sync", ...r])
+    expect(await closedPipe(["show", "nano", "--scripts", ...r])).toEqual({ code: 0, stderr: "" })
+  })
+
+  it("says what was wrong with the command line as conary does, suggesting the command or option meant", () => {
+    const line = (args: string[]) => {
+      const res = conary(args)
+      expect(res.code).toBe(1)
+      expect(res.stderr.split("\n").filter((l) => l !== "")).toHaveLength(1)
+      return res.stderr.trim()
+    }
+    expect(line(["desired", "ad", "x"])).toBe("conary: unknown command 'desired ad'; did you mean 'desired add'?")
+    expect(line(["flavor", "shwo"])).toBe("conary: unknown command 'flavor shwo'; did you mean 'flavor show'?")
+    expect(line(["plna"])).toBe("conary: unknown command 'plna'; did you mean 'plan'?")
+    expect(line(["plan", "--rot", "/x"])).toBe("conary: plan: unknown option '--rot'; did you mean '--root'?")
+    expect(line(["desired", "list", "--jsn"])).toBe("conary: desired list: unknown option '--jsn'; did you mean '--json'?")
+    expect(line(["plan", "--lock-timeout", "soon"])).toMatch(/^conary: plan: 'soon' is not a float$/)
+    expect(line(["desired", "add"])).toBe("conary: desired add: Missing argument <SPEC>")
+    // Before variadic arguments @effect/cli would take an unknown option for one, and lose the options after it.
+    expect(line(["desired", "add", "--rot", "/x", "foo", "--root", "/nonexistent"])).toBe(
+      "conary: desired add: unknown option '--rot'; did you mean '--root'?",
+    )
+    expect(line(["desired", "--bogus"])).toBe("conary: desired: unknown option '--bogus'; first a command: add, export, list, remove, set")
+    expect(line(["plan", "--root"])).toBe("conary: plan: option --root needs a value")
+  })
+
+  it("prints an error document on stdout under --json, with the same exit code", () => {
+    const { r } = setupRoot()
+    const missing = conary(["list", "--json", "--root", "/nonexistent/conary-root"])
+    expect(missing.code).toBe(1)
+    expect(JSON.parse(missing.stdout)).toEqual({
+      formatVersion: 1,
+      error: { type: "RootError", message: "root /nonexistent/conary-root: does not exist" },
+    })
+    expect(missing.stderr.trim()).toBe("conary: root /nonexistent/conary-root: does not exist")
+    const usage = conary(["plan", "--json", "--rot", "/x"])
+    expect(usage.code).toBe(1)
+    expect(JSON.parse(usage.stdout).error).toEqual({ type: "UsageError", message: "plan: unknown option '--rot'; did you mean '--root'?" })
+    ok(["desired", "add", "ghost", ...r])
+    const plan = conary(["plan", "--json", ...r])
+    expect(plan.code).toBe(1)
+    expect(JSON.parse(plan.stdout).error.type).toBe("UnresolvableError")
+    expect(conary(["plan", ...r]).stdout).toBe("")
+  })
+
+  it("shows an unresolvable plan one item a line, then a summary", () => {
+    const { r } = setupRoot()
+    ok(["desired", "add", "ghost", "phantom", "spook", ...r])
+    const res = conary(["plan", ...r])
+    expect(res.code).toBe(1)
+    expect(res.stderr.trim().split("\n")).toEqual([
+      "conary: unresolvable: ghost: no source provides it",
+      "conary: unresolvable: phantom: no source provides it",
+      "conary: unresolvable: spook: no source provides it",
+      "conary: 3 unresolvable; nothing was planned",
+    ])
+  })
+
+  it("refuses a desired document with the same trove twice, naming both entries", () => {
+    const { r } = setupRoot()
+    const doc = { formatVersion: 1, troves: [{ name: "a" }, { name: "b", flavor: "ssl,gtk" }, { name: "a", version: "2" }, { name: "b", flavor: "gtk,ssl" }] }
+    const res = conary(["desired", "set", "--file", "-", ...r], { input: JSON.stringify(doc) })
+    expect(res.code).toBe(1)
+    expect(res.stderr.trim()).toBe(
+      "conary: standard input: the same trove is desired twice: troves.0 and troves.2 (a), troves.1 and troves.3 (b[gtk,ssl])",
+    )
+    expect(ok(["desired", "list", ...r])).toBe("Nothing is desired.\n")
+  })
+
+  it("records a reason change at once: a dependency made desired is explicit in list, and back", () => {
+    const { repo, r } = setupRoot()
+    buildTrove(repo, "app", "1.0-1-1", { "usr/bin/app": "app" }, { requires: ["libfoo"] })
+    buildTrove(repo, "libfoo", "1.0-1-1", { "usr/lib/libfoo.so.1": "lib" })
+    ok(["source", "sync", ...r])
+    ok(["desired", "add", "app", ...r])
+    ok(["apply", ...r])
+    const reason = () => JSON.parse(ok(["list", "--json", ...r])).troves.find((t: { name: string }) => t.name === "libfoo").reason
+    expect(reason()).toBe("dependency")
+    ok(["desired", "add", "libfoo", ...r])
+    expect(reason()).toBe("explicit")
+    expect(ok(["plan", ...r])).toContain("No changes.")
+    ok(["desired", "remove", "libfoo", ...r])
+    expect(reason()).toBe("dependency")
+  })
+
+  it("names the trove's version --trove-version, in --help and when given --version", () => {
+    expect(ok(["trove", "build", "--help"])).toContain("--trove-version")
+    const { base } = setupRoot()
+    const out = path.join(base, "x.ctrv")
+    const res = conary(["trove", "build", base, "--name", "x", "--version", "1.0", "--out", out])
+    expect(res.code).toBe(1)
+    expect(fs.existsSync(out)).toBe(false)
+    expect(res.stderr.trim()).toBe("conary: trove build: the trove's version is given as --trove-version V (--version prints conary's)")
+    expect(fs.readFileSync(path.join(REPO, "README.md"), "utf8")).not.toMatch(/trove build[^\n]*--version /)
+  })
+})
