@@ -87,6 +87,17 @@ export class FileConflictError extends Data.TaggedError("FileConflictError")<{
   }
 }
 
+/** A trove path the root cannot take: reserved, unsafe, or in the way of what the disk has. */
+export class PathError extends Data.TaggedError("PathError")<{
+  readonly path: string
+  readonly trove: string
+  readonly reason: string
+}> {
+  override get message() {
+    return `${this.trove} cannot install ${this.path}: ${this.reason}`
+  }
+}
+
 export class ApplyError extends Data.TaggedError("ApplyError")<{
   readonly path: string
   readonly reason: string
@@ -136,6 +147,7 @@ export type ConaryError =
   | NotFoundError
   | UnresolvableError
   | FileConflictError
+  | PathError
   | ApplyError
   | FlavorError
   | LockError

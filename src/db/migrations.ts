@@ -183,6 +183,22 @@ export const migrations: ReadonlyArray<string> = [
   ALTER TABLE trove_files ADD COLUMN mtime INTEGER;
   ALTER TABLE trove_files ADD COLUMN hardlink TEXT;
   `,
+  `
+  -- What the root had before a trove came (keyed by the path the trove named):
+  -- a directory that existed (kind dir: kept as it is, never removed), or a file
+  -- no trove owned, saved into the store and put back when its last owner goes.
+  CREATE TABLE foreign_paths (
+    path        TEXT PRIMARY KEY,
+    kind        TEXT NOT NULL,
+    sha256      TEXT,
+    size        INTEGER NOT NULL,
+    mode        INTEGER NOT NULL,
+    uid         INTEGER NOT NULL,
+    gid         INTEGER NOT NULL,
+    link_target TEXT,
+    generation  INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  `,
 ]
 
 export const schemaVersion = migrations.length

@@ -1,6 +1,6 @@
 import type { Plan, Reason, TroveOp } from "../reconcile/plan-schema.js"
 import type { RecordedFile, StatRefresh } from "../reconcile/verify.js"
-import type { InstalledTrove } from "../reconcile/plan.js"
+import type { Foreign, InstalledTrove } from "../reconcile/plan.js"
 import { type FileKind, type TroveFile, troveLabel } from "../source/trove.js"
 import type { Db } from "./connection.js"
 import { fromDocument } from "../desired/rows.js"
@@ -49,6 +49,40 @@ export const installedOwnersLookup = (db: Db) => {
       }),
     )
   }
+}
+
+/** What the root had at a path before troves came, if anything (the planner's `foreignAt`, one name). */
+export const foreignLookup = (db: Db) => {
+  const stmt = db.prepare("SELECT kind, sha256, size, mode, uid, gid, link_target FROM foreign_paths WHERE path = ?")
+  const empty = (db.prepare("SELECT count(*) FROM foreign_paths").pluck().get() as number) === 0
+  return (path: string): Foreign | undefined => {
+    if (empty) return undefined
+    const r = stmt.get(path) as
+      | { kind: "dir" | "file" | "symlink"; sha256: string | null; size: number; mode: number; uid: number; gid: number; link_target: string | null }
+      | undefined
+    if (!r) return undefined
+    if (r.kind === "dir") return { kind: "dir" }
+    return { kind: r.kind, sha256: r.sha256, size: r.size, mode: r.mode, uid: r.uid, gid: r.gid, target: r.link_target }
+  }
+}
+
+/** Records what a plan's operations found on disk before troves came, and forgets what they put back. */
+const recordForeign = (db: Db, plan: Plan, gen: number) => {
+  const put = db.prepare(
+    "INSERT OR REPLACE INTO foreign_paths (path, kind, sha256, size, mode, uid, gid, link_target, generation) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+  )
+  const forget = db.prepare("DELETE FROM foreign_paths WHERE path = ?")
+  const handOver = db.prepare("DELETE FROM installed_files WHERE trove_id = ? AND path = ?")
+  for (const op of plan.files) {
+    if (op.kept) put.run(op.path, "dir", null, 0, op.mode, 0, 0, null, gen)
+    else if (op.saved) {
+      const d = op.saved
+      put.run(op.path, d.kind, d.sha256, d.size, d.mode, d.uid, d.gid, d.target, gen)
+    } else if (op.op === "restore" || (op.op === "add" && op.kind !== "dir")) forget.run(op.path)
+    for (const t of op.takesOver ?? []) handOver.run(t.troveId, t.path)
+  }
+  // A directory that was there first is no trove's: not verified, never removed.
+  db.prepare("DELETE FROM installed_files WHERE kind = 'dir' AND path IN (SELECT path FROM foreign_paths WHERE kind = 'dir')").run()
 }
 
 export const currentGeneration = (db: Db): number =>
@@ -124,6 +158,7 @@ export const recordGeneration = (
       const f = s.file
       insFile.run(s.troveId, f.path, f.kind, f.mode, s.uid, s.gid, f.sha256, f.size, f.target, f.config ? 1 : 0, s.mtimeNs, s.ctimeNs, s.ino)
     }
+    recordForeign(db, plan, gen)
     if (args.restoreDesired) replaceDesired(db, fromDocument(args.desired, `generation ${gen}`), now)
     clearJournal(db)
     return gen

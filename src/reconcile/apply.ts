@@ -13,7 +13,10 @@ import { fetchFromArchive } from "../source/formats.js"
 import { checkReachable, fetchObjects } from "../source/remote.js"
 import { type TroveFile, filesForComponents } from "../source/trove.js"
 import { type ContentStore, STORE_MODE } from "../store/store.js"
-import type { FileOp, Plan } from "./plan-schema.js"
+import { diskLayout } from "./layout.js"
+import { reservedPaths } from "./load.js"
+import type { Displaced, FileOp, Plan } from "./plan-schema.js"
+import { unsafePath } from "./plan.js"
 import type { Report } from "./report.js"
 import { merge as diff3 } from "node-diff3"
 
@@ -45,6 +48,9 @@ export interface ApplyResult {
 }
 
 const isLeaf = (op: FileOp) => op.kind !== "dir"
+
+const NEW_SUFFIX = ".conary-new"
+const SAVE_SUFFIX = ".conary-save"
 
 /** Where a new content waits for its rename: beside the target, on the same filesystem. */
 export const stagePath = (target: string) => path.join(path.dirname(target), `.conary-new.${path.basename(target)}`)
@@ -127,6 +133,34 @@ const preserveReplaced = (ctx: ApplyContext, plan: Plan) => {
       }
     }
   }
+}
+
+/**
+ * Saves into the store every file no trove owns that the plan replaces, and
+ * notes it in the plan (which the journal then carries), so erase and
+ * rollback can put it back.
+ */
+const saveUnowned = (ctx: ApplyContext, plan: Plan): Plan => {
+  if (!plan.files.some((op) => op.unowned)) return plan
+  const files = plan.files.map((op): FileOp => {
+    if (!op.unowned) return op
+    const target = path.join(ctx.root, op.path)
+    let saved: Displaced
+    try {
+      const st = fs.lstatSync(target)
+      if (st.isSymbolicLink()) saved = { kind: "symlink", sha256: null, size: 0, mode: 0o777, uid: st.uid, gid: st.gid, target: fs.readlinkSync(target) }
+      else if (st.isFile()) {
+        const data = fs.readFileSync(target)
+        const sha256 = createHash("sha256").update(data).digest("hex")
+        ctx.store.putBuffer(data, sha256)
+        saved = { kind: "file", sha256, size: data.length, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, target: null }
+      } else throw new ApplyError({ path: op.path, reason: "is no longer a file or symlink; plan again" })
+    } catch (e) {
+      return wrap(op, e)
+    }
+    return { ...op, saved }
+  })
+  return { ...plan, files }
 }
 
 /** Resolves owner and group names as the root's own passwd/group files say. */
@@ -219,13 +253,40 @@ const refusesChanges = (abs: string, st: fs.Stats): boolean => {
 const IMMUTABLE = "is immutable or append-only (chattr +i/+a); clear the flag with chattr -i -a, then apply again"
 
 /**
- * Refuses, before anything is touched, what the commit could not carry out:
- * a target of the wrong type, a mount point, or an inode (or its directory)
+ * Refuses, before anything is touched, what staging or the commit could not
+ * carry out, across the whole plan on the layout it leaves (a failure once
+ * staging has started would leave the root half-changed): a target of the
+ * wrong type, a reserved or unsafe path, a parent that is neither a directory
+ * inside the root nor one the plan makes, a directory in the way of the names
+ * apply writes beside a target, a mount point, or an inode (or its directory)
  * the kernel will not let change. Returns the directories staging creates.
  */
 const checkTargets = (ctx: ApplyContext, plan: Plan): string[] => {
   const created: string[] = []
   let mounts: Set<string> | undefined
+  const reserved = reservedPaths(ctx.root, ctx.dbPath)
+  const guard = parentGuard(ctx.root)
+  // Paths as they land on disk (through the root's directory symlinks), as the planner keys them.
+  const layout = diskLayout(ctx.root)
+  const landing = (op: FileOp) => {
+    const c = layout.canonical(op.path)
+    if (c === undefined) throw new ApplyError({ path: op.path, reason: "its directory resolves outside the root" })
+    return c
+  }
+  const makes = new Set(plan.files.filter((op) => op.kind === "dir" && op.op !== "remove").map(landing))
+  // Where staging writes, the parent must be a directory inside the root, or one the plan makes.
+  const ready = new Set<string>()
+  const parentReady = (op: FileOp) => {
+    const parent = path.posix.dirname(landing(op))
+    if (ready.has(parent)) return
+    let dir = parent
+    while (dir !== "/" && !lstatOrNull(path.join(ctx.root, dir))) {
+      if (!makes.has(dir)) throw new ApplyError({ path: op.path, reason: `its directory ${dir} neither exists nor is made by the plan` })
+      dir = path.posix.dirname(dir)
+    }
+    guard(path.join(ctx.root, dir, "x"), op.path)
+    ready.add(parent)
+  }
   // Directories entries are renamed into or removed from; undefined: staging creates it.
   const parents = new Map<string, { st: fs.Stats; real: string } | undefined>()
   const parentOf = (op: FileOp, abs: string) => {
@@ -240,10 +301,14 @@ const checkTargets = (ctx: ApplyContext, plan: Plan): string[] => {
   for (const op of plan.files) {
     const abs = path.join(ctx.root, op.path)
     try {
+      const why = unsafePath(op.path, reserved)
+      if (why) throw new ApplyError({ path: op.path, reason: why })
       const existing = lstatOrNull(abs)
       if (op.kind === "dir") {
-        if (op.op === "remove") continue // removed only when empty: best effort
+        // removed only when empty: best effort; kept: the disk's as it is
+        if (op.op === "remove" || op.kept) continue
         if (existing && !existing.isDirectory()) throw new ApplyError({ path: op.path, reason: "exists and is not a directory" })
+        parentReady(op)
         if (!existing) created.push(op.path)
         else if (refusesChanges(abs, existing)) throw new ApplyError({ path: op.path, reason: IMMUTABLE })
         continue
@@ -253,6 +318,25 @@ const checkTargets = (ctx: ApplyContext, plan: Plan): string[] => {
           path: op.path,
           reason: op.op === "remove" ? "is now a directory, where conary installed a file; move it away, then apply again" : "is a directory, a file was expected",
         })
+      // Names staging and the commit write beside a target: a directory there
+      // would fail them halfway (a leftover file is simply overwritten).
+      const asides =
+        op.op === "merge"
+          ? [stagePath(abs), abs + NEW_SUFFIX, stagePath(abs + NEW_SUFFIX)]
+          : op.op === "save"
+            ? [abs + SAVE_SUFFIX]
+            : stagesContent(op)
+              ? [stagePath(abs)]
+              : []
+      for (const aside of asides) {
+        if (lstatOrNull(aside)?.isDirectory())
+          throw new ApplyError({ path: op.path, reason: `${path.relative(ctx.root, aside)} is a directory in the way of the names apply writes beside it` })
+      }
+      if (op.op === "add" && !op.unowned && existing)
+        throw new ApplyError({ path: op.path, reason: "a file no trove owns appeared there since the plan was made; plan again" })
+      if (op.op === "restore" && op.kind === "file" && !ctx.store.has(op.sha256!))
+        throw new ApplyError({ path: op.path, reason: "what was there before the trove is missing from the content store" })
+      if (stagesContent(op)) parentReady(op)
       // Every leaf operation but chmod renames into, or removes from, its directory.
       const parent = op.op === "chmod" ? undefined : parentOf(op, abs)
       if (!existing) continue
@@ -266,9 +350,6 @@ const checkTargets = (ctx: ApplyContext, plan: Plan): string[] => {
   }
   return created
 }
-
-const NEW_SUFFIX = ".conary-new"
-const SAVE_SUFFIX = ".conary-save"
 
 /** What apply did with a config file changed both locally and by the package. */
 export interface MergeOutcome {
@@ -292,7 +373,7 @@ const mergeConfig = (ctx: ApplyContext, op: FileOp): Buffer | undefined => {
 }
 
 const stagesContent = (op: FileOp) =>
-  isLeaf(op) && (op.op === "add" || op.op === "replace" || op.op === "repair" || op.op === "merge")
+  isLeaf(op) && (op.op === "add" || op.op === "replace" || op.op === "repair" || op.op === "merge" || op.op === "restore")
 
 /** A plan's files as their troves list them (the archive's mtime and hard links are there, not in the plan). */
 const troveFileOf = (ctx: ApplyContext) => {
@@ -475,7 +556,8 @@ const commit = async (ctx: ApplyContext, plan: Plan): Promise<CommitFailure[]> =
     }),
   )
   for (const op of plan.files) {
-    if (op.kind !== "dir" || op.op === "remove") continue
+    // A directory that was there first keeps its mode and owner.
+    if (op.kind !== "dir" || op.op === "remove" || op.kept) continue
     await step(op, async () => {
       if (asRoot) fs.lchownSync(at(op), ids.uid(op.owner), ids.gid(op.group))
       fs.chmodSync(at(op), op.mode)
@@ -501,6 +583,8 @@ const commit = async (ctx: ApplyContext, plan: Plan): Promise<CommitFailure[]> =
 const syncToDisk = (...dirs: string[]) => {
   for (const dir of dirs) {
     try {
+      // The store of a root whose troves had no regular files is made here.
+      fs.mkdirSync(dir, { recursive: true })
       execFileSync("sync", ["-f", dir], { stdio: ["ignore", "ignore", "pipe"] })
     } catch (e) {
       const why = (e as { stderr?: Buffer }).stderr?.toString().trim().split("\n")[0]
@@ -583,9 +667,11 @@ const crashPoint = (step: string) => {
 
 export const applyPlan = async (ctx: ApplyContext, plan: Plan, command: string, desired: string): Promise<ApplyResult> => {
   if (plan.troves.length === 0 && plan.files.length === 0) return { generation: null, plan, merges: [] }
-  const created = checkTargets(ctx, plan)
   await fetchContents(ctx, plan)
+  // The disk is checked as close to staging as can be; nothing above touched the root.
+  const created = checkTargets(ctx, plan)
   preserveReplaced(ctx, plan)
+  plan = saveUnowned(ctx, plan)
   syncToDisk(ctx.store.dir)
   beginJournal(ctx.db, { command, plan, desired, startedAt: ctx.now(), pid: process.pid, dirs: created })
   let merges: MergeOutcome[]

@@ -1,11 +1,15 @@
 import * as Either from "effect/Either"
+import * as fs from "node:fs"
+import * as path from "node:path"
 import type { Db } from "../db/connection.js"
 import { desiredRows, systemFlavor, systemProvides } from "../db/desired.js"
-import { installedOwnersLookup, installedTroves, recordedFiles } from "../db/state.js"
+import { foreignLookup, installedOwnersLookup, installedTroves, recordedFiles } from "../db/state.js"
 import { availableTroves, troveFilesLookup } from "../db/troves.js"
+import type { TroveMeta } from "../source/trove.js"
+import { aliasesOf, diskLayout } from "./layout.js"
 import type { Plan } from "./plan-schema.js"
-import { type DiffInput, plan } from "./plan.js"
-import { scanDrift } from "./verify.js"
+import { type DiffInput, type InstalledTrove, type PlanInput, plan } from "./plan.js"
+import { type Scan, scanDrift } from "./verify.js"
 
 export interface RefreshOptions {
   /** scan the disk for drift and plan repairs (default); false trusts the records */
@@ -16,25 +20,74 @@ export interface RefreshOptions {
   readonly reflavor?: boolean
 }
 
-/** The installed side of the planner's input, with a drift scan of the disk unless refresh is off. */
-export const diffInputFromDb = async (db: Db, root: string, options: RefreshOptions): Promise<DiffInput> => ({
-  installed: installedTroves(db),
-  filesOf: troveFilesLookup(db),
-  ownersOf: installedOwnersLookup(db),
-  restoreConfig: options.restoreConfig,
-  ...(options.refresh ? { drift: (await scanDrift(root, recordedFiles(db), { full: false })).drift } : {}),
-})
+/** Where conary keeps its own files, as paths of the root (those outside it need no reserving). */
+export const reservedPaths = (root: string, dbPath: string): string[] => {
+  const realRoot = fs.realpathSync(root)
+  const dir = path.dirname(dbPath)
+  let realDir: string
+  try {
+    realDir = fs.realpathSync(dir)
+  } catch {
+    realDir = path.resolve(dir)
+  }
+  const base = path.basename(dbPath)
+  const own = [base, `${base}-wal`, `${base}-shm`, `${base}-journal`, "lock", "lock.holder", "store"].map((n) => path.join(realDir, n))
+  return own.filter((p) => p.startsWith(realRoot + path.sep)).map((p) => p.slice(realRoot.length))
+}
 
-/** The plan from the database as it is now (and the disk, unless refresh is off). Throws on unresolvable rows and conflicts. */
-export const planFromDb = async (db: Db, root: string, options: RefreshOptions): Promise<Plan> => {
-  const result = plan({
+/** The installed side of the planner's input, with a drift scan of the disk unless refresh is off. */
+export const diffInputFromDb = async (
+  db: Db,
+  root: string,
+  dbPath: string,
+  options: RefreshOptions,
+  scan?: Scan,
+): Promise<DiffInput> => {
+  const layout = diskLayout(root)
+  const foreign = foreignLookup(db)
+  return {
+    installed: installedTroves(db),
+    filesOf: troveFilesLookup(db),
+    ownersOf: installedOwnersLookup(db),
+    restoreConfig: options.restoreConfig,
+    layout,
+    foreignAt: (p) => {
+      for (const alias of aliasesOf(p, layout.dirLinks())) {
+        const f = foreign(alias)
+        if (f) return f
+      }
+      return undefined
+    },
+    reserved: reservedPaths(root, dbPath),
+    ...(scan ? { drift: scan.drift } : options.refresh ? { drift: (await scanDrift(root, recordedFiles(db), { full: false })).drift } : {}),
+  }
+}
+
+/**
+ * What the planner chooses from: what sources offer, and what is installed
+ * even when no source offers it any more (its contents are in the store).
+ */
+const plannable = (available: TroveMeta[], installed: ReadonlyArray<InstalledTrove>): TroveMeta[] => {
+  const ids = new Set(available.map((t) => t.id))
+  return [...available, ...installed.map((i) => i.trove).filter((t) => !ids.has(t.id))]
+}
+
+/** The planner's whole input from the database and the root. */
+export const planInputFromDb = async (db: Db, root: string, dbPath: string, options: RefreshOptions, scan?: Scan): Promise<PlanInput> => {
+  const diffInput = await diffInputFromDb(db, root, dbPath, options, scan)
+  return {
     desired: desiredRows(db),
     systemFlavor: systemFlavor(db),
     provides: systemProvides(db),
-    available: availableTroves(db),
+    available: plannable(availableTroves(db), diffInput.installed),
     reflavor: options.reflavor === true,
-    ...(await diffInputFromDb(db, root, options)),
-  })
+    ...diffInput,
+  }
+}
+
+/** The plan from the database as it is now (and the disk, unless refresh is off). Throws on unresolvable rows and conflicts. */
+export const planFromDb = async (db: Db, root: string, dbPath: string, options: RefreshOptions): Promise<Plan> => {
+  const result = plan(await planInputFromDb(db, root, dbPath, options))
   if (Either.isLeft(result)) throw result.left
   return result.right
 }

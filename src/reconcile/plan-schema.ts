@@ -26,14 +26,27 @@ export const TroveOp = Schema.Struct({
 })
 export type TroveOp = typeof TroveOp.Type
 
+/** A file that was on disk before any trove owned its path, kept in the store. */
+export const Displaced = Schema.Struct({
+  kind: Schema.Literal("file", "symlink"),
+  sha256: Schema.NullOr(Schema.String),
+  size: Schema.Int,
+  mode: Schema.Int,
+  uid: Schema.Int,
+  gid: Schema.Int,
+  target: Schema.NullOr(Schema.String),
+})
+export type Displaced = typeof Displaced.Type
+
 export const FileOp = Schema.Struct({
   /**
    * add/replace/remove/chmod follow from trove changes; repair restores a
    * drifted file; merge is a config file changed both locally and by the
    * package (3-way merge, else FILE.conary-new); save keeps a locally changed
-   * config file of an erased trove as FILE.conary-save.
+   * config file of an erased trove as FILE.conary-save; restore puts back
+   * what was on disk before a trove displaced it.
    */
-  op: Schema.Literal("add", "replace", "remove", "chmod", "repair", "merge", "save"),
+  op: Schema.Literal("add", "replace", "remove", "chmod", "repair", "merge", "save", "restore"),
   path: Schema.String,
   kind: Schema.Literal("file", "dir", "symlink"),
   /** the trove the operation belongs to, and its label */
@@ -50,6 +63,13 @@ export const FileOp = Schema.Struct({
   note: Schema.optional(Schema.String),
   /** merge: the content the user's file started from */
   baseSha256: Schema.optional(Schema.String),
+  /** add of a directory the root already has: its mode and owner stay, and erase keeps it */
+  kept: Schema.optional(Schema.Boolean),
+  /** add over a file no trove owns: apply saves it into the store first (`saved`) */
+  unowned: Schema.optional(Schema.Boolean),
+  saved: Schema.optional(Displaced),
+  /** installed troves whose entry for this path passes to this trove (Replaces) */
+  takesOver: Schema.optional(Schema.Array(Schema.Struct({ troveId: Schema.Int, path: Schema.String }))),
 })
 export type FileOp = typeof FileOp.Type
 

@@ -1,8 +1,9 @@
 import * as Either from "effect/Either"
-import { FileConflictError, UnresolvableError } from "../errors.js"
+import { FileConflictError, PathError, UnresolvableError } from "../errors.js"
 import { satisfiesRelation } from "../desired/version.js"
 import { type TroveFile, type TroveMeta, filesForComponents, parseDepGroup, troveLabel } from "../source/trove.js"
 import {
+  type Displaced,
   type FileOp,
   PLAN_FORMAT_VERSION,
   type Plan,
@@ -10,6 +11,7 @@ import {
   type TargetTrove,
   type TroveOp,
 } from "./plan-schema.js"
+import { type DiskKind, type RootLayout, aliasesOf, emptyLayout } from "./layout.js"
 import { type ResolveInput, resolve } from "./resolve.js"
 import type { Drift } from "./verify.js"
 
@@ -33,9 +35,32 @@ export interface DiffInput {
   readonly drift?: ReadonlyArray<Drift>
   /** recreate config files the user deleted */
   readonly restoreConfig?: boolean
+  /** what the root has on disk (directory symlinks, files no trove owns); without it, nothing */
+  readonly layout?: RootLayout
+  /** what was there before troves came, by canonical path: kept directories, displaced files */
+  readonly foreignAt?: (path: string) => Foreign | undefined
+  /** conary's own paths in the root (database, lock, store): no trove may ship them */
+  readonly reserved?: ReadonlyArray<string>
 }
 
+export type Foreign = Displaced | { readonly kind: "dir" }
+
 export interface PlanInput extends ResolveInput, DiffInput {}
+
+type PlanFailure = UnresolvableError | FileConflictError | PathError
+
+/** Names apply writes beside targets (staging, kept and saved config files): no trove may ship them. */
+const RESERVED_NAME = /(^\.conary-|\.conary-(new|save)$)/
+
+/** Why a path a trove ships cannot go into the root, if it cannot. */
+export const unsafePath = (p: string, reserved: ReadonlyArray<string>): string | undefined => {
+  const parts = p.split("/")
+  if (parts[0] !== "" || parts.length < 2 || parts.slice(1).some((s) => s === "" || s === "." || s === ".." || s.includes("\0")))
+    return "not a plain absolute path (empty, '.' or '..' components)"
+  if (RESERVED_NAME.test(parts[parts.length - 1]!)) return "names starting with .conary- or ending in .conary-new or .conary-save are conary's own"
+  if (reserved.some((r) => p === r || p.startsWith(r + "/"))) return "it is conary's own (database, lock or content store)"
+  return undefined
+}
 
 /** What a repair restores, from a drift entry's flags. */
 const driftNote = (d: Drift): string => {
@@ -88,6 +113,7 @@ const fileOp = (op: FileOp["op"], { file, troveId, label }: Owned, extra: Partia
  */
 const collect = (
   into: Map<string, Owned>,
+  key: (file: TroveFile, label: string) => string,
   files: ReadonlyArray<TroveFile>,
   components: ReadonlyArray<string>,
   troveId: number,
@@ -95,11 +121,12 @@ const collect = (
   replaces: (a: number, b: number) => boolean = () => false,
 ) => {
   for (const file of filesForComponents(files, components)) {
-    const prior = into.get(file.path)
+    const k = key(file, label)
+    const prior = into.get(k)
     if (prior === undefined || (!compatible(prior.file, file) && replaces(troveId, prior.troveId)))
-      into.set(file.path, { file, troveId, label })
+      into.set(k, { file, troveId, label })
     else if (!compatible(prior.file, file) && !replaces(prior.troveId, troveId))
-      throw new FileConflictError({ path: file.path, troves: [prior.label, label] })
+      throw new FileConflictError({ path: prior.file.path === file.path ? file.path : `${prior.file.path} (= ${file.path})`, troves: [prior.label, label] })
   }
 }
 
@@ -115,19 +142,36 @@ const replacesOf = (metaById: ReadonlyMap<number, TroveMeta>) => (a: number, b: 
   )
 }
 
+/** Puts back the file a trove displaced when it was installed. */
+const restoreOp = ({ file, troveId, label }: Owned, d: Displaced): FileOp => ({
+  op: "restore",
+  path: file.path,
+  kind: d.kind,
+  troveId,
+  trove: label,
+  sha256: d.sha256,
+  size: d.size,
+  mode: d.mode,
+  owner: String(d.uid),
+  group: String(d.gid),
+  target: d.target,
+  config: file.config,
+  note: "was there before the trove",
+})
+
 const byPath = (a: FileOp, b: FileOp) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)
 
-const catching = <A>(f: () => A): Either.Either<A, UnresolvableError | FileConflictError> => {
+const catching = <A>(f: () => A): Either.Either<A, PlanFailure> => {
   try {
     return Either.right(f())
   } catch (e) {
-    if (e instanceof UnresolvableError || e instanceof FileConflictError) return Either.left(e)
+    if (e instanceof UnresolvableError || e instanceof FileConflictError || e instanceof PathError) return Either.left(e)
     throw e
   }
 }
 
 /** The plan that brings the installed state to the desired state. */
-export const plan = (input: PlanInput): Either.Either<Plan, UnresolvableError | FileConflictError> =>
+export const plan = (input: PlanInput): Either.Either<Plan, PlanFailure> =>
   catching(() => diff(input, resolve(input), input.available))
 
 /** The plan that brings the installed state to an exact trove set (rollback). */
@@ -135,7 +179,7 @@ export const planTo = (
   input: DiffInput,
   target: ReadonlyArray<TargetTrove>,
   metas: ReadonlyArray<TroveMeta>,
-): Either.Either<Plan, FileConflictError | UnresolvableError> => catching(() => diff(input, target, metas))
+): Either.Either<Plan, PlanFailure> => catching(() => diff(input, target, metas))
 
 const diff = (input: DiffInput, target: ReadonlyArray<TargetTrove>, metas: ReadonlyArray<TroveMeta>): Plan => {
   const metaById = new Map(metas.map((t) => [t.id, t]))
@@ -162,6 +206,20 @@ const diff = (input: DiffInput, target: ReadonlyArray<TargetTrove>, metas: Reado
   for (const from of installedLeft.values()) pairs.push({ from })
 
   const replaces = replacesOf(metaById)
+  const layout = input.layout ?? emptyLayout
+  const reserved = input.reserved ?? []
+  // Files are keyed by where they land on disk: with `bin -> usr/bin`,
+  // /bin/x and /usr/bin/x are one file, whichever trove names it which way.
+  const canonical = (file: TroveFile, label: string): string => {
+    const c = layout.canonical(file.path)
+    if (c === undefined) throw new PathError({ path: file.path, trove: label, reason: "its directory resolves outside the root" })
+    return c
+  }
+  const shipped = (file: TroveFile, label: string): string => {
+    const why = unsafePath(file.path, reserved)
+    if (why) throw new PathError({ path: file.path, trove: label, reason: why })
+    return canonical(file, label)
+  }
   const troveOps: TroveOp[] = []
   const oldFiles = new Map<string, Owned>()
   const newFiles = new Map<string, Owned>()
@@ -170,10 +228,10 @@ const diff = (input: DiffInput, target: ReadonlyArray<TargetTrove>, metas: Reado
     if (from && to && from.trove.id === to.troveId && sameComponents(from.components, to.components)) continue
     if (from) {
       leaving.add(from.trove.id)
-      collect(oldFiles, input.filesOf(from.trove.id), from.components, from.trove.id, troveLabel(from.trove))
+      collect(oldFiles, canonical, input.filesOf(from.trove.id), from.components, from.trove.id, troveLabel(from.trove))
     }
     const toMeta = to ? metaById.get(to.troveId)! : undefined
-    if (to) collect(newFiles, input.filesOf(to.troveId), to.components, to.troveId, troveLabel(to), replaces)
+    if (to) collect(newFiles, shipped, input.filesOf(to.troveId), to.components, to.troveId, troveLabel(to), replaces)
     const ref = (t: { trove: TroveMeta; components: ReadonlyArray<string> }) => ({
       troveId: t.trove.id,
       version: t.trove.version,
@@ -191,12 +249,14 @@ const diff = (input: DiffInput, target: ReadonlyArray<TargetTrove>, metas: Reado
   }
   troveOps.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
 
-  // Owners of a path that stay installed untouched.
-  const staying = (path: string) => input.ownersOf(path).filter((o) => !leaving.has(o.troveId))
+  // Owners of a path (under any of its names) that stay installed untouched.
+  const staying = (canonicalPath: string) =>
+    aliasesOf(canonicalPath, layout.dirLinks()).flatMap((p) => input.ownersOf(p).filter((o) => !leaving.has(o.troveId)))
   const labelOf = (id: number) => {
     const meta = metaById.get(id)
     return meta ? troveLabel(meta) : `trove #${id}`
   }
+  const foreignAt = input.foreignAt ?? (() => undefined)
 
   // Drift the disk scan found, by path: locally changed config files are the
   // user's, everything else is restored.
@@ -206,27 +266,69 @@ const diff = (input: DiffInput, target: ReadonlyArray<TargetTrove>, metas: Reado
     return d !== undefined && d.config && (d.missing || d.flags.includes("5"))
   }
 
-  const fileOps: FileOp[] = []
-  for (const [path, next] of newFiles) {
-    for (const other of staying(path)) {
-      if (!compatible(other.file, next.file))
-        throw new FileConflictError({ path, troves: [labelOf(other.troveId), next.label] })
+  // Every new file under a symlink the final layout has but the disk does not
+  // yet: apply would write through a link that is not there (or leads elsewhere).
+  for (const [key, next] of newFiles) {
+    for (let i = key.lastIndexOf("/"); i > 0; i = key.lastIndexOf("/", i - 1)) {
+      const link = newFiles.get(key.slice(0, i))
+      if (link?.file.kind === "symlink" && layout.at(link.file.path) !== "dirlink")
+        throw new PathError({ path: next.file.path, trove: next.label, reason: `it would be written through the symlink ${link.file.path} of ${link.label}` })
     }
-    const prev = oldFiles.get(path)
+  }
+
+  /** A path no installed trove owns: what the disk has there decides how it is added. */
+  const addOver = (key: string, next: Owned): FileOp => {
+    const disk: DiskKind | null = layout.at(next.file.path)
+    const inTheWay = (what: string) => new PathError({ path: next.file.path, trove: next.label, reason: `${what} is in the way on disk` })
+    if (next.file.kind === "dir") {
+      if (disk === "dir" || disk === "dirlink" || foreignAt(key)?.kind === "dir") return fileOp("add", next, { kept: true })
+      if (disk !== null) throw inTheWay("a file")
+      return fileOp("add", next)
+    }
+    if (disk === "dir" || disk === "dirlink") throw inTheWay("a directory")
+    if (disk === "other") throw inTheWay("a device, fifo or socket")
+    if (disk === null) return fileOp("add", next)
+    // The admin's file: a config file stays and the package's goes beside it
+    // as .conary-new; anything else is saved into the store and replaced.
+    if (next.file.config) return fileOp("merge", next, { unowned: true, note: "not owned by any trove: kept" })
+    return fileOp("add", next, { unowned: true, note: "replaces unowned" })
+  }
+
+  const fileOps: FileOp[] = []
+  for (const [key, next] of newFiles) {
+    const others = staying(key)
+    const takesOver: Array<{ troveId: number; path: string }> = []
+    for (const other of others) {
+      if (compatible(other.file, next.file)) continue
+      if (replaces(next.troveId, other.troveId)) takesOver.push({ troveId: other.troveId, path: other.file.path })
+      else throw new FileConflictError({ path: next.file.path, troves: [labelOf(other.troveId), next.label] })
+    }
+    const prev = oldFiles.get(key)
     if (prev) {
       if (!sameContent(prev.file, next.file)) {
-        if (prev.file.config && next.file.config && locallyChanged(path)) {
+        if (prev.file.config && next.file.config && locallyChanged(prev.file.path)) {
           // Deleted by the user: stays deleted unless asked. Edited: merged.
-          if (!driftAt.get(path)!.missing)
+          if (!driftAt.get(prev.file.path)!.missing)
             fileOps.push(fileOp("merge", next, { note: "changed locally and by the package", baseSha256: prev.file.sha256! }))
           else if (input.restoreConfig) fileOps.push(fileOp("replace", next))
         } else fileOps.push(fileOp("replace", next))
-      } else if (!sameAttrs(prev.file, next.file)) fileOps.push(fileOp("chmod", next))
-    } else if (staying(path).length === 0) fileOps.push(fileOp("add", next))
+      } else if (!sameAttrs(prev.file, next.file) && !(next.file.kind === "dir" && foreignAt(key)?.kind === "dir"))
+        fileOps.push(fileOp("chmod", next))
+    } else if (takesOver.length > 0) {
+      // Debian's Replaces with the replaced trove staying: the file passes to this one, as dpkg does.
+      fileOps.push(fileOp("replace", next, { takesOver, note: `taken over from ${takesOver.map((t) => labelOf(t.troveId)).join(", ")}` }))
+    } else if (others.length === 0) fileOps.push(addOver(key, next))
   }
-  for (const [path, prev] of oldFiles) {
-    if (newFiles.has(path) || staying(path).length > 0) continue
-    if (prev.file.config && locallyChanged(path) && !driftAt.get(path)!.missing)
+  for (const [key, prev] of oldFiles) {
+    if (newFiles.has(key) || staying(key).length > 0) continue
+    const foreign = foreignAt(key)
+    // What was there first comes back; a directory that was there first stays.
+    if (foreign?.kind === "dir" && prev.file.kind === "dir") continue
+    if (foreign && foreign.kind !== "dir") {
+      // A config file the admin changed since is theirs as it is.
+      if (!(prev.file.config && locallyChanged(prev.file.path) && !driftAt.get(prev.file.path)!.missing))
+        fileOps.push(restoreOp(prev, foreign))
+    } else if (prev.file.config && locallyChanged(prev.file.path) && !driftAt.get(prev.file.path)!.missing)
       fileOps.push(fileOp("save", prev, { note: "changed locally" }))
     else fileOps.push(fileOp("remove", prev))
   }
@@ -235,9 +337,10 @@ const diff = (input: DiffInput, target: ReadonlyArray<TargetTrove>, metas: Reado
   const touched = new Set(fileOps.map((op) => op.path))
   for (const d of input.drift ?? []) {
     if (touched.has(d.path)) continue
+    const key = layout.canonical(d.path) ?? d.path
     const owner =
-      newFiles.get(d.path) ??
-      staying(d.path).map((o): Owned => ({ file: o.file, troveId: o.troveId, label: labelOf(o.troveId) }))[0]
+      newFiles.get(key) ??
+      staying(key).map((o): Owned => ({ file: o.file, troveId: o.troveId, label: labelOf(o.troveId) }))[0]
     if (!owner) continue
     if (owner.file.config && !(d.missing && input.restoreConfig)) continue
     fileOps.push(fileOp("repair", owner, { note: driftNote(d) }))
@@ -247,7 +350,7 @@ const diff = (input: DiffInput, target: ReadonlyArray<TargetTrove>, metas: Reado
   let bytes = 0
   let files = 0
   for (const op of fileOps) {
-    if (op.op !== "remove" && op.op !== "chmod" && op.op !== "save") bytes += op.size
+    if (op.op !== "remove" && op.op !== "chmod" && op.op !== "save" && op.op !== "restore") bytes += op.size
     files++
   }
   const count = (op: TroveOp["op"]) => troveOps.filter((t) => t.op === op).length

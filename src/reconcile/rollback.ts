@@ -15,6 +15,7 @@ import { planTo } from "./plan.js"
 export const rollbackPlan = async (
   db: Db,
   root: string,
+  dbPath: string,
   options: RefreshOptions,
   generation?: number,
 ): Promise<{ plan: Plan; generation: number; desired: string }> => {
@@ -28,7 +29,7 @@ export const rollbackPlan = async (
   const state = generationState(db, target)
   if (!state) throw new NotFoundError({ what: "generation", name: String(target) })
   const result = planTo(
-    await diffInputFromDb(db, root, options),
+    await diffInputFromDb(db, root, dbPath, options),
     state.target,
     trovesById(db, state.target.map((t) => t.troveId)),
   )

@@ -86,7 +86,7 @@ const PLAN_OPTIONS = [
 ] as const
 
 /** Reads a saved plan, checks it still applies to this root, and that conary itself would plan exactly it. */
-export const loadPlan = async (db: Db, root: string, file: string): Promise<Plan> => {
+export const loadPlan = async (db: Db, root: string, dbPath: string, file: string): Promise<Plan> => {
   const refuse = (reason: string) => new StalePlanError({ file, reason })
   let text: string
   try {
@@ -113,7 +113,7 @@ export const loadPlan = async (db: Db, root: string, file: string): Promise<Plan
   let first: Plan | undefined
   // Computed one at a time: an untouched saved plan matches the first.
   for (const options of PLAN_OPTIONS) {
-    const expected = await planFromDb(db, root, options)
+    const expected = await planFromDb(db, root, dbPath, options)
     if (canonical(expected) === wanted) return expected
     first ??= expected
   }

@@ -1,8 +1,8 @@
 import * as Either from "effect/Either"
 import type { Db } from "../db/connection.js"
-import { desiredRows, systemFlavor, systemProvides } from "../db/desired.js"
-import { currentGeneration, installedOwnersLookup, installedTroves, recordedFiles } from "../db/state.js"
-import { availableTroves, troveFilesLookup } from "../db/troves.js"
+import { desiredRows } from "../db/desired.js"
+import { currentGeneration, recordedFiles } from "../db/state.js"
+import { planInputFromDb } from "./load.js"
 import { plan } from "./plan.js"
 import { scanDrift } from "./verify.js"
 
@@ -21,19 +21,11 @@ export interface RootStatus {
   readonly converged: boolean
 }
 
-export const rootStatus = async (db: Db, root: string): Promise<RootStatus> => {
+export const rootStatus = async (db: Db, root: string, dbPath: string): Promise<RootStatus> => {
   const scan = await scanDrift(root, recordedFiles(db), { full: false })
-  const installed = installedTroves(db)
-  const result = plan({
-    desired: desiredRows(db),
-    systemFlavor: systemFlavor(db),
-    provides: systemProvides(db),
-    available: availableTroves(db),
-    installed,
-    filesOf: troveFilesLookup(db),
-    ownersOf: installedOwnersLookup(db),
-    drift: scan.drift,
-  })
+  const input = await planInputFromDb(db, root, dbPath, { refresh: true, restoreConfig: false }, scan)
+  const installed = input.installed
+  const result = plan(input)
   const pending = Either.isRight(result)
     ? (({ install, update, erase, repair, files }) => ({ install, update, erase, repair, files }))(result.right.summary)
     : { error: result.left.message }

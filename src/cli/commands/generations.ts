@@ -17,7 +17,7 @@ const rollback = Command.make(
   (args) =>
     withConary(args, { write: true, command: "rollback" }, (c) =>
       Effect.gen(function* () {
-        const back = yield* attempt(() => rollbackPlan(c.db, c.root, refreshOf(args), Option.getOrUndefined(args.generation)))
+        const back = yield* attempt(() => rollbackPlan(c.db, c.root, c.dbPath, refreshOf(args), Option.getOrUndefined(args.generation)))
         if (!args.json) println(`Rolling back to generation ${back.generation} (its troves and its desired state).`)
         yield* applyAndReport(c, back.plan, ROLLBACK, back.desired, args.json)
       }),

@@ -36,7 +36,7 @@ export const refreshOf = (args: {
 })
 
 /** Computes the plan for the root as it stands; unresolvable rows and conflicts fail it. */
-export const currentPlan = (c: Conary, options: RefreshOptions) => attempt(() => planFromDb(c.db, c.root, options))
+export const currentPlan = (c: Conary, options: RefreshOptions) => attempt(() => planFromDb(c.db, c.root, c.dbPath, options))
 
 const withFlavor = (version: string, flavor: string) => (flavor ? `${version} [${flavor}]` : version)
 
@@ -63,11 +63,19 @@ export const fileNoteLines = (plan: Plan): string[] =>
   plan.files.flatMap((f) =>
     f.op === "repair"
       ? [`! repair ${f.path} (${f.note})`]
-      : f.op === "merge"
-        ? [`! merge ${f.path} (${f.note}: 3-way merge, or the new version as ${f.path}.conary-new if it conflicts)`]
-        : f.op === "save"
-          ? [`! save ${f.path} as ${f.path}.conary-save (${f.note})`]
-          : [],
+      : f.op === "merge" && f.unowned
+        ? [`! keep unowned ${f.path} (the package's version goes to ${f.path}.conary-new)`]
+        : f.op === "merge"
+          ? [`! merge ${f.path} (${f.note}: 3-way merge, or the new version as ${f.path}.conary-new if it conflicts)`]
+          : f.op === "save"
+            ? [`! save ${f.path} as ${f.path}.conary-save (${f.note})`]
+            : f.unowned
+              ? [`! replaces unowned ${f.path} (kept in the store; erase and rollback put it back)`]
+              : f.op === "restore"
+                ? [`! restore ${f.path} (${f.note})`]
+                : f.takesOver
+                  ? [`! take over ${f.path} (${f.note})`]
+                  : [],
   )
 
 export const summaryLine = (plan: Plan): string => {

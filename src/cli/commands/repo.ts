@@ -45,7 +45,7 @@ export const keyCommand = Command.make("key").pipe(Command.withDescription("sign
 export const statusCommand = Command.make("status", { ...rootOptions, json: jsonOption }, (args) =>
   withConary(args, { write: false, command: "status" }, (c) =>
     attempt(async () => {
-      const s = await rootStatus(c.db, c.root)
+      const s = await rootStatus(c.db, c.root, c.dbPath)
       if (args.json) printJson(s)
       else {
         println(`root ${s.root}: generation ${s.generation}${s.lastApply ? `, last applied ${s.lastApply}` : ", never applied"}`)
