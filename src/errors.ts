@@ -165,6 +165,7 @@ const TAGS = new Set([
   "NotFoundError",
   "UnresolvableError",
   "FileConflictError",
+  "PathError",
   "ApplyError",
   "FlavorError",
   "LockError",
