@@ -8,25 +8,18 @@
 //
 //   npx tsx bench/debs.ts
 //   BENCH_DEBS=test/fixtures/debs npx tsx bench/debs.ts   # a given directory of .debs instead
-import { execFileSync, execSync, spawnSync } from "node:child_process"
+import { execFileSync, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import { debianClosure } from "../test/debian-closure.js"
 import { cliFor, time } from "./lib.js"
 
 const PACKAGE = process.env.BENCH_CLOSURE_OF ?? "python3"
-const cache = process.env.BENCH_DEBS ? path.resolve(process.env.BENCH_DEBS) : path.resolve(import.meta.dirname, ".cache", `${PACKAGE}-closure`)
-if (!process.env.BENCH_DEBS && !fs.existsSync(cache) || fs.readdirSync(cache).filter((f) => f.endsWith(".deb")).length === 0) {
-  fs.mkdirSync(cache, { recursive: true })
-  const names = execSync(
-    `apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts --no-breaks --no-replaces --no-enhances ${PACKAGE} | grep '^\\w' | sort -u`,
-    { encoding: "utf8" },
-  ).trim().split("\n")
-  console.log(`downloading ${names.length} packages (${PACKAGE} and its dependencies) into ${cache}`)
-  execFileSync("apt-get", ["download", ...names], { cwd: cache, stdio: ["ignore", "ignore", "inherit"] })
-}
-
-const all = fs.readdirSync(cache).filter((f) => f.endsWith(".deb")).sort().map((f) => path.join(cache, f))
+const given = process.env.BENCH_DEBS ? path.resolve(process.env.BENCH_DEBS) : undefined
+const all = given
+  ? fs.readdirSync(given).filter((f) => f.endsWith(".deb")).sort().map((f) => path.join(given, f))
+  : debianClosure(PACKAGE)
 const hasPreinst = (deb: string) => execFileSync("dpkg-deb", ["-I", deb], { encoding: "utf8" }).includes(" preinst")
 const debs = all.filter((d) => !hasPreinst(d))
 const skipped = all.filter((d) => !debs.includes(d))
@@ -45,7 +38,7 @@ try {
   const r1 = path.join(base, "dpkg")
   for (const d of ["var/lib/dpkg/info", "var/lib/dpkg/updates"]) fs.mkdirSync(path.join(r1, d), { recursive: true })
   fs.writeFileSync(path.join(r1, "var/lib/dpkg/status"), "")
-  const dpkg = time(() => spawnSync("dpkg", [`--root=${r1}`, "--force-depends", "--unpack", ...debs], { encoding: "utf8" }))
+  const dpkg = time(() => spawnSync("dpkg", [`--root=${r1}`, "--force-depends", "--refuse-script-chrootless", `--log=${path.join(base, "dpkg.log")}`, "--unpack", ...debs], { encoding: "utf8" }))
   if (dpkg.value.status !== 0) throw new Error(`dpkg --unpack failed: ${dpkg.value.stderr.slice(-500)}`)
 
   // 2. dpkg-deb -x of each.
