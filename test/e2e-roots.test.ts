@@ -190,6 +190,26 @@ describe("apply never breaks the root", () => {
     }
   })
 
+  it("refuses at plan a repository index path with '..', writing nothing", () => {
+    const { base, root, r } = setupRoot()
+    const input = path.join(base, "input")
+    const out = path.join(base, "published")
+    fs.mkdirSync(input)
+    buildTrove(input, "sneaky", "1.0", { "usr/bin/sneaky": "s" })
+    ok(["repo", "build", out, input])
+    const index = path.join(out, "index.json")
+    fs.writeFileSync(index, fs.readFileSync(index, "utf8").replaceAll('"/usr/bin/sneaky"', '"/usr/bin/../../../sneaky"'))
+    ok(["source", "add", "web", out, ...r])
+    ok(["source", "sync", ...r])
+    ok(["desired", "add", "sneaky", ...r])
+    const plan = conary(["plan", ...r])
+    expect(plan.code).toBe(1)
+    expect(plan.stderr).toBe("conary: sneaky=1.0 cannot install /usr/bin/../../../sneaky: not a plain absolute path (empty, '.' or '..' components)\n")
+    expect(conary(["apply", ...r]).code).toBe(1)
+    expect(fs.existsSync(path.join(base, "sneaky"))).toBe(false)
+    expect(staged(root)).toEqual([])
+  })
+
   it("applies a first generation without any regular file", () => {
     const { root, repo, r } = setupRoot()
     buildTrove(repo, "links", "1.0", { "usr/lib/x": { symlink: "y" }, "srv/empty": { dir: true } })
