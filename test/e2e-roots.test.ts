@@ -116,6 +116,8 @@ describe("what was there first", () => {
     ok(["desired", "add", "tool", ...r])
     ok(["apply", ...r])
     expect(fs.readFileSync(path.join(root, "usr/bin/tool"), "utf8")).toBe("packaged\n")
+    // Garbage collection keeps what a trove displaced.
+    ok(["gc", "--keep", "1", ...r])
     ok(["desired", "remove", "tool", ...r])
     ok(["apply", ...r])
     expect(fs.readFileSync(path.join(root, "usr/bin/tool"), "utf8")).toBe("the admin's\n")

@@ -13,7 +13,7 @@ export interface GcResult {
 /**
  * Forgets all but the newest `keep` generations (the current one always
  * stays), then deletes store objects that no remaining generation and no
- * installed trove references.
+ * installed trove references, keeping what troves displaced (to put back).
  */
 export const collectGarbage = (db: Db, store: ContentStore, keep: number): GcResult => {
   const generationsRemoved = db.transaction(
@@ -26,7 +26,8 @@ export const collectGarbage = (db: Db, store: ContentStore, keep: number): GcRes
     db
       .prepare(
         `SELECT DISTINCT sha256 FROM trove_files WHERE sha256 IS NOT NULL AND trove_id IN
-           (SELECT trove_id FROM generation_troves UNION SELECT trove_id FROM installed_troves)`,
+           (SELECT trove_id FROM generation_troves UNION SELECT trove_id FROM installed_troves)
+         UNION SELECT sha256 FROM foreign_paths WHERE sha256 IS NOT NULL`,
       )
       .pluck()
       .all() as string[],
