@@ -212,6 +212,20 @@ describe("apply never breaks the root", () => {
     expect(staged(root)).toEqual([])
   })
 
+  it("refuses before staging when a directory sits where staging writes, and the root stays usable", () => {
+    const { root, repo, r } = setupRoot()
+    buildTrove(repo, "tool", "1.0", { "usr/bin/tool": "t", "usr/bin/other": "o" })
+    ok(["source", "sync", ...r])
+    ok(["desired", "add", "tool", ...r])
+    fs.mkdirSync(path.join(root, "usr/bin/.conary-new.tool"), { recursive: true })
+    const apply = conary(["apply", ...r])
+    expect(apply.stderr).toBe("conary: apply failed at /usr/bin/tool: usr/bin/.conary-new.tool is a directory in the way of the names apply writes beside it\n")
+    expect(Object.keys(listTree(root))).toEqual(["usr", "usr/bin", "usr/bin/.conary-new.tool"])
+    fs.rmdirSync(path.join(root, "usr/bin/.conary-new.tool"))
+    ok(["apply", ...r])
+    expect(fs.readFileSync(path.join(root, "usr/bin/tool"), "utf8")).toBe("t")
+  })
+
   it("applies a first generation without any regular file", () => {
     const { root, repo, r } = setupRoot()
     buildTrove(repo, "links", "1.0", { "usr/lib/x": { symlink: "y" }, "srv/empty": { dir: true } })

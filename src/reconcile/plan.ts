@@ -277,11 +277,11 @@ const diff = (input: DiffInput, target: ReadonlyArray<TargetTrove>, metas: Reado
   }
 
   /** A path no installed trove owns: what the disk has there decides how it is added. */
-  const addOver = (key: string, next: Owned): FileOp => {
+  const addOver = (next: Owned): FileOp => {
     const disk: DiskKind | null = layout.at(next.file.path)
     const inTheWay = (what: string) => new PathError({ path: next.file.path, trove: next.label, reason: `${what} is in the way on disk` })
     if (next.file.kind === "dir") {
-      if (disk === "dir" || disk === "dirlink" || foreignAt(key)?.kind === "dir") return fileOp("add", next, { kept: true })
+      if (disk === "dir" || disk === "dirlink") return fileOp("add", next, { kept: true })
       if (disk !== null) throw inTheWay("a file")
       return fileOp("add", next)
     }
@@ -317,7 +317,7 @@ const diff = (input: DiffInput, target: ReadonlyArray<TargetTrove>, metas: Reado
     } else if (takesOver.length > 0) {
       // Debian's Replaces with the replaced trove staying: the file passes to this one, as dpkg does.
       fileOps.push(fileOp("replace", next, { takesOver, note: `taken over from ${takesOver.map((t) => labelOf(t.troveId)).join(", ")}` }))
-    } else if (others.length === 0) fileOps.push(addOver(key, next))
+    } else if (others.length === 0) fileOps.push(addOver(next))
   }
   for (const [key, prev] of oldFiles) {
     if (newFiles.has(key) || staying(key).length > 0) continue
