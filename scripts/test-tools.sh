@@ -22,6 +22,11 @@ missing() {
   done
 }
 need=$(missing | tr '\n' ' ' | sed 's/ $//')
+# e2e-debian-root.test.ts fetches python3-minimal's closure with apt-get
+# download (once, into bench/.cache): apt needs its package lists for that.
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && ! apt-cache show python3-minimal >/dev/null 2>&1; then
+  apt-get update -qq >&2
+fi
 [ -z "$need" ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "test-tools: installing $need" >&2
