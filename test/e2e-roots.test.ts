@@ -97,6 +97,29 @@ describe("what was there first", () => {
     expect(fs.existsSync(path.join(root, "opt"))).toBe(false)
   })
 
+  it("refuses at plan a file where a directory goes, or on the way to one, keeping it", async () => {
+    const { root, repo, r } = setupRoot()
+    writeTree(root, { opt: "the admin's file" })
+    const file = { path: "opt/tool/x", kind: "file", mode: 0o644, owner: "root", group: "root", sha256: sha256("x"), size: 1, config: false, component: "runtime" }
+    await writeRawArchive(
+      path.join(repo, "bare.ctrv"),
+      { formatVersion: 1, name: "bare", version: "1.0", flavor: "", requires: [], provides: [], files: [file] },
+      { [`objects/${sha256("x")}`]: "x" },
+    )
+    buildTrove(repo, "tool", "1.0", { "opt/tool/y": "y" })
+    ok(["source", "sync", ...r])
+    for (const [name, why] of [
+      ["bare", "bare=1.0 cannot install /opt/tool/x: a file on its way is in the way on disk"],
+      ["tool", "tool=1.0 cannot install /opt: a file is in the way on disk"],
+    ]) {
+      ok(["desired", "add", name!, ...r])
+      expect(conary(["plan", ...r]).stderr).toBe(`conary: ${why}\n`)
+      expect(conary(["apply", ...r]).code).toBe(1)
+      ok(["desired", "remove", name!, ...r])
+    }
+    expect(fs.readFileSync(path.join(root, "opt"), "utf8")).toBe("the admin's file")
+  })
+
   it("saves a file no trove owns, says so in the plan, and erase and rollback put it back", () => {
     const { root, repo, r } = setupRoot()
     writeTree(root, { "usr/bin/tool": { content: "the admin's\n", mode: 0o700 } })

@@ -6,8 +6,11 @@ import * as path from "node:path"
 // `bin -> usr/bin`) and leaves it alone; so do we, as long as it stays inside
 // the root. Paths are as troves name them: absolute within the root (`/usr/bin/x`).
 
-/** What lies at a path: `dirlink` is a symlink to a directory inside the root. */
-export type DiskKind = "dir" | "dirlink" | "file" | "symlink" | "other"
+/**
+ * What lies at a path: `dirlink` is a symlink to a directory inside the root;
+ * `blocked`, that something on the way there is not a directory.
+ */
+export type DiskKind = "dir" | "dirlink" | "file" | "symlink" | "other" | "blocked"
 
 export interface RootLayout {
   /** the path with every directory on the way resolved as the disk has it; undefined when that leads outside the root */
@@ -36,6 +39,16 @@ export const diskLayout = (root: string): RootLayout => {
   const inside = (real: string): string | typeof OUTSIDE =>
     real === realRoot ? "" : real.startsWith(realRoot + path.sep) ? real.slice(realRoot.length + 1) : OUTSIDE
 
+  const lstat = (p: string): fs.Stats | undefined => {
+    try {
+      return fs.lstatSync(path.join(realRoot, p), { throwIfNoEntry: false })
+    } catch (e) {
+      // Something on the way is not a directory: nothing is there (at() says what blocks it).
+      if ((e as NodeJS.ErrnoException).code === "ENOTDIR") return undefined
+      throw e
+    }
+  }
+
   const dir = (d: string): string | typeof OUTSIDE => {
     const known = dirs.get(d)
     if (known !== undefined) return known
@@ -44,7 +57,7 @@ export const diskLayout = (root: string): RootLayout => {
     if (parent === OUTSIDE) result = OUTSIDE
     else {
       const here = parent === "" ? path.posix.basename(d) : `${parent}/${path.posix.basename(d)}`
-      const st = fs.lstatSync(path.join(realRoot, here), { throwIfNoEntry: false })
+      const st = lstat(here)
       if (st?.isSymbolicLink()) {
         let real: string | undefined
         try {
@@ -76,7 +89,13 @@ export const diskLayout = (root: string): RootLayout => {
   const at = (p: string): DiskKind | null => {
     const c = relative(p)
     if (c === undefined) return null
-    const st = fs.lstatSync(path.join(realRoot, c), { throwIfNoEntry: false })
+    let st: fs.Stats | undefined
+    try {
+      st = fs.lstatSync(path.join(realRoot, c), { throwIfNoEntry: false })
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ENOTDIR") return "blocked"
+      throw e
+    }
     if (!st) return null
     if (st.isDirectory()) return "dir"
     if (st.isFile()) return "file"

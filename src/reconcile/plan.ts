@@ -280,6 +280,7 @@ const diff = (input: DiffInput, target: ReadonlyArray<TargetTrove>, metas: Reado
   const addOver = (next: Owned): FileOp => {
     const disk: DiskKind | null = layout.at(next.file.path)
     const inTheWay = (what: string) => new PathError({ path: next.file.path, trove: next.label, reason: `${what} is in the way on disk` })
+    if (disk === "blocked") throw inTheWay("a file on its way")
     if (next.file.kind === "dir") {
       if (disk === "dir" || disk === "dirlink") return fileOp("add", next, { kept: true })
       if (disk !== null) throw inTheWay("a file")
