@@ -3,6 +3,7 @@ import fc from "fast-check"
 import { describe, expect, it } from "vitest"
 import { parseFlavor } from "../src/desired/flavor.js"
 import type { DesiredRow } from "../src/desired/rows.js"
+import type { RootLayout } from "../src/reconcile/layout.js"
 import type { Plan } from "../src/reconcile/plan-schema.js"
 import { type InstalledTrove, type PlanInput, plan } from "../src/reconcile/plan.js"
 import { type TroveFile, type TroveMeta, componentOf, filesForComponents } from "../src/source/trove.js"
@@ -273,3 +274,40 @@ describe("plan properties", () => {
   })
 })
 
+
+describe("planning against a real root's layout", () => {
+  // bin -> usr/bin, as a merged-/usr root has it; /etc is on disk already.
+  const layout: RootLayout = {
+    canonical: (p) => p.replace(/^\/bin\//, "/usr/bin/"),
+    at: (p) => (p === "/bin" ? "dirlink" : p === "/etc" ? "dir" : null),
+    dirLinks: () => new Map([["/bin", "/usr/bin"]]),
+  }
+  const u = makeUniverse([
+    { name: "old", version: "1", files: [dir("/bin"), regular("/bin/x", "same")] },
+    { name: "twin", version: "1", files: [regular("/usr/bin/x", "same")] },
+    { name: "rival", version: "1", files: [regular("/usr/bin/x", "different")] },
+    { name: "etc", version: "1", files: [dir("/etc"), regular("/etc/e.conf", "e")] },
+  ])
+  const installedAs = (...names: string[]): InstalledTrove[] =>
+    names.map((n) => {
+      const trove = u.troves.find((t) => t.name === n)!
+      return { trove, components: trove.components, reason: "explicit" }
+    })
+
+  it("sees one file under two names: a conflict when they differ, kept for the trove that stays", () => {
+    const conflict = plan({ ...inputFor(u, [row("old"), row("rival")], installedAs("old")), layout })
+    expect(Either.isLeft(conflict) && conflict.left._tag).toBe("FileConflictError")
+    const erase = mustPlan({ ...inputFor(u, [row("twin")], installedAs("old", "twin")), layout })
+    expect(erase.files.filter((f) => f.path.endsWith("/x"))).toEqual([])
+  })
+
+  it("keeps directories the disk has: no chmod, and never removed", () => {
+    const install = mustPlan({ ...inputFor(u, [row("old"), row("etc")], []), layout })
+    expect(install.files.filter((f) => f.kind === "dir" && f.kept).map((f) => f.path).sort()).toEqual(["/bin", "/etc"])
+    const foreignAt = (p: string) => (p === "/etc" || p === "/bin" ? ({ kind: "dir" } as const) : undefined)
+    const erase = mustPlan({ ...inputFor(u, [], installedAs("old", "etc")), layout, foreignAt })
+    expect(erase.files.filter((f) => f.path === "/etc" || f.path === "/bin")).toEqual([])
+    // What the troves created goes with them.
+    expect(erase.files.filter((f) => f.op === "remove" && f.kind === "dir").map((f) => f.path)).toContain("/usr/bin")
+  })
+})
