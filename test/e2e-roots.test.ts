@@ -186,30 +186,29 @@ describe("apply never breaks the root", () => {
   })
 
   it("refuses a trove shipping conary's staging names or its database, store or lock (also with --db)", () => {
-    for (const [tree, dbArgs, why] of [
-      [{ "usr/bin/foo": "a", "usr/bin/.conary-new.foo": "b" }, [], /\.conary-new\.foo: names starting with \.conary-/],
-      [{ "var/lib/conary/conary.db": "x" }, [], /conary\.db: it is conary's own/],
-      [{ "var/lib/conary/store/objects/aa/bb": "x" }, [], /store(\/objects\/aa\/bb)?: it is conary.s own/],
-      [{ "srv/state/conary.db": "x" }, ["--db", "DB"], /srv\/state\/conary\.db: it is conary's own/],
-      [{ "srv/state/store/x": "x" }, ["--db", "DB"], /srv\/state\/store(\/x)?: it is conary.s own/],
-    ] as const) {
-      const { root, repo } = setupRoot()
-      const dbFlags = dbArgs.length ? ["--db", path.join(root, "srv/state/conary.db")] : []
-      if (dbFlags.length) {
-        ok(["init", "--root", root, ...dbFlags])
-        ok(["source", "add", "local", repo, "--root", root, ...dbFlags])
-      }
-      const r = ["--root", root, ...dbFlags]
-      buildTrove(repo, "bad", "1.0", tree)
+    const { root, repo } = setupRoot()
+    const custom = ["--root", root, "--db", path.join(root, "srv/state/conary.db")]
+    ok(["init", ...custom])
+    ok(["source", "add", "local", repo, ...custom])
+    const cases = [
+      ["dot", { "usr/bin/foo": "a", "usr/bin/.conary-new.foo": "b" }, [], /\.conary-new\.foo: names starting with \.conary-/],
+      ["db", { "var/lib/conary/conary.db": "x" }, [], /conary\.db: it is conary's own/],
+      ["store", { "var/lib/conary/store/objects/aa/bb": "x" }, [], /store(\/objects\/aa\/bb)?: it is conary's own/],
+      ["otherdb", { "srv/state/conary.db": "x" }, custom, /srv\/state\/conary\.db: it is conary's own/],
+      ["otherstore", { "srv/state/store/x": "x" }, custom, /srv\/state\/store(\/x)?: it is conary's own/],
+    ] as const
+    for (const [name, tree] of cases) buildTrove(repo, name, "1.0", tree)
+    for (const [name, , flags, why] of cases) {
+      const r = flags.length ? [...flags] : ["--root", root]
       ok(["source", "sync", ...r])
-      ok(["desired", "add", "bad", ...r])
+      ok(["desired", "add", name, ...r])
       const plan = conary(["plan", ...r])
       expect(plan.code).toBe(1)
       expect(plan.stderr).toMatch(why)
       expect(plan.stderr.split("\n").length).toBe(2)
       expect(conary(["apply", ...r]).code).toBe(1)
       // The root stays manageable.
-      ok(["desired", "remove", "bad", ...r])
+      ok(["desired", "remove", name, ...r])
       expect(ok(["plan", ...r])).toMatch(/No changes/)
       expect(staged(root)).toEqual([])
     }
