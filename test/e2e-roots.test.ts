@@ -193,6 +193,7 @@ describe("apply never breaks the root", () => {
     const cases = [
       ["dot", { "usr/bin/foo": "a", "usr/bin/.conary-new.foo": "b" }, [], /\.conary-new\.foo: names starting with \.conary-/],
       ["db", { "var/lib/conary/conary.db": "x" }, [], /conary\.db: it is conary's own/],
+      ["rootid", { "var/lib/conary/root-id": "x" }, [], /root-id: it is conary's own/],
       ["store", { "var/lib/conary/store/objects/aa/bb": "x" }, [], /store(\/objects\/aa\/bb)?: it is conary's own/],
       ["otherdb", { "srv/state/conary.db": "x" }, custom, /srv\/state\/conary\.db: it is conary's own/],
       ["otherstore", { "srv/state/store/x": "x" }, custom, /srv\/state\/store(\/x)?: it is conary's own/],

@@ -3,6 +3,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import type { Db } from "../db/connection.js"
 import { desiredRows, systemFlavor, systemProvides } from "../db/desired.js"
+import { ROOT_ID_FILE } from "../db/root-id.js"
 import { foreignLookup, installedOwnersLookup, installedTroves, recordedFiles } from "../db/state.js"
 import { availableTroves, troveFilesLookup } from "../db/troves.js"
 import type { TroveMeta } from "../source/trove.js"
@@ -32,6 +33,7 @@ export const reservedPaths = (root: string, dbPath: string): string[] => {
   }
   const base = path.basename(dbPath)
   const own = [base, `${base}-wal`, `${base}-shm`, `${base}-journal`, "lock", "lock.holder", "store"].map((n) => path.join(realDir, n))
+  own.push(path.join(realRoot, ROOT_ID_FILE))
   return own.filter((p) => p.startsWith(realRoot + path.sep)).map((p) => p.slice(realRoot.length))
 }
 

@@ -58,7 +58,8 @@ export const unsafePath = (p: string, reserved: ReadonlyArray<string>): string |
   if (parts[0] !== "" || parts.length < 2 || parts.slice(1).some((s) => s === "" || s === "." || s === ".." || s.includes("\0")))
     return "not a plain absolute path (empty, '.' or '..' components)"
   if (RESERVED_NAME.test(parts[parts.length - 1]!)) return "names starting with .conary- or ending in .conary-new or .conary-save are conary's own"
-  if (reserved.some((r) => p === r || p.startsWith(r + "/"))) return "it is conary's own (database, lock or content store)"
+  // `r.` covers the temporary names conary writes beside its files (lock.holder.PID, root-id.tmp-PID).
+  if (reserved.some((r) => p === r || p.startsWith(r + "/") || p.startsWith(r + "."))) return "it is conary's own (database, lock or content store)"
   return undefined
 }
 
