@@ -186,21 +186,23 @@ describe("apply never breaks the root", () => {
   })
 
   it("refuses a trove shipping conary's staging names or its database, store or lock (also with --db)", () => {
-    const { root, repo } = setupRoot()
-    const custom = ["--root", root, "--db", path.join(root, "srv/state/conary.db")]
+    const plain = setupRoot()
+    // A second root whose database lives elsewhere in it (one database per root).
+    const other = path.join(plain.base, "other")
+    fs.mkdirSync(other)
+    const custom = ["--root", other, "--db", path.join(other, "srv/state/conary.db")]
     ok(["init", ...custom])
-    ok(["source", "add", "local", repo, ...custom])
+    ok(["source", "add", "local", plain.repo, ...custom])
     const cases = [
-      ["dot", { "usr/bin/foo": "a", "usr/bin/.conary-new.foo": "b" }, [], /\.conary-new\.foo: names starting with \.conary-/],
-      ["db", { "var/lib/conary/conary.db": "x" }, [], /conary\.db: it is conary's own/],
-      ["rootid", { "var/lib/conary/root-id": "x" }, [], /root-id: it is conary's own/],
-      ["store", { "var/lib/conary/store/objects/aa/bb": "x" }, [], /store(\/objects\/aa\/bb)?: it is conary's own/],
+      ["dot", { "usr/bin/foo": "a", "usr/bin/.conary-new.foo": "b" }, plain.r, /\.conary-new\.foo: names starting with \.conary-/],
+      ["db", { "var/lib/conary/conary.db": "x" }, plain.r, /conary\.db: it is conary's own/],
+      ["rootid", { "var/lib/conary/root-id": "x" }, plain.r, /root-id: it is conary's own/],
+      ["store", { "var/lib/conary/store/objects/aa/bb": "x" }, plain.r, /store(\/objects\/aa\/bb)?: it is conary's own/],
       ["otherdb", { "srv/state/conary.db": "x" }, custom, /srv\/state\/conary\.db: it is conary's own/],
       ["otherstore", { "srv/state/store/x": "x" }, custom, /srv\/state\/store(\/x)?: it is conary's own/],
     ] as const
-    for (const [name, tree] of cases) buildTrove(repo, name, "1.0", tree)
-    for (const [name, , flags, why] of cases) {
-      const r = flags.length ? [...flags] : ["--root", root]
+    for (const [name, tree] of cases) buildTrove(plain.repo, name, "1.0", tree)
+    for (const [name, , r, why] of cases) {
       ok(["source", "sync", ...r])
       ok(["desired", "add", name, ...r])
       const plan = conary(["plan", ...r])
@@ -211,7 +213,7 @@ describe("apply never breaks the root", () => {
       // The root stays manageable.
       ok(["desired", "remove", name, ...r])
       expect(ok(["plan", ...r])).toMatch(/No changes/)
-      expect(staged(root)).toEqual([])
+      expect(staged(r[1]!)).toEqual([])
     }
   })
 
