@@ -237,18 +237,19 @@ describe("apply never breaks the root", () => {
     expect(staged(root)).toEqual([])
   })
 
-  it("refuses before staging when a directory sits where staging writes, and the root stays usable", () => {
+  it("refuses before staging a directory where the package's config file would go beside the admin's", () => {
     const { root, repo, r } = setupRoot()
-    buildTrove(repo, "tool", "1.0", { "usr/bin/tool": "t", "usr/bin/other": "o" })
+    writeTree(root, { "etc/x.conf": "mine\n", "etc/x.conf.conary-new": { dir: true } })
+    buildTrove(repo, "x", "1.0", { "etc/x.conf": "packaged\n" })
     ok(["source", "sync", ...r])
-    ok(["desired", "add", "tool", ...r])
-    fs.mkdirSync(path.join(root, "usr/bin/.conary-new.tool"), { recursive: true })
+    ok(["desired", "add", "x", ...r])
+    const before = listTree(root)
     const apply = conary(["apply", ...r])
-    expect(apply.stderr).toBe("conary: apply failed at /usr/bin/tool: usr/bin/.conary-new.tool is a directory in the way of the names apply writes beside it\n")
-    expect(Object.keys(listTree(root))).toEqual(["usr", "usr/bin", "usr/bin/.conary-new.tool"])
-    fs.rmdirSync(path.join(root, "usr/bin/.conary-new.tool"))
+    expect(apply.stderr).toBe("conary: apply failed at /etc/x.conf: etc/x.conf.conary-new is a directory in the way of the names apply writes beside it\n")
+    expect(listTree(root)).toEqual(before)
+    fs.rmdirSync(path.join(root, "etc/x.conf.conary-new"))
     ok(["apply", ...r])
-    expect(fs.readFileSync(path.join(root, "usr/bin/tool"), "utf8")).toBe("t")
+    expect(fs.readFileSync(path.join(root, "etc/x.conf.conary-new"), "utf8")).toBe("packaged\n")
   })
 
   it("applies a first generation without any regular file", () => {

@@ -318,16 +318,10 @@ const checkTargets = (ctx: ApplyContext, plan: Plan): string[] => {
           path: op.path,
           reason: op.op === "remove" ? "is now a directory, where conary installed a file; move it away, then apply again" : "is a directory, a file was expected",
         })
-      // Names staging and the commit write beside a target: a directory there
-      // would fail them halfway (a leftover file is simply overwritten).
-      const asides =
-        op.op === "merge"
-          ? [stagePath(abs), abs + NEW_SUFFIX, stagePath(abs + NEW_SUFFIX)]
-          : op.op === "save"
-            ? [abs + SAVE_SUFFIX]
-            : stagesContent(op)
-              ? [stagePath(abs)]
-              : []
+      // Names the commit renames to beside a target: a directory there would
+      // fail it past the commit point. (A stage path in the way fails staging,
+      // which undoes itself.)
+      const asides = op.op === "merge" ? [abs + NEW_SUFFIX] : op.op === "save" ? [abs + SAVE_SUFFIX] : []
       for (const aside of asides) {
         if (lstatOrNull(aside)?.isDirectory())
           throw new ApplyError({ path: op.path, reason: `${path.relative(ctx.root, aside)} is a directory in the way of the names apply writes beside it` })
