@@ -88,10 +88,11 @@ const recordForeign = (db: Db, plan: Plan, gen: number) => {
 export const currentGeneration = (db: Db): number =>
   (db.prepare("SELECT coalesce(max(id), 0) FROM generations").pluck().get() as number) ?? 0
 
-/** What lstat said of a file right after apply wrote it. */
+/** An installed file's row: expected owner and group, and the stat cache of bytes apply verified. */
 export interface StatRow {
   readonly troveId: number
   readonly file: TroveFile
+  /** the trove's owner and group as resolved in the root, never read back from disk */
   readonly uid: number
   readonly gid: number
   readonly mtimeNs: bigint
@@ -261,6 +262,18 @@ export function* recordedFiles(db: Db, troveIds?: ReadonlyArray<number>): Genera
 export const installedPaths = (db: Db): { all: Set<string>; dirs: string[] } => {
   const rows = db.prepare("SELECT DISTINCT path, kind FROM installed_files").raw().all() as Array<[string, string]>
   return { all: new Set(rows.map((r) => r[0])), dirs: rows.filter((r) => r[1] === "dir").map((r) => r[0]) }
+}
+
+/** The stat cache rows installed troves hold for a path, with the content each vouches for. */
+export const cachedStatsLookup = (db: Db) => {
+  const stmt = db
+    .prepare("SELECT kind, sha256, link_target, mtime_ns, ctime_ns, ino FROM installed_files WHERE path = ?")
+    .raw()
+    .safeIntegers(true)
+  return (path: string) =>
+    (stmt.all(path) as Array<[FileKind, string | null, string | null, bigint, bigint, bigint]>).map(
+      ([kind, sha256, target, mtimeNs, ctimeNs, ino]) => ({ kind, sha256, target, mtimeNs, ctimeNs, ino }),
+    )
 }
 
 export const refreshStats = (db: Db, rows: ReadonlyArray<StatRefresh>): void => {

@@ -6,13 +6,14 @@ import * as path from "node:path"
 import { IO_CONCURRENCY, forEachBounded } from "../batch.js"
 import type { Db } from "../db/connection.js"
 import { type Journal, beginJournal, clearJournal, markCommitting } from "../db/journal.js"
-import { type StatRow, installedOwnersLookup, recordGeneration } from "../db/state.js"
+import { type StatRow, cachedStatsLookup, installedOwnersLookup, recordGeneration } from "../db/state.js"
 import { archivesOf, troveFilesLookup } from "../db/troves.js"
 import { ApplyError, ArchiveError, describeIo } from "../errors.js"
 import { fetchFromArchive } from "../source/formats.js"
 import { checkReachable, fetchObjects } from "../source/remote.js"
 import { type TroveFile, filesForComponents } from "../source/trove.js"
-import { type ContentStore, STORE_MODE } from "../store/store.js"
+import { copyOutVerified } from "../store/copy-out.js"
+import type { ContentStore } from "../store/store.js"
 import { diskLayout } from "./layout.js"
 import { reservedPaths } from "./load.js"
 import type { Displaced, FileOp, Plan } from "./plan-schema.js"
@@ -23,7 +24,8 @@ import { merge as diff3 } from "node-diff3"
 // apply moves the root from one generation to the next as one step:
 //   1. fetch: every new content into the store, verified; replaced contents kept there too
 //   2. journal (staging): the plan and the directories about to be created
-//   3. stage: new contents written beside their targets, then synced to disk
+//   3. stage: new contents copied out of the store beside their targets,
+//      verified as they are copied, then synced to disk
 //   4. journal (committing): from here on recovery finishes instead of undoing
 //   5. commit: renames, mode changes, removals; synced
 //   6. one SQLite transaction: the new generation, installed rows, journal cleared
@@ -359,8 +361,8 @@ export interface MergeOutcome {
 const mergeConfig = (ctx: ApplyContext, op: FileOp): Buffer | undefined => {
   if (!op.baseSha256 || !ctx.store.has(op.baseSha256)) return undefined
   const local = fs.readFileSync(path.join(ctx.root, op.path))
-  const base = fs.readFileSync(ctx.store.pathOf(op.baseSha256))
-  const next = fs.readFileSync(ctx.store.pathOf(op.sha256!))
+  const base = readVerified(ctx, op, op.baseSha256)
+  const next = readVerified(ctx, op, op.sha256!)
   if ([local, base, next].some((b) => b.includes(0))) return undefined
   const m = diff3(local.toString("utf8"), base.toString("utf8"), next.toString("utf8"), { stringSeparator: "\n" })
   return m.conflict ? undefined : Buffer.from(m.result.join("\n"))
@@ -396,21 +398,56 @@ const hardLinkTargets = (leaves: ReadonlyArray<FileOp>, fileOf: (op: FileOp) => 
   return targets
 }
 
-/** Creates the new directories and writes every new content to its stage path. */
-const stage = async (ctx: ApplyContext, plan: Plan, created: ReadonlyArray<string>): Promise<MergeOutcome[]> => {
+/** The stat of a file apply wrote, taken from the descriptor that wrote it (see copy-out.ts). */
+export interface WrittenStat {
+  readonly ino: bigint
+  readonly mtimeNs: bigint
+  readonly ctimeNs: bigint
+}
+
+/** The owner apply gives a file: the trove's, resolved in the root; without root privileges, apply's own. */
+const ownerFor = (ids: ReturnType<typeof idResolver>, asRoot: boolean) => (file: { owner: string; group: string }) =>
+  asRoot ? { uid: ids.uid(file.owner), gid: ids.gid(file.group) } : { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 }
+
+/** Reads a store object, refusing it unless it hashes to its name. */
+const readVerified = (ctx: ApplyContext, op: FileOp, sha256: string): Buffer => {
+  const data = fs.readFileSync(ctx.store.pathOf(sha256))
+  const actual = createHash("sha256").update(data).digest("hex")
+  if (actual !== sha256) corruptObject(ctx, op, sha256, actual)
+  return data
+}
+
+/**
+ * A store object whose bytes no longer hash to its name: removed, so the next
+ * apply fetches it again from its source, and this apply fails before the commit.
+ */
+const corruptObject = (ctx: ApplyContext, op: FileOp, sha256: string, actual: string): never => {
+  fs.rmSync(ctx.store.pathOf(sha256), { force: true })
+  throw new ApplyError({
+    path: op.path,
+    reason: `its content ${sha256.slice(0, 16)} in the store is corrupt (it hashes to ${actual.slice(0, 16)}); removed it, apply again to fetch it anew`,
+  })
+}
+
+/**
+ * Creates the new directories and writes every new content to its stage
+ * path. Returns the merge outcomes and, by path, the stat of each file
+ * written straight from the store: the only stats the cache may take.
+ */
+const stage = async (
+  ctx: ApplyContext,
+  plan: Plan,
+  created: ReadonlyArray<string>,
+): Promise<{ merges: MergeOutcome[]; written: Map<string, WrittenStat> }> => {
   const asRoot = process.getuid?.() === 0
   const ids = idResolver(ctx.root)
+  const ownerOf = ownerFor(ids, asRoot)
   const guard = parentGuard(ctx.root)
   const fileOf = troveFileOf(ctx)
   const leaves = plan.files.filter(stagesContent)
   const links = hardLinkTargets(leaves, fileOf)
   const merges: MergeOutcome[] = []
-  const setgid = new Map<string, boolean>()
-  const setgidDir = (dir: string) => {
-    let v = setgid.get(dir)
-    if (v === undefined) setgid.set(dir, (v = (fs.statSync(dir).mode & 0o2000) !== 0))
-    return v
-  }
+  const written = new Map<string, WrittenStat>()
   ctx.report.start("stage", created.length + leaves.length)
   const dirOps = new Map(plan.files.filter((op) => op.kind === "dir").map((op) => [op.path, op]))
   for (const p of created) {
@@ -426,39 +463,67 @@ const stage = async (ctx: ApplyContext, plan: Plan, created: ReadonlyArray<strin
     }
     ctx.report.tick()
   }
-  await forEachBounded(leaves.filter((op) => !links.has(op)), IO_CONCURRENCY, async (op) => {
-    const target = path.join(ctx.root, op.path)
+  // Contents straight from the store: copied and hashed on every core.
+  const copies = leaves.filter((op) => op.kind === "file" && op.op !== "merge" && !links.has(op))
+  for (const op of copies) {
     try {
-      guard(target, op.path)
-      let staged = stagePath(target)
-      let merged: Buffer | undefined
-      if (op.op === "merge") {
-        merged = mergeConfig(ctx, op)
-        merges.push({ path: op.path, merged: merged !== undefined })
-        // A conflict keeps the user's file and puts the new one beside it.
-        if (!merged) staged = stagePath(target + NEW_SUFFIX)
-      }
-      // System calls are most of the cost per file here, so the common case
-      // (a root-owned 0644 file, as the store object already is) takes one copy.
-      if (op.kind === "symlink") {
-        await fsp.rm(staged, { force: true })
-        await fsp.symlink(op.target!, staged)
-      } else if (merged) await fsp.writeFile(staged, merged)
-      else await fsp.copyFile(ctx.store.pathOf(op.sha256!), staged)
-      // Owner before mode: chown clears setuid and setgid bits. A file root
-      // creates is root:root already, unless its directory is setgid.
-      const uid = ids.uid(op.owner)
-      const gid = ids.gid(op.group)
-      if (asRoot && (uid !== 0 || gid !== 0 || setgidDir(path.dirname(staged)))) await fsp.lchown(staged, uid, gid)
-      if (op.kind !== "symlink" && (merged || op.mode !== STORE_MODE)) await fsp.chmod(staged, op.mode)
-      // The archive's mtime, as dpkg keeps it; a merged file is new content.
-      const mtime = merged ? undefined : fileOf(op)?.mtime
-      if (mtime !== undefined) await fsp.lutimes(staged, mtime, mtime)
+      guard(path.join(ctx.root, op.path), op.path)
     } catch (e) {
       wrap(op, e)
     }
-    ctx.report.tick()
+  }
+  const results = await copyOutVerified(
+    copies.map((op) => ({
+      from: ctx.store.pathOf(op.sha256!),
+      sha256: op.sha256!,
+      size: op.size,
+      to: stagePath(path.join(ctx.root, op.path)),
+      mode: op.mode,
+      owner: asRoot ? ownerOf(op) : null,
+      // the archive's mtime, as dpkg keeps it
+      mtime: fileOf(op)?.mtime ?? null,
+    })),
+    (n) => ctx.report.tick(n),
+  )
+  copies.forEach((op, i) => {
+    const r = results[i]!
+    if (r.ok) written.set(op.path, r)
+    else if ("actual" in r) corruptObject(ctx, op, op.sha256!, r.actual)
+    else wrap(op, Object.assign(new Error(r.error.message), r.error))
   })
+  // Symlinks and merged config files: few, written here.
+  await forEachBounded(
+    leaves.filter((op) => op.kind !== "file" || op.op === "merge"),
+    IO_CONCURRENCY,
+    async (op) => {
+      const target = path.join(ctx.root, op.path)
+      try {
+        guard(target, op.path)
+        let staged = stagePath(target)
+        if (op.kind === "symlink") {
+          await fsp.rm(staged, { force: true })
+          await fsp.symlink(op.target!, staged)
+          if (asRoot) await fsp.lchown(staged, ownerOf(op).uid, ownerOf(op).gid)
+          const mtime = fileOf(op)?.mtime
+          if (mtime !== undefined) await fsp.lutimes(staged, mtime, mtime)
+        } else {
+          const merged = mergeConfig(ctx, op)
+          merges.push({ path: op.path, merged: merged !== undefined })
+          // A conflict keeps the user's file and puts the new one beside it.
+          if (!merged) staged = stagePath(target + NEW_SUFFIX)
+          await fsp.writeFile(staged, merged ?? readVerified(ctx, op, op.sha256!), { flag: "w", mode: 0o600 })
+          if (asRoot) await fsp.lchown(staged, ownerOf(op).uid, ownerOf(op).gid)
+          await fsp.chmod(staged, op.mode)
+          // A merged file is new content; the package's own version keeps the archive's mtime.
+          const mtime = merged ? undefined : fileOf(op)?.mtime
+          if (mtime !== undefined) await fsp.lutimes(staged, mtime, mtime)
+        }
+      } catch (e) {
+        wrap(op, e)
+      }
+      ctx.report.tick()
+    },
+  )
   // Hard links last, once the file they share an inode with is complete.
   for (const [op, original] of links) {
     const target = path.join(ctx.root, op.path)
@@ -472,7 +537,7 @@ const stage = async (ctx: ApplyContext, plan: Plan, created: ReadonlyArray<strin
     ctx.report.tick()
   }
   ctx.report.done()
-  return merges.sort((a, b) => (a.path < b.path ? -1 : 1))
+  return { merges: merges.sort((a, b) => (a.path < b.path ? -1 : 1)), written }
 }
 
 /** Removes what staging wrote: staged files, then the directories it created. Never fails: what it cannot remove stays. */
@@ -587,35 +652,44 @@ const syncToDisk = (...dirs: string[]) => {
   }
 }
 
+/** A cache row that matches no file: verify hashes the file, and refreshes the row if it is clean. */
+const UNCACHED = { ino: 0n, mtimeNs: 0n, ctimeNs: 0n }
+
 /**
- * lstat of every file the changed troves now own: the stat cache verify uses.
- * A path the commit failed to change gets a cache entry that matches nothing,
- * so verify reads it and reports what is there as drift.
+ * Installed rows of every file the changed troves (and repairs) now own.
+ * Expected owner, group and mode come from the trove, never from the disk;
+ * the stat cache vouches only for bytes apply verified: the stat of a file it
+ * wrote in this run (`written`), or an unchanged file's row carried over from
+ * the trove that owned the same content before. Everything else (merged or
+ * kept config files, files recovery finished, dirs, symlinks, and paths the
+ * commit failed to change) starts uncached, so verify reads it.
  */
-const statChanged = (ctx: ApplyContext, plan: Plan, failed: ReadonlySet<string>): StatRow[] => {
+const statChanged = (
+  ctx: ApplyContext,
+  plan: Plan,
+  written: ReadonlyMap<string, WrittenStat>,
+  failed: ReadonlySet<string>,
+): StatRow[] => {
+  const ownerOf = ownerFor(idResolver(ctx.root), process.getuid?.() === 0)
   const filesOf = troveFilesLookup(ctx.db)
+  const cached = cachedStatsLookup(ctx.db)
   const owned: Array<{ troveId: number; file: TroveFile }> = []
   for (const t of plan.troves) {
     if (t.to) for (const file of filesForComponents(filesOf(t.to.troveId), t.to.components)) owned.push({ troveId: t.to.troveId, file })
   }
-  // Repaired files of troves that did not change get a fresh stat too.
+  // Repaired files of troves that did not change get a fresh row too.
   const changed = new Set(plan.troves.flatMap((t) => (t.to ? [t.to.troveId] : [])))
   for (const op of plan.files) {
     if (op.op !== "repair" || changed.has(op.troveId)) continue
     const file = filesOf(op.troveId).find((f) => f.path === op.path)
     if (file) owned.push({ troveId: op.troveId, file })
   }
-  // A plain loop: cached lstat is cheaper than a promise per file (see verify.ts).
+  const writes = new Set(plan.files.filter(stagesContent).map((op) => op.path))
   return owned.map(({ troveId, file }) => {
-    let st: fs.BigIntStats | undefined
-    try {
-      st = fs.lstatSync(path.join(ctx.root, file.path), { bigint: true })
-    } catch {
-      // gone or unreachable: recorded as never seen
-    }
-    if (!st || failed.has(file.path))
-      return { troveId, file, uid: st ? Number(st.uid) : -1, gid: st ? Number(st.gid) : -1, mtimeNs: -1n, ctimeNs: -1n, ino: -1n }
-    return { troveId, file, uid: Number(st.uid), gid: Number(st.gid), mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, ino: st.ino }
+    const carried = () => cached(file.path).find((c) => c.kind === file.kind && c.sha256 === file.sha256 && c.target === file.target)
+    const stat = failed.has(file.path) ? UNCACHED : (written.get(file.path) ?? (writes.has(file.path) ? undefined : carried()) ?? UNCACHED)
+    const { uid, gid } = ownerOf(file)
+    return { troveId, file, uid, gid, mtimeNs: stat.mtimeNs, ctimeNs: stat.ctimeNs, ino: stat.ino }
   })
 }
 
@@ -632,6 +706,7 @@ const finish = async (
   plan: Plan,
   command: string,
   desired: string,
+  written: ReadonlyMap<string, WrittenStat> = new Map(),
 ): Promise<{ generation: number; failed: CommitFailure[] }> => {
   const failed = await commit(ctx, plan)
   try {
@@ -639,7 +714,7 @@ const finish = async (
   } catch {
     // recorded anyway: the kernel writes the data back on its own
   }
-  const stats = statChanged(ctx, plan, new Set(failed.map((f) => f.path)))
+  const stats = statChanged(ctx, plan, written, new Set(failed.map((f) => f.path)))
   const generation = recordGeneration(ctx.db, { plan, command, now: ctx.now(), stats, desired, restoreDesired: command === ROLLBACK })
   if (failed.length > 0) undoStaging(ctx.root, { ...plan, files: plan.files.filter((op) => failed.some((f) => f.path === op.path)) }, [])
   return { generation, failed }
@@ -668,9 +743,9 @@ export const applyPlan = async (ctx: ApplyContext, plan: Plan, command: string, 
   plan = saveUnowned(ctx, plan)
   syncToDisk(ctx.store.dir)
   beginJournal(ctx.db, { command, plan, desired, startedAt: ctx.now(), pid: process.pid, dirs: created })
-  let merges: MergeOutcome[]
+  let staged: Awaited<ReturnType<typeof stage>>
   try {
-    merges = await stage(ctx, plan, created)
+    staged = await stage(ctx, plan, created)
     crashPoint("staged")
     syncToDisk(ctx.root)
     markCommitting(ctx.db)
@@ -684,9 +759,9 @@ export const applyPlan = async (ctx: ApplyContext, plan: Plan, command: string, 
     throw e
   }
   crashPoint("committing")
-  const { generation, failed } = await finish(ctx, plan, command, desired)
+  const { generation, failed } = await finish(ctx, plan, command, desired, staged.written)
   if (failed.length > 0) throw partialFailure(generation, failed)
-  return { generation, plan, merges }
+  return { generation, plan, merges: staged.merges }
 }
 
 export interface Recovery {
