@@ -219,25 +219,13 @@ export const generationState = (db: Db, gen: number) => {
   }
 }
 
-/**
- * Installed files with their stat cache, for drift scans; optionally only
- * some troves. Rows are produced one at a time so a scan of 200,000 files does
- * not hold them all (they die young, which keeps garbage collection cheap).
- */
-export function* recordedFiles(db: Db, troveIds?: ReadonlyArray<number>): Generator<RecordedFile> {
-  const stmt = db
-    .prepare(
-      `SELECT f.trove_id, t.name, t.version, f.path, f.kind, f.mode, f.uid, f.gid, f.sha256, f.size, f.link_target, f.is_config,
-              f.mtime_ns, f.ctime_ns, f.ino
-       FROM installed_files f JOIN troves t ON t.id = f.trove_id
-       ${troveIds ? "WHERE f.trove_id IN (SELECT value FROM json_each(?))" : ""}
-       ORDER BY f.path`,
-    )
-    .raw()
-    .safeIntegers(true)
-  const rows = (troveIds ? stmt.iterate(JSON.stringify(troveIds)) : stmt.iterate()) as IterableIterator<
-    [bigint, string, string, string, FileKind, bigint, bigint, bigint, string | null, bigint, string | null, bigint, bigint, bigint, bigint]
-  >
+type RecordedRow = [bigint, string, string, string, FileKind, bigint, bigint, bigint, string | null, bigint, string | null, bigint, bigint, bigint, bigint]
+
+const RECORDED = `SELECT f.trove_id, t.name, t.version, f.path, f.kind, f.mode, f.uid, f.gid, f.sha256, f.size, f.link_target, f.is_config,
+                         f.mtime_ns, f.ctime_ns, f.ino
+                  FROM installed_files f JOIN troves t ON t.id = f.trove_id`
+
+function* recorded(rows: IterableIterator<RecordedRow>): Generator<RecordedFile> {
   for (const [troveId, name, version, path, kind, mode, uid, gid, sha256, size, target, config, mtimeNs, ctimeNs, ino] of rows) {
     yield {
       troveId: Number(troveId),
@@ -257,6 +245,30 @@ export function* recordedFiles(db: Db, troveIds?: ReadonlyArray<number>): Genera
     }
   }
 }
+
+/**
+ * Installed files with their stat cache, for drift scans; optionally only
+ * some troves. Rows are produced one at a time so a scan of 200,000 files does
+ * not hold them all (they die young, which keeps garbage collection cheap).
+ */
+export function recordedFiles(db: Db, troveIds?: ReadonlyArray<number>): Generator<RecordedFile> {
+  const stmt = db
+    .prepare(`${RECORDED} ${troveIds ? "WHERE f.trove_id IN (SELECT value FROM json_each(?))" : ""} ORDER BY f.path`)
+    .raw()
+    .safeIntegers(true)
+  return recorded((troveIds ? stmt.iterate(JSON.stringify(troveIds)) : stmt.iterate()) as IterableIterator<RecordedRow>)
+}
+
+/** The installed rows at some paths. */
+export const recordedFilesAt = (db: Db, paths: ReadonlyArray<string>): RecordedFile[] => [
+  ...recorded(
+    db
+      .prepare(`${RECORDED} WHERE f.path IN (SELECT value FROM json_each(?)) ORDER BY f.path`)
+      .raw()
+      .safeIntegers(true)
+      .iterate(JSON.stringify(paths)) as IterableIterator<RecordedRow>,
+  ),
+]
 
 /** Every installed path, and the directories among them (for `verify --unowned`). */
 export const installedPaths = (db: Db): { all: Set<string>; dirs: string[] } => {

@@ -4,13 +4,13 @@ import * as path from "node:path"
 import type { Db } from "../db/connection.js"
 import { desiredRows, systemFlavor, systemProvides } from "../db/desired.js"
 import { ROOT_ID_FILE } from "../db/root-id.js"
-import { foreignLookup, installedOwnersLookup, installedTroves, recordedFiles } from "../db/state.js"
+import { foreignLookup, installedOwnersLookup, installedTroves, recordedFiles, recordedFilesAt } from "../db/state.js"
 import { availableTroves, troveFilesLookup } from "../db/troves.js"
 import type { TroveMeta } from "../source/trove.js"
 import { aliasesOf, diskLayout } from "./layout.js"
 import type { Plan } from "./plan-schema.js"
 import { type DiffInput, type InstalledTrove, type PlanInput, plan } from "./plan.js"
-import { type Scan, scanDrift } from "./verify.js"
+import { type Drift, type Scan, scanDrift } from "./verify.js"
 
 export interface RefreshOptions {
   /** scan the disk for drift and plan repairs (default); false trusts the records */
@@ -74,22 +74,53 @@ const plannable = (available: TroveMeta[], installed: ReadonlyArray<InstalledTro
   return [...available, ...installed.map((i) => i.trove).filter((t) => !ids.has(t.id))]
 }
 
+const planInputWith = (db: Db, options: RefreshOptions, diffInput: DiffInput): PlanInput => ({
+  desired: desiredRows(db),
+  systemFlavor: systemFlavor(db),
+  provides: systemProvides(db),
+  available: plannable(availableTroves(db), diffInput.installed),
+  reflavor: options.reflavor === true,
+  ...diffInput,
+})
+
 /** The planner's whole input from the database and the root. */
-export const planInputFromDb = async (db: Db, root: string, dbPath: string, options: RefreshOptions, scan?: Scan): Promise<PlanInput> => {
-  const diffInput = await diffInputFromDb(db, root, dbPath, options, scan)
-  return {
-    desired: desiredRows(db),
-    systemFlavor: systemFlavor(db),
-    provides: systemProvides(db),
-    available: plannable(availableTroves(db), diffInput.installed),
-    reflavor: options.reflavor === true,
-    ...diffInput,
-  }
+export const planInputFromDb = async (db: Db, root: string, dbPath: string, options: RefreshOptions, scan?: Scan): Promise<PlanInput> =>
+  planInputWith(db, options, await diffInputFromDb(db, root, dbPath, options, scan))
+
+/**
+ * Drift of the config files a plan replaces or removes, each hashed. Without
+ * the disk scan the planner would not know them changed locally, and the
+ * config-file rules (keep, merge, save) must hold whatever the refresh mode.
+ */
+const configDrift = async (db: Db, root: string, planned: Plan): Promise<Drift[]> => {
+  const paths = planned.files.filter((op) => op.config && (op.op === "replace" || op.op === "remove")).map((op) => op.path)
+  if (paths.length === 0) return []
+  const scan = await scanDrift(root, recordedFilesAt(db, paths), { full: true })
+  return scan.drift.filter((d) => d.config)
 }
 
-/** The plan from the database as it is now (and the disk, unless refresh is off). Throws on unresolvable rows and conflicts. */
-export const planFromDb = async (db: Db, root: string, dbPath: string, options: RefreshOptions): Promise<Plan> => {
-  const result = plan(await planInputFromDb(db, root, dbPath, options))
+/**
+ * Plans with the installed side from the database: with the disk scan, or
+ * without it (refresh off) but with the config files the plan would replace
+ * or remove checked, and planned again if any changed locally.
+ */
+export const planInstalled = async <E>(
+  db: Db,
+  root: string,
+  dbPath: string,
+  options: RefreshOptions,
+  planWith: (input: DiffInput) => Either.Either<Plan, E>,
+): Promise<Plan> => {
+  const input = await diffInputFromDb(db, root, dbPath, options)
+  let result = planWith(input)
+  if (!options.refresh && Either.isRight(result)) {
+    const drift = await configDrift(db, root, result.right)
+    if (drift.length > 0) result = planWith({ ...input, drift })
+  }
   if (Either.isLeft(result)) throw result.left
   return result.right
 }
+
+/** The plan from the database as it is now (and the disk, unless refresh is off). Throws on unresolvable rows and conflicts. */
+export const planFromDb = (db: Db, root: string, dbPath: string, options: RefreshOptions): Promise<Plan> =>
+  planInstalled(db, root, dbPath, options, (installed) => plan(planInputWith(db, options, installed)))

@@ -73,6 +73,14 @@ export const FileOp = Schema.Struct({
 })
 export type FileOp = typeof FileOp.Type
 
+/** A path the plan leaves alone because what is on disk is in the way (a directory where a file belongs, or the reverse). */
+export const Blocked = Schema.Struct({
+  path: Schema.String,
+  trove: Schema.String,
+  reason: Schema.String,
+})
+export type Blocked = typeof Blocked.Type
+
 export const TargetTrove = Schema.Struct({
   troveId: Schema.Int,
   name: Schema.String,
@@ -99,6 +107,8 @@ export const Plan = Schema.Struct({
   files: Schema.Array(FileOp),
   /** the whole trove set after apply */
   target: Schema.Array(TargetTrove),
+  /** paths left alone: the rest of the plan goes on without them */
+  blocked: Schema.optionalWith(Schema.Array(Blocked), { default: () => [] }),
   summary: PlanSummary,
 })
 export type Plan = typeof Plan.Type

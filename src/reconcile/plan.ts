@@ -4,6 +4,7 @@ import { satisfiesRelation } from "../desired/version.js"
 import { type TroveFile, type TroveMeta, filesForComponents, parseDepGroup, troveLabel } from "../source/trove.js"
 import {
   type Displaced,
+  type Blocked,
   type FileOp,
   PLAN_FORMAT_VERSION,
   type Plan,
@@ -182,6 +183,36 @@ export const planTo = (
   metas: ReadonlyArray<TroveMeta>,
 ): Either.Either<Plan, PlanFailure> => catching(() => diff(input, target, metas))
 
+/**
+ * Operations on paths where the disk has a directory in place of a file (or
+ * the reverse) are set aside: conary neither deletes nor moves what someone
+ * put there, and the rest of the plan goes on without them. Below a directory
+ * that is not one on disk nothing can be written either.
+ */
+const setAsideBlocked = (fileOps: ReadonlyArray<FileOp>, drift: ReadonlyArray<Drift>): { ops: FileOp[]; blocked: Blocked[] } => {
+  const onDisk = new Map(drift.filter((d) => d.onDisk !== null).map((d) => [d.path, d.onDisk!]))
+  if (onDisk.size === 0) return { ops: [...fileOps], blocked: [] }
+  // Nothing can be written below what is not a directory on disk.
+  const notDirs = [...onDisk].filter(([, kind]) => kind !== "dir").map(([p]) => p)
+  const ops: FileOp[] = []
+  const blocked: Blocked[] = []
+  for (const op of fileOps) {
+    const there = onDisk.get(op.path)
+    const parent = notDirs.find((d) => op.path.startsWith(d + "/"))
+    const reason =
+      parent !== undefined
+        ? `${parent} is not a directory on disk`
+        : there === "dir" && op.kind !== "dir"
+          ? `a directory is in the way of the ${op.kind === "symlink" ? "symlink" : "file"}`
+          : there !== undefined && there !== "dir" && op.kind === "dir"
+            ? `a ${there === "other" ? "special file" : there} is in the way of the directory`
+            : undefined
+    if (reason === undefined) ops.push(op)
+    else blocked.push({ path: op.path, trove: op.trove, reason: `${reason}; move it away and apply again` })
+  }
+  return { ops, blocked }
+}
+
 const diff = (input: DiffInput, target: ReadonlyArray<TargetTrove>, metas: ReadonlyArray<TroveMeta>): Plan => {
   const metaById = new Map(metas.map((t) => [t.id, t]))
   for (const i of input.installed) metaById.set(i.trove.id, i.trove)
@@ -348,10 +379,11 @@ const diff = (input: DiffInput, target: ReadonlyArray<TargetTrove>, metas: Reado
     fileOps.push(fileOp("repair", owner, { note: driftNote(d) }))
   }
   fileOps.sort(byPath)
+  const { ops, blocked } = setAsideBlocked(fileOps, input.drift ?? [])
 
   let bytes = 0
   let files = 0
-  for (const op of fileOps) {
+  for (const op of ops) {
     if (op.op !== "remove" && op.op !== "chmod" && op.op !== "save" && op.op !== "restore") bytes += op.size
     files++
   }
@@ -359,13 +391,14 @@ const diff = (input: DiffInput, target: ReadonlyArray<TargetTrove>, metas: Reado
   return {
     formatVersion: PLAN_FORMAT_VERSION,
     troves: troveOps,
-    files: fileOps,
+    files: ops,
     target: [...target],
+    blocked,
     summary: {
       install: count("install"),
       update: count("update"),
       erase: count("erase"),
-      repair: fileOps.filter((op) => op.op === "repair").length,
+      repair: ops.filter((op) => op.op === "repair").length,
       files,
       bytes,
     },

@@ -1,9 +1,8 @@
-import * as Either from "effect/Either"
 import type { Db } from "../db/connection.js"
 import { currentGeneration, generationState } from "../db/state.js"
 import { trovesById } from "../db/troves.js"
 import { NotFoundError, UsageError } from "../errors.js"
-import { type RefreshOptions, diffInputFromDb } from "./load.js"
+import { type RefreshOptions, planInstalled } from "./load.js"
 import type { Plan } from "./plan-schema.js"
 import { planTo } from "./plan.js"
 
@@ -28,11 +27,7 @@ export const rollbackPlan = async (
   if (target === undefined) throw new UsageError({ message: `nothing to roll back to: generation ${current} is the first` })
   const state = generationState(db, target)
   if (!state) throw new NotFoundError({ what: "generation", name: String(target) })
-  const result = planTo(
-    await diffInputFromDb(db, root, dbPath, options),
-    state.target,
-    trovesById(db, state.target.map((t) => t.troveId)),
-  )
-  if (Either.isLeft(result)) throw result.left
-  return { plan: result.right, generation: target, desired: state.desired }
+  const metas = trovesById(db, state.target.map((t) => t.troveId))
+  const plan = await planInstalled(db, root, dbPath, options, (installed) => planTo(installed, state.target, metas))
+  return { plan, generation: target, desired: state.desired }
 }

@@ -14,10 +14,13 @@ export interface RootStatus {
   readonly lastApply: string | null
   readonly desired: number
   readonly installed: number
-  /** what `plan` would do, or why it cannot */
-  readonly pending: { install: number; update: number; erase: number; repair: number; files: number } | { error: string }
-  readonly drift: { files: number; drifted: number; missing: number }
-  /** installed state equals desired state and the disk equals the records */
+  /** what `plan` would do (and the paths it must leave alone), or why it cannot */
+  readonly pending:
+    | { install: number; update: number; erase: number; repair: number; files: number; blocked: number }
+    | { error: string }
+  /** drift `verify` reports; config files changed locally are drift that apply leaves alone */
+  readonly drift: { files: number; drifted: number; missing: number; config: number }
+  /** nothing to apply: installed state equals desired state and every drift apply would repair is repaired */
   readonly converged: boolean
 }
 
@@ -27,7 +30,9 @@ export const rootStatus = async (db: Db, root: string, dbPath: string): Promise<
   const installed = input.installed
   const result = plan(input)
   const pending = Either.isRight(result)
-    ? (({ install, update, erase, repair, files }) => ({ install, update, erase, repair, files }))(result.right.summary)
+    ? (({ install, update, erase, repair, files }) => ({ install, update, erase, repair, files, blocked: result.right.blocked.length }))(
+        result.right.summary,
+      )
     : { error: result.left.message }
   const last = db.prepare("SELECT created_at FROM generations ORDER BY id DESC LIMIT 1").pluck().get() as string | undefined
   return {
@@ -38,7 +43,12 @@ export const rootStatus = async (db: Db, root: string, dbPath: string): Promise<
     desired: desiredRows(db).length,
     installed: installed.length,
     pending,
-    drift: { files: scan.checked, drifted: scan.drift.length, missing: scan.drift.filter((d) => d.missing).length },
-    converged: "files" in pending && pending.files === 0 && pending.install + pending.update + pending.erase === 0 && scan.drift.length === 0,
+    drift: {
+      files: scan.checked,
+      drifted: scan.drift.length,
+      missing: scan.drift.filter((d) => d.missing).length,
+      config: scan.drift.filter((d) => d.config).length,
+    },
+    converged: "files" in pending && pending.files + pending.install + pending.update + pending.erase + pending.blocked === 0,
   }
 }

@@ -34,6 +34,8 @@ export interface Drift {
   readonly flags: string
   /** sha256 of what is on disk now, when it was read */
   readonly localSha256: string | null
+  /** what is at the path now; null when missing */
+  readonly onDisk: FileKind | "other" | null
 }
 
 /** A clean file whose stat fields moved (a touch): its cache row is refreshed. */
@@ -54,6 +56,10 @@ export interface Scan {
 
 const TYPE_BITS = 0o170000
 const typeOf = (kind: FileKind) => (kind === "dir" ? 0o040000 : kind === "symlink" ? 0o120000 : 0o100000)
+const kindOf = (mode: number): FileKind | "other" => {
+  const type = mode & TYPE_BITS
+  return type === 0o040000 ? "dir" : type === 0o120000 ? "symlink" : type === 0o100000 ? "file" : "other"
+}
 
 interface Pending {
   readonly file: RecordedFile
@@ -88,7 +94,7 @@ export const scanDrift = async (root: string, files: Iterable<RecordedFile>, opt
     checked++
     const st = lstatOrMissing(path.join(root, file.path))
     if (st === undefined) {
-      drift.push({ path: file.path, troveId: file.troveId, trove: file.trove, config: file.config, missing: true, flags: "missing", localSha256: null })
+      drift.push({ path: file.path, troveId: file.troveId, trove: file.trove, config: file.config, missing: true, flags: "missing", localSha256: null, onDisk: null })
       continue
     }
     const mode = Number(st.mode)
@@ -143,6 +149,7 @@ export const scanDrift = async (root: string, files: Iterable<RecordedFile>, opt
       missing: false,
       flags: flagString(flags),
       localSha256: local.get(p) ?? null,
+      onDisk: kindOf(Number(st.mode)),
     })
   }
   drift.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))

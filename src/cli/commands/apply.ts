@@ -10,7 +10,7 @@ import { type Plan, isEmptyPlan } from "../../reconcile/plan-schema.js"
 import { loadPlan } from "../../reconcile/saved-plan.js"
 import { type Conary, attempt, jsonOption, rootOptions, withConary } from "../context.js"
 import { count, formatBytes, printJson, println } from "../format.js"
-import { NO_CHANGES, currentPlan, fileNoteLines, planLines, refreshOf, resolveOptions } from "./plan.js"
+import { NO_CHANGES, blockedLines, currentPlan, fileNoteLines, planLines, refreshOf, resolveOptions } from "./plan.js"
 
 /** Applies a plan and reports it; shared by apply and rollback. */
 export const applyAndReport = (c: Conary, plan: Plan, command: string, desired: string, json: boolean) =>
@@ -20,7 +20,10 @@ export const applyAndReport = (c: Conary, plan: Plan, command: string, desired: 
     const seconds = (performance.now() - started) / 1000
     if (json)
       return printJson({ formatVersion: 1, generation: result.generation, changed: !isEmptyPlan(plan), seconds, merges: result.merges, plan })
-    if (result.generation === null) return println(NO_CHANGES)
+    if (result.generation === null) {
+      for (const line of blockedLines(plan)) println(line)
+      return println(NO_CHANGES)
+    }
     const merges = new Map(result.merges.map((m) => [m.path, m.merged]))
     const notes = fileNoteLines(plan).map((line) => {
       const path = line.startsWith("! merge ") ? line.slice(8).split(" ")[0]! : undefined

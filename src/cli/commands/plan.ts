@@ -76,7 +76,10 @@ export const fileNoteLines = (plan: Plan): string[] =>
                 : f.takesOver
                   ? [`! take over ${f.path} (${f.note})`]
                   : [],
-  )
+  ).concat(blockedLines(plan))
+
+/** Paths the plan leaves alone, and why. */
+export const blockedLines = (plan: Plan): string[] => plan.blocked.map((b) => `! blocked ${b.path}: ${b.reason}`)
 
 export const summaryLine = (plan: Plan): string => {
   const s = plan.summary
@@ -87,7 +90,10 @@ export const summaryLine = (plan: Plan): string => {
 export const NO_CHANGES = "No changes. Installed state matches desired state."
 
 export const showPlan = (plan: Plan) => {
-  if (isEmptyPlan(plan)) return println(NO_CHANGES)
+  if (isEmptyPlan(plan)) {
+    for (const line of blockedLines(plan)) println(line)
+    return println(NO_CHANGES)
+  }
   for (const line of [...planLines(plan), ...fileNoteLines(plan)]) println(line)
   println()
   println(summaryLine(plan))

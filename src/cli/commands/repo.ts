@@ -53,9 +53,10 @@ export const statusCommand = Command.make("status", { ...rootOptions, json: json
         if ("error" in s.pending) println(`plan: ${s.pending.error}`)
         else
           println(
-            `plan: ${s.pending.install} to install, ${s.pending.update} to update, ${s.pending.erase} to erase, ${s.pending.repair} to repair`,
+            `plan: ${s.pending.install} to install, ${s.pending.update} to update, ${s.pending.erase} to erase, ${s.pending.repair} to repair` +
+              (s.pending.blocked > 0 ? `, ${s.pending.blocked} blocked` : ""),
           )
-        println(`drift: ${s.drift.drifted} of ${count(s.drift.files, "file")} (${s.drift.missing} missing)`)
+        println(`drift: ${s.drift.drifted} of ${count(s.drift.files, "file")} (${s.drift.missing} missing, ${s.drift.config} config)`)
         println(s.converged ? "converged" : "not converged")
       }
       process.exitCode = s.converged ? EXIT_OK : EXIT_CHANGES
