@@ -282,4 +282,27 @@ describe("the config-file table holds with and without --no-refresh", () => {
     expect(content("etc/g.conf.conary-save")).toBe(conf("g").replace("user = www", "user = nginx"))
     expect(verified(trusted.r)).toEqual(verified(refreshed.r))
   })
+
+  it("refuses a saved plan that would overwrite a config file changed since it was made", async () => {
+    const { base, root, repo, r } = setupRoot()
+    await buildAll(repo, [
+      ["tool", "1.0-1-1", toolTree("binary v1\n")],
+      ["tool", "2.0-1-1", toolTree("binary v2\n", CONF.replace("port = 80", "port = 8080"))],
+    ])
+    ok(["source", "sync", ...r])
+    ok(["desired", "add", "tool=1.0", ...r])
+    ok(["apply", ...r])
+    ok(["desired", "add", "tool=2.0", ...r])
+    const saved = path.join(base, "plan.json")
+    ok(["plan", "--out", saved, ...r])
+    const conf = path.join(root, "etc/tool.conf")
+    fs.writeFileSync(conf, CONF.replace("user = www", "user = nginx"))
+    const refused = conary(["apply", saved, ...r])
+    expect(refused.code).toBe(1)
+    expect(refused.stderr).toBe("conary: apply failed at /etc/tool.conf: this config file changed locally since the plan was made; plan again\n")
+    expect(fs.readFileSync(conf, "utf8")).toBe(CONF.replace("user = www", "user = nginx"))
+    expect(fs.readFileSync(path.join(root, "usr/bin/tool"), "utf8")).toBe("binary v1\n")
+    // Planned again, the edit is merged.
+    expect(ok(["apply", ...r])).toContain("! merged /etc/tool.conf")
+  })
 })
