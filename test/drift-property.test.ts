@@ -160,7 +160,7 @@ describe("drift property", () => {
           for (const s of steps) {
             if (s.kind === "apply") {
               replaceDesired(db, [parseSpec(`tool=${s.version}`)], ctx.now())
-              const plan = await planFromDb(db, root, { refresh: s.refresh, restoreConfig: false })
+              const plan = await planFromDb(db, root, dbPath, { refresh: s.refresh, restoreConfig: false })
               await applyPlan(ctx, plan, "apply", "{}")
             } else {
               const paths = [...recordedFiles(db)].map((f) => f.path)

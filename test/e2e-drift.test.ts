@@ -70,8 +70,8 @@ describe("verify", () => {
   it("refreshes the stat cache after a touch, so the next scan reads nothing", () => {
     const { root, r } = setup()
     // The rename into place moved each written file's ctime: the first scan
-    // hashes them once and refreshes their rows.
-    expect(JSON.parse(ok(["verify", "--json", ...r])).summary).toMatchObject({ hashed: 3 })
+    // (here plan's) hashes them once and keeps their refreshed rows.
+    ok(["plan", ...r])
     expect(JSON.parse(ok(["verify", "--json", ...r])).summary).toMatchObject({ hashed: 0, refreshed: 0 })
     const later = new Date(Date.now() + 60_000)
     fs.utimesSync(path.join(root, "usr/bin/tool"), later, later)

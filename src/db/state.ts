@@ -6,6 +6,7 @@ import type { Db } from "./connection.js"
 import { fromDocument } from "../desired/rows.js"
 import { replaceDesired } from "./desired.js"
 import { clearJournal } from "./journal.js"
+import { tryLock } from "./lock.js"
 import { trovesById } from "./troves.js"
 
 // Installed state and its history of generations.
@@ -286,6 +287,27 @@ export const cachedStatsLookup = (db: Db) => {
     (stmt.all(path) as Array<[FileKind, string | null, string | null, bigint, bigint, bigint]>).map(
       ([kind, sha256, target, mtimeNs, ctimeNs, ino]) => ({ kind, sha256, target, mtimeNs, ctimeNs, ino }),
     )
+}
+
+/**
+ * Writes back the stat rows a scan found clean but moved (a touch, or the
+ * rename of an apply), under the root's lock: at once when the caller holds
+ * it, otherwise only if it is free (an apply at work rewrites them anyway).
+ */
+export const keepRefreshed = (
+  db: Db,
+  where: { readonly dbPath: string; readonly root: string; readonly command: string; readonly holdsLock: boolean },
+  rows: ReadonlyArray<StatRefresh>,
+): void => {
+  if (rows.length === 0) return
+  if (where.holdsLock) return refreshStats(db, rows)
+  const lock = tryLock(where.dbPath, where.root, where.command)
+  if (!lock) return
+  try {
+    refreshStats(db, rows)
+  } finally {
+    lock.release()
+  }
 }
 
 export const refreshStats = (db: Db, rows: ReadonlyArray<StatRefresh>): void => {

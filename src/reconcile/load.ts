@@ -10,7 +10,7 @@ import type { TroveMeta } from "../source/trove.js"
 import { aliasesOf, diskLayout } from "./layout.js"
 import type { Plan } from "./plan-schema.js"
 import { type DiffInput, type InstalledTrove, type PlanInput, plan } from "./plan.js"
-import { type Drift, type Scan, scanDrift } from "./verify.js"
+import { type Drift, type Scan, type StatRefresh, scanDrift } from "./verify.js"
 
 export interface RefreshOptions {
   /** scan the disk for drift and plan repairs (default); false trusts the records */
@@ -19,6 +19,8 @@ export interface RefreshOptions {
   readonly restoreConfig: boolean
   /** choose flavors afresh instead of keeping the installed ones */
   readonly reflavor?: boolean
+  /** keeps the stat rows the scan found clean but moved, so the next scan reads nothing (see keepRefreshed) */
+  readonly keep?: (rows: ReadonlyArray<StatRefresh>) => void
 }
 
 /** Where conary keeps its own files, as paths of the root (those outside it need no reserving). */
@@ -61,8 +63,14 @@ export const diffInputFromDb = async (
       return undefined
     },
     reserved: reservedPaths(root, dbPath),
-    ...(scan ? { drift: scan.drift } : options.refresh ? { drift: (await scanDrift(root, recordedFiles(db), { full: false })).drift } : {}),
+    ...(scan ? { drift: scan.drift } : options.refresh ? { drift: await scanned(db, root, options) } : {}),
   }
+}
+
+const scanned = async (db: Db, root: string, options: RefreshOptions): Promise<ReadonlyArray<Drift>> => {
+  const scan = await scanDrift(root, recordedFiles(db), { full: false })
+  options.keep?.(scan.refresh)
+  return scan.drift
 }
 
 /**

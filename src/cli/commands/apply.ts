@@ -48,7 +48,7 @@ export const applyCommand = Command.make(
     withConary(args, { write: true, command: "apply" }, (c) =>
       Effect.gen(function* () {
         const file = args.file
-        const plan = Option.isSome(file) ? yield* attempt(() => loadPlan(c.db, c.root, c.dbPath, path.resolve(file.value))) : yield* currentPlan(c, refreshOf(args))
+        const plan = Option.isSome(file) ? yield* attempt(() => loadPlan(c.db, c.root, c.dbPath, path.resolve(file.value))) : yield* currentPlan(c, refreshOf(args), { name: "apply", holdsLock: true })
         const desired = JSON.stringify(toDocument(desiredRows(c.db)))
         yield* applyAndReport(c, plan, "apply", desired, args.json)
       }),

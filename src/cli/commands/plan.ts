@@ -7,6 +7,7 @@ import { checkSourcesReachable } from "../../reconcile/apply.js"
 import { savePlan } from "../../reconcile/saved-plan.js"
 import { type Plan, isEmptyPlan } from "../../reconcile/plan-schema.js"
 import { type RefreshOptions, planFromDb } from "../../reconcile/load.js"
+import { keepRefreshed } from "../../db/state.js"
 import { type Conary, attempt, jsonOption, rootOptions, withConary } from "../context.js"
 import { EXIT_CHANGES, EXIT_OK } from "../exit.js"
 import { count, formatBytes, printJson, println } from "../format.js"
@@ -36,7 +37,13 @@ export const refreshOf = (args: {
 })
 
 /** Computes the plan for the root as it stands; unresolvable rows and conflicts fail it. */
-export const currentPlan = (c: Conary, options: RefreshOptions) => attempt(() => planFromDb(c.db, c.root, c.dbPath, options))
+export const currentPlan = (c: Conary, options: RefreshOptions, command: { readonly name: string; readonly holdsLock: boolean }) =>
+  attempt(() =>
+    planFromDb(c.db, c.root, c.dbPath, {
+      ...options,
+      keep: (rows) => keepRefreshed(c.db, { dbPath: c.dbPath, root: c.root, command: command.name, holdsLock: command.holdsLock }, rows),
+    }),
+  )
 
 const withFlavor = (version: string, flavor: string) => (flavor ? `${version} [${flavor}]` : version)
 
@@ -116,7 +123,7 @@ export const planCommand = Command.make(
   (args) =>
     withConary(args, { write: false, command: "plan" }, (c) =>
       Effect.gen(function* () {
-        const plan = yield* currentPlan(c, refreshOf(args))
+        const plan = yield* currentPlan(c, refreshOf(args), { name: "plan", holdsLock: false })
         yield* attempt(() => checkSourcesReachable(c, plan))
         const out = args.out
         if (Option.isSome(out)) yield* attempt(() => savePlan(c.db, c.root, plan, path.resolve(out.value), c.now()))

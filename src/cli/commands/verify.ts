@@ -4,8 +4,7 @@ import * as Options from "@effect/cli/Options"
 import * as Effect from "effect/Effect"
 import * as path from "node:path"
 import { checkIntegrity } from "../../db/connection.js"
-import { tryLock } from "../../db/lock.js"
-import { installedPaths, installedTroves, recordedFiles, refreshStats } from "../../db/state.js"
+import { installedPaths, installedTroves, keepRefreshed, recordedFiles } from "../../db/state.js"
 import { NotFoundError } from "../../errors.js"
 import { findUnowned, scanDrift } from "../../reconcile/verify.js"
 import { attempt, jsonOption, rootOptions, withConary } from "../context.js"
@@ -33,17 +32,7 @@ export const verifyCommand = Command.make(
             if (!installed.some((i) => i.trove.name === name)) throw new NotFoundError({ what: "installed trove", name })
           const ids = args.troves.length > 0 ? installed.filter((i) => args.troves.includes(i.trove.name)).map((i) => i.trove.id) : undefined
           const scan = await scanDrift(c.root, recordedFiles(c.db, ids), { full: args.full })
-          // Refreshing the cache is a write: only when no apply holds the root.
-          if (scan.refresh.length > 0) {
-            const lock = tryLock(c.dbPath, c.root, "verify")
-            if (lock) {
-              try {
-                refreshStats(c.db, scan.refresh)
-              } finally {
-                lock.release()
-              }
-            }
-          }
+          keepRefreshed(c.db, { dbPath: c.dbPath, root: c.root, command: "verify", holdsLock: false }, scan.refresh)
           const owned = args.unowned ? installedPaths(c.db) : undefined
           const unowned = owned ? findUnowned(c.root, owned.all, owned.dirs, "/" + path.relative(c.root, path.dirname(c.dbPath))) : []
           return { scan, unowned, troves: ids?.length ?? installed.length }
