@@ -123,7 +123,7 @@ describe("the stat cache vouches only for what apply wrote", () => {
       `const fs = require("node:fs")
        const dir = process.argv[2]
        const w = fs.watch(dir, (event, name) => {
-         if (name !== "tool") return
+         if (event !== "rename" || name !== "tool") return
          fs.writeFileSync(dir + "/tool", "binary vX\\n")
          w.close()
          process.stdout.write("wrote\\n")
@@ -299,7 +299,7 @@ describe("the config-file table holds with and without --no-refresh", () => {
     fs.writeFileSync(conf, CONF.replace("user = www", "user = nginx"))
     const refused = conary(["apply", saved, ...r])
     expect(refused.code).toBe(1)
-    expect(refused.stderr).toBe("conary: apply failed at /etc/tool.conf: this config file changed locally since the plan was made; plan again\n")
+    expect(refused.stderr).toMatch(/^conary: saved plan .* refused: .*\/etc\/tool\.conf.*\n$/)
     expect(fs.readFileSync(conf, "utf8")).toBe(CONF.replace("user = www", "user = nginx"))
     expect(fs.readFileSync(path.join(root, "usr/bin/tool"), "utf8")).toBe("binary v1\n")
     // Planned again, the edit is merged.

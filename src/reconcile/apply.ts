@@ -734,31 +734,8 @@ const crashPoint = (step: string) => {
   if (process.env.CONARY_TEST_CRASH_AT === step) process.kill(process.pid, "SIGKILL")
 }
 
-/**
- * Refuses to overwrite or remove a config file that changed locally since the
- * plan was made (a saved plan, or an edit racing this apply): the planner
- * would have merged or saved it. Hashes those files only.
- */
-const checkConfigUnchanged = (ctx: ApplyContext, plan: Plan) => {
-  const owners = installedOwnersLookup(ctx.db)
-  for (const op of plan.files) {
-    if (!op.config || (op.op !== "replace" && op.op !== "remove")) continue
-    const installed = owners(op.path).find((o) => o.file.config && o.file.kind === "file")
-    if (!installed) continue
-    let data: Buffer
-    try {
-      data = fs.readFileSync(path.join(ctx.root, op.path))
-    } catch {
-      continue // gone: nothing of the user's to lose
-    }
-    if (createHash("sha256").update(data).digest("hex") !== installed.file.sha256)
-      throw new ApplyError({ path: op.path, reason: "this config file changed locally since the plan was made; plan again" })
-  }
-}
-
 export const applyPlan = async (ctx: ApplyContext, plan: Plan, command: string, desired: string): Promise<ApplyResult> => {
   if (plan.troves.length === 0 && plan.files.length === 0) return { generation: null, plan, merges: [] }
-  checkConfigUnchanged(ctx, plan)
   await fetchContents(ctx, plan)
   // The disk is checked as close to staging as can be; nothing above touched the root.
   const created = checkTargets(ctx, plan)
