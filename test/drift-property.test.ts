@@ -135,7 +135,7 @@ describe("drift property", () => {
     await Promise.all(
       Object.entries(VERSIONS).map(([version, tree]) => {
         const dir = writeTree(fs.mkdtempSync(path.join(base, "build-")), tree)
-        return okAsync(["trove", "build", dir, "--name", "tool", "--version", version, "--out", path.join(repo, `tool-${version}.ctrv`)])
+        return okAsync(["trove", "build", dir, "--name", "tool", "--trove-version", version, "--out", path.join(repo, `tool-${version}.ctrv`)])
       }),
     )
     ok(["source", "sync", ...r])

@@ -13,7 +13,7 @@ const buildAll = (repo: string, troves: ReadonlyArray<[name: string, version: st
   Promise.all(
     troves.map(([name, version, tree]) => {
       const dir = writeTree(fs.mkdtempSync(path.join(path.dirname(repo), `build-${name}-`)), tree)
-      return okAsync(["trove", "build", dir, "--name", name, "--version", version, "--out", path.join(repo, `${name}-${version}.ctrv`)])
+      return okAsync(["trove", "build", dir, "--name", name, "--trove-version", version, "--out", path.join(repo, `${name}-${version}.ctrv`)])
     }),
   )
 
