@@ -16,6 +16,24 @@ import {
 import { plan } from "../src/reconcile/plan.js"
 import type { TroveMeta } from "../src/source/trove.js"
 
+/** A trove named pkg with the given flavor (normalized) and version. */
+const meta = (id: number, flavor: string, version: string): TroveMeta => ({
+  id,
+  name: "pkg",
+  version,
+  scheme: "native",
+  flavor: formatFlavor(parseFlavor(flavor)),
+  components: ["runtime"],
+  requires: [],
+  provides: [],
+  conflicts: [],
+  breaks: [],
+  replaces: [],
+  fileCount: 0,
+  totalSize: 0,
+  hasScripts: false,
+})
+
 const PREFIX: Record<Sense, string> = { required: "", preferred: "~", prefernot: "~!", disallowed: "!" }
 
 describe("flavor language", () => {
@@ -114,29 +132,13 @@ describe("flavor language", () => {
   })
 
   it("never chooses a candidate the system flavor does not satisfy", () => {
-    const meta = (id: number, flavor: string, version: string): TroveMeta => ({
-      id,
-      name: "pkg",
-      version,
-      scheme: "native",
-      flavor,
-      components: ["runtime"],
-      requires: [],
-      provides: [],
-      conflicts: [],
-      breaks: [],
-      replaces: [],
-      fileCount: 0,
-      totalSize: 0,
-      hasScripts: false,
-    })
     fc.assert(
       fc.property(
         flavorArb,
         fc.array(fc.tuple(flavorArb, fc.integer({ min: 1, max: 5 })), { minLength: 1, maxLength: 6 }),
         (sys, cands) => {
           const system: Flavor = parseFlavor(text(sys))
-          const available = cands.map(([f, v], i) => meta(i + 1, formatFlavor(parseFlavor(text(f))), `${v}.0-1-1`))
+          const available = cands.map(([f, v], i) => meta(i + 1, text(f), `${v}.0-1-1`))
           const result = plan({
             desired: [{ name: "pkg", component: "", version: "", flavor: "" }],
             systemFlavor: system,
@@ -161,22 +163,6 @@ describe("flavor language", () => {
 })
 
 describe("flavors as Conary users write and expect them", () => {
-  const meta = (id: number, flavor: string, version: string): TroveMeta => ({
-    id,
-    name: "pkg",
-    version,
-    scheme: "native",
-    flavor: formatFlavor(parseFlavor(flavor)),
-    components: ["runtime"],
-    requires: [],
-    provides: [],
-    conflicts: [],
-    breaks: [],
-    replaces: [],
-    fileCount: 0,
-    totalSize: 0,
-    hasScripts: false,
-  })
 
   it("accepts the use: prefix", () => {
     expect(formatFlavor(parseFlavor("use: gtk,ssl is: x86(sse,mmx)"))).toBe("gtk,ssl is: x86(mmx,sse)")
