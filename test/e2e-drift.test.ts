@@ -41,6 +41,7 @@ describe("verify", () => {
     expect(v.stdout).toMatch(/^\.\.\.\.L\.\.\.\.    \/usr\/bin\/tool-link$/m)
     expect(v.stdout).toMatch(/^missing {6}\/usr\/share\/doc\/tool\/README$/m)
     expect(v.stdout).toMatch(/^unowned      \/usr\/bin\/stray$/m)
+    expect(v.stdout).toMatch(/^Unowned entries have no records, and conary cannot rebuild any: /m)
     expect(v.stdout).toContain("Verified 10 files of 1 trove: 4 files drifted (1 missing), 1 unowned.")
     // Without --unowned the stray file is not reported.
     expect(conary(["verify", ...r]).stdout).not.toContain("stray")

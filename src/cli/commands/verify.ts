@@ -60,6 +60,9 @@ export const verifyCommand = Command.make(
         } else if (!(clean && args.quiet)) {
           for (const d of scan.drift) println(`${d.missing ? "missing  " : d.flags}  ${d.config ? "c" : " "} ${d.path}`)
           for (const u of unowned) println(`unowned      ${u}`)
+          // After restoring an older database these are what it forgot: say plainly that nothing rebuilds them.
+          if (unowned.length > 0)
+            println(`Unowned entries have no records, and conary cannot rebuild any: remove them, or install the trove that ships them (apply saves what it finds there before replacing it).`)
           if (!args.quiet || !clean)
             println(
               `Verified ${count(scan.checked, "file")} of ${count(result.troves, "trove")}: ` +
