@@ -14,7 +14,7 @@ import {
   parseFlavor,
 } from "../src/desired/flavor.js"
 import { plan } from "../src/reconcile/plan.js"
-import type { TroveMeta } from "../src/source/trove.js"
+import type { TroveMeta } from "../src/model/trove.js"
 
 /** A trove named pkg with the given flavor (normalized) and version. */
 const meta = (id: number, flavor: string, version: string): TroveMeta => ({

@@ -11,7 +11,7 @@ import { type Lock, acquireLock, tryLock } from "../db/lock.js"
 import { currentGeneration } from "../db/state.js"
 import { type Recovery, recoverJournal } from "../reconcile/apply.js"
 import { type ConaryError, IoError, RootError, describeIo, isConaryError } from "../errors.js"
-import type { Report } from "../reconcile/report.js"
+import type { Report } from "../model/report.js"
 import { ContentStore } from "../store/store.js"
 import { progressReport } from "./progress.js"
 

@@ -1,5 +1,5 @@
 import { SingleBar } from "cli-progress"
-import { type Report, silentReport } from "../reconcile/report.js"
+import { type Report, silentReport } from "../model/report.js"
 
 /** A progress bar on stderr for long phases, only for a person at a terminal. */
 export const progressReport = (json: boolean): Report => {

@@ -2,7 +2,7 @@ import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
 import { decodeOrProblem } from "../decode.js"
 import { DatabaseError } from "../errors.js"
-import { Plan } from "../reconcile/plan-schema.js"
+import { Plan } from "../model/plan-schema.js"
 import { type Db, RESTORE_HINT } from "./connection.js"
 
 // The apply journal: one row while an apply is in flight.

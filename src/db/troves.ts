@@ -1,5 +1,4 @@
-import type { VersionScheme } from "../desired/version.js"
-import { DEP_KINDS, type DepKind, type FileKind, type TroveFile, type TroveMeta } from "../source/trove.js"
+import { DEP_KINDS, type DepKind, type FileKind, type TroveFile, type TroveMeta, type VersionScheme } from "../model/trove.js"
 import type { Db } from "./connection.js"
 
 // The trove catalog: every trove seen, its files and dependencies.

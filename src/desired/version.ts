@@ -1,7 +1,7 @@
+import type { VersionScheme } from "../model/trove.js"
+
 // Version ordering per scheme. Native versions are `upstream-source-build`
 // (Conary's shape); Debian versions use dpkg's algorithm.
-
-export type VersionScheme = "native" | "deb"
 
 export const compareVersions = (scheme: VersionScheme, a: string, b: string): number =>
   scheme === "deb" ? compareDebian(a, b) : compareNative(a, b)

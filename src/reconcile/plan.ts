@@ -1,7 +1,7 @@
 import * as Either from "effect/Either"
 import { FileConflictError, PathError, UnresolvableError } from "../errors.js"
 import { satisfiesRelation } from "../desired/version.js"
-import { type TroveFile, type TroveMeta, filesForComponents, parseDepGroup, troveLabel } from "../source/trove.js"
+import { type TroveFile, type TroveMeta, filesForComponents, parseDepGroup, troveLabel } from "../model/trove.js"
 import {
   type Displaced,
   type Blocked,
@@ -11,7 +11,7 @@ import {
   type Reason,
   type TargetTrove,
   type TroveOp,
-} from "./plan-schema.js"
+} from "../model/plan-schema.js"
 import { type DiskKind, type RootLayout, aliasesOf, emptyLayout } from "./layout.js"
 import { type ResolveInput, resolve } from "./resolve.js"
 import type { Drift } from "./verify.js"

@@ -2,8 +2,8 @@ import { type Flavor, type Match, archRank, matchFlavor, narrows, overrideFlavor
 import { type DesiredRow, formatSpec } from "../desired/rows.js"
 import { compareVersions, matchesVersionSpec, satisfiesRelation } from "../desired/version.js"
 import { UnresolvableError } from "../errors.js"
-import { type Dep, type TroveMeta, formatDep, isDefaultComponent, parseDep, parseDepGroup } from "../source/trove.js"
-import type { Reason, TargetTrove } from "./plan-schema.js"
+import { type Dep, type TroveMeta, formatDep, isDefaultComponent, parseDep, parseDepGroup } from "../model/trove.js"
+import type { Reason, TargetTrove } from "../model/plan-schema.js"
 import type { InstalledTrove } from "./plan.js"
 
 // Resolution: desired rows -> one trove each -> dependency closure. Pure.

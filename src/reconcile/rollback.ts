@@ -3,7 +3,7 @@ import { currentGeneration, generationState } from "../db/state.js"
 import { trovesById } from "../db/troves.js"
 import { NotFoundError, UsageError } from "../errors.js"
 import { type RefreshOptions, planInstalled } from "./load.js"
-import type { Plan } from "./plan-schema.js"
+import type { Plan } from "../model/plan-schema.js"
 import { planTo } from "./plan.js"
 
 /**

@@ -9,7 +9,7 @@ import { decodeOrProblem } from "../decode.js"
 import { formatFlavor } from "../desired/flavor.js"
 import { StalePlanError } from "../errors.js"
 import { planFromDb } from "./load.js"
-import { type FileOp, Plan } from "./plan-schema.js"
+import { type FileOp, Plan } from "../model/plan-schema.js"
 
 // A saved plan carries what it was made against (Terraform's state serial):
 // the root, its generation, and digests of the desired state and of the

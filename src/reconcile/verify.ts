@@ -1,6 +1,6 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
-import type { FileKind } from "../source/trove.js"
+import type { FileKind } from "../model/trove.js"
 import { hashFiles } from "../store/hash-pool.js"
 
 // Drift: how the disk differs from what apply recorded. lstat first; where

@@ -8,7 +8,7 @@ import { type ContentStore, sha256OfFile } from "../store/store.js"
 import { type ArMember, memberStream, readArMembers } from "./ar.js"
 import { BombError, bound, decompressorFor, unpackLimit } from "./decompress.js"
 import { rootedPath } from "./native.js"
-import { type TroveFile, componentOf } from "./trove.js"
+import { type TroveFile, componentOf } from "../model/trove.js"
 
 // A .deb as dpkg sees it: ar(debian-binary, control.tar.*, data.tar.*), read
 // as streams with bounded memory. Indexing reads control and data once (data

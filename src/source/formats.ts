@@ -2,7 +2,7 @@ import type { NewTrove } from "../db/troves.js"
 import { type ContentStore, sha256OfFile } from "../store/store.js"
 import { DEB_EXTENSION, extractDebObjects, readDeb } from "./deb.js"
 import { NATIVE_EXTENSION, extractNativeObjects, readNativeManifest } from "./native.js"
-import type { TroveFile } from "./trove.js"
+import type { TroveFile } from "../model/trove.js"
 
 // One reader and one fetcher per package format (Yarn's resolvers and
 // fetchers): sources and apply go through here, not to a format directly.

@@ -11,7 +11,7 @@ import { normalizeFlavor } from "../desired/flavor.js"
 import { isNativeVersion } from "../desired/version.js"
 import { ApplyError, ArchiveError, StoreError, describeIo } from "../errors.js"
 import type { ContentStore } from "../store/store.js"
-import { componentOf, parseDepGroup, type TroveFile } from "./trove.js"
+import { componentOf, parseDepGroup, type TroveFile } from "../model/trove.js"
 
 // A native trove archive (.ctrv) is a gzipped tar: `manifest.json` first, then
 // one `objects/<sha256>` entry per distinct file content. Indexing reads only

@@ -2,7 +2,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { forEachBounded } from "../batch.js"
 import { SourceError, StoreError } from "../errors.js"
-import type { Report } from "../reconcile/report.js"
+import type { Report } from "../model/report.js"
 import type { ContentStore } from "../store/store.js"
 
 // Reading a repository, over HTTP(S) or from a directory with the same layout.

@@ -6,7 +6,7 @@ import { availableTroves, provenanceOf, troveFilesLookup, troveScripts } from ".
 import { compareVersions, matchesVersionSpec } from "../../desired/version.js"
 import { parseSpec } from "../../desired/rows.js"
 import { NotFoundError } from "../../errors.js"
-import { type TroveMeta, filesForComponents } from "../../source/trove.js"
+import { type TroveMeta, filesForComponents } from "../../model/trove.js"
 import { attempt, jsonOption, rootOptions, withConary } from "../context.js"
 import { count, formatBytes, printJson, println, table } from "../format.js"
 

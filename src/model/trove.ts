@@ -1,6 +1,7 @@
-import type { VersionScheme } from "../desired/version.js"
-
 // The shape of a trove as every package format is mapped to it.
+
+/** which ordering a trove's versions follow (src/desired/version.ts compares them) */
+export type VersionScheme = "native" | "deb"
 
 export type FileKind = "file" | "dir" | "symlink"
 
