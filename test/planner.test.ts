@@ -5,7 +5,8 @@ import { parseFlavor } from "../src/desired/flavor.js"
 import type { DesiredRow } from "../src/desired/rows.js"
 import type { RootLayout } from "../src/reconcile/layout.js"
 import type { Plan } from "../src/model/plan-schema.js"
-import { type InstalledTrove, type PlanInput, plan } from "../src/reconcile/plan.js"
+import type { InstalledTrove } from "../src/model/installed.js"
+import { type PlanInput, plan } from "../src/reconcile/plan.js"
 import { type TroveFile, type TroveMeta, componentOf, filesForComponents } from "../src/model/trove.js"
 
 // The planner is pure, so it is tested on values: a universe of troves, a

@@ -1,6 +1,5 @@
 import type { Plan, Reason, TroveOp } from "../model/plan-schema.js"
-import type { RecordedFile, StatRefresh } from "../reconcile/verify.js"
-import type { Foreign, InstalledTrove } from "../reconcile/plan.js"
+import type { Foreign, InstalledTrove, RecordedFile, StatRefresh } from "../model/installed.js"
 import { type FileKind, type TroveFile, troveLabel } from "../model/trove.js"
 import type { Db } from "./connection.js"
 import { fromDocument } from "../desired/rows.js"

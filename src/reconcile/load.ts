@@ -9,8 +9,9 @@ import { availableTroves, troveFilesLookup } from "../db/troves.js"
 import type { TroveMeta } from "../model/trove.js"
 import { aliasesOf, diskLayout } from "./layout.js"
 import type { Plan } from "../model/plan-schema.js"
-import { type DiffInput, type InstalledTrove, type PlanInput, plan } from "./plan.js"
-import { type Drift, type Scan, type StatRefresh, scanDrift } from "./verify.js"
+import type { InstalledTrove, StatRefresh } from "../model/installed.js"
+import { type DiffInput, type PlanInput, plan } from "./plan.js"
+import { type Drift, type Scan, scanDrift } from "./verify.js"
 
 export interface RefreshOptions {
   /** scan the disk for drift and plan repairs (default); false trusts the records */

@@ -8,22 +8,16 @@ import {
   type FileOp,
   PLAN_FORMAT_VERSION,
   type Plan,
-  type Reason,
   type TargetTrove,
   type TroveOp,
 } from "../model/plan-schema.js"
+import type { Foreign, InstalledTrove } from "../model/installed.js"
 import { type DiskKind, type RootLayout, aliasesOf, emptyLayout } from "./layout.js"
 import { type ResolveInput, resolve } from "./resolve.js"
 import type { Drift } from "./verify.js"
 
 // plan(desired, system flavor, available, installed) -> Plan. Pure: every
 // input is a value or a deterministic lookup, and nothing is written.
-
-export interface InstalledTrove {
-  readonly trove: TroveMeta
-  readonly components: ReadonlyArray<string>
-  readonly reason: Reason
-}
 
 /** What diffing a target trove set against the installed state needs. */
 export interface DiffInput {
@@ -43,8 +37,6 @@ export interface DiffInput {
   /** conary's own paths in the root (database, lock, store): no trove may ship them */
   readonly reserved?: ReadonlyArray<string>
 }
-
-export type Foreign = Displaced | { readonly kind: "dir" }
 
 export interface PlanInput extends ResolveInput, DiffInput {}
 

@@ -4,7 +4,7 @@ import { compareVersions, matchesVersionSpec, satisfiesRelation } from "../desir
 import { UnresolvableError } from "../errors.js"
 import { type Dep, type TroveMeta, formatDep, isDefaultComponent, parseDep, parseDepGroup } from "../model/trove.js"
 import type { Reason, TargetTrove } from "../model/plan-schema.js"
-import type { InstalledTrove } from "./plan.js"
+import type { InstalledTrove } from "../model/installed.js"
 
 // Resolution: desired rows -> one trove each -> dependency closure. Pure.
 

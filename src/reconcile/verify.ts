@@ -1,28 +1,12 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
+import type { RecordedFile, StatRefresh } from "../model/installed.js"
 import type { FileKind } from "../model/trove.js"
 import { hashFiles } from "../store/hash-pool.js"
 
 // Drift: how the disk differs from what apply recorded. lstat first; where
 // size, mtime, ctime, inode and mode equal the stat cache the file is clean
 // without being read. Otherwise (or with `full`) regular files are hashed.
-
-export interface RecordedFile {
-  readonly troveId: number
-  readonly trove: string
-  readonly path: string
-  readonly kind: FileKind
-  readonly mode: number
-  readonly uid: number
-  readonly gid: number
-  readonly sha256: string | null
-  readonly size: number
-  readonly target: string | null
-  readonly config: boolean
-  readonly mtimeNs: bigint
-  readonly ctimeNs: bigint
-  readonly ino: bigint
-}
 
 export interface Drift {
   readonly path: string
@@ -36,15 +20,6 @@ export interface Drift {
   readonly localSha256: string | null
   /** what is at the path now; null when missing */
   readonly onDisk: FileKind | "other" | null
-}
-
-/** A clean file whose stat fields moved (a touch): its cache row is refreshed. */
-export interface StatRefresh {
-  readonly troveId: number
-  readonly path: string
-  readonly mtimeNs: bigint
-  readonly ctimeNs: bigint
-  readonly ino: bigint
 }
 
 export interface Scan {
