@@ -24,15 +24,8 @@ export const applyAndReport = (c: Conary, plan: Plan, command: string, desired: 
       for (const line of blockedLines(plan)) println(line)
       return println(NO_CHANGES)
     }
-    const merges = new Map(result.merges.map((m) => [m.path, m.merged]))
-    const notes = fileNoteLines(plan).map((line) => {
-      const path = line.startsWith("! merge ") ? line.slice(8).split(" ")[0]! : undefined
-      if (path === undefined) return line
-      return merges.get(path)
-        ? `! merged ${path} (changed locally and by the package: 3-way merge was clean)`
-        : `! kept ${path} (changed locally and by the package, merge conflicts): the new version is ${path}.conary-new`
-    })
-    for (const line of [...planLines(plan), ...notes]) println(line)
+    const merged = new Map(result.merges.map((m) => [m.path, m.merged]))
+    for (const line of [...planLines(plan), ...fileNoteLines(plan, merged)]) println(line)
     println()
     const s = plan.summary
     println(

@@ -65,15 +65,25 @@ export const planLines = (plan: Plan): string[] =>
     return `~ ${t.name} ${from === to ? from : `${from} → ${to}`}${comps}${tail}`
   })
 
-/** Lines for file operations a person must know of: repairs and config-file handling. */
-export const fileNoteLines = (plan: Plan): string[] =>
+/**
+ * Lines for file operations a person must know of: repairs and config-file
+ * handling. After apply, `merged` (by path: was the 3-way merge clean) says
+ * how each merge came out instead of what will be tried.
+ */
+export const fileNoteLines = (plan: Plan, merged?: ReadonlyMap<string, boolean>): string[] =>
   plan.files.flatMap((f) =>
     f.op === "repair"
       ? [`! repair ${f.path} (${f.note})`]
       : f.op === "merge" && f.unowned
         ? [`! keep unowned ${f.path} (the package's version goes to ${f.path}.conary-new)`]
         : f.op === "merge"
-          ? [`! merge ${f.path} (${f.note}: 3-way merge, or the new version as ${f.path}.conary-new if it conflicts)`]
+          ? [
+              merged === undefined
+                ? `! merge ${f.path} (${f.note}: 3-way merge, or the new version as ${f.path}.conary-new if it conflicts)`
+                : merged.get(f.path)
+                  ? `! merged ${f.path} (changed locally and by the package: 3-way merge was clean)`
+                  : `! kept ${f.path} (changed locally and by the package, merge conflicts): the new version is ${f.path}.conary-new`,
+            ]
           : f.op === "save"
             ? [`! save ${f.path} as ${f.path}.conary-save (${f.note})`]
             : f.unowned
