@@ -9,6 +9,7 @@ import { type ArMember, memberStream, readArMembers } from "./ar.js"
 import { BombError, bound, decompressorFor, unpackLimit } from "./decompress.js"
 import { rootedPath } from "./native.js"
 import { type TroveFile, componentOf } from "../model/trove.js"
+import type { PackageFormat } from "./package-format.js"
 
 // A .deb as dpkg sees it: ar(debian-binary, control.tar.*, data.tar.*), read
 // as streams with bounded memory. Indexing reads control and data once (data
@@ -315,4 +316,20 @@ export const extractDebObjects = async (deb: string, wanted: ReadonlyMap<string,
     fail(deb, e)
   }
   if (pending.size > 0) throw new ArchiveError({ archive: deb, reason: "lacks some content it listed at sync" })
+}
+
+export const debFormat: PackageFormat = {
+  name: "deb",
+  scheme: "deb",
+  claims: (file) => file.endsWith(DEB_EXTENSION),
+  read: async (file) => {
+    const trove = await readDeb(file)
+    return { trove, archiveSha256: trove.digest }
+  },
+  // A .deb names its contents by path, not by hash.
+  fetch: (archive, files, wanted, store) => {
+    const byPath = new Map<string, string>()
+    for (const f of files) if (f.sha256 !== null && wanted.has(f.sha256)) byPath.set(f.path, f.sha256)
+    return extractDebObjects(archive, byPath, store)
+  },
 }

@@ -1,35 +1,35 @@
 import type { NewTrove } from "../db/troves.js"
-import { type ContentStore, sha256OfFile } from "../store/store.js"
-import { DEB_EXTENSION, extractDebObjects, readDeb } from "./deb.js"
-import { NATIVE_EXTENSION, extractNativeObjects, readNativeManifest } from "./native.js"
 import type { TroveFile } from "../model/trove.js"
+import type { ContentStore } from "../store/store.js"
+import { debFormat } from "./deb.js"
+import { nativeFormat } from "./native.js"
+import type { PackageFormat } from "./package-format.js"
 
-// One reader and one fetcher per package format (Yarn's resolvers and
-// fetchers): sources and apply go through here, not to a format directly.
+// The package formats conary reads, one line each. Sources, repositories and
+// apply go through here, not to a format directly.
+const FORMATS: readonly [PackageFormat, ...PackageFormat[]] = [nativeFormat, debFormat]
 
-export const isTroveArchive = (name: string): boolean => name.endsWith(NATIVE_EXTENSION) || name.endsWith(DEB_EXTENSION)
+/** Format names, for the repository index to check. */
+export const FORMAT_NAMES = FORMATS.map((f) => f.name) as [string, ...string[]]
+
+// A name no format claims goes to the first, whose reader says what is wrong
+// with the file (`repo build` takes an archive by any name).
+const formatWhere = (test: (f: PackageFormat) => boolean): PackageFormat => FORMATS.find(test) ?? FORMATS[0]
+
+export const isTroveArchive = (name: string): boolean => FORMATS.some((f) => f.claims(name))
 
 /** Reads an archive's trove metadata, and the archive's own sha256. */
 export const readTroveArchive = async (file: string): Promise<{ trove: NewTrove; archiveSha256: string }> => {
-  if (file.endsWith(DEB_EXTENSION)) {
-    const deb = await readDeb(file)
-    return { trove: { ...deb, scheme: "deb", format: "deb" }, archiveSha256: deb.digest }
-  }
-  const native = await readNativeManifest(file)
-  return { trove: { ...native, scheme: "native", format: "native" }, archiveSha256: await sha256OfFile(file) }
+  const format = formatWhere((f) => f.claims(file))
+  const { trove, archiveSha256 } = await format.read(file)
+  return { trove: { ...trove, scheme: format.scheme, format: format.name }, archiveSha256 }
 }
 
 /** Streams the wanted contents of a trove's archive into the store, each verified. */
-export const fetchFromArchive = async (
+export const fetchFromArchive = (
   format: string,
   archive: string,
   files: ReadonlyArray<TroveFile>,
   wanted: ReadonlySet<string>,
   store: ContentStore,
-): Promise<void> => {
-  if (format !== "deb") return extractNativeObjects(archive, wanted, store)
-  // A .deb names its contents by path, not by hash.
-  const byPath = new Map<string, string>()
-  for (const f of files) if (f.sha256 !== null && wanted.has(f.sha256)) byPath.set(f.path, f.sha256)
-  return extractDebObjects(archive, byPath, store)
-}
+): Promise<void> => formatWhere((f) => f.name === format).fetch(archive, files, wanted, store)

@@ -10,8 +10,9 @@ import { decodeOrProblem } from "../decode.js"
 import { normalizeFlavor } from "../desired/flavor.js"
 import { isNativeVersion } from "../desired/version.js"
 import { ApplyError, ArchiveError, StoreError, describeIo } from "../errors.js"
-import type { ContentStore } from "../store/store.js"
+import { type ContentStore, sha256OfFile } from "../store/store.js"
 import { componentOf, parseDepGroup, type TroveFile } from "../model/trove.js"
+import type { PackageFormat } from "./package-format.js"
 
 // A native trove archive (.ctrv) is a gzipped tar: `manifest.json` first, then
 // one `objects/<sha256>` entry per distinct file content. Indexing reads only
@@ -221,6 +222,14 @@ export const extractNativeObjects = async (archive: string, wanted: ReadonlySet<
     input.destroy()
     extract.destroy()
   }
+}
+
+export const nativeFormat: PackageFormat = {
+  name: "native",
+  scheme: "native",
+  claims: (file) => file.endsWith(NATIVE_EXTENSION),
+  read: async (file) => ({ trove: await readNativeManifest(file), archiveSha256: await sha256OfFile(file) }),
+  fetch: (archive, _files, wanted, store) => extractNativeObjects(archive, wanted, store),
 }
 
 // ---- building -------------------------------------------------------------

@@ -7,7 +7,8 @@ import type { NewTrove } from "../db/troves.js"
 import { decodeOrProblem } from "../decode.js"
 import { SourceError, UsageError } from "../errors.js"
 import { ContentStore } from "../store/store.js"
-import { fetchFromArchive, readTroveArchive } from "./formats.js"
+import { VERSION_SCHEMES } from "../model/trove.js"
+import { FORMAT_NAMES, fetchFromArchive, isTroveArchive, readTroveArchive } from "./formats.js"
 
 // A static repository: `index.json` (every trove's metadata and file
 // manifest), `index.json.sig` (ed25519, when signed) and `objects/ab/cdef…`
@@ -35,9 +36,9 @@ const Trove = Schema.Struct({
   digest: Schema.String.pipe(Schema.pattern(/^[0-9a-f]{64}$/)),
   name: Schema.String,
   version: Schema.String,
-  scheme: Schema.Literal("native", "deb"),
+  scheme: Schema.Literal(...VERSION_SCHEMES),
   flavor: Schema.String,
-  format: Schema.Literal("native", "deb"),
+  format: Schema.Literal(...FORMAT_NAMES),
   requires: Schema.Array(Schema.String),
   provides: Schema.Array(Schema.String),
   conflicts: Schema.Array(Schema.String),
@@ -58,9 +59,9 @@ const toEntry = (t: NewTrove): RepoIndex["troves"][number] => ({
   digest: t.digest,
   name: t.name,
   version: t.version,
-  scheme: t.scheme === "deb" ? "deb" : "native",
+  scheme: t.scheme,
   flavor: t.flavor,
-  format: t.format === "deb" ? "deb" : "native",
+  format: t.format,
   requires: t.requires,
   provides: t.provides,
   conflicts: t.conflicts ?? [],
@@ -125,7 +126,7 @@ const inputsOf = (input: string): string[] => {
   if (!st.isDirectory()) return [input]
   return fs
     .readdirSync(input)
-    .filter((n) => n.endsWith(".ctrv") || n.endsWith(".deb"))
+    .filter(isTroveArchive)
     .sort()
     .map((n) => path.join(input, n))
 }

@@ -1,0 +1,21 @@
+import type { NewTrove } from "../db/troves.js"
+import type { TroveFile, VersionScheme } from "../model/trove.js"
+import type { ContentStore } from "../store/store.js"
+
+/**
+ * What conary needs of a package format (Yarn's resolvers and fetchers in
+ * one): a new format implements this in one module and takes one line in
+ * ./formats.ts. Nothing outside src/source learns a format's name.
+ */
+export interface PackageFormat {
+  /** recorded with each trove it reads (troves.format), so apply finds the format again */
+  readonly name: string
+  /** which ordering the format's versions follow */
+  readonly scheme: VersionScheme
+  /** whether a file name is one of this format's archives */
+  readonly claims: (file: string) => boolean
+  /** an archive's metadata and manifest, and the archive's own sha256 */
+  readonly read: (file: string) => Promise<{ trove: Omit<NewTrove, "scheme" | "format">; archiveSha256: string }>
+  /** streams the wanted contents (by sha256) of an archive of `files` into the store, each verified */
+  readonly fetch: (archive: string, files: ReadonlyArray<TroveFile>, wanted: ReadonlySet<string>, store: ContentStore) => Promise<void>
+}
