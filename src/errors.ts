@@ -5,6 +5,16 @@ import type { FlavorError } from "./desired/flavor.js"
 // message; the CLI turns them into text and an exit code in one place
 // (src/cli/exit.ts).
 
+/**
+ * Text from outside (a file name, a package field, an SQLite message) as one
+ * printable line: control characters are escaped, so no input can split a
+ * message, forge a line of output or drive the terminal.
+ */
+export const printable = (text: string): string =>
+  text.replace(/[\x00-\x08\x0a-\x1f\x7f\x9b]/g, (c) =>
+    c === "\n" ? "\\n" : c === "\r" ? "\\r" : `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`,
+  )
+
 export class UsageError extends Data.TaggedError("UsageError")<{ readonly message: string }> {}
 
 export class RootError extends Data.TaggedError("RootError")<{ readonly root: string; readonly reason: string }> {

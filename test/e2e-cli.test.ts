@@ -131,6 +131,43 @@ describe("the CLI in pipes, scripts and terminals", () => {
     expect(ok(["plan", ...r])).toContain("No changes.")
     ok(["desired", "remove", "libfoo", ...r])
     expect(reason()).toBe("dependency")
+    // A new version pin names the same trove: still explicit, though plan moves it to the other version.
+    buildTrove(repo, "app", "2.0-1-1", { "usr/bin/app": "app 2" }, { requires: ["libfoo"] })
+    ok(["source", "sync", ...r])
+    ok(["desired", "add", "app=2.0", ...r])
+    const app = () => JSON.parse(ok(["list", "--json", ...r])).troves.find((t: { name: string }) => t.name === "app")
+    expect(app()).toMatchObject({ version: "1.0-1-1", reason: "explicit" })
+    ok(["apply", ...r])
+    expect(app()).toMatchObject({ version: "2.0-1-1", reason: "explicit" })
+  })
+
+  it("refuses an empty root instead of managing this machine's /", () => {
+    const before = fs.existsSync("/var/lib/conary")
+    for (const cmd of [["init"], ["status"], ["desired", "add", "x"]]) {
+      const res = conary([...cmd, "--root", ""])
+      expect(res.code).toBe(1)
+      expect(res.stderr).toBe("conary: root '': is empty; name a directory (--root / for this machine itself)\n")
+    }
+    expect(fs.existsSync("/var/lib/conary")).toBe(before)
+  })
+
+  it("prints names from outside as one line each: control characters escaped in listings and errors", () => {
+    const { repo, root, r } = setupRoot()
+    buildTrove(repo, "odd", "1.0-1-1", { "usr/share/odd/new\nline": "a", "usr/share/odd/\x1b[31mred\rmissing": "b" })
+    ok(["source", "sync", ...r])
+    ok(["desired", "add", "odd", ...r])
+    ok(["apply", ...r])
+    fs.writeFileSync(path.join(root, "usr/share/odd/new\nline"), "changed")
+    fs.writeFileSync(path.join(root, "usr/share/odd/\x1b[31mred\rmissing"), "changed")
+    const lines = conary(["verify", ...r]).stdout.split("\n")
+    expect(lines).toContainEqual(expect.stringMatching(/ \/usr\/share\/odd\/new\\nline$/))
+    expect(lines).toContainEqual(expect.stringMatching(/ \/usr\/share\/odd\/\\x1b\[31mred\\rmissing$/))
+    for (const line of lines) expect(line).not.toMatch(/[\x00-\x08\x0b-\x1f]/)
+    expect(ok(["show", "odd", "--files", ...r])).not.toMatch(/[\x1b\r]/)
+    const bad = conary(["desired", "add", "evil\nconary: forged line", ...r])
+    expect(bad.code).toBe(1)
+    expect(bad.stderr.split("\n")).toHaveLength(2)
+    expect(bad.stderr).toContain("evil\\nconary: forged line")
   })
 
   it("names the trove's version --trove-version, in --help and when given --version", () => {

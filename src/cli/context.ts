@@ -10,7 +10,7 @@ import { readJournal } from "../db/journal.js"
 import { type Lock, acquireLock, tryLock } from "../db/lock.js"
 import { currentGeneration } from "../db/state.js"
 import { type Recovery, recoverJournal } from "../reconcile/apply.js"
-import { type ConaryError, IoError, RootError, describeIo, isConaryError } from "../errors.js"
+import { type ConaryError, IoError, RootError, describeIo, isConaryError, printable } from "../errors.js"
 import type { Report } from "../model/report.js"
 import { ContentStore } from "../store/store.js"
 import { progressReport } from "./progress.js"
@@ -84,6 +84,8 @@ const mapKnownDefects =
     )
 
 export const resolveRoot = (root: string): string => {
+  // An empty root is a script's unset variable (`--root "$1"`), never a wish to manage this machine's /.
+  if (root === "") throw new RootError({ root: "''", reason: "is empty; name a directory (--root / for this machine itself)" })
   const abs = path.resolve(root)
   let st: fs.Stats
   try {
@@ -104,9 +106,9 @@ export interface Access {
   readonly command: string
 }
 
-/** The root and database a command works on. An empty CONARY_ROOT/CONARY_DB counts as unset. */
+/** The root and database a command works on. An empty CONARY_DB counts as unset; an empty root is refused. */
 const locate = (args: RootArgs) => {
-  const root = resolveRoot(args.root || "/")
+  const root = resolveRoot(args.root)
   const dbPath = path.resolve(
     args.db.pipe(
       Option.filter((d) => d !== ""),
@@ -156,7 +158,7 @@ const recoverIfNeeded = async (c: Conary, held: Lock | undefined): Promise<Recov
       const again = readJournal(c.db, c.dbPath)
       if (!again) return undefined
       const r = await recoverJournal(c, again, () => currentGeneration(c.db))
-      process.stderr.write(`conary: ${recoveryLine(r)}\n`)
+      process.stderr.write(`conary: ${printable(recoveryLine(r))}\n`)
       return r
     } finally {
       if (!held) lock.release()
@@ -168,7 +170,7 @@ const recoverIfNeeded = async (c: Conary, held: Lock | undefined): Promise<Recov
     return await recover()
   } catch (e) {
     const why = isConaryError(e) ? e.message : describeIo(e)
-    process.stderr.write(`conary: warning: an interrupted apply could not be settled (${why}); showing the state before it\n`)
+    process.stderr.write(`conary: warning: an interrupted apply could not be settled (${printable(why)}); showing the state before it\n`)
     return undefined
   }
 }

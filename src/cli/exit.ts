@@ -1,5 +1,5 @@
 import * as Cause from "effect/Cause"
-import type { ConaryError } from "../errors.js"
+import { type ConaryError, printable } from "../errors.js"
 
 // Exit codes, in one place (documented in README):
 //   0  success; for `plan --detailed-exitcode`, no changes
@@ -9,18 +9,13 @@ export const EXIT_OK = 0
 export const EXIT_ERROR = 1
 export const EXIT_CHANGES = 2
 
-/** The one line a user sees for a failure (one line per problem when it names several). */
-export const errorLine = (e: ConaryError): string =>
-  e.message
-    .split("\n")
-    .map((line) => `conary: ${line}`)
-    .join("\n")
-
-/** What a user sees for a failure: one line, or one per unresolvable item and a summary. */
-export const errorLines = (e: ConaryError): string[] =>
-  e._tag === "UnresolvableError" && e.problems.length > 1
-    ? [...e.problems.map((p) => `conary: unresolvable: ${p}`), `conary: ${e.problems.length} unresolvable; nothing was planned`]
-    : [errorLine(e)]
+/** What a user sees for a failure: one line, or one per problem when it names several (unresolvable items, bad archives). */
+export const errorLines = (e: ConaryError): string[] => {
+  if (e._tag === "UnresolvableError" && e.problems.length > 1)
+    return [...e.problems.map((p) => `conary: unresolvable: ${printable(p)}`), `conary: ${e.problems.length} unresolvable; nothing was planned`]
+  if (e._tag === "BadArchivesError") return e.problems.map((p) => `conary: ${printable(p.message)}`)
+  return [`conary: ${printable(e.message)}`]
+}
 
 /** Under --json, a failure is also a document on stdout, for scripts. */
 export const errorDocument = (type: string, message: string) => ({ formatVersion: 1, error: { type, message } })
@@ -32,6 +27,6 @@ export const errorDocument = (type: string, message: string) => ({ formatVersion
 export const defectLine = (cause: Cause.Cause<unknown>): string => {
   if (process.env.CONARY_DEBUG) return `conary: internal error: ${Cause.pretty(cause)}`
   const e = Cause.squash(cause)
-  const text = (e instanceof Error ? e.message : String(e)).split("\n")[0]
-  return `conary: internal error (a bug; CONARY_DEBUG=1 shows where): ${text}`
+  const text = (e instanceof Error ? e.message : String(e)).split("\n")[0]!
+  return `conary: internal error (a bug; CONARY_DEBUG=1 shows where): ${printable(text)}`
 }

@@ -5,7 +5,7 @@ import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import { UsageError, isConaryError } from "../errors.js"
+import { UsageError, isConaryError, printable } from "../errors.js"
 import { applyCommand } from "./commands/apply.js"
 import { dbCommand } from "./commands/db.js"
 import { desiredCommand } from "./commands/desired.js"
@@ -88,9 +88,9 @@ const program = Effect.suspend(() => {
     Effect.sync(() => {
       if (ValidationError.isValidationError(e)) {
         const message = explainParseError(conary, args, stripAnsi(HelpDoc.toAnsiText(e.error)))
-        fail("UsageError", [`conary: ${message}`], message)
+        fail("UsageError", [`conary: ${printable(message)}`], message)
       } else if (isConaryError(e)) fail(e._tag, errorLines(e), e.message)
-      else fail("Error", [`conary: ${String(e)}`], String(e))
+      else fail("Error", [`conary: ${printable(String(e))}`], String(e))
     }),
   ),
   Effect.provide(NodeContext.layer),

@@ -78,7 +78,7 @@ export const RESTORE_HINT = "restore it from a backup made with `conary db backu
 /** Runs PRAGMA quick_check or integrity_check; refuses a database that fails it. */
 export const checkIntegrity = (db: Db, file: string, pragma: "quick_check" | "integrity_check"): void => {
   const problems = db.pragma(`${pragma}(3)`, { simple: false }) as Array<Record<string, string>>
-  const lines = problems.map((row) => Object.values(row)[0]!)
+  const lines = problems.map((row) => Object.values(row)[0]!.replace(/\s*\n\s*/g, " "))
   if (lines.length === 1 && lines[0] === "ok") return
   throw new DatabaseError({ path: file, reason: `is corrupt (${pragma}: ${lines.join("; ")}); ${RESTORE_HINT}` })
 }

@@ -68,8 +68,10 @@ const rowAsksFor = (row: DesiredRow, rowFlavor: Flavor, trove: TroveMeta, flavor
 
 /**
  * Why each installed trove is there, by the desired rows as they are now: a
- * trove some row asks for is explicit, any other a dependency. Recorded when
- * the desired state changes, not only when files do.
+ * trove some row names (name, component, flavor) is explicit, any other a
+ * dependency. A row's version spec does not enter: a new pin says where plan
+ * moves the trove, not that it was pulled in. Recorded when the desired state
+ * changes, not only when files do.
  */
 export const reasonsFor = (
   desired: ReadonlyArray<DesiredRow>,
@@ -79,7 +81,7 @@ export const reasonsFor = (
   for (const trove of installed) {
     const flavor = parseFlavor(trove.flavor)
     const asked = desired.some(
-      (row) => row.name === trove.name && matchesVersionSpec(trove.version, row.version) && rowAsksFor(row, parseFlavor(row.flavor), trove, flavor).ok,
+      (row) => row.name === trove.name && rowAsksFor(row, parseFlavor(row.flavor), trove, flavor).ok,
     )
     reasons.set(trove.id, asked ? "explicit" : "dependency")
   }

@@ -3,6 +3,7 @@ import * as Command from "@effect/cli/Command"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as path from "node:path"
+import { printable } from "../../errors.js"
 import { desiredRows } from "../../db/desired.js"
 import { toDocument } from "../../desired/rows.js"
 import { applyPlan } from "../../reconcile/apply.js"
@@ -21,11 +22,11 @@ export const applyAndReport = (c: Conary, plan: Plan, command: string, desired: 
     if (json)
       return printJson({ formatVersion: 1, generation: result.generation, changed: !isEmptyPlan(plan), seconds, merges: result.merges, plan })
     if (result.generation === null) {
-      for (const line of blockedLines(plan)) println(line)
+      for (const line of blockedLines(plan)) println(printable(line))
       return println(NO_CHANGES)
     }
     const merged = new Map(result.merges.map((m) => [m.path, m.merged]))
-    for (const line of [...planLines(plan), ...fileNoteLines(plan, merged)]) println(line)
+    for (const line of [...planLines(plan), ...fileNoteLines(plan, merged)]) println(printable(line))
     println()
     const s = plan.summary
     println(

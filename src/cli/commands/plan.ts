@@ -3,6 +3,7 @@ import * as Options from "@effect/cli/Options"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as path from "node:path"
+import { printable } from "../../errors.js"
 import { checkSourcesReachable } from "../../reconcile/apply.js"
 import { savePlan } from "../../reconcile/saved-plan.js"
 import { type Plan, isEmptyPlan } from "../../model/plan-schema.js"
@@ -108,10 +109,10 @@ export const NO_CHANGES = "No changes. Installed state matches desired state."
 
 export const showPlan = (plan: Plan) => {
   if (isEmptyPlan(plan)) {
-    for (const line of blockedLines(plan)) println(line)
+    for (const line of blockedLines(plan)) println(printable(line))
     return println(NO_CHANGES)
   }
-  for (const line of [...planLines(plan), ...fileNoteLines(plan)]) println(line)
+  for (const line of [...planLines(plan), ...fileNoteLines(plan)]) println(printable(line))
   println()
   println(summaryLine(plan))
 }

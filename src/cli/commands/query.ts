@@ -5,7 +5,7 @@ import { generations, installedTroves } from "../../db/state.js"
 import { availableTroves, provenanceOf, troveFilesLookup, troveScripts } from "../../db/troves.js"
 import { compareVersions, matchesVersionSpec } from "../../desired/version.js"
 import { parseSpec } from "../../desired/rows.js"
-import { NotFoundError } from "../../errors.js"
+import { NotFoundError, printable } from "../../errors.js"
 import { type TroveMeta, filesForComponents } from "../../model/trove.js"
 import { attempt, jsonOption, rootOptions, withConary } from "../context.js"
 import { count, formatBytes, printJson, println, table } from "../format.js"
@@ -103,7 +103,7 @@ const show = Command.make(
           for (const f of files) {
             const mode = f.mode.toString(8).padStart(4, "0")
             const what = f.kind === "symlink" ? ` -> ${f.target}` : f.kind === "dir" ? "/" : ""
-            println(`${mode} ${f.config ? "c" : " "} ${f.path}${what}`)
+            println(`${mode} ${f.config ? "c" : " "} ${printable(f.path + what)}`)
           }
         }
       }),

@@ -5,7 +5,7 @@ import * as Effect from "effect/Effect"
 import * as path from "node:path"
 import { checkIntegrity } from "../../db/connection.js"
 import { installedPaths, installedTroves, keepRefreshed, recordedFiles } from "../../db/state.js"
-import { NotFoundError } from "../../errors.js"
+import { NotFoundError, printable } from "../../errors.js"
 import { findUnowned, scanDrift } from "../../reconcile/verify.js"
 import { attempt, jsonOption, rootOptions, withConary } from "../context.js"
 import { EXIT_CHANGES, EXIT_OK } from "../exit.js"
@@ -58,8 +58,8 @@ export const verifyCommand = Command.make(
             ...(args.unowned ? { unowned } : {}),
           })
         } else if (!(clean && args.quiet)) {
-          for (const d of scan.drift) println(`${d.missing ? "missing  " : d.flags}  ${d.config ? "c" : " "} ${d.path}`)
-          for (const u of unowned) println(`unowned      ${u}`)
+          for (const d of scan.drift) println(`${d.missing ? "missing  " : d.flags}  ${d.config ? "c" : " "} ${printable(d.path)}`)
+          for (const u of unowned) println(`unowned      ${printable(u)}`)
           // After restoring an older database these are what it forgot: say plainly that nothing rebuilds them.
           if (unowned.length > 0)
             println(`Unowned entries have no records, and conary cannot rebuild any: remove them, or install the trove that ships them (apply saves what it finds there before replacing it).`)
