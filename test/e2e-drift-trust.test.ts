@@ -1,8 +1,11 @@
-import { spawn } from "node:child_process"
+import { execFileSync, spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { fileURLToPath } from "node:url"
 import { describe, expect, it } from "vitest"
 import { type TreeSpec, conary, listTree, ok, okAsync, setupRoot, sha256, tempDir, writeTree } from "./helpers.js"
+
+const BIN = fileURLToPath(new URL("../bin/conary.js", import.meta.url))
 
 // The stat cache may only vouch for bytes apply wrote and verified; nothing a
 // user does to their own files may make a root unmanageable; the config-file
@@ -222,6 +225,44 @@ describe("what users do to their files never makes a root unmanageable", () => {
     expect(fs.readFileSync(at("usr/share/doc/tool/README"), "utf8")).toBe("docs v2\n")
     expect(verified(r)).toEqual([])
     expect(conary(["status", ...r]).code).toBe(0)
+  })
+
+  it("never reads through a config file the admin made a symlink, a fifo or a device: kept as it is, the package's beside it", async () => {
+    const { base, root, repo, r } = setupRoot()
+    const confs = (v: string): TreeSpec => ({ "etc/a.conf": `a ${v}\n`, "etc/b.conf": `b ${v}\n`, "etc/c.conf": `c ${v}\n` })
+    await buildAll(repo, [
+      ["tool", "1.0-1-1", confs("v1")],
+      ["tool", "2.0-1-1", confs("v2")],
+    ])
+    ok(["source", "sync", ...r])
+    ok(["desired", "add", "tool=1.0", ...r])
+    ok(["apply", ...r])
+    const secret = path.join(base, "shadow")
+    fs.writeFileSync(secret, "root:SECRET-HASH:19000::::::\n", { mode: 0o600 })
+    const at = (p: string) => path.join(root, p)
+    for (const p of ["etc/a.conf", "etc/b.conf", "etc/c.conf"]) fs.rmSync(at(p))
+    fs.symlinkSync(secret, at("etc/a.conf"))
+    fs.symlinkSync("/dev/zero", at("etc/b.conf"))
+    execFileSync("mkfifo", [at("etc/c.conf")])
+    ok(["desired", "add", "tool=2.0", ...r])
+    // A read from the fifo would block forever, one from /dev/zero never end: bounded here.
+    const run = spawnSync(process.execPath, [BIN, "apply", ...r], { encoding: "utf8", timeout: 15_000 })
+    expect(run.signal).toBeNull()
+    expect(run.stderr).toBe("")
+    expect(run.status).toBe(0)
+    expect(fs.readlinkSync(at("etc/a.conf"))).toBe(secret)
+    expect(fs.readlinkSync(at("etc/b.conf"))).toBe("/dev/zero")
+    expect(fs.lstatSync(at("etc/c.conf")).isFIFO()).toBe(true)
+    expect(fs.readFileSync(secret, "utf8")).toBe("root:SECRET-HASH:19000::::::\n")
+    for (const n of "abc") expect(fs.readFileSync(at(`etc/${n}.conf.conary-new`), "utf8")).toBe(`${n} v2\n`)
+    // The secret's bytes are nowhere in the root.
+    const leaked = (dir: string): string[] =>
+      fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+        const p = path.join(dir, e.name)
+        if (e.isDirectory()) return leaked(p)
+        return e.isFile() && fs.readFileSync(p, "utf8").includes("SECRET-HASH") ? [p] : []
+      })
+    expect(leaked(root)).toEqual([])
   })
 })
 

@@ -116,6 +116,30 @@ const fetchContents = async (ctx: ApplyContext, plan: Plan) => {
   ctx.report.done()
 }
 
+/** Largest file in the root apply reads to merge or parse: bigger is not a config file. */
+const TEXT_MAX = 16 << 20
+
+/**
+ * The bytes of a regular file in the root, or undefined when something else
+ * is there: never through a symlink (it may lead out of the root) and never
+ * from a fifo or device (a read could block forever or never end).
+ */
+const readRegular = (abs: string, maxSize = Infinity): Buffer | undefined => {
+  let fd: number
+  try {
+    fd = fs.openSync(abs, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK)
+  } catch {
+    return undefined
+  }
+  try {
+    const st = fs.fstatSync(fd)
+    if (!st.isFile() || st.size > maxSize) return undefined
+    return fs.readFileSync(fd)
+  } finally {
+    fs.closeSync(fd)
+  }
+}
+
 /**
  * Keeps the contents the plan replaces or removes in the store, so rollback
  * and recovery need no source. Only a file that still matches what was
@@ -127,12 +151,9 @@ const preserveReplaced = (ctx: ApplyContext, plan: Plan) => {
     if (op.kind !== "file" || (op.op !== "replace" && op.op !== "remove" && op.op !== "save")) continue
     for (const { file } of owners(op.path)) {
       if (file.sha256 === null || ctx.store.has(file.sha256)) continue
-      try {
-        const data = fs.readFileSync(path.join(ctx.root, op.path))
-        if (createHash("sha256").update(data).digest("hex") === file.sha256) ctx.store.putBuffer(data, file.sha256)
-      } catch {
-        // missing on disk: nothing to keep
-      }
+      // missing, or no longer a regular file: nothing to keep
+      const data = readRegular(path.join(ctx.root, op.path))
+      if (data && createHash("sha256").update(data).digest("hex") === file.sha256) ctx.store.putBuffer(data, file.sha256)
     }
   }
 }
@@ -152,7 +173,8 @@ const saveUnowned = (ctx: ApplyContext, plan: Plan): Plan => {
       const st = fs.lstatSync(target)
       if (st.isSymbolicLink()) saved = { kind: "symlink", sha256: null, size: 0, mode: 0o777, uid: st.uid, gid: st.gid, target: fs.readlinkSync(target) }
       else if (st.isFile()) {
-        const data = fs.readFileSync(target)
+        const data = readRegular(target)
+        if (!data) throw new ApplyError({ path: op.path, reason: "is no longer a file or symlink; plan again" })
         const sha256 = createHash("sha256").update(data).digest("hex")
         ctx.store.putBuffer(data, sha256)
         saved = { kind: "file", sha256, size: data.length, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, target: null }
@@ -169,13 +191,11 @@ const saveUnowned = (ctx: ApplyContext, plan: Plan): Plan => {
 const idResolver = (root: string) => {
   const read = (file: string) => {
     const ids = new Map<string, number>([["root", 0]])
-    try {
-      for (const line of fs.readFileSync(path.join(root, file), "utf8").split("\n")) {
-        const [name, , id] = line.split(":")
-        if (name && id && /^\d+$/.test(id)) ids.set(name, Number(id))
-      }
-    } catch {
-      // no passwd in the root yet: only root is known
+    // no passwd in the root yet (or not a regular file): only root is known
+    const text = readRegular(path.join(root, file), TEXT_MAX)?.toString("utf8") ?? ""
+    for (const line of text.split("\n")) {
+      const [name, , id] = line.split(":")
+      if (name && id && /^\d+$/.test(id)) ids.set(name, Number(id))
     }
     return ids
   }
@@ -355,12 +375,14 @@ export interface MergeOutcome {
 
 /**
  * 3-way merge of a config file: the user's copy, the package's old version
- * (its base) and the new one. Undefined when it conflicts, or when the base
- * is gone or any side is not text.
+ * (its base) and the new one. Undefined when it conflicts, when the base
+ * is gone, when the user's copy is not a regular file, or any side is not text.
  */
 const mergeConfig = (ctx: ApplyContext, op: FileOp): Buffer | undefined => {
   if (!op.baseSha256 || !ctx.store.has(op.baseSha256)) return undefined
-  const local = fs.readFileSync(path.join(ctx.root, op.path))
+  // A symlink, fifo or device the admin put there is theirs: not merged, left as it is.
+  const local = readRegular(path.join(ctx.root, op.path), TEXT_MAX)
+  if (!local) return undefined
   const base = readVerified(ctx, op, op.baseSha256)
   const next = readVerified(ctx, op, op.sha256!)
   if ([local, base, next].some((b) => b.includes(0))) return undefined

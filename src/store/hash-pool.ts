@@ -9,7 +9,10 @@ const buf = Buffer.allocUnsafe(1 << 20)
 function run(p) {
   let fd
   try {
-    fd = fs.openSync(p, "r")
+    // Never through a symlink, never blocking on a fifo: whatever swapped in
+    // since the lstat, only a regular file is hashed.
+    fd = fs.openSync(p, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK)
+    if (!fs.fstatSync(fd).isFile()) return null
     const h = createHash("sha256")
     for (;;) {
       const n = fs.readSync(fd, buf, 0, buf.length, null)
@@ -25,5 +28,5 @@ function run(p) {
 }
 `
 
-/** Hashes files in parallel; null for a file that cannot be read. */
+/** Hashes files in parallel; null for one that cannot be read or is not a regular file. */
 export const hashFiles = (paths: ReadonlyArray<string>): Promise<Array<string | null>> => runInWorkers(HASH, paths)
