@@ -101,10 +101,12 @@ export class FileConflictError extends Data.TaggedError("FileConflictError")<{
 export class PathError extends Data.TaggedError("PathError")<{
   readonly path: string
   readonly trove: string
+  /** what the plan would do with the path: install unless said */
+  readonly action?: "install" | "remove"
   readonly reason: string
 }> {
   override get message() {
-    return `${this.trove} cannot install ${this.path}: ${this.reason}`
+    return `${this.trove} cannot ${this.action ?? "install"} ${this.path}: ${this.reason}`
   }
 }
 

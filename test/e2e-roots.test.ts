@@ -54,6 +54,22 @@ describe("merged /usr", () => {
     expect(fs.readdirSync(outside)).toEqual([])
   })
 
+  it("says remove, not install, when an erase meets a directory symlink leading outside the root", () => {
+    const { base, root, repo, r } = setupRoot()
+    buildTrove(repo, "app", "1.0", { "usr/bin/app": "x" })
+    ok(["source", "sync", ...r])
+    ok(["desired", "add", "app", ...r])
+    ok(["apply", ...r])
+    const outside = path.join(base, "outside")
+    fs.renameSync(path.join(root, "usr/bin"), outside)
+    fs.symlinkSync(outside, path.join(root, "usr/bin"))
+    ok(["desired", "remove", "app", ...r])
+    const plan = conary(["plan", ...r])
+    expect(plan.code).toBe(1)
+    expect(plan.stderr).toBe("conary: app=1.0 cannot remove /usr/bin/app: its directory resolves outside the root\n")
+    expect(fs.readdirSync(outside)).toEqual(["app"])
+  })
+
   it("sees /bin/x and /usr/bin/x as one file: a conflict when they differ, and erase of one keeps the other's", () => {
     const { root, repo, r } = setupRoot()
     mergedUsr(root)

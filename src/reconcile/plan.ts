@@ -234,15 +234,18 @@ const diff = (input: DiffInput, target: ReadonlyArray<TargetTrove>, metas: Reado
   const reserved = input.reserved ?? []
   // Files are keyed by where they land on disk: with `bin -> usr/bin`,
   // /bin/x and /usr/bin/x are one file, whichever trove names it which way.
-  const canonical = (file: TroveFile, label: string): string => {
-    const c = layout.canonical(file.path)
-    if (c === undefined) throw new PathError({ path: file.path, trove: label, reason: "its directory resolves outside the root" })
-    return c
-  }
+  const canonical =
+    (action: PathError["action"]) =>
+    (file: TroveFile, label: string): string => {
+      const c = layout.canonical(file.path)
+      if (c === undefined) throw new PathError({ path: file.path, trove: label, action, reason: "its directory resolves outside the root" })
+      return c
+    }
+  const installed = canonical("remove")
   const shipped = (file: TroveFile, label: string): string => {
     const why = unsafePath(file.path, reserved)
     if (why) throw new PathError({ path: file.path, trove: label, reason: why })
-    return canonical(file, label)
+    return canonical("install")(file, label)
   }
   const troveOps: TroveOp[] = []
   const oldFiles = new Map<string, Owned>()
@@ -252,7 +255,7 @@ const diff = (input: DiffInput, target: ReadonlyArray<TargetTrove>, metas: Reado
     if (from && to && from.trove.id === to.troveId && sameComponents(from.components, to.components)) continue
     if (from) {
       leaving.add(from.trove.id)
-      collect(oldFiles, canonical, input.filesOf(from.trove.id), from.components, from.trove.id, troveLabel(from.trove))
+      collect(oldFiles, installed, input.filesOf(from.trove.id), from.components, from.trove.id, troveLabel(from.trove))
     }
     const toMeta = to ? metaById.get(to.troveId)! : undefined
     if (to) collect(newFiles, shipped, input.filesOf(to.troveId), to.components, to.troveId, troveLabel(to), replaces)
