@@ -54,6 +54,19 @@ describe("merged /usr", () => {
     expect(fs.readdirSync(outside)).toEqual([])
   })
 
+  it("refuses at plan a file name too long to stage beside it, naming the path", () => {
+    const { root, repo, r } = setupRoot()
+    const long = "n".repeat(255)
+    buildTrove(repo, "long", "1.0", { [`usr/share/${long}`]: "x" })
+    ok(["source", "sync", ...r])
+    ok(["desired", "add", "long", ...r])
+    const plan = conary(["plan", ...r])
+    expect(plan.code).toBe(1)
+    expect(plan.stderr).toBe(`conary: long=1.0 cannot install /usr/share/${long}: its name is too long to stage beside it (243 bytes at most)\n`)
+    expect(conary(["apply", ...r]).code).toBe(1)
+    expect(fs.existsSync(path.join(root, "usr"))).toBe(false)
+  })
+
   it("says remove, not install, when an erase meets a directory symlink leading outside the root", () => {
     const { base, root, repo, r } = setupRoot()
     buildTrove(repo, "app", "1.0", { "usr/bin/app": "x" })

@@ -17,7 +17,7 @@ import type { ContentStore } from "../store/store.js"
 import { diskLayout } from "./layout.js"
 import { reservedPaths } from "./load.js"
 import type { Displaced, FileOp, Plan } from "../model/plan-schema.js"
-import { unsafePath } from "./plan.js"
+import { tooLongToStage, unsafePath } from "./plan.js"
 import type { Report } from "../model/report.js"
 import { merge as diff3 } from "node-diff3"
 
@@ -323,7 +323,7 @@ const checkTargets = (ctx: ApplyContext, plan: Plan): string[] => {
   for (const op of plan.files) {
     const abs = path.join(ctx.root, op.path)
     try {
-      const why = unsafePath(op.path, reserved)
+      const why = unsafePath(op.path, reserved) ?? (stagesContent(op) ? tooLongToStage(op) : undefined)
       if (why) throw new ApplyError({ path: op.path, reason: why })
       const existing = lstatOrNull(abs)
       if (op.kind === "dir") {

@@ -45,6 +45,22 @@ type PlanFailure = UnresolvableError | FileConflictError | PathError
 /** Names apply writes beside targets (staging, kept and saved config files): no trove may ship them. */
 const RESERVED_NAME = /(^\.conary-|\.conary-(new|save)$)/
 
+/** The longest file name the kernel takes (NAME_MAX). */
+const NAME_MAX = 255
+
+/**
+ * Why a file's name is too long for the names apply writes beside it
+ * (`.conary-new.NAME`; for a config file also `.conary-new.NAME.conary-new`),
+ * if it is: refused at plan, not half-way through staging.
+ */
+export const tooLongToStage = (file: { path: string; kind: TroveFile["kind"]; config: boolean }): string | undefined => {
+  if (file.kind === "dir") return undefined
+  const limit = NAME_MAX - ".conary-new.".length - (file.config ? ".conary-new".length : 0)
+  const name = file.path.slice(file.path.lastIndexOf("/") + 1)
+  if (Buffer.byteLength(name) <= limit) return undefined
+  return `its name is too long to stage beside it (${limit} bytes at most${file.config ? " for a config file" : ""})`
+}
+
 /** Why a path a trove ships cannot go into the root, if it cannot. */
 export const unsafePath = (p: string, reserved: ReadonlyArray<string>): string | undefined => {
   const parts = p.split("/")
@@ -243,7 +259,7 @@ const diff = (input: DiffInput, target: ReadonlyArray<TargetTrove>, metas: Reado
     }
   const installed = canonical("remove")
   const shipped = (file: TroveFile, label: string): string => {
-    const why = unsafePath(file.path, reserved)
+    const why = unsafePath(file.path, reserved) ?? tooLongToStage(file)
     if (why) throw new PathError({ path: file.path, trove: label, reason: why })
     return canonical("install")(file, label)
   }
