@@ -149,7 +149,7 @@ describe("rollback, saved plans, gc", () => {
     expect(conary(["apply", file, ...r]).stderr).toContain("the sources changed since the plan was made")
 
     fs.writeFileSync(file, fs.readFileSync(file, "utf8").slice(0, 50))
-    expect(conary(["apply", file, ...r]).stderr).toContain("not a conary plan (corrupt JSON)")
+    expect(conary(["apply", file, ...r]).stderr).toContain("not valid JSON")
     const other = setupRoot()
     const foreign = path.join(other.base, "plan.json")
     ok(["plan", "--out", foreign, ...other.r])

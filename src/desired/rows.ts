@@ -2,6 +2,7 @@ import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
 import { decodeOrProblem } from "../decode.js"
 import { UsageError } from "../errors.js"
+import { parseJson } from "../files.js"
 import { FlavorError, normalizeFlavor } from "./flavor.js"
 
 /** One row of the desired state: a trove name with optional constraints. */
@@ -73,12 +74,7 @@ export const toDocument = (rows: ReadonlyArray<DesiredRow>) => ({
 
 /** Decodes a desired-state document; errors name the bad entry. */
 export const fromDocument = (text: string, origin: string): DesiredRow[] => {
-  let json: unknown
-  try {
-    json = JSON.parse(text)
-  } catch (e) {
-    throw new UsageError({ message: `${origin}: not valid JSON (${(e as Error).message})` })
-  }
+  const json = parseJson(text, (reason) => new UsageError({ message: `${origin}: ${reason}` }))
   const decoded = decodeOrProblem(DesiredDocument, json)
   if (Either.isLeft(decoded)) throw new UsageError({ message: `${origin}: ${decoded.left}` })
   const rows = decoded.right.troves.map((t, i) =>

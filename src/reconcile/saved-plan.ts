@@ -8,6 +8,7 @@ import { currentGeneration } from "../db/state.js"
 import { decodeOrProblem } from "../decode.js"
 import { formatFlavor } from "../desired/flavor.js"
 import { StalePlanError } from "../errors.js"
+import { JSON_INPUT_LIMIT, parseJson, readInputFile, writeOutputFile } from "../files.js"
 import { planFromDb } from "./load.js"
 import { type FileOp, Plan } from "../model/plan-schema.js"
 
@@ -38,7 +39,7 @@ const desiredDigest = (db: Db) =>
 const availableDigest = (db: Db) =>
   digest(db.prepare("SELECT source, archive, archive_sha256, trove_id FROM available ORDER BY source, archive").raw().all())
 
-export const savePlan = (db: Db, root: string, plan: Plan, file: string, now: string): void => {
+export const savePlan = (db: Db, root: string, plan: Plan, file: string, now: string): Promise<void> => {
   const saved: SavedPlan = {
     formatVersion: 1,
     kind: "conary-saved-plan",
@@ -49,9 +50,7 @@ export const savePlan = (db: Db, root: string, plan: Plan, file: string, now: st
     createdAt: now,
     plan,
   }
-  const temp = `${file}.tmp-${process.pid}`
-  fs.writeFileSync(temp, JSON.stringify(saved))
-  fs.renameSync(temp, file)
+  return writeOutputFile(file, (temp) => fs.writeFileSync(temp, JSON.stringify(saved)))
 }
 
 /** JSON with sorted keys: two plans are the same when these strings are. */
@@ -88,18 +87,7 @@ const PLAN_OPTIONS = [
 /** Reads a saved plan, checks it still applies to this root, and that conary itself would plan exactly it. */
 export const loadPlan = async (db: Db, root: string, dbPath: string, file: string): Promise<Plan> => {
   const refuse = (reason: string) => new StalePlanError({ file, reason })
-  let text: string
-  try {
-    text = fs.readFileSync(file, "utf8")
-  } catch (e) {
-    throw refuse(`cannot read it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`)
-  }
-  let json: unknown
-  try {
-    json = JSON.parse(text)
-  } catch {
-    throw refuse("not a conary plan (corrupt JSON)")
-  }
+  const json = parseJson(readInputFile(file, JSON_INPUT_LIMIT, refuse), refuse)
   const decoded = decodeOrProblem(SavedPlan, json)
   if (Either.isLeft(decoded)) throw refuse(`not a conary plan (${decoded.left})`)
   const saved = decoded.right

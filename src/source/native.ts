@@ -10,6 +10,7 @@ import { decodeOrProblem } from "../decode.js"
 import { normalizeFlavor } from "../desired/flavor.js"
 import { isNativeVersion } from "../desired/version.js"
 import { ApplyError, ArchiveError, StoreError, describeIo } from "../errors.js"
+import { writeOutputFile } from "../files.js"
 import { type ContentStore, sha256OfFile } from "../store/store.js"
 import { componentOf, parseDepGroup, type TroveFile } from "../model/trove.js"
 import type { PackageFormat } from "./package-format.js"
@@ -333,14 +334,14 @@ export const packNativeTrove = async (entries: ReadonlyArray<PackEntry>, options
   }
   const bytes = Buffer.from(JSON.stringify(manifest))
   const pack = tar.pack()
-  const temp = `${out}.tmp-${process.pid}`
-  const written = pipeline(pack, zlib.createGzip({ level: options.level ?? 6 }), fs.createWriteStream(temp))
-  const add = (name: string, data: Buffer) =>
-    new Promise<void>((resolve, reject) => pack.entry({ name, size: data.length, mode: 0o644 }, data, (e) => (e ? reject(e) : resolve())))
-  await add(MANIFEST_ENTRY, bytes)
-  for (const [sha256, data] of contents) await add(`objects/${sha256}`, data())
-  pack.finalize()
-  await written
-  fs.renameSync(temp, out)
+  await writeOutputFile(out, async (temp) => {
+    const written = pipeline(pack, zlib.createGzip({ level: options.level ?? 6 }), fs.createWriteStream(temp))
+    const add = (name: string, data: Buffer) =>
+      new Promise<void>((resolve, reject) => pack.entry({ name, size: data.length, mode: 0o644 }, data, (e) => (e ? reject(e) : resolve())))
+    await add(MANIFEST_ENTRY, bytes)
+    for (const [sha256, data] of contents) await add(`objects/${sha256}`, data())
+    pack.finalize()
+    await written
+  })
   return readNativeManifest(out)
 }

@@ -6,6 +6,7 @@ import * as Schema from "effect/Schema"
 import type { NewTrove } from "../db/troves.js"
 import { decodeOrProblem } from "../decode.js"
 import { SourceError, UsageError } from "../errors.js"
+import { checkOutputFile, writeOutputFile } from "../files.js"
 import { ContentStore } from "../store/store.js"
 import { VERSION_SCHEMES } from "../model/trove.js"
 import { FORMAT_NAMES, fetchFromArchive, isTroveArchive, readTroveArchive } from "./formats.js"
@@ -89,12 +90,15 @@ export const decodeIndex = (bytes: Buffer, where: string): RepoIndex => {
 // ---- keys -------------------------------------------------------------------
 
 /** Writes NAME.key (private, PEM) and NAME.pub (the public key as one base64 line). */
-export const generateKey = (prefix: string): { privateKey: string; publicKey: string } => {
+export const generateKey = async (prefix: string): Promise<{ privateKey: string; publicKey: string }> => {
   const { privateKey, publicKey } = crypto.generateKeyPairSync("ed25519")
   const priv = `${prefix}.key`
   const pub = `${prefix}.pub`
-  fs.writeFileSync(priv, privateKey.export({ type: "pkcs8", format: "pem" }), { mode: 0o600 })
-  fs.writeFileSync(pub, publicKeyText(publicKey) + "\n")
+  // Both checked first: a refused name leaves no half of a pair.
+  checkOutputFile(priv)
+  checkOutputFile(pub)
+  await writeOutputFile(priv, (temp) => fs.writeFileSync(temp, privateKey.export({ type: "pkcs8", format: "pem" }), { mode: 0o600 }))
+  await writeOutputFile(pub, (temp) => fs.writeFileSync(temp, publicKeyText(publicKey) + "\n"))
   return { privateKey: priv, publicKey: pub }
 }
 

@@ -4,7 +4,7 @@ import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { checkIntegrity } from "../../db/connection.js"
-import { IoError } from "../../errors.js"
+import { writeOutputFile } from "../../files.js"
 import { attempt, jsonOption, rootOptions, withConary } from "../context.js"
 import { formatBytes, printJson, println } from "../format.js"
 
@@ -20,16 +20,8 @@ const backup = Command.make(
         const bytes = yield* attempt(async () => {
           // A copy of a corrupt database is no backup.
           checkIntegrity(c.db, c.dbPath, "quick_check")
-          if (fs.statSync(file, { throwIfNoEntry: false })?.isDirectory())
-            throw new IoError({ path: file, reason: "is a directory; give a file name" })
           // SQLite's online backup: a consistent copy while others read and write.
-          const temp = `${file}.tmp-${process.pid}`
-          try {
-            await c.db.backup(temp)
-            fs.renameSync(temp, file)
-          } finally {
-            fs.rmSync(temp, { force: true })
-          }
+          await writeOutputFile(file, (temp) => c.db.backup(temp))
           return fs.statSync(file).size
         })
         if (args.json) return printJson({ formatVersion: 1, database: c.dbPath, backup: file, bytes })

@@ -1,10 +1,10 @@
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
-import * as fs from "node:fs"
 import { addDesired, desiredRows, removeDesired, replaceDesired } from "../../db/desired.js"
 import { formatSpec, fromDocument, parseSpec, toDocument } from "../../desired/rows.js"
 import { UsageError } from "../../errors.js"
+import { JSON_INPUT_LIMIT, readInputFile } from "../../files.js"
 import { installedTroves, setInstalledReasons } from "../../db/state.js"
 import { reasonsFor } from "../../reconcile/resolve.js"
 import { type Conary, attempt, jsonOption, rootOptions, withConary } from "../context.js"
@@ -65,12 +65,7 @@ const set = Command.make(
     withConary(args, { write: true, command: "desired set" }, (c) =>
       attempt(() => {
         const origin = args.file === "-" ? "standard input" : args.file
-        let text: string
-        try {
-          text = fs.readFileSync(args.file === "-" ? 0 : args.file, "utf8")
-        } catch (e) {
-          throw new UsageError({ message: `cannot read ${origin}: ${(e as Error).message}` })
-        }
+        const text = readInputFile(args.file === "-" ? 0 : args.file, JSON_INPUT_LIMIT, (reason) => new UsageError({ message: `${origin}: ${reason}` }))
         const rows = fromDocument(text, origin)
         changeDesired(c, () => replaceDesired(c.db, rows, c.now()))
         println(`Desired state replaced: ${rows.length} trove${rows.length === 1 ? "" : "s"}.`)

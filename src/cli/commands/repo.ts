@@ -34,8 +34,8 @@ export const repoCommand = Command.make("repo").pipe(
 )
 
 const generate = Command.make("generate", { name: Args.text({ name: "NAME" }) }, (args) =>
-  attempt(() => {
-    const k = generateKey(path.resolve(args.name))
+  attempt(async () => {
+    const k = await generateKey(path.resolve(args.name))
     println(`Private key: ${k.privateKey} (keep it secret)\nPublic key:  ${k.publicKey} (give it to \`conary source add ... --trust\`)`)
   }),
 ).pipe(Command.withDescription("make an ed25519 key pair: NAME.key and NAME.pub"))
