@@ -47,7 +47,7 @@ export const readInputFile = (file: string | 0, limit: number, fail: (reason: st
   }
   const chunks: Buffer[] = []
   let total = 0
-  const tooLarge = () => fail(`larger than ${limit / MiB} MiB, the most conary reads`)
+  const tooLarge = () => fail(`larger than ${limit >= MiB ? `${limit / MiB} MiB` : `${limit} bytes`}, the most conary reads`)
   try {
     // A regular file says its size; anything else (a device, a pipe) is read until the limit.
     if (fs.fstatSync(fd).size > limit) throw tooLarge()

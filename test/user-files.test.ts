@@ -76,6 +76,7 @@ describe("input files", () => {
     fs.truncateSync(big, 257 * 1024 * 1024) // sparse: no disk used
     refused(["apply", big, ...r], /^conary: saved plan .*big\.json refused: larger than 256 MiB, the most conary reads$/m)
     refused(["desired", "set", "--file", big, ...r], /^conary: .*big\.json: larger than 256 MiB, the most conary reads$/m)
+    refused(["source", "add", "signed", base, "--trust", big, ...r], /^conary: trust key .*big\.json: larger than 4096 bytes, the most conary reads$/m)
   })
 
   it("say a deeply nested JSON document is nested too deeply", () => {

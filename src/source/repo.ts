@@ -6,7 +6,7 @@ import * as Schema from "effect/Schema"
 import type { NewTrove } from "../db/troves.js"
 import { decodeOrProblem } from "../decode.js"
 import { SourceError, UsageError } from "../errors.js"
-import { checkOutputFile, writeOutputFile } from "../files.js"
+import { checkOutputFile, readInputFile, writeOutputFile } from "../files.js"
 import { ContentStore } from "../store/store.js"
 import { VERSION_SCHEMES } from "../model/trove.js"
 import { FORMAT_NAMES, fetchFromArchive, isTroveArchive, readTroveArchive } from "./formats.js"
@@ -106,7 +106,9 @@ const publicKeyText = (key: crypto.KeyObject) => (key.export({ type: "spki", for
 
 /** A trust key given as a file or as the base64 text itself. */
 export const readPublicKey = (spec: string): crypto.KeyObject => {
-  const text = fs.existsSync(spec) ? fs.readFileSync(spec, "utf8").trim() : spec.trim()
+  // A key file is one short line: /dev/zero given as one is refused, not read forever.
+  const readKey = () => readInputFile(spec, 4096, (reason) => new UsageError({ message: `trust key ${spec}: ${reason}` }))
+  const text = (fs.existsSync(spec) ? readKey() : spec).trim()
   try {
     const key = crypto.createPublicKey({ key: Buffer.from(text, "base64"), format: "der", type: "spki" })
     if (key.asymmetricKeyType !== "ed25519") throw new Error("not ed25519")
