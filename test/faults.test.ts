@@ -207,6 +207,10 @@ describe("the database", () => {
     expect(refused(["init", ...r])).toMatch(
       new RegExp(`^conary: root ${root}: already has files installed by conary, recorded in another database \\(root id [0-9a-f-]{36}\\): give that database with --db, or restore it from a backup; to start over without it, remove ${root}/var/lib/conary/root-id$`),
     )
+    // Refused, it leaves nothing it would have created: no database, no directory, no lock.
+    const other = path.join(root, "elsewhere/conary.db")
+    expect(refused(["init", ...r, "--db", other])).toMatch(/already has files installed by conary/)
+    expect(fs.existsSync(path.dirname(other))).toBe(false)
   })
 
   it("refuses another root's database", () => {

@@ -5,7 +5,7 @@ import * as Option from "effect/Option"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { type Db, checkIntegrity, openDatabase, sqliteFailure } from "../db/connection.js"
-import { checkRootIdentity } from "../db/root-id.js"
+import { checkRootIdentity, checkUnmanaged } from "../db/root-id.js"
 import { readJournal } from "../db/journal.js"
 import { type Lock, acquireLock, tryLock } from "../db/lock.js"
 import { currentGeneration } from "../db/state.js"
@@ -119,6 +119,8 @@ const locate = (args: RootArgs) => {
 }
 
 const open = (args: RootArgs & { readonly json?: boolean }, access: Access, { root, dbPath }: ReturnType<typeof locate>) => {
+  // A refused init leaves nothing behind: check the root before creating the database, its directory or its lock.
+  if (access.create && !fs.existsSync(dbPath)) checkUnmanaged(root)
   const db = openDatabase(dbPath, { create: access.create === true })
   let lock: Lock | undefined
   try {

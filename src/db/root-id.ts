@@ -20,6 +20,21 @@ const readIdFile = (file: string): string | undefined => {
   }
 }
 
+const managedElsewhere = (root: string, file: string, id: string) =>
+  new RootError({
+    root,
+    reason:
+      `already has files installed by conary, recorded in another database (root id ${id}): ` +
+      `give that database with --db, or restore it from a backup; to start over without it, remove ${file}`,
+  })
+
+/** `init` of a database that does not exist yet: refused before anything is created when another database manages the root. */
+export const checkUnmanaged = (root: string): void => {
+  const file = path.join(root, ROOT_ID_FILE)
+  const onDisk = readIdFile(file)
+  if (onDisk !== undefined) throw managedElsewhere(root, file, onDisk)
+}
+
 /**
  * Checks that the database and the root belong together. A database without
  * an id (made before ids, or just created) claims the root when it may write
@@ -39,13 +54,7 @@ export const checkRootIdentity = (db: Db, dbPath: string, root: string, access: 
         : `manages another root (root id ${recorded}); ${file} is missing: if ${root} is that root, write ${recorded} into it`,
     })
   if (onDisk !== undefined) {
-    if (access.create)
-      throw new RootError({
-        root,
-        reason:
-          `already has files installed by conary, recorded in another database (root id ${onDisk}): ` +
-          `give that database with --db, or restore it from a backup; to start over without it, remove ${file}`,
-      })
+    if (access.create) throw managedElsewhere(root, file, onDisk)
     throw new DatabaseError({ path: dbPath, reason: `does not manage ${root} (its root id ${onDisk} is another database's)` })
   }
   if (!access.write) return
