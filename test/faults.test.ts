@@ -311,6 +311,8 @@ describe("failures while staging", () => {
         expect(after.code).toBe(0)
         const names = JSON.parse(after.stdout).troves.map((t: { name: string }) => t.name)
         outcomes.push(`${leave} KiB free: ${run.code === 0 ? "applied" : run.stderr.trim()}`)
+        // A short write into the store must fail the fetch, never leave a truncated object found later.
+        expect(run.stderr).not.toMatch(/corrupt/)
         if (run.code === 0) {
           expect(names).toEqual(["big"])
           break

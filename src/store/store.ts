@@ -66,8 +66,10 @@ export class ContentStore {
     const fd = fs.openSync(temp, "w")
     try {
       for await (const chunk of stream) {
-        hash.update(chunk as Buffer)
-        fs.writeSync(fd, chunk as Buffer)
+        const data = chunk as Buffer
+        hash.update(data)
+        // A nearly full disk takes part of a write without an error: write the rest (the next call fails with ENOSPC).
+        for (let off = 0; off < data.length; ) off += fs.writeSync(fd, data, off, data.length - off)
       }
     } catch (e) {
       fs.rmSync(temp, { force: true })
