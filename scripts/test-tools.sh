@@ -8,7 +8,8 @@
 TOOLS='
 dpkg-deb  dpkg                   reference extraction, building test .debs, version ordering
 nginx     nginx                  serving a repository on loopback (repo.test.ts, bench/fleet.ts)
-rpm       rpm                    rpm packages
+rpm       rpm                    rpm packages (rpmbuild, rpm2cpio, rpm.vercmp)
+cpio      cpio                   rpm2cpio | cpio reference extraction
 pacman    pacman-package-manager pacman packages
 bsdtar    libarchive-tools       archive listings
 zstd      zstd                   zstd-compressed packages
