@@ -1,21 +1,35 @@
 // Shared by the benchmarks: a generated set of native troves (fixed seed)
 // and the real CLI pointed at one root.
 import { execFileSync } from "node:child_process"
-import { randomBytes } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { type PackEntry, packNativeTrove } from "../src/source/native.js"
 
 const bin = path.resolve(import.meta.dirname, "../bin/conary.js")
 
-// A fixed-seed generator so runs are comparable.
-let seed = 42
-const rand = () => {
-  seed = (seed * 1103515245 + 12345) & 0x7fffffff
-  return seed / 0x7fffffff
+// Every file's size and bytes follow from its trove and file number alone, so
+// runs are comparable and a file a new revision does not change keeps its
+// content whichever troves a run generates.
+const generator = (t: number, f: number) => {
+  let x = (Math.imul(t + 1, 0x9e3779b1) ^ Math.imul(f + 1, 0x85ebca6b)) >>> 0 || 1
+  return () => {
+    // xorshift32
+    x ^= x << 13
+    x ^= x >>> 17
+    x ^= x << 5
+    return (x >>> 0) / 0x100000000
+  }
 }
-/** 0-64 KiB, log-uniform: most files small, as on real systems. */
-const size = () => Math.floor(Math.pow(65537, rand())) - 1
+
+const fileContent = (t: number, f: number): Buffer => {
+  const next = generator(t, f)
+  // 0-64 KiB, log-uniform: most files small, as on real systems.
+  const n = Math.floor(Math.pow(65537, next())) - 1
+  const data = Buffer.allocUnsafe(n)
+  for (let i = 0; i + 4 <= n; i += 4) data.writeUInt32LE(Math.floor(next() * 0x100000000), i)
+  for (let i = n - (n % 4); i < n; i++) data[i] = Math.floor(next() * 256)
+  return data
+}
 
 export const troveName = (t: number) => `bench${String(t).padStart(4, "0")}`
 
@@ -29,12 +43,11 @@ const entriesFor = (t: number, perTrove: number, revision: number): PackEntry[] 
   const dirs = Math.max(1, Math.ceil(perTrove / 25))
   for (let d = 0; d < dirs; d++) entries.push({ rel: `usr/share/${name}/d${d}`, kind: "dir", mode: 0o755 })
   for (let f = 0; f < perTrove; f++) {
-    const n = size()
     // A new revision changes one file in ten; the rest keep their content.
     const changed = revision > 1 && f % 10 === 0
-    const data = randomBytes(n)
-    if (changed && n > 0) data[0] = (data[0]! + revision) & 0xff
-    const content = changed && n === 0 ? Buffer.from(`rev${revision}`) : data
+    const data = fileContent(t, f)
+    if (changed && data.length > 0) data[0] = (data[0]! + revision) & 0xff
+    const content = changed && data.length === 0 ? Buffer.from(`rev${revision}`) : data
     entries.push({ rel: `usr/share/${name}/d${f % dirs}/f${f}`, kind: "file", mode: 0o644, data: () => content })
   }
   return entries
