@@ -77,32 +77,70 @@ export const isDefaultComponent = (component: string): boolean => component !== 
 
 // ---- dependencies ---------------------------------------------------------
 
+/**
+ * What a dependency names, in Conary's spirit: a trove name (or a name some
+ * trove provides), a file path any trove owning it satisfies (`file: /bin/sh`),
+ * or a shared library's soname as rpm spells it (`soname: libc.so.6(GLIBC_2.34)(64bit)`).
+ */
+export const DEP_CLASSES = ["name", "file", "soname"] as const
+export type DepClass = (typeof DEP_CLASSES)[number]
+
 export interface Dep {
+  readonly class: DepClass
+  /** the trove name; for `file:` the absolute path, for `soname:` the soname text */
   readonly name: string
+  /** name deps only */
   readonly relation?: "<<" | "<=" | "=" | ">=" | ">>"
   readonly version?: string
 }
 
-const DEP = /^\s*([A-Za-z0-9][A-Za-z0-9+._:-]*?)\s*(?:\(\s*(<<|<=|=|>=|>>|<|>)\s*([^\s)]+)\s*\)|(<<|<=|>=|>>|=)\s*(\S+))?\s*$/
+// A version never starts with a relation's character: `(>= )` is no `>` relation to version `=`.
+const DEP = /^\s*([A-Za-z0-9][A-Za-z0-9+._:-]*?)\s*(?:\(\s*(<<|<=|=|>=|>>|<|>)\s*([^\s)<>=][^\s)]*)\s*\)|(<<|<=|>=|>>|=)\s*([^\s<>=]\S*))?\s*$/
+const CLASSED = /^\s*(file|soname):\s*(\S+)\s*$/
+/** rpm's soname spelling: `libfoo.so.1`, `libfoo.so.1()(64bit)`, `libc.so.6(GLIBC_2.34)(64bit)` */
+const SONAME = /^[^\s|(),]+(?:\([^\s|(),]*\))*$/
 
-/** `name`, `name (>= 1.2)` or `name>=1.2`; `<`/`>` mean `<=`/`>=` as in dpkg. */
+/** An absolute path with no empty, `.` or `..` component, no trailing slash, nothing but printable non-space characters and no `|`. */
+const isNormalPath = (p: string): boolean =>
+  p.startsWith("/") && p.length > 1 && !/[\s|\x00-\x1f\x7f]/.test(p) && p.slice(1).split("/").every((s) => s !== "" && s !== "." && s !== "..")
+
+/**
+ * `name`, `name (>= 1.2)` or `name>=1.2` (`<`/`>` mean `<=`/`>=` as in dpkg);
+ * `file: /abs/path`; `soname: text`. The class prefix may omit its space
+ * (`file:/bin/sh`); formatDep writes the canonical text.
+ */
 export const parseDep = (text: string): Dep | undefined => {
+  const c = CLASSED.exec(text)
+  if (c) {
+    const what = c[2]!
+    if (c[1] === "file") return isNormalPath(what) ? { class: "file", name: what } : undefined
+    return SONAME.test(what) ? { class: "soname", name: what } : undefined
+  }
+  // A name that starts like a class but is not one (`file: relative`) is no name either.
+  if (/^\s*(file|soname):/.test(text)) return undefined
   const m = DEP.exec(text)
   if (!m) return undefined
   const rel = m[2] ?? m[4]
   const version = m[3] ?? m[5]
-  if (rel === undefined || version === undefined) return { name: m[1]! }
+  if (rel === undefined || version === undefined) return { class: "name", name: m[1]! }
   const relation = rel === "<" ? "<=" : rel === ">" ? ">=" : (rel as Dep["relation"])
-  return { name: m[1]!, relation, version }
+  return { class: "name", name: m[1]!, relation, version }
 }
 
-/** A requirement with alternatives: `a (>= 1) | b`. */
+/** A requirement with alternatives: `a (>= 1) | b | file: /bin/sh`. */
 export const parseDepGroup = (text: string): Dep[] | undefined => {
   const alternatives = text.split("|").map(parseDep)
   return alternatives.every((d): d is Dep => d !== undefined) ? alternatives : undefined
 }
 
-export const formatDep = (d: Dep): string => (d.relation ? `${d.name} (${d.relation} ${d.version})` : d.name)
+/** What a dependency names, without its version: the key providers are found by (`bash`, `file: /bin/sh`, `soname: libz.so.1()(64bit)`). */
+export const depKey = (d: Pick<Dep, "class" | "name">): string => (d.class === "name" ? d.name : `${d.class}: ${d.name}`)
+
+/** The canonical text of a dependency. */
+export const formatDep = (d: Dep): string => (d.relation ? `${d.name} (${d.relation} ${d.version})` : depKey(d))
+
+/** The canonical text of a requirement with alternatives. */
+export const formatDepGroup = (group: ReadonlyArray<Dep>): string => group.map(formatDep).join(" | ")
 
 /**
  * The entries a trove installs for a set of its components: their files, plus

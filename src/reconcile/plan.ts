@@ -147,7 +147,7 @@ const replacesOf = (metaById: ReadonlyMap<number, TroveMeta>) => (a: number, b: 
   if (!ma || !mb || ma.replaces.length === 0) return false
   return ma.replaces.some((rel) =>
     (parseDepGroup(rel) ?? []).some(
-      (d) => d.name === mb.name && (!d.relation || satisfiesRelation(mb.scheme, mb.version, d.relation, d.version!)),
+      (d) => d.class === "name" && d.name === mb.name && (!d.relation || satisfiesRelation(mb.scheme, mb.version, d.relation, d.version!)),
     ),
   )
 }

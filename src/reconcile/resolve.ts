@@ -2,7 +2,7 @@ import { type Flavor, type Match, archRank, matchFlavor, narrows, overrideFlavor
 import { type DesiredRow, formatSpec } from "../desired/rows.js"
 import { compareVersions, matchesVersionSpec, satisfiesRelation } from "../desired/version.js"
 import { UnresolvableError } from "../errors.js"
-import { type Dep, type TroveMeta, formatDep, isDefaultComponent, parseDep, parseDepGroup } from "../model/trove.js"
+import { type Dep, type TroveMeta, depKey, formatDep, formatDepGroup, isDefaultComponent, parseDep, parseDepGroup } from "../model/trove.js"
 import type { Reason, TargetTrove } from "../model/plan-schema.js"
 import type { InstalledTrove } from "../model/installed.js"
 
@@ -11,13 +11,19 @@ import type { InstalledTrove } from "../model/installed.js"
 export interface ResolveInput {
   readonly desired: ReadonlyArray<DesiredRow>
   readonly systemFlavor: Flavor
-  /** names the base system provides */
+  /** what the base system provides, as canonical keys (`libc6`, `file: /bin/sh`, `soname: libc.so.6()(64bit)`; see depKey) */
   readonly provides: ReadonlySet<string>
   readonly available: ReadonlyArray<TroveMeta>
   /** what is installed: an update keeps the flavor a trove is installed with */
   readonly installed: ReadonlyArray<InstalledTrove>
   /** choose flavors afresh, as if nothing were installed (`--reflavor`) */
   readonly reflavor?: boolean
+}
+
+/** The key a provide is found by; an unreadable one provides nothing. */
+const providedKey = (text: string): string => {
+  const d = parseDep(text)
+  return d ? depKey(d) : ""
 }
 
 interface Candidate {
@@ -101,7 +107,7 @@ export const resolve = (input: ResolveInput): ReadonlyArray<TargetTrove> => {
   const byName = new Map<string, TroveMeta[]>()
   const providers = new Map<string, TroveMeta[]>()
   const index = (into: Map<string, TroveMeta[]>, t: TroveMeta) => {
-    for (const name of [t.name, ...t.provides.map((p) => parseDep(p)?.name ?? "")]) {
+    for (const name of [t.name, ...t.provides.map(providedKey)]) {
       let list = into.get(name)
       if (!list) into.set(name, (list = []))
       if (!list.includes(t)) list.push(t)
@@ -132,7 +138,7 @@ export const resolve = (input: ResolveInput): ReadonlyArray<TargetTrove> => {
     const kept = new Set(candidates.filter(keeps).map((c) => c.trove.name))
     return kept.size === 0 ? candidates : candidates.filter((c) => !kept.has(c.trove.name) || keeps(c))
   }
-  /** selected troves by every name they provide */
+  /** selected troves by every dependency key they provide */
   const selectedProviders = new Map<string, TroveMeta[]>()
 
   const problems: string[] = []
@@ -181,11 +187,11 @@ export const resolve = (input: ResolveInput): ReadonlyArray<TargetTrove> => {
 
   // Dependency closure, breadth first so explicit troves are settled first.
   const provides = (t: TroveMeta, dep: Dep): boolean => {
-    if (t.name === dep.name && (!dep.relation || satisfiesRelation(t.scheme, t.version, dep.relation, dep.version!)))
+    if (dep.class === "name" && t.name === dep.name && (!dep.relation || satisfiesRelation(t.scheme, t.version, dep.relation, dep.version!)))
       return true
     for (const p of t.provides) {
       const pd = parseDep(p)
-      if (!pd || pd.name !== dep.name) continue
+      if (!pd || pd.class !== dep.class || pd.name !== dep.name) continue
       if (!dep.relation) return true
       // A versioned requirement is met only by a versioned provide (Debian policy).
       if (pd.relation === "=" && satisfiesRelation(t.scheme, pd.version!, dep.relation, dep.version!)) return true
@@ -201,11 +207,11 @@ export const resolve = (input: ResolveInput): ReadonlyArray<TargetTrove> => {
         problems.push(`${trove.name}=${trove.version} has an unreadable dependency '${req}'`)
         continue
       }
-      if (group.some((d) => input.provides.has(d.name))) continue
-      if (group.some((d) => (selectedProviders.get(d.name) ?? []).some((t) => provides(t, d)))) continue
+      if (group.some((d) => input.provides.has(depKey(d)))) continue
+      if (group.some((d) => (selectedProviders.get(depKey(d)) ?? []).some((t) => provides(t, d)))) continue
       let chosen: TroveMeta | undefined
       for (const dep of group) {
-        const cands = providers.get(dep.name) ?? []
+        const cands = providers.get(depKey(dep)) ?? []
         const ok: Array<Candidate & { score: number }> = []
         for (const c of cands) {
           if (!provides(c, dep)) continue
@@ -217,7 +223,7 @@ export const resolve = (input: ResolveInput): ReadonlyArray<TargetTrove> => {
         if (chosen) break
       }
       if (!chosen) {
-        problems.push(`${trove.name}=${trove.version} requires ${group.map(formatDep).join(" | ")}: not available`)
+        problems.push(`${trove.name}=${trove.version} requires ${formatDepGroup(group)}: not available`)
         continue
       }
       if (select(chosen, defaults(chosen), "dependency")) queue.push(chosen)
@@ -231,7 +237,7 @@ export const resolve = (input: ResolveInput): ReadonlyArray<TargetTrove> => {
     for (const [kind, relations] of [["conflicts with", trove.conflicts], ["breaks", trove.breaks]] as const) {
       for (const rel of relations) {
         for (const dep of parseDepGroup(rel) ?? []) {
-          for (const other of selectedProviders.get(dep.name) ?? []) {
+          for (const other of selectedProviders.get(depKey(dep)) ?? []) {
             if (other.id !== trove.id && provides(other, dep))
               problems.push(`${trove.name}=${trove.version} ${kind} ${other.name}=${other.version} (${formatDep(dep)})`)
           }
