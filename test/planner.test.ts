@@ -7,6 +7,7 @@ import type { RootLayout } from "../src/reconcile/layout.js"
 import type { Plan } from "../src/model/plan-schema.js"
 import type { InstalledTrove } from "../src/model/installed.js"
 import { type PlanInput, plan } from "../src/reconcile/plan.js"
+import type { FileOwner } from "../src/reconcile/resolve.js"
 import { type TroveFile, type TroveMeta, componentOf, filesForComponents } from "../src/model/trove.js"
 
 // The planner is pure, so it is tested on values: a universe of troves, a
@@ -76,6 +77,14 @@ const makeUniverse = (
   return { troves, files }
 }
 
+/** Every path of the universe and the troves with an entry there: what load.ts asks the database for `file:` deps. */
+const ownersIn = (u: Universe): Map<string, FileOwner[]> => {
+  const owners = new Map<string, FileOwner[]>()
+  for (const [troveId, files] of u.files)
+    for (const f of files) owners.set(f.path, [...(owners.get(f.path) ?? []), { troveId, component: f.component }])
+  return owners
+}
+
 const inputFor = (u: Universe, desired: DesiredRow[], installed: InstalledTrove[], provides: string[] = []): PlanInput => {
   const filesOf = (id: number) => u.files.get(id) ?? []
   return {
@@ -83,6 +92,7 @@ const inputFor = (u: Universe, desired: DesiredRow[], installed: InstalledTrove[
     systemFlavor: parseFlavor("is: x86_64"),
     provides: new Set(provides),
     available: u.troves,
+    fileOwners: ownersIn(u),
     installed,
     filesOf,
     ownersOf: (path) =>
@@ -187,6 +197,60 @@ describe("plan", () => {
   })
 })
 
+describe("dependency classes", () => {
+  const u = makeUniverse([
+    { name: "app", version: "1-1-1", files: [regular("/usr/bin/app", "app")], requires: ["file: /usr/bin/sh"] },
+    { name: "dash", version: "1-1-1", files: [regular("/usr/bin/sh", "dash"), regular("/usr/share/doc/dash", "d")] },
+    { name: "zapp", version: "1-1-1", files: [], requires: ["soname: libz.so.1()(64bit)"] },
+    { name: "zlib", version: "1-1-1", files: [], provides: ["soname: libz.so.1()(64bit)", "soname: libz"] },
+    { name: "z32", version: "1-1-1", files: [], requires: ["soname: libz.so.1"] },
+    { name: "named", version: "1-1-1", files: [], requires: ["libz"] },
+    { name: "either", version: "1-1-1", files: [], requires: ["nothing | file: /usr/bin/sh"] },
+    { name: "lost", version: "1-1-1", files: [], requires: ["nothing | file: /nowhere"] },
+    { name: "orphan", version: "1-1-1", files: [], requires: ["file: /bin/sh"] },
+  ])
+  const targets = (p: Plan) => p.target.map((t) => `${t.name} ${t.reason}`)
+  const failure = (input: PlanInput) => {
+    const result = plan(input)
+    return Either.isLeft(result) ? result.left.message : "planned"
+  }
+  const installedAs = (name: string): InstalledTrove => {
+    const trove = u.troves.find((t) => t.name === name)!
+    return { trove, components: trove.components, reason: "explicit" }
+  }
+
+  it("satisfies file: by the trove that owns the path: pulled in, co-installed, or installed already", () => {
+    expect(targets(mustPlan(inputFor(u, [row("app")], [])))).toEqual(["app explicit", "dash dependency"])
+    expect(targets(mustPlan(inputFor(u, [row("app"), row("dash")], [])))).toEqual(["app explicit", "dash explicit"])
+    const kept = mustPlan(inputFor(u, [row("app")], [installedAs("dash")]))
+    expect(kept.troves.map((t) => `${t.op} ${t.name}`)).toEqual(["install app"])
+    expect(targets(kept)).toEqual(["app explicit", "dash dependency"])
+  })
+
+  it("adds the component that holds the path to a trove installed only in part", () => {
+    expect(mustPlan(inputFor(u, [row("dash", "", "doc")], [])).target[0]?.components).toEqual(["doc"])
+    const p = mustPlan(inputFor(u, [row("app"), row("dash", "", "doc")], []))
+    expect(p.target.find((t) => t.name === "dash")?.components).toEqual(["doc", "runtime"])
+  })
+
+  it("satisfies file: and soname: by a base-system provide", () => {
+    expect(targets(mustPlan(inputFor(u, [row("app")], [], ["file: /usr/bin/sh"])))).toEqual(["app explicit"])
+    expect(targets(mustPlan(inputFor(u, [row("z32")], [], ["soname: libz.so.1"])))).toEqual(["z32 explicit"])
+  })
+
+  it("matches sonames exactly, and never a name against a soname", () => {
+    expect(targets(mustPlan(inputFor(u, [row("zapp")], [])))).toEqual(["zapp explicit", "zlib dependency"])
+    expect(failure(inputFor(u, [row("z32")], []))).toBe("unresolvable: z32=1-1-1 needs soname: libz.so.1, which no trove provides")
+    expect(failure(inputFor(u, [row("named")], []))).toBe("unresolvable: named=1-1-1 requires libz: not available")
+  })
+
+  it("names the class of what cannot be resolved, and takes alternatives across classes", () => {
+    expect(failure(inputFor(u, [row("orphan")], []))).toBe("unresolvable: orphan=1-1-1 needs file: /bin/sh, which no trove owns and no provide gives")
+    expect(targets(mustPlan(inputFor(u, [row("either")], [])))).toEqual(["dash dependency", "either explicit"])
+    expect(failure(inputFor(u, [row("lost")], []))).toBe("unresolvable: lost=1-1-1 needs nothing | file: /nowhere, which nothing available satisfies")
+  })
+})
+
 // ---- properties -------------------------------------------------------------
 
 const NAMES = ["alpha", "beta", "gamma", "delta"]
@@ -199,7 +263,9 @@ const universeArb = fc
       major: fc.integer({ min: 1, max: 4 }),
       files: fc.array(fc.tuple(fc.integer({ min: 0, max: 4 }), fc.constantFrom("x", "y"), fc.constantFrom(0o644, 0o755)), { maxLength: 5 }),
       docs: fc.boolean(),
-      requires: fc.subarray(NAMES, { maxLength: 2 }),
+      lib: fc.boolean(),
+      // Every class: a name, a path some trove may own, a soname some trove may provide.
+      requires: fc.subarray([...NAMES, ...NAMES.map((n) => `file: /usr/bin/${n}-0`), ...NAMES.map((n) => `soname: lib${n}.so.1()(64bit)`)], { maxLength: 3 }),
     }),
     { minLength: 1, maxLength: 10 },
   )
@@ -216,6 +282,7 @@ const universeArb = fc
             ...(s.docs ? [dir(`/usr/share/doc/${s.name}`), regular(`/usr/share/doc/${s.name}/README`, `${s.name}doc`)] : []),
           ],
           requires: s.requires.filter((r) => r !== s.name),
+          provides: s.lib ? [`soname: lib${s.name}.so.1()(64bit)`] : [],
         })),
     )
   })
@@ -263,10 +330,14 @@ describe("plan properties", () => {
         ([u, desired]) => {
           const result = plan(inputFor(u, desired, []))
           if (Either.isLeft(result)) return
-          const names = new Set(result.right.target.map((t) => t.name))
+          const target = result.right.target
+          const names = new Set(target.map((t) => t.name))
           for (const r of desired) expect(names.has(r.name)).toBe(true)
-          for (const t of result.right.target) {
-            for (const req of u.troves.find((x) => x.id === t.troveId)!.requires) expect(names.has(req)).toBe(true)
+          const owned = new Set(target.flatMap((t) => filesForComponents(u.files.get(t.troveId)!, t.components).map((f) => `file: ${f.path}`)))
+          const provided = new Set(target.flatMap((t) => u.troves.find((x) => x.id === t.troveId)!.provides))
+          for (const t of target) {
+            for (const req of u.troves.find((x) => x.id === t.troveId)!.requires)
+              expect(names.has(req) || owned.has(req) || provided.has(req), req).toBe(true)
           }
         },
       ),

@@ -176,3 +176,22 @@ export const provenanceOf = (db: Db, troveId: number): Provenance[] =>
        FROM provenance WHERE trove_id = ? ORDER BY imported_at`,
     )
     .all(troveId) as Provenance[]
+
+/**
+ * Which of the given troves have an entry at any of the given paths, and in
+ * which component: the owners `file:` dependencies are resolved against. One
+ * query, answered from the (trove_id, path) key, whatever the catalog's size.
+ */
+export const fileOwnersAt = (
+  db: Db,
+  troveIds: ReadonlyArray<number>,
+  paths: ReadonlyArray<string>,
+): Array<{ troveId: number; path: string; component: string }> =>
+  troveIds.length === 0 || paths.length === 0
+    ? []
+    : (db
+        .prepare(
+          `SELECT trove_id AS troveId, path, component FROM trove_files
+           WHERE trove_id IN (SELECT value FROM json_each(?)) AND path IN (SELECT value FROM json_each(?))`,
+        )
+        .all(JSON.stringify(troveIds), JSON.stringify(paths)) as Array<{ troveId: number; path: string; component: string }>)

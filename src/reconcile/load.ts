@@ -5,12 +5,13 @@ import type { Db } from "../db/connection.js"
 import { desiredRows, systemFlavor, systemProvides } from "../db/desired.js"
 import { ROOT_ID_FILE } from "../db/root-id.js"
 import { foreignLookup, installedOwnersLookup, installedTroves, recordedFiles, recordedFilesAt } from "../db/state.js"
-import { availableTroves, troveFilesLookup } from "../db/troves.js"
-import type { TroveMeta } from "../model/trove.js"
-import { aliasesOf, diskLayout } from "./layout.js"
+import { availableTroves, fileOwnersAt, troveFilesLookup } from "../db/troves.js"
+import { type TroveMeta, parseDepGroup } from "../model/trove.js"
+import { type RootLayout, aliasesOf, diskLayout, emptyLayout } from "./layout.js"
 import type { Plan } from "../model/plan-schema.js"
 import type { InstalledTrove, StatRefresh } from "../model/installed.js"
 import { type DiffInput, type PlanInput, plan } from "./plan.js"
+import type { FileOwner } from "./resolve.js"
 import { type Drift, type Scan, scanDrift } from "./verify.js"
 
 export interface RefreshOptions {
@@ -83,14 +84,49 @@ const plannable = (available: TroveMeta[], installed: ReadonlyArray<InstalledTro
   return [...available, ...installed.map((i) => i.trove).filter((t) => !ids.has(t.id))]
 }
 
-const planInputWith = (db: Db, options: RefreshOptions, diffInput: DiffInput): PlanInput => ({
-  desired: desiredRows(db),
-  systemFlavor: systemFlavor(db),
-  provides: systemProvides(db),
-  available: plannable(availableTroves(db), diffInput.installed),
-  reflavor: options.reflavor === true,
-  ...diffInput,
-})
+/**
+ * The owners of exactly the paths some candidate's `file:` requirements name,
+ * keyed by the path as required. Paths are matched where they land on disk:
+ * with `bin -> usr/bin`, a trove shipping /usr/bin/sh owns `file: /bin/sh`.
+ */
+const fileOwners = (db: Db, candidates: ReadonlyArray<TroveMeta>, layout: RootLayout): Map<string, FileOwner[]> => {
+  const required = new Set<string>()
+  for (const t of candidates)
+    for (const req of t.requires)
+      if (req.includes("file:")) for (const d of parseDepGroup(req) ?? []) if (d.class === "file") required.add(d.name)
+  const owners = new Map<string, FileOwner[]>()
+  if (required.size === 0) return owners
+  // Each name a required path has on this root, and the required paths it stands for.
+  const asked = new Map<string, string[]>()
+  for (const p of required) {
+    for (const alias of aliasesOf(layout.canonical(p) ?? p, layout.dirLinks())) {
+      const list = asked.get(alias)
+      if (list) list.push(p)
+      else asked.set(alias, [p])
+    }
+  }
+  for (const { troveId, path: at, component } of fileOwnersAt(db, candidates.map((t) => t.id), [...asked.keys()])) {
+    for (const p of asked.get(at)!) {
+      const list = owners.get(p)
+      if (list) list.push({ troveId, component })
+      else owners.set(p, [{ troveId, component }])
+    }
+  }
+  return owners
+}
+
+const planInputWith = (db: Db, options: RefreshOptions, diffInput: DiffInput): PlanInput => {
+  const available = plannable(availableTroves(db), diffInput.installed)
+  return {
+    desired: desiredRows(db),
+    systemFlavor: systemFlavor(db),
+    provides: systemProvides(db),
+    available,
+    fileOwners: fileOwners(db, available, diffInput.layout ?? emptyLayout),
+    reflavor: options.reflavor === true,
+    ...diffInput,
+  }
+}
 
 /** The planner's whole input from the database and the root. */
 export const planInputFromDb = async (db: Db, root: string, dbPath: string, options: RefreshOptions, scan?: Scan): Promise<PlanInput> =>

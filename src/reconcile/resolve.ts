@@ -16,6 +16,12 @@ export interface ResolveInput {
   readonly available: ReadonlyArray<TroveMeta>
   /** what is installed: an update keeps the flavor a trove is installed with */
   readonly installed: ReadonlyArray<InstalledTrove>
+  /**
+   * Owners of the paths `file:` requirements name, keyed by the path as
+   * required: available or installed troves with a file there (under any name
+   * the root's directory symlinks give it). Without it, only provides satisfy them.
+   */
+  readonly fileOwners?: ReadonlyMap<string, ReadonlyArray<FileOwner>>
   /** choose flavors afresh, as if nothing were installed (`--reflavor`) */
   readonly reflavor?: boolean
 }
@@ -24,6 +30,25 @@ export interface ResolveInput {
 const providedKey = (text: string): string => {
   const d = parseDep(text)
   return d ? depKey(d) : ""
+}
+
+/** A trove with a file at a path a `file:` dependency names, and the component that holds it. */
+export interface FileOwner {
+  readonly troveId: number
+  readonly component: string
+}
+
+/** Why a requirement cannot be met, naming its class. */
+const unmet = (trove: TroveMeta, group: ReadonlyArray<Dep>): string => {
+  const label = `${trove.name}=${trove.version}`
+  if (group.every((d) => d.class === "name")) return `${label} requires ${formatDepGroup(group)}: not available`
+  const why =
+    group.length > 1
+      ? "which nothing available satisfies"
+      : group[0]!.class === "file"
+        ? "which no trove owns and no provide gives"
+        : "which no trove provides"
+  return `${label} needs ${formatDepGroup(group)}, ${why}`
 }
 
 interface Candidate {
@@ -198,6 +223,30 @@ export const resolve = (input: ResolveInput): ReadonlyArray<TargetTrove> => {
     }
     return false
   }
+  const byId = new Map(input.available.map((t) => [t.id, t]))
+  /** troves with a file at a `file:` dependency's path, and the component holding it */
+  const ownersOf = (dep: Dep): ReadonlyArray<FileOwner> => (dep.class === "file" ? (input.fileOwners?.get(dep.name) ?? []) : [])
+  /** The best trove to pull in for one alternative, with the components it then installs. */
+  const chooseFor = (dep: Dep): { trove: TroveMeta; components: string[] } | undefined => {
+    const owned = new Map<number, string>()
+    for (const o of ownersOf(dep)) owned.set(o.troveId, o.component)
+    const cands = new Set(providers.get(depKey(dep)) ?? [])
+    for (const id of owned.keys()) {
+      const t = byId.get(id)
+      if (t) cands.add(t)
+    }
+    const ok: Array<Candidate & { score: number }> = []
+    for (const c of cands) {
+      if (!owned.has(c.id) && !provides(c, dep)) continue
+      const flavor = flavorOf(c.flavor)
+      const m = matchFlavor(input.systemFlavor, flavor)
+      if (m.ok) ok.push({ trove: c, flavor, score: m.score })
+    }
+    const best = pickBest(input.systemFlavor, keepInstalledFlavor(ok))?.trove
+    if (!best) return undefined
+    const component = owned.get(best.id)
+    return { trove: best, components: component === undefined ? defaults(best) : [...new Set([...defaults(best), component])] }
+  }
   const queue = [...selected.values()].map((s) => s.trove)
   for (let qi = 0; qi < queue.length; qi++) {
     const trove = queue[qi]!
@@ -209,24 +258,22 @@ export const resolve = (input: ResolveInput): ReadonlyArray<TargetTrove> => {
       }
       if (group.some((d) => input.provides.has(depKey(d)))) continue
       if (group.some((d) => (selectedProviders.get(depKey(d)) ?? []).some((t) => provides(t, d)))) continue
-      let chosen: TroveMeta | undefined
+      // A selected trove owning the path satisfies a file: dependency (with the component that holds it).
+      const owner = group.flatMap(ownersOf).find((o) => selected.has(o.troveId))
+      if (owner) {
+        select(selected.get(owner.troveId)!.trove, [owner.component], "dependency")
+        continue
+      }
+      let chosen: ReturnType<typeof chooseFor>
       for (const dep of group) {
-        const cands = providers.get(depKey(dep)) ?? []
-        const ok: Array<Candidate & { score: number }> = []
-        for (const c of cands) {
-          if (!provides(c, dep)) continue
-          const flavor = flavorOf(c.flavor)
-          const m = matchFlavor(input.systemFlavor, flavor)
-          if (m.ok) ok.push({ trove: c, flavor, score: m.score })
-        }
-        chosen = pickBest(input.systemFlavor, keepInstalledFlavor(ok))?.trove
+        chosen = chooseFor(dep)
         if (chosen) break
       }
       if (!chosen) {
-        problems.push(`${trove.name}=${trove.version} requires ${formatDepGroup(group)}: not available`)
+        problems.push(unmet(trove, group))
         continue
       }
-      if (select(chosen, defaults(chosen), "dependency")) queue.push(chosen)
+      if (select(chosen.trove, chosen.components, "dependency")) queue.push(chosen.trove)
     }
   }
   if (problems.length > 0) throw new UnresolvableError({ problems })
