@@ -28,6 +28,7 @@ const meta = (id: number, flavor: string, version: string): TroveMeta => ({
   provides: [],
   conflicts: [],
   breaks: [],
+  optional: [],
   replaces: [],
   fileCount: 0,
   totalSize: 0,

@@ -68,6 +68,7 @@ const makeUniverse = (
       provides: s.provides ?? [],
       conflicts: s.conflicts ?? [],
       breaks: [],
+      optional: [],
       replaces: s.replaces ?? [],
       fileCount: all.length,
       totalSize: all.reduce((n, f) => n + f.size, 0),

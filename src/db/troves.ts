@@ -15,6 +15,7 @@ export interface NewTrove {
   readonly conflicts?: ReadonlyArray<string>
   readonly breaks?: ReadonlyArray<string>
   readonly replaces?: ReadonlyArray<string>
+  readonly optional?: ReadonlyArray<string>
   readonly files: ReadonlyArray<TroveFile>
   readonly scripts?: Readonly<Record<string, string>>
 }
@@ -63,7 +64,7 @@ const TROVE_COLUMNS = "t.id, t.name, t.version, t.scheme, t.flavor, t.components
 
 const loadMetas = (db: Db, rows: ReadonlyArray<TroveRow>): TroveMeta[] => {
   const deps = new Map<number, Record<DepKind, string[]>>()
-  for (const r of rows) deps.set(r.id, { requires: [], provides: [], conflicts: [], breaks: [], replaces: [] })
+  for (const r of rows) deps.set(r.id, { requires: [], provides: [], conflicts: [], breaks: [], replaces: [], optional: [] })
   // One pass over the dependency table beats a query per trove.
   const all = db.prepare("SELECT trove_id, kind, value FROM trove_deps ORDER BY trove_id, kind, seq").raw().all() as Array<
     [number, DepKind, string]

@@ -40,12 +40,14 @@ export interface TroveMeta {
   readonly conflicts: ReadonlyArray<string>
   readonly breaks: ReadonlyArray<string>
   readonly replaces: ReadonlyArray<string>
+  /** optional dependencies (Arch's optdepend): recorded and shown, never required */
+  readonly optional: ReadonlyArray<string>
   readonly fileCount: number
   readonly totalSize: number
   readonly hasScripts: boolean
 }
 
-export const DEP_KINDS = ["requires", "provides", "conflicts", "breaks", "replaces"] as const
+export const DEP_KINDS = ["requires", "provides", "conflicts", "breaks", "replaces", "optional"] as const
 export type DepKind = (typeof DEP_KINDS)[number]
 
 export const troveLabel = (t: { readonly name: string; readonly version: string; readonly flavor: string }): string =>

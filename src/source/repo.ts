@@ -45,6 +45,8 @@ const Trove = Schema.Struct({
   conflicts: Schema.Array(Schema.String),
   breaks: Schema.Array(Schema.String),
   replaces: Schema.Array(Schema.String),
+  // indexes written before optional dependencies were recorded lack it
+  optional: Schema.optionalWith(Schema.Array(Schema.String), { default: () => [] }),
   scripts: Schema.Record({ key: Schema.String, value: Schema.String }),
   files: Schema.Array(File),
 })
@@ -68,6 +70,7 @@ const toEntry = (t: NewTrove): RepoIndex["troves"][number] => ({
   conflicts: t.conflicts ?? [],
   breaks: t.breaks ?? [],
   replaces: t.replaces ?? [],
+  optional: t.optional ?? [],
   scripts: t.scripts ?? {},
   files: t.files,
 })
