@@ -1,0 +1,206 @@
+import { createHash } from "node:crypto"
+import type { Readable } from "node:stream"
+import { pipeline } from "node:stream/promises"
+import * as tar from "tar-stream"
+import { ArchiveError, StoreError } from "../errors.js"
+import { type TroveFile, componentOf } from "../model/trove.js"
+import type { ContentStore } from "../store/store.js"
+import { BombError, bound, decompressorFor } from "./decompress.js"
+import { rootedPath } from "./native.js"
+
+// The tar payload of a package (a .deb's data.tar, an Arch package), read as
+// a stream through its decompressor and a bomb bound: every entry checked
+// (path, type, links) and hashed into a TroveFile. Formats differ only in
+// where the tar is and what its metadata says.
+
+/** One entry of a tar being read: its header, and its data as a stream. */
+export type TarEntry = AsyncIterable<unknown> & { readonly header: tar.Header; resume(): unknown }
+
+/** Streams a tar (compressed as `name` says) through its decompressor and a bomb bound, entry by entry. */
+export const tarEntries = (archive: string, source: Readable, name: string, limit: number) => {
+  const decompress = decompressorFor(name)
+  if (!decompress) {
+    source.destroy()
+    throw new ArchiveError({ archive, reason: `uses unknown compression for member '${name}'` })
+  }
+  // Names as raw bytes (latin1), so entryName can tell UTF-8 from anything else.
+  const extract = tar.extract({ filenameEncoding: "latin1" } as Parameters<typeof tar.extract>[0])
+  const done = pipeline(source, decompress, bound(limit), extract)
+  done.catch(() => undefined)
+  return { extract, done }
+}
+
+// How each decompressor says its input stopped early: zlib, liblzma (LZMA_BUF_ERROR), fzstd, bzip2, tar-stream.
+const CUT_SHORT = /unexpected end|premature|truncated|Z_BUF_ERROR|No progress is possible|unexpected EOF/i
+
+/** Rethrows a failure while reading an archive as one ArchiveError line. */
+export const archiveFailure = (archive: string, e: unknown): never => {
+  if (e instanceof ArchiveError) throw e
+  if (e instanceof BombError) throw new ArchiveError({ archive, reason: e.message })
+  const text = (e as Error).message ?? String(e)
+  throw new ArchiveError({
+    archive,
+    reason: CUT_SHORT.test(text) || (e as NodeJS.ErrnoException).code === "Z_BUF_ERROR" ? "truncated archive (its compressed data ends early)" : text,
+  })
+}
+
+export const readAll = async (stream: AsyncIterable<unknown>): Promise<Buffer> => {
+  const chunks: Buffer[] = []
+  for await (const c of stream) chunks.push(c as Buffer)
+  return Buffer.concat(chunks)
+}
+
+export const normalizeEntry = (name: string) => name.replace(/^\.\//, "").replace(/\/$/, "")
+
+const UTF8 = new TextDecoder("utf-8", { fatal: true })
+
+/** Control characters and non-ASCII bytes as \xNN, for a name quoted in an error. */
+export const escapeName = (name: string) => name.replace(/[^\x20-\x7e]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`)
+
+/** Bytes (as latin1 text) decoded as UTF-8, or undefined when they are not UTF-8. */
+export const utf8OfBytes = (bytes: string): string | undefined => {
+  try {
+    const text = UTF8.decode(Buffer.from(bytes, "latin1"))
+    return text.includes("\uFFFD") ? undefined : text
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * A tar entry's name (or link name) as text. Names that are not UTF-8 are
+ * refused: paths are stored and compared as text, and installing a different
+ * name than the package's would be worse than not installing it.
+ */
+const entryName = (archive: string, name: string, fromPax: boolean): string => {
+  // A pax header was decoded as UTF-8 already; ustar and GNU names are bytes.
+  const text = fromPax ? (name.includes("\uFFFD") ? undefined : name) : utf8OfBytes(name)
+  if (text === undefined)
+    throw new ArchiveError({ archive, reason: `file name '${escapeName(name)}' is not UTF-8 (conary refuses such names rather than install a different one)` })
+  return text
+}
+
+/** An entry's name and link name, decoded. */
+export const namesOf = (archive: string, h: tar.Header) => {
+  const pax = (h.pax ?? {}) as { path?: string; linkpath?: string }
+  return {
+    name: entryName(archive, h.name, pax.path !== undefined),
+    linkname: h.linkname == null ? undefined : entryName(archive, h.linkname, pax.linkpath !== undefined),
+  }
+}
+
+/**
+ * The files of a payload, entry by entry, each checked as dpkg checks them:
+ * a safe path given once, never written through a symlink of the package, a
+ * hard link only to an earlier file of it, no devices or fifos. Files come
+ * out with `config: false`; the format marks its config files.
+ */
+export class PayloadFiles {
+  readonly files: TroveFile[] = []
+  readonly byPath = new Map<string, TroveFile>()
+  private readonly symlinks = new Set<string>()
+
+  constructor(private readonly archive: string) {}
+
+  private refuse(reason: string): never {
+    throw new ArchiveError({ archive: this.archive, reason })
+  }
+
+  /** Reads one entry (its data too). `name` is as the archive spells it; an empty or `.` entry is skipped. */
+  async add(entry: TarEntry, names: { name: string; linkname: string | undefined }): Promise<TroveFile | undefined> {
+    const h = entry.header
+    const raw = normalizeEntry(names.name)
+    if (raw === "" || raw === ".") {
+      entry.resume()
+      return undefined
+    }
+    const p = rootedPath(raw)
+    if (p === undefined || names.name.startsWith("/")) this.refuse(`unsafe path '${names.name}' (absolute or with '..')`)
+    if (this.byPath.has(p)) this.refuse(`${p} appears twice`)
+    for (let i = p.lastIndexOf("/"); i > 0; i = p.lastIndexOf("/", i - 1)) {
+      if (this.symlinks.has(p.slice(0, i))) this.refuse(`${p} would be written through the symlink ${p.slice(0, i)}`)
+    }
+    const common = {
+      path: p,
+      mode: h.mode & 0o7777,
+      // name:id: the name is looked up in the target root, the package's id is the fallback
+      owner: h.uname ? `${h.uname}:${h.uid}` : String(h.uid),
+      group: h.gname ? `${h.gname}:${h.gid}` : String(h.gid),
+      config: false,
+      component: componentOf(p),
+      ...(h.mtime ? { mtime: Math.trunc(h.mtime.getTime() / 1000) } : {}),
+    }
+    let file: TroveFile
+    if (h.type === "directory") {
+      file = { ...common, kind: "dir", sha256: null, size: 0, target: null }
+      entry.resume()
+    } else if (h.type === "symlink") {
+      file = { ...common, kind: "symlink", mode: 0o777, sha256: null, size: 0, target: names.linkname ?? "" }
+      this.symlinks.add(p)
+      entry.resume()
+    } else if (h.type === "link") {
+      // A hard link must name a regular file earlier in this package.
+      const target = rootedPath(normalizeEntry(names.linkname ?? ""))
+      const original = target === undefined ? undefined : this.byPath.get(target)
+      if (!original || original.kind !== "file") this.refuse(`${p} is a hard link to ${names.linkname}, which is not a file in this package`)
+      // One inode: the link has the original's content, mode and owner.
+      const { mode, owner, group, sha256, size } = original
+      file = { ...common, kind: "file", mode, owner, group, sha256, size, target: null, hardlink: original.hardlink ?? original.path }
+      entry.resume()
+    } else if (h.type === "file" || h.type === "contiguous-file") {
+      const hash = createHash("sha256")
+      let size = 0
+      for await (const c of entry) {
+        hash.update(c as Buffer)
+        size += (c as Buffer).length
+      }
+      file = { ...common, kind: "file", sha256: hash.digest("hex"), size, target: null }
+    } else {
+      this.refuse(`${p} is a ${h.type} (device nodes and fifos are not installed)`)
+    }
+    this.byPath.set(p, file)
+    this.files.push(file)
+    return file
+  }
+}
+
+/**
+ * Streams the wanted contents (by path, each with its expected sha256) of a
+ * payload into the store; `open` starts reading the payload's tar.
+ */
+export const extractByPath = async (
+  archive: string,
+  open: () => ReturnType<typeof tarEntries>,
+  wanted: ReadonlyMap<string, string>,
+  store: ContentStore,
+): Promise<void> => {
+  const pending = new Set([...wanted.values()].filter((sha) => !store.has(sha)))
+  if (pending.size === 0) return
+  try {
+    const { extract } = open()
+    for await (const entry of extract) {
+      const p = rootedPath(normalizeEntry(namesOf(archive, entry.header).name))
+      const sha = p === undefined ? undefined : wanted.get(p)
+      if (sha !== undefined && entry.header.type === "file" && pending.has(sha)) {
+        try {
+          await store.putStream(entry, sha)
+        } catch (e) {
+          if (e instanceof StoreError) throw new ArchiveError({ archive, reason: `content of ${p} does not match its sha256 (changed since sync?)` })
+          throw e
+        }
+        pending.delete(sha)
+        if (pending.size === 0) break
+      } else entry.resume()
+    }
+  } catch (e) {
+    archiveFailure(archive, e)
+  }
+  if (pending.size > 0) throw new ArchiveError({ archive, reason: "lacks some content it listed at sync" })
+}
+
+/** The wanted contents of a trove's files, by path (package payloads name contents by path, not by hash). */
+export const wantedByPath = (files: ReadonlyArray<TroveFile>, wanted: ReadonlySet<string>): Map<string, string> => {
+  const byPath = new Map<string, string>()
+  for (const f of files) if (f.sha256 !== null && wanted.has(f.sha256)) byPath.set(f.path, f.sha256)
+  return byPath
+}
