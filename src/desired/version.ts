@@ -1,10 +1,15 @@
 import type { VersionScheme } from "../model/trove.js"
 
 // Version ordering per scheme. Native versions are `upstream-source-build`
-// (Conary's shape); Debian versions use dpkg's algorithm.
+// (Conary's shape); Debian versions use dpkg's algorithm, Arch's pacman's.
 
-export const compareVersions = (scheme: VersionScheme, a: string, b: string): number =>
-  scheme === "deb" ? compareDebian(a, b) : compareNative(a, b)
+const COMPARE: Record<VersionScheme, (a: string, b: string) => number> = {
+  native: (a, b) => compareNative(a, b),
+  deb: (a, b) => compareDebian(a, b),
+  alpm: (a, b) => compareAlpm(a, b),
+}
+
+export const compareVersions = (scheme: VersionScheme, a: string, b: string): number => COMPARE[scheme](a, b)
 
 // ---- native ---------------------------------------------------------------
 
@@ -170,6 +175,105 @@ const verrevcmp = (a: string, b: string): number => {
     if (firstDiff) return firstDiff
   }
   return 0
+}
+
+// ---- Arch (alpm) -----------------------------------------------------------
+
+/**
+ * Why makepkg would refuse this `[epoch:]pkgver-pkgrel` (its lint rules:
+ * an integer epoch, a pkgver without colons, slashes, hyphens or
+ * whitespace, a pkgrel of the form integer[.integer]); undefined when valid.
+ */
+export const alpmVersionProblem = (v: string): string | undefined => {
+  const m = /^(?:([^:]*):)?(.*)-([^-]*)$/s.exec(v)
+  if (!m) return "not of the form [epoch:]pkgver-pkgrel"
+  const [, epoch, pkgver, pkgrel] = m
+  if (epoch !== undefined && !/^\d+$/.test(epoch)) return "epoch must be an integer"
+  if (pkgver === "") return "pkgver is empty"
+  if (/[\s/:-]/.test(pkgver!)) return "pkgver is not allowed to contain colons, forward slashes, hyphens or whitespace"
+  if (!/^[\x21-\x7e]+$/.test(pkgver!)) return "pkgver may only contain printable ASCII characters"
+  if (!/^\d+(\.\d+)?$/.test(pkgrel!)) return "pkgrel must be of the form 'integer[.integer]'"
+  return undefined
+}
+
+/**
+ * pacman's vercmp (alpm_pkg_vercmp in lib/libalpm/version.c): the epoch, the
+ * pkgver, then the pkgrel (only when both have one), each by its rpmvercmp.
+ * It works on bytes; so does this (UTF-8 bytes as latin1 text).
+ */
+export const compareAlpm = (a: string, b: string): number => {
+  if (a === b) return 0
+  const ea = splitEvr(asBytes(a))
+  const eb = splitEvr(asBytes(b))
+  let c = alpmSegments(ea.epoch, eb.epoch)
+  if (c === 0) c = alpmSegments(ea.version, eb.version)
+  if (c === 0 && ea.release !== undefined && eb.release !== undefined) c = alpmSegments(ea.release, eb.release)
+  return c
+}
+
+const asBytes = (s: string) => (/^[\x00-\x7f]*$/.test(s) ? s : Buffer.from(s, "utf8").toString("latin1"))
+
+/** pacman's parseEVR: leading digits then ':' are the epoch (else 0); the release follows the last '-' after them. */
+const splitEvr = (evr: string): { epoch: string; version: string; release: string | undefined } => {
+  let s = 0
+  while (s < evr.length && isDigitAt(evr, s)) s++
+  const dash = evr.lastIndexOf("-")
+  const se = dash >= s ? dash : -1
+  let epoch = "0"
+  let start = 0
+  if (evr.charCodeAt(s) === 58) {
+    if (s > 0) epoch = evr.slice(0, s)
+    start = s + 1
+  }
+  return se < 0 ? { epoch, version: evr.slice(start), release: undefined } : { epoch, version: evr.slice(start, se), release: evr.slice(se + 1) }
+}
+
+const isDigitAt = (s: string, i: number) => {
+  const c = s.charCodeAt(i)
+  return c >= 48 && c <= 57
+}
+// C's isalpha/isalnum in the C locale: ASCII only; every other byte separates segments.
+const isAlphaAt = (s: string, i: number) => {
+  const c = s.charCodeAt(i) | 0x20
+  return c >= 97 && c <= 122
+}
+const isAlnumAt = (s: string, i: number) => isDigitAt(s, i) || isAlphaAt(s, i)
+
+/** pacman's rpmvercmp: runs of digits or letters; separator runs of different lengths decide too. */
+const alpmSegments = (a: string, b: string): number => {
+  if (a === b) return 0
+  let one = 0
+  let two = 0
+  let end1 = 0
+  let end2 = 0
+  while (one < a.length && two < b.length) {
+    while (one < a.length && !isAlnumAt(a, one)) one++
+    while (two < b.length && !isAlnumAt(b, two)) two++
+    if (one >= a.length || two >= b.length) break
+    // Separators of different lengths: the shorter run is older.
+    if (one - end1 !== two - end2) return one - end1 < two - end2 ? -1 : 1
+    end1 = one
+    end2 = two
+    const numeric = isDigitAt(a, one)
+    const inRun = numeric ? isDigitAt : isAlphaAt
+    while (end1 < a.length && inRun(a, end1)) end1++
+    while (end2 < b.length && inRun(b, end2)) end2++
+    // The other has a run of the other kind here: a number is newer than letters.
+    if (end2 === two) return numeric ? 1 : -1
+    if (numeric) {
+      while (a.charCodeAt(one) === 48) one++
+      while (b.charCodeAt(two) === 48) two++
+      if (end1 - one !== end2 - two) return end1 - one > end2 - two ? 1 : -1
+    }
+    const x = a.slice(one, end1)
+    const y = b.slice(two, end2)
+    if (x !== y) return x < y ? -1 : 1
+    one = end1
+    two = end2
+  }
+  if (one >= a.length && two >= b.length) return 0
+  // What is left decides: letters never beat the end, anything else does.
+  return (one >= a.length && !isAlphaAt(b, two)) || isAlphaAt(a, one) ? -1 : 1
 }
 
 // ---- constraints ----------------------------------------------------------

@@ -1,7 +1,7 @@
 // The shape of a trove as every package format is mapped to it.
 
 /** which ordering a trove's versions follow (src/desired/version.ts compares them) */
-export const VERSION_SCHEMES = ["native", "deb"] as const
+export const VERSION_SCHEMES = ["native", "deb", "alpm"] as const
 export type VersionScheme = (typeof VERSION_SCHEMES)[number]
 
 export type FileKind = "file" | "dir" | "symlink"
