@@ -196,6 +196,24 @@ describe("plan", () => {
     expect(p.target[0]!.components).toEqual(["doc"])
     expect(p.files.map((f) => f.path)).toEqual(["/usr", "/usr/share", "/usr/share/doc"])
   })
+
+  it("lets a trove that replaces and conflicts with another take its place, stably; replaces alone or a version pin does not", () => {
+    const specs = [
+      { name: "old", version: "1.0-1-1", files: [regular("/usr/bin/tool", "old")] },
+      { name: "new", version: "2.0-1-1", files: [regular("/usr/bin/tool", "new")], replaces: ["old (<< 2)"], conflicts: ["old"] },
+      { name: "side", version: "1.0-1-1", files: [regular("/usr/bin/side", "s")], replaces: ["old"] },
+    ]
+    const v = makeUniverse(specs)
+    const before = installedAfter(v, mustPlan(inputFor(v, [row("old", "1.0")], [])))
+    const p = mustPlan(inputFor(v, [row("old")], before))
+    expect(before.map((i) => i.trove.name)).toEqual(["old"])
+    expect(p.troves.map((t) => `${t.op} ${t.name}`).sort()).toEqual(["erase old", "install new"])
+    // Planned again on what that left, nothing changes.
+    expect(mustPlan(inputFor(v, [row("old")], installedAfter(v, p))).troves).toEqual([])
+    // The relation's version is checked against the trove it would replace.
+    const newer = makeUniverse([...specs, { name: "old", version: "3.0-1-1", files: [regular("/usr/bin/tool", "old3")] }])
+    expect(mustPlan(inputFor(newer, [row("old")], [])).target.map((t) => `${t.name} ${t.version}`)).toEqual(["old 3.0-1-1"])
+  })
 })
 
 describe("dependency classes", () => {

@@ -98,8 +98,17 @@ const rowAsksFor = (row: DesiredRow, rowFlavor: Flavor, trove: TroveMeta, flavor
 }
 
 /**
+ * Whether a trove takes the place of another name: it replaces it and
+ * conflicts with it (pacman replaces such a package on upgrade; Debian policy
+ * 7.6.2, replacing whole packages). Replaces alone only moves files.
+ */
+const takesPlaceOf = (t: TroveMeta, name: string): boolean =>
+  t.name !== name &&
+  [t.replaces, t.conflicts].every((relations) => relations.some((rel) => (parseDepGroup(rel) ?? []).some((d) => d.name === name)))
+
+/**
  * Why each installed trove is there, by the desired rows as they are now: a
- * trove some row names (name, component, flavor) is explicit, any other a
+ * trove some row names (name, component, flavor), or takes the place of, is explicit, any other a
  * dependency. A row's version spec does not enter: a new pin says where plan
  * moves the trove, not that it was pulled in. Recorded when the desired state
  * changes, not only when files do.
@@ -112,7 +121,9 @@ export const reasonsFor = (
   for (const trove of installed) {
     const flavor = parseFlavor(trove.flavor)
     const asked = desired.some(
-      (row) => row.name === trove.name && rowAsksFor(row, parseFlavor(row.flavor), trove, flavor).ok,
+      (row) =>
+        (row.name === trove.name || (row.version === "" && takesPlaceOf(trove, row.name))) &&
+        rowAsksFor(row, parseFlavor(row.flavor), trove, flavor).ok,
     )
     reasons.set(trove.id, asked ? "explicit" : "dependency")
   }
@@ -144,6 +155,25 @@ export const resolve = (input: ResolveInput): ReadonlyArray<TargetTrove> => {
     list.push(t)
     index(providers, t)
   }
+  /** troves that take the place of a name, by that name */
+  const successors = new Map<string, TroveMeta[]>()
+  for (const t of input.available) {
+    for (const rel of t.replaces) {
+      for (const d of parseDepGroup(rel) ?? []) {
+        if (!takesPlaceOf(t, d.name)) continue
+        let list = successors.get(d.name)
+        if (!list) successors.set(d.name, (list = []))
+        if (!list.includes(t)) list.push(t)
+      }
+    }
+  }
+  /** Whether a successor's replaces relation holds for the trove it would replace (any, when there is none). */
+  const replacesTrove = (t: TroveMeta, name: string, old: TroveMeta | undefined) =>
+    t.replaces.some((rel) =>
+      (parseDepGroup(rel) ?? []).some(
+        (d) => d.name === name && (!d.relation || !old || satisfiesRelation(old.scheme, old.version, d.relation, d.version!)),
+      ),
+    )
   const installedByName = new Map<string, TroveMeta[]>()
   for (const { trove } of input.reflavor ? [] : input.installed) {
     let list = installedByName.get(trove.name)
@@ -195,7 +225,20 @@ export const resolve = (input: ResolveInput): ReadonlyArray<TargetTrove> => {
       else rejected.push({ trove, reason: match.reason })
     }
     // A desired row with a flavor chooses it; one without keeps what is installed.
-    const best = pickBest(effective, row.flavor ? ok : keepInstalledFlavor(ok))
+    let best = pickBest(effective, row.flavor ? ok : keepInstalledFlavor(ok))
+    // A trove that takes the place of the row's name is chosen instead, unless the row pins a version.
+    if (row.version === "" && successors.has(row.name)) {
+      const old = best?.trove ?? input.installed.find((i) => i.trove.name === row.name)?.trove
+      const fits: Array<Candidate & { score: number }> = []
+      for (const trove of successors.get(row.name)!) {
+        if (!replacesTrove(trove, row.name, old)) continue
+        const flavor = flavorOf(trove.flavor)
+        const asked = rowAsksFor(row, rowFlavor, trove, flavor)
+        const match = asked.ok ? matchFlavor(effective, flavor) : asked
+        if (match.ok) fits.push({ trove, flavor, score: match.score })
+      }
+      best = pickBest(effective, fits) ?? best
+    }
     if (best) {
       select(best.trove, row.component ? [row.component] : defaults(best.trove), "explicit")
     } else if (rejected.length > 0) {
