@@ -291,3 +291,10 @@ export const debianArchFlavor = (arch: string): string => {
   }
   return `is: ${map[arch] ?? arch}`
 }
+
+/** Arch's architecture names (CARCH) as instruction sets; `any` means none. */
+export const alpmArchFlavor = (arch: string): string => {
+  if (arch === "any" || arch === "") return ""
+  const map: Record<string, string> = { i486: "x86", i586: "x86", i686: "x86", pentium4: "x86", armv7h: "armhf", armv6h: "armhf" }
+  return `is: ${map[arch] ?? arch}`
+}
