@@ -11,6 +11,7 @@ nginx     nginx                  serving a repository on loopback (repo.test.ts,
 rpm       rpm                    rpm packages (rpmbuild, rpm2cpio, rpm.vercmp)
 cpio      cpio                   rpm2cpio | cpio reference extraction
 pacman    pacman-package-manager pacman packages
+makepkg   makepkg                building Arch packages (arch.test.ts); vercmp
 bsdtar    libarchive-tools       archive listings
 zstd      zstd                   zstd-compressed packages
 xz        xz-utils               xz/lzma-compressed test archives
