@@ -246,6 +246,8 @@ describe.skipIf(mustSkip(hasMakepkg, "Arch packages", "makepkg or bsdtar is miss
     expected.push(["digest.pkg.tar.zst", /content of \/etc\/demo\.conf does not match its \.MTREE sha256digest$/])
     repack(needsFoo, p("stray.pkg.tar.xz"), (d) => fs.writeFileSync(path.join(d, "usr/share/needs-foo/stray"), "x"))
     expected.push(["stray.pkg.tar.xz", /\/usr\/share\/needs-foo\/stray is not listed in \.MTREE$/])
+    repack(needsFoo, p("no-mtree.pkg.tar.zst"), (d) => fs.rmSync(path.join(d, ".MTREE")))
+    expected.push(["no-mtree.pkg.tar.zst", /has no \.MTREE/])
     const fields: Array<[string, (t: string) => string, RegExp]> = [
       ["slash", (t) => t.replace("pkgname = needs-foo", "pkgname = ../evil"), /\.PKGINFO field 'pkgname' value '\.\.\/evil' is not a safe package name/],
       ["control", (t) => t.replace("pkgname = needs-foo", "pkgname = ev\x1bil"), /\.PKGINFO field 'pkgname' value 'ev\\x1bil' is not a safe package name/],
