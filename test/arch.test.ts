@@ -209,7 +209,8 @@ describe.skipIf(mustSkip(hasMakepkg, "Arch packages", "makepkg or bsdtar is miss
     expect(update).toContain("- tool-old 1:1.0-1 [is: x86_64]")
     expect(update).toContain("+ extra 0.9-2\n")
     ok(["apply", ...r])
-    expect(listTree(root, undefined, { times: true })).toEqual(listTree(bsdtarExtract(second, path.join(work, "reference2")), "\0", { times: true }))
+    // (without times: a file an update leaves unchanged, demo-link here, is not rewritten and keeps its mtime)
+    expect(listTree(root)).toEqual(listTree(bsdtarExtract(second, path.join(work, "reference2")), "\0"))
     expect(conary(["verify", ...r]).code).toBe(0)
     // Stable: the desired row still names tool-old, and nothing is left to do.
     expect(conary(["plan", "--detailed-exitcode", ...r]).code).toBe(0)
