@@ -238,8 +238,8 @@ describe.skipIf(mustSkip(hasMakepkg, "Arch packages", "makepkg or bsdtar is miss
     const needsFoo = pkg("needs-foo-")
     const expected: Array<[string, RegExp]> = []
 
-    // Good: makepkg's soname dependency, and a file dependency written by hand (makepkg's lint refuses one).
-    copyInto(repo, needsFoo)
+    // Good: makepkg's soname dependency and its provider, and a file dependency written by hand (makepkg's lint refuses one).
+    copyInto(repo, needsFoo, pkg("libfoo-"))
     repack(needsFoo, p("needs-file-1.0-1-x86_64.pkg.tar.zst"), (d) =>
       pkginfo(d, (t) => t.replace("pkgname = needs-foo", "pkgname = needs-file").replace("depend = libfoo.so=1-64", "depend = /usr/bin/sh")))
 
@@ -291,10 +291,17 @@ describe.skipIf(mustSkip(hasMakepkg, "Arch packages", "makepkg or bsdtar is miss
     }
     expect(lines).toHaveLength(expected.length)
     expect(res.stderr).not.toMatch(/\n\s+at /)
-    expect(JSON.parse(ok(["source", "list", "--json", ...r])).sources[0].troves).toBe(2)
+    expect(JSON.parse(ok(["source", "list", "--json", ...r])).sources[0].troves).toBe(3)
     expect(Object.keys(listTree(root))).toEqual([])
     expect(JSON.parse(ok(["show", "needs-foo", "--json", ...r])).requires).toEqual(["soname: libfoo.so.1()(64bit)"])
     expect(JSON.parse(ok(["show", "needs-file", "--json", ...r])).requires).toEqual(["file: /usr/bin/sh"])
+    // The soname pulls in the package that provides it; the file dependency names its class until something provides the path.
+    ok(["desired", "add", "needs-foo", "needs-file", ...r])
+    const unmet = conary(["plan", ...r])
+    expect(unmet.code).toBe(1)
+    expect(unmet.stderr).toContain("needs-file=1:1.0-1 needs file: /usr/bin/sh, which no trove owns and no provide gives")
+    ok(["provide", "add", "file: /usr/bin/sh", ...r])
+    expect(ok(["plan", ...r])).toContain("+ libfoo 1:1.0-1 [is: x86_64]")
   }, 120_000)
 
   it("orders versions as pacman's vercmp does, on 10,000 generated pairs", async () => {

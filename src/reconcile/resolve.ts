@@ -104,7 +104,7 @@ const rowAsksFor = (row: DesiredRow, rowFlavor: Flavor, trove: TroveMeta, flavor
  */
 const takesPlaceOf = (t: TroveMeta, name: string): boolean =>
   t.name !== name &&
-  [t.replaces, t.conflicts].every((relations) => relations.some((rel) => (parseDepGroup(rel) ?? []).some((d) => d.name === name)))
+  [t.replaces, t.conflicts].every((relations) => relations.some((rel) => (parseDepGroup(rel) ?? []).some((d) => d.class === "name" && d.name === name)))
 
 /**
  * Why each installed trove is there, by the desired rows as they are now: a
@@ -171,7 +171,7 @@ export const resolve = (input: ResolveInput): ReadonlyArray<TargetTrove> => {
   const replacesTrove = (t: TroveMeta, name: string, old: TroveMeta | undefined) =>
     t.replaces.some((rel) =>
       (parseDepGroup(rel) ?? []).some(
-        (d) => d.name === name && (!d.relation || !old || satisfiesRelation(old.scheme, old.version, d.relation, d.version!)),
+        (d) => d.class === "name" && d.name === name && (!d.relation || !old || satisfiesRelation(old.scheme, old.version, d.relation, d.version!)),
       ),
     )
   const installedByName = new Map<string, TroveMeta[]>()

@@ -3,7 +3,7 @@ import * as zlib from "node:zlib"
 import { alpmArchFlavor } from "../desired/flavor.js"
 import { alpmVersionProblem } from "../desired/version.js"
 import { ArchiveError } from "../errors.js"
-import type { TroveFile } from "../model/trove.js"
+import { type TroveFile, formatDep, parseDep } from "../model/trove.js"
 import { sha256OfFile } from "../store/store.js"
 import { unpackLimit } from "./decompress.js"
 import { rootedPath } from "./native.js"
@@ -66,24 +66,27 @@ const parsePkginfo = (archive: string, text: string): Map<string, string[]> => {
 const SINGLE = ["pkgname", "pkgver", "arch"]
 const NAME = /^[A-Za-z0-9][A-Za-z0-9+._-]*$/
 const DEP = /^([^<>=]+)(?:(<=|>=|<|>|=)(.+))?$/
-const VERSION_TEXT = /^[\x21-\x7e]+$/
 
 /**
  * An Arch dependency (`name`, `name>=1.2`, `name<2`, `name=1.2-1`) in
- * conary's text. Arch's `<` and `>` are strict: `<<`, `>>`. A soname
- * (`libc.so=6-64`) is spelled as rpm does (`soname: libc.so.6()(64bit)`, no
- * suffix for 32-bit); an absolute path is a `file:` dependency.
+ * conary's canonical text, or undefined when conary's grammar refuses it.
+ * Arch's `<` and `>` are strict: `<<`, `>>`. A soname (`libc.so=6-64`) is
+ * spelled as rpm does (`soname: libc.so.6()(64bit)`, no suffix for 32-bit);
+ * an absolute path is a `file:` dependency.
  */
 export const alpmDependency = (text: string): string | undefined => {
   const m = DEP.exec(text)
   if (!m) return undefined
   const [, name, op, version] = m
-  if (op === undefined && name!.startsWith("/")) return /^\/[\x21-\x7e]+$/.test(name!) && rootedPath(name!.slice(1)) === name ? `file: ${name}` : undefined
-  if (!NAME.test(name!) || (version !== undefined && !VERSION_TEXT.test(version))) return undefined
   const soname = op === "=" && name!.endsWith(".so") ? /^([^-]+)-(32|64)$/.exec(version!) : null
-  if (soname) return `soname: ${name}.${soname[1]}${soname[2] === "64" ? "()(64bit)" : ""}`
-  if (op === undefined) return name
-  return `${name} (${op === "<" ? "<<" : op === ">" ? ">>" : op} ${version})`
+  const conary =
+    op === undefined
+      ? name!.startsWith("/") ? `file: ${name}` : name!
+      : soname
+        ? `soname: ${name}.${soname[1]}${soname[2] === "64" ? "()(64bit)" : ""}`
+        : `${name} (${op === "<" ? "<<" : op === ">" ? ">>" : op} ${version})`
+  const dep = parseDep(conary)
+  return dep && formatDep(dep)
 }
 
 /** mtree's escapes (`\040`, `\\`, `\s` ...) undone; names are UTF-8 bytes. */
@@ -232,7 +235,7 @@ export const readArch = async (file: string): Promise<ArchTrove> => {
     conflicts: deps("conflict"),
     replaces: deps("replaces"),
     // `name: what it adds`: the dependency is recorded, the description dropped
-    optional: deps("optdepend", (info.get("optdepend") ?? []).map((v) => v.replace(/:.*$/s, "").trim())),
+    optional: deps("optdepend", (info.get("optdepend") ?? []).map((v) => v.replace(/: .*$/s, "").trim())),
     license: info.get("license") ?? [],
     files: payload.files.map((f) => (f.kind === "file" && backup.has(f.path) ? { ...f, config: true } : f)),
     scripts: install === undefined ? {} : { install: install.toString("utf8") },
