@@ -131,13 +131,16 @@ const makepkg = (dir: string, ext: string): Promise<void> =>
 beforeAll(async () => {
   if (!hasMakepkg) return
   base = fs.mkdtempSync(path.join(os.tmpdir(), "conary-arch-"))
+  for (const [name, { pkgbuild }] of Object.entries(PKGBUILDS)) {
+    const dir = path.join(base, name)
+    fs.mkdirSync(path.join(dir, "out"), { recursive: true })
+    fs.writeFileSync(path.join(dir, "PKGBUILD"), pkgbuild)
+    fs.writeFileSync(path.join(dir, "demo.install"), "post_install() {\n  echo installed\n}\n")
+  }
+  if (asRoot) execFileSync("chown", ["-R", `${NOBODY}:${NOBODY}`, base])
   await Promise.all(
-    Object.entries(PKGBUILDS).map(async ([name, { ext, pkgbuild }]) => {
+    Object.entries(PKGBUILDS).map(async ([name, { ext }]) => {
       const dir = path.join(base, name)
-      fs.mkdirSync(path.join(dir, "out"), { recursive: true })
-      fs.writeFileSync(path.join(dir, "PKGBUILD"), pkgbuild)
-      fs.writeFileSync(path.join(dir, "demo.install"), "post_install() {\n  echo installed\n}\n")
-      if (asRoot) execFileSync("chown", ["-R", `${NOBODY}:${NOBODY}`, base])
       await makepkg(dir, ext)
       for (const f of fs.readdirSync(path.join(dir, "out"))) built.set(f, path.join(dir, "out", f))
     }),
