@@ -199,6 +199,14 @@ export const migrations: ReadonlyArray<string> = [
     generation  INTEGER NOT NULL
   ) WITHOUT ROWID;
   `,
+  `
+  -- Further base locations of a repository (a JSON array), tried in order after
+  -- location; the one that served the index last accepted, and that index's
+  -- validators (JSON: url, etag, lastModified) for a conditional re-sync.
+  ALTER TABLE sources ADD COLUMN mirrors TEXT NOT NULL DEFAULT '[]';
+  ALTER TABLE sources ADD COLUMN synced_from TEXT;
+  ALTER TABLE sources ADD COLUMN index_validator TEXT;
+  `,
 ]
 
 export const schemaVersion = migrations.length

@@ -4,28 +4,63 @@ export interface SourceRow {
   readonly name: string
   readonly kind: string
   readonly location: string
+  /** further base locations of a repository, tried in order after `location` */
+  readonly mirrors: ReadonlyArray<string>
   readonly addedAt: string
   readonly syncedAt: string | null
+  /** the base location that served the index last accepted */
+  readonly syncedFrom: string | null
   readonly trustKey: string | null
   readonly troves: number
 }
 
-export const listSources = (db: Db): SourceRow[] =>
-  db
-    .prepare(
-      `SELECT s.name, s.kind, s.location, s.added_at AS addedAt, s.synced_at AS syncedAt, s.trust_key AS trustKey,
-              (SELECT count(*) FROM available a WHERE a.source = s.name) AS troves
-       FROM sources s ORDER BY s.name`,
-    )
-    .all() as SourceRow[]
+/** Every base location of a source, in the order they are tried. */
+export const locationsOf = (s: Pick<SourceRow, "location" | "mirrors">): string[] => [s.location, ...s.mirrors]
 
-export const addSource = (db: Db, s: { name: string; kind: string; location: string; trustKey: string | null }, now: string): boolean =>
+export const listSources = (db: Db): SourceRow[] =>
+  (
+    db
+      .prepare(
+        `SELECT s.name, s.kind, s.location, s.mirrors, s.added_at AS addedAt, s.synced_at AS syncedAt, s.synced_from AS syncedFrom,
+                s.trust_key AS trustKey, (SELECT count(*) FROM available a WHERE a.source = s.name) AS troves
+         FROM sources s ORDER BY s.name`,
+      )
+      .all() as Array<SourceRow & { mirrors: string }>
+  ).map((s) => ({ ...s, mirrors: JSON.parse(s.mirrors) as string[] }))
+
+export const addSource = (
+  db: Db,
+  s: { name: string; kind: string; location: string; mirrors: ReadonlyArray<string>; trustKey: string | null },
+  now: string,
+): boolean =>
   db
-    .prepare("INSERT OR IGNORE INTO sources (name, kind, location, trust_key, added_at) VALUES (?, ?, ?, ?, ?)")
-    .run(s.name, s.kind, s.location, s.trustKey, now).changes === 1
+    .prepare("INSERT OR IGNORE INTO sources (name, kind, location, mirrors, trust_key, added_at) VALUES (?, ?, ?, ?, ?, ?)")
+    .run(s.name, s.kind, s.location, JSON.stringify(s.mirrors), s.trustKey, now).changes === 1
 
 export const removeSource = (db: Db, name: string): boolean =>
   db.prepare("DELETE FROM sources WHERE name = ?").run(name).changes === 1
+
+/** The validators of the index a repository source last accepted, for a conditional re-sync. */
+export interface IndexValidator {
+  readonly url: string
+  readonly etag: string | null
+  readonly lastModified: string | null
+}
+
+export const indexValidator = (db: Db, source: string): IndexValidator | null => {
+  const text = db.prepare("SELECT index_validator FROM sources WHERE name = ?").pluck().get(source) as string | null | undefined
+  return text ? (JSON.parse(text) as IndexValidator) : null
+}
+
+/** Records a repository sync: when, from which base location, and the index's validators. */
+export const recordRepoSync = (db: Db, source: string, now: string, from: string, validator: IndexValidator | null): void => {
+  db.prepare("UPDATE sources SET synced_at = ?, synced_from = ?, index_validator = ? WHERE name = ?").run(
+    now,
+    from,
+    validator ? JSON.stringify(validator) : null,
+    source,
+  )
+}
 
 export interface KnownArchive {
   readonly archive: string

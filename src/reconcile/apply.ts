@@ -7,10 +7,11 @@ import { IO_CONCURRENCY, forEachBounded } from "../batch.js"
 import type { Db } from "../db/connection.js"
 import { type Journal, beginJournal, clearJournal, markCommitting } from "../db/journal.js"
 import { type StatRow, cachedStatsLookup, installedOwnersLookup, recordGeneration } from "../db/state.js"
+import { listSources } from "../db/sources.js"
 import { archivesOf, troveFilesLookup } from "../db/troves.js"
-import { ApplyError, ArchiveError, describeIo } from "../errors.js"
+import { ApplyError, ArchiveError, StoreError, describeIo } from "../errors.js"
 import { fetchFromArchive } from "../source/formats.js"
-import { checkReachable, fetchObjects } from "../source/remote.js"
+import { type RepoRef, basesOf, fetchObjects } from "../source/remote.js"
 import { type TroveFile, filesForComponents } from "../model/trove.js"
 import { copyOutVerified } from "../store/copy-out.js"
 import type { ContentStore } from "../store/store.js"
@@ -75,45 +76,54 @@ const missingContents = (ctx: Pick<ApplyContext, "store">, plan: Plan): Map<numb
   return wanted
 }
 
-/** Fails with the source's error when a repository the plan needs contents from does not answer. */
-export const checkSourcesReachable = async (ctx: Pick<ApplyContext, "db" | "store">, plan: Plan): Promise<void> => {
-  const checked = new Set<string>()
-  for (const troveId of missingContents(ctx, plan).keys()) {
-    const where = archivesOf(ctx.db, troveId)[0]
-    if (!where || where.kind !== "repo" || checked.has(where.source)) continue
-    checked.add(where.source)
-    await checkReachable(where.source, where.location)
-  }
-}
-
-/** Fetches every content the plan writes into the store, verified, from the troves' archives. */
+/**
+ * Fetches every content the plan writes into the store, verified. A trove's
+ * archives in directory sources are read first (they are local); what is
+ * still missing comes from every repository that offers the trove, each
+ * from the mirror that served its index first, then the others.
+ */
 const fetchContents = async (ctx: ApplyContext, plan: Plan) => {
   const wanted = missingContents(ctx, plan)
   if (wanted.size === 0) return
-  // Repositories serve contents by hash: one parallel download per repository.
-  const fromRepos = new Map<string, { location: string; shas: Set<string> }>()
-  const fromArchives: Array<[number, Set<string>]> = []
-  for (const [troveId, shas] of wanted) {
-    const where = archivesOf(ctx.db, troveId)[0]
-    if (!where) {
-      const label = plan.files.find((op) => op.troveId === troveId)!.trove
-      throw new ArchiveError({ archive: label, reason: "content is not in the store and no source offers this trove any more" })
-    }
-    if (where.kind === "repo") {
-      const repo = fromRepos.get(where.source) ?? { location: where.location, shas: new Set<string>() }
-      for (const sha of shas) repo.shas.add(sha)
-      fromRepos.set(where.source, repo)
-    } else fromArchives.push([troveId, shas])
-  }
-  for (const [source, { location, shas }] of fromRepos) await fetchObjects(source, location, shas, ctx.store, ctx.report)
-  // Archives are read in parallel: each is one stream.
+  const sources = new Map(listSources(ctx.db).map((s) => [s.name, s]))
+  const refs = new Map([...wanted.keys()].map((troveId) => [troveId, archivesOf(ctx.db, troveId)]))
+  // Why each source that was tried for a content could not give it.
+  const tried = new Map<string, string[]>()
+  const fromArchives = [...wanted].filter(([troveId]) => refs.get(troveId)!.some((r) => r.kind !== "repo"))
   ctx.report.start("fetch", fromArchives.length)
   await forEachBounded(fromArchives, 4, async ([troveId, shas]) => {
-    const where = archivesOf(ctx.db, troveId)[0]!
-    await fetchFromArchive(where.format, where.archive, troveFilesLookup(ctx.db)(troveId), shas, ctx.store)
+    const archives = refs.get(troveId)!.filter((r) => r.kind !== "repo")
+    const onlyChoice = archives.length === 1 && refs.get(troveId)!.length === 1
+    for (const where of archives) {
+      try {
+        await fetchFromArchive(where.format, where.archive, troveFilesLookup(ctx.db)(troveId), shas, ctx.store)
+        break
+      } catch (e) {
+        // An archive that cannot be read is one source failing: another may offer the trove.
+        if (onlyChoice || !(e instanceof ArchiveError || e instanceof StoreError)) throw e
+        for (const sha of shas) tried.set(sha, [...(tried.get(sha) ?? []), `source ${where.source}: ${e.message}`])
+      }
+    }
     ctx.report.tick()
   })
   ctx.report.done()
+  const sizes = new Map(plan.files.flatMap((op) => (writesContent(op) ? [[op.sha256!, op.size] as const] : [])))
+  const objects = new Map<string, { sha256: string; size: number; repos: RepoRef[]; tried: string[] }>()
+  for (const [troveId, shas] of wanted) {
+    const repos = refs.get(troveId)!.filter((r) => r.kind === "repo").map((r) => ({ source: r.source, bases: basesOf(sources.get(r.source)!) }))
+    for (const sha256 of shas) {
+      if (ctx.store.has(sha256)) continue
+      const entry = objects.get(sha256) ?? { sha256, size: sizes.get(sha256)!, repos: [], tried: tried.get(sha256) ?? [] }
+      for (const repo of repos) if (!entry.repos.some((r) => r.source === repo.source)) entry.repos.push(repo)
+      objects.set(sha256, entry)
+    }
+  }
+  for (const o of objects.values())
+    if (o.repos.length === 0 && o.tried.length === 0) {
+      const label = plan.files.find((op) => op.sha256 === o.sha256)!.trove
+      throw new ArchiveError({ archive: label, reason: "content is not in the store and no source offers this trove any more" })
+    }
+  if (objects.size > 0) await fetchObjects([...objects.values()], ctx.store, ctx.report)
 }
 
 /** Largest file in the root apply reads to merge or parse: bigger is not a config file. */

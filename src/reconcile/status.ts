@@ -1,6 +1,7 @@
 import * as Either from "effect/Either"
 import type { Db } from "../db/connection.js"
 import { desiredRows } from "../db/desired.js"
+import { listSources } from "../db/sources.js"
 import { currentGeneration, recordedFiles } from "../db/state.js"
 import { planInputFromDb } from "./load.js"
 import { plan } from "./plan.js"
@@ -22,6 +23,8 @@ export interface RootStatus {
   readonly drift: { files: number; drifted: number; missing: number; config: number }
   /** nothing to apply: installed state equals desired state and every drift apply would repair is repaired */
   readonly converged: boolean
+  /** each source: where it is (a repository's mirrors too), when it was synced and from where */
+  readonly sources: ReadonlyArray<{ name: string; location: string; mirrors: ReadonlyArray<string>; syncedAt: string | null; syncedFrom: string | null }>
 }
 
 export const rootStatus = async (db: Db, root: string, dbPath: string): Promise<RootStatus> => {
@@ -50,5 +53,6 @@ export const rootStatus = async (db: Db, root: string, dbPath: string): Promise<
       config: scan.drift.filter((d) => d.config).length,
     },
     converged: "files" in pending && pending.files + pending.install + pending.update + pending.erase + pending.blocked === 0,
+    sources: listSources(db).map(({ name, location, mirrors, syncedAt, syncedFrom }) => ({ name, location, mirrors, syncedAt, syncedFrom })),
   }
 }

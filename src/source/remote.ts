@@ -1,12 +1,16 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { forEachBounded } from "../batch.js"
+import { type SourceRow, locationsOf } from "../db/sources.js"
 import { SourceError, StoreError } from "../errors.js"
 import type { Report } from "../model/report.js"
 import type { ContentStore } from "../store/store.js"
+import { type Document, HttpFailure, type Validator, get, getDocument, readBody, retrying } from "./http.js"
 
 // Reading a repository, over HTTP(S) or from a directory with the same layout.
-// Downloads retry transient failures and resume from where they stopped.
+// Downloads retry transient failures and resume from where they stopped; an
+// object comes from the first of its repositories (and their mirrors) that
+// serves it whole and matching its sha256.
 
 export const isHttp = (location: string) => /^https?:\/\//.test(location)
 
@@ -14,117 +18,163 @@ const join = (location: string, rel: string) => (isHttp(location) ? `${location.
 
 export const objectPath = (sha256: string) => `objects/${sha256.slice(0, 2)}/${sha256.slice(2)}`
 
-const ATTEMPTS = 4
+/** The most of one metadata document read: an endless answer is cut off here, not held in memory. */
+export const METADATA_MAX = 256 << 20
+
 const CONCURRENCY = 8
 
-class Transient extends Error {}
-
-const describe = (e: unknown): string => {
-  const cause = (e as { cause?: { code?: string; message?: string } }).cause
-  return cause?.code ?? cause?.message ?? (e as Error).message
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-
-/** Retries what may pass (connection errors, 5xx, 429) with backoff; anything else fails at once. */
-const withRetry = async <A>(what: string, source: string, f: () => Promise<A>): Promise<A> => {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await f()
-    } catch (e) {
-      if (!(e instanceof Transient) || attempt >= ATTEMPTS) {
-        if (e instanceof SourceError || e instanceof StoreError) throw e
-        throw new SourceError({ source, reason: `${what}: ${e instanceof Transient ? e.message : describe(e)}` })
-      }
-      await sleep(100 * 2 ** attempt)
-    }
+/**
+ * One file of a repository, at most METADATA_MAX bytes. Given the validator
+ * of the copy held (ETag, Last-Modified), an unchanged file is not sent again.
+ */
+export const readRepoDocument = async (source: string, location: string, rel: string, known?: Validator | null): Promise<Document> => {
+  if (!isHttp(location)) {
+    const p = join(location, rel)
+    const st = fs.statSync(p, { throwIfNoEntry: false })
+    if (!st) return { status: "missing" }
+    if (st.size > METADATA_MAX) throw new SourceError({ source, reason: `${p} is larger than the ${METADATA_MAX} bytes allowed for it` })
+    return { status: "ok", body: fs.readFileSync(p), url: p, validator: { url: p, etag: null, lastModified: null } }
   }
-}
-
-const get = async (url: string, headers: Record<string, string> = {}) => {
-  let res: Response
   try {
-    res = await fetch(url, { headers })
+    return await getDocument(join(location, rel), METADATA_MAX, known)
   } catch (e) {
-    throw new Transient(`cannot reach ${url} (${describe(e)})`)
+    if (e instanceof HttpFailure) throw new SourceError({ source, reason: `fetching ${rel}: ${e.message}` })
+    throw e
   }
-  if (res.status >= 500 || res.status === 429) throw new Transient(`${url} answered ${res.status}`)
-  return res
 }
 
 /** One file of a repository; undefined when it does not exist there. */
 export const readRepoFile = async (source: string, location: string, rel: string): Promise<Buffer | undefined> => {
-  if (!isHttp(location)) {
-    const p = join(location, rel)
-    return fs.existsSync(p) ? fs.readFileSync(p) : undefined
-  }
-  return withRetry(`fetching ${rel}`, source, async () => {
-    const res = await get(join(location, rel))
-    if (res.status === 404) return undefined
-    if (!res.ok) throw new SourceError({ source, reason: `${join(location, rel)} answered ${res.status}` })
-    return Buffer.from(await res.arrayBuffer())
-  })
+  const doc = await readRepoDocument(source, location, rel)
+  return doc.status === "ok" ? doc.body : undefined
 }
 
-/** Downloads one object into the store: resumes a partial download, verifies, commits. */
-const fetchObject = async (source: string, location: string, sha256: string, store: ContentStore) => {
-  if (!isHttp(location)) {
-    const p = join(location, objectPath(sha256))
-    if (!fs.existsSync(p)) throw new SourceError({ source, reason: `object ${sha256.slice(0, 16)} is missing from the repository` })
+/** The size of a file, or -1 when there is none. */
+const sizeOf = (file: string) => fs.statSync(file, { throwIfNoEntry: false })?.size ?? -1
+
+/** Moves a finished download into the store; a mismatch (the part is deleted) refuses the URL. */
+const adopt = async (store: ContentStore, part: string, sha256: string, url: string) => {
+  try {
+    await store.adopt(part, sha256)
+  } catch (e) {
+    if (e instanceof StoreError) throw new HttpFailure(`${url} does not match its sha256 (tampered or corrupt)`, false)
+    throw e
+  }
+}
+
+/**
+ * Downloads one object of `size` bytes from one base location into the
+ * store, verified. A partial download is resumed with a range request; one
+ * already complete is verified and used without a request; a 416, or a part
+ * that fails verification, starts again from zero. More bytes than `size`
+ * are never read.
+ */
+const fetchFrom = async (base: string, sha256: string, size: number, store: ContentStore): Promise<void> => {
+  const url = join(base, objectPath(sha256))
+  if (!isHttp(base)) {
+    const st = fs.statSync(url, { throwIfNoEntry: false })
+    if (!st) throw new HttpFailure(`${url} is missing`, false)
+    if (st.size !== size) throw new HttpFailure(`${url} has ${st.size} bytes, not the ${size} recorded for it`, false)
     try {
-      await store.putStream(fs.createReadStream(p), sha256)
+      await store.putStream(fs.createReadStream(url), sha256)
     } catch (e) {
-      if (e instanceof StoreError) throw new SourceError({ source, reason: `object ${sha256.slice(0, 16)} does not match its sha256 (tampered or corrupt)` })
+      if (e instanceof StoreError) throw new HttpFailure(`${url} does not match its sha256 (tampered or corrupt)`, false)
       throw e
     }
     return
   }
   const part = store.partPath(sha256)
-  await withRetry(`fetching object ${sha256.slice(0, 16)}`, source, async () => {
-    const have = fs.existsSync(part) ? fs.statSync(part).size : 0
-    const res = await get(join(location, objectPath(sha256)), have > 0 ? { range: `bytes=${have}-` } : {})
-    if (res.status === 404) throw new SourceError({ source, reason: `object ${sha256.slice(0, 16)} is missing from the repository` })
-    if (!res.ok) throw new SourceError({ source, reason: `object ${sha256.slice(0, 16)}: server answered ${res.status}` })
-    // 206 continues the partial file; a full answer starts it again.
-    const out = fs.createWriteStream(part, { flags: res.status === 206 ? "a" : "w" })
+  if (sizeOf(part) === size) {
     try {
-      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-        if (!out.write(chunk)) await new Promise<void>((resolve) => out.once("drain", () => resolve()))
-      }
+      return await adopt(store, part, sha256, url)
     } catch (e) {
-      throw new Transient(`download of ${sha256.slice(0, 16)} broke off (${describe(e)})`)
+      if (!(e instanceof HttpFailure)) throw e // the part was bad and is gone: download afresh
+    }
+  }
+  if (sizeOf(part) > size) fs.rmSync(part, { force: true })
+  await retrying(async () => {
+    const have = Math.max(0, sizeOf(part))
+    const res = await get(url, have > 0 ? { range: `bytes=${have}-` } : {})
+    if (res.status === 416) {
+      // The server cannot continue this part (the object changed, or the part is bad): start again.
+      res.body.resume()
+      fs.rmSync(part, { force: true })
+      throw new HttpFailure(`${url} refused to resume (416)`, true)
+    }
+    if (res.status !== 200 && res.status !== 206) {
+      res.body.resume()
+      throw new HttpFailure(`${url} answered ${res.status}`, false)
+    }
+    // 206 continues the part only from where it ends; any other answer starts it again.
+    const resumes = res.status === 206 && have > 0 && String(res.headers["content-range"]).startsWith(`bytes ${have}-`)
+    const fd = fs.openSync(part, resumes ? "a" : "w")
+    try {
+      await readBody(res, size - (resumes ? have : 0), "recorded for it", (chunk) => {
+        for (let off = 0; off < chunk.length; ) off += fs.writeSync(fd, chunk, off, chunk.length - off)
+      })
+    } catch (e) {
+      // Too long is a lie, not a break: what was written of it is worthless.
+      if (e instanceof HttpFailure && !e.transient) fs.rmSync(part, { force: true })
+      throw e
     } finally {
-      await new Promise<void>((resolve) => out.end(() => resolve()))
+      fs.closeSync(fd)
     }
   })
-  try {
-    await store.adopt(part, sha256)
-  } catch (e) {
-    if (e instanceof StoreError) throw new SourceError({ source, reason: `object ${sha256.slice(0, 16)} does not match its sha256 (tampered or corrupt)` })
-    throw e
-  }
+  await adopt(store, part, sha256, url)
 }
 
-/** Fetches the objects the store lacks, in parallel with a bound, under one progress bar. */
-export const fetchObjects = async (
-  source: string,
-  location: string,
-  shas: Iterable<string>,
-  store: ContentStore,
-  report: Report,
-): Promise<number> => {
-  const missing = [...new Set(shas)].filter((sha) => !store.has(sha))
+/** A repository's base locations in the order objects are fetched: the one that served its index first. */
+export const basesOf = (source: Pick<SourceRow, "location" | "mirrors" | "syncedFrom">): string[] => {
+  const all = locationsOf(source)
+  return source.syncedFrom && all.includes(source.syncedFrom) ? [source.syncedFrom, ...all.filter((b) => b !== source.syncedFrom)] : all
+}
+
+/** A repository that offers a content: its source name and base locations, preferred first. */
+export interface RepoRef {
+  readonly source: string
+  readonly bases: ReadonlyArray<string>
+}
+
+export interface WantedObject {
+  readonly sha256: string
+  readonly size: number
+  /** every repository that offers it, preferred first */
+  readonly repos: ReadonlyArray<RepoRef>
+  /** why sources tried before (archives) could not give it */
+  readonly tried?: ReadonlyArray<string>
+}
+
+/**
+ * Fetches objects the store lacks, 8 at a time, under one progress bar. Each
+ * comes from the first repository and mirror that serves it whole and
+ * verified; a location that stopped answering is not asked again in this
+ * run. When none can, the error names each one's failure.
+ */
+export const fetchObjects = async (wanted: ReadonlyArray<WantedObject>, store: ContentStore, report: Report): Promise<number> => {
+  const missing = wanted.filter((w) => !store.has(w.sha256))
+  const down = new Map<string, string>()
   report.start("download", missing.length)
-  await forEachBounded(missing, CONCURRENCY, async (sha) => {
-    await fetchObject(source, location, sha, store)
-    report.tick()
+  await forEachBounded(missing, CONCURRENCY, async ({ sha256, size, repos, tried }) => {
+    const failures = [...(tried ?? [])]
+    for (const { source, bases } of repos)
+      for (const base of bases) {
+        const known = down.get(base)
+        if (known !== undefined) {
+          failures.push(`source ${source}: ${known}`)
+          continue
+        }
+        try {
+          await fetchFrom(base, sha256, size, store)
+          report.tick()
+          return
+        } catch (e) {
+          if (!(e instanceof HttpFailure)) throw e
+          if (e.transient) down.set(base, e.message)
+          failures.push(`source ${source}: ${e.message}`)
+        }
+      }
+    throw new StoreError({ sha256, reason: failures.length > 0 ? failures.join("; ") : "no repository offers it" })
   })
   report.done()
   return missing.length
-}
-
-/** Whether a repository answers at all: the index is there. */
-export const checkReachable = async (source: string, location: string): Promise<void> => {
-  if ((await readRepoFile(source, location, "index.json")) === undefined)
-    throw new SourceError({ source, reason: `${location} has no index.json` })
 }

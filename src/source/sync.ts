@@ -1,12 +1,12 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import type { Db } from "../db/connection.js"
-import { knownArchives, type SourceRow } from "../db/sources.js"
+import { type SourceRow, indexValidator, knownArchives, locationsOf, recordRepoSync } from "../db/sources.js"
 import { type NewTrove, upsertTrove } from "../db/troves.js"
 import { ArchiveError, SourceError, describeIo } from "../errors.js"
 import type { Report } from "../model/report.js"
 import { isTroveArchive, readTroveArchive } from "./formats.js"
-import { readRepoFile } from "./remote.js"
+import { readRepoDocument, readRepoFile } from "./remote.js"
 import { INDEX, SIGNATURE, decodeIndex, fromEntry, verifySignature } from "./repo.js"
 
 export interface SyncResult {
@@ -16,6 +16,10 @@ export interface SyncResult {
   readonly removed: number
   /** archives that could not be read, each with its reason; not indexed */
   readonly bad: ReadonlyArray<ArchiveError>
+  /** a repository: the base location that served the index, whether it was unchanged, and mirrors skipped (with why) */
+  readonly from?: string
+  readonly unchanged?: boolean
+  readonly skipped?: ReadonlyArray<string>
 }
 
 /** A failure to read one archive, as an ArchiveError; anything else (a bug) is rethrown. */
@@ -83,20 +87,48 @@ export const syncSource = async (db: Db, source: SourceRow, now: string, report:
 }
 
 /**
- * Indexes a repository source: its index.json, whose signature must verify
- * against the source's trust key when it has one. Metadata only; contents
- * are downloaded when applied.
+ * Indexes a repository source from the first of its base locations (the
+ * location, then each mirror) that serves a good index: one that answers,
+ * verifies against the trust key and decodes. Each one skipped is reported
+ * with its reason. Metadata only; contents are downloaded when applied.
  */
 export const syncRepo = async (db: Db, source: SourceRow, now: string): Promise<SyncResult> => {
-  const bytes = await readRepoFile(source.name, source.location, INDEX)
-  if (bytes === undefined) throw new SourceError({ source: source.name, reason: `${source.location} has no ${INDEX}` })
+  const skipped: string[] = []
+  const bases = locationsOf(source)
+  for (const base of bases) {
+    try {
+      return { ...(await syncRepoFrom(db, source, base, now)), skipped }
+    } catch (e) {
+      if (!(e instanceof SourceError) || bases.length === 1) throw e
+      skipped.push(`${base}: ${e.reason}`)
+    }
+  }
+  throw new SourceError({ source: source.name, reason: `no mirror served a good index: ${skipped.join("; ")}` })
+}
+
+/**
+ * One base location's index, whose signature must verify against the
+ * source's trust key when it has one. An index unchanged since the last
+ * sync from the same URL (ETag, Last-Modified) is not downloaded again.
+ */
+const syncRepoFrom = async (db: Db, source: SourceRow, base: string, now: string): Promise<SyncResult> => {
+  const validator = indexValidator(db, source.name)
+  const doc = await readRepoDocument(source.name, base, INDEX, validator)
+  if (doc.status === "unchanged") {
+    recordRepoSync(db, source.name, now, base, validator)
+    return { source: source.name, troves: knownArchives(db, source.name).size, added: 0, removed: 0, bad: [], from: base, unchanged: true }
+  }
+  if (doc.status === "missing") throw new SourceError({ source: source.name, reason: `${base} has no ${INDEX}` })
+  const bytes = doc.body
   if (source.trustKey) {
-    const sig = await readRepoFile(source.name, source.location, SIGNATURE)
+    const sig = await readRepoFile(source.name, base, SIGNATURE)
     if (sig === undefined) throw new SourceError({ source: source.name, reason: "the index is not signed, and this source requires a signature" })
     if (!verifySignature(bytes, sig, source.trustKey))
       throw new SourceError({ source: source.name, reason: "the index signature does not verify against the trusted key (tampered, or signed by another key)" })
   }
   const index = decodeIndex(bytes, source.name)
+  // Provenance names where the index really came from: the base a redirect led to.
+  const origin = doc.url.endsWith(`/${INDEX}`) ? doc.url.slice(0, -INDEX.length - 1) : base
   const known = knownArchives(db, source.name)
   const present = new Set(index.troves.map((t) => t.digest))
   let added = 0
@@ -112,9 +144,9 @@ export const syncRepo = async (db: Db, source: SourceRow, now: string): Promise<
     for (const entry of index.troves) {
       const id = upsertTrove(db, fromEntry(entry))
       if (avail.run(source.name, id, entry.digest, entry.digest).changes > 0) added++
-      prov.run(id, source.name, source.location, entry.digest, source.trustKey, now)
+      prov.run(id, source.name, origin, entry.digest, source.trustKey, now)
     }
-    db.prepare("UPDATE sources SET synced_at = ? WHERE name = ?").run(now, source.name)
+    recordRepoSync(db, source.name, now, base, doc.validator)
   })()
-  return { source: source.name, troves: index.troves.length, added, removed: [...known.keys()].filter((a) => !present.has(a)).length, bad: [] }
+  return { source: source.name, troves: index.troves.length, added, removed: [...known.keys()].filter((a) => !present.has(a)).length, bad: [], from: base }
 }

@@ -4,7 +4,6 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as path from "node:path"
 import { printable } from "../../errors.js"
-import { checkSourcesReachable } from "../../reconcile/apply.js"
 import { savePlan } from "../../reconcile/saved-plan.js"
 import { type Plan, isEmptyPlan } from "../../model/plan-schema.js"
 import { type RefreshOptions, planFromDb } from "../../reconcile/load.js"
@@ -135,7 +134,6 @@ export const planCommand = Command.make(
     withConary(args, { write: false, command: "plan" }, (c) =>
       Effect.gen(function* () {
         const plan = yield* currentPlan(c, refreshOf(args), { name: "plan", holdsLock: false })
-        yield* attempt(() => checkSourcesReachable(c, plan))
         const out = args.out
         if (Option.isSome(out)) yield* attempt(() => savePlan(c.db, c.root, plan, path.resolve(out.value), c.now()))
         if (args.json) printJson(plan)

@@ -57,6 +57,11 @@ export const statusCommand = Command.make("status", { ...rootOptions, json: json
               (s.pending.blocked > 0 ? `, ${s.pending.blocked} blocked` : ""),
           )
         println(`drift: ${s.drift.drifted} of ${count(s.drift.files, "file")} (${s.drift.missing} missing, ${s.drift.config} config)`)
+        for (const src of s.sources)
+          println(
+            `source ${src.name}: ${[src.location, ...src.mirrors].join(" ")}, ${src.syncedAt ? `synced ${src.syncedAt}` : "never synced"}` +
+              (src.mirrors.length > 0 && src.syncedFrom ? ` from ${src.syncedFrom}` : ""),
+          )
         println(s.converged ? "converged" : "not converged")
       }
       process.exitCode = s.converged ? EXIT_OK : EXIT_CHANGES

@@ -22,29 +22,41 @@ const add = Command.make(
       Options.withDescription("ed25519 public key (a .pub file or its text): the repository's index must be signed with it"),
       Options.optional,
     ),
+    mirror: Options.text("mirror").pipe(
+      Options.withDescription("another base location of the same repository, tried in order when the ones before fail (repeatable)"),
+      Options.repeated,
+    ),
     name: Args.text({ name: "NAME" }),
-    location: Args.text({ name: "DIR|URL" }),
+    locations: Args.text({ name: "DIR|URL" }).pipe(Args.atLeast(1)),
   },
   (args) =>
     withConary(args, { write: true, command: "source add" }, (c) =>
       attempt(() => {
         if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(args.name)) throw new UsageError({ message: `bad source name '${args.name}'` })
-        const http = isHttp(args.location)
-        const location = http ? args.location.replace(/\/+$/, "") : path.resolve(args.location)
-        if (!http && (!fs.existsSync(location) || !fs.statSync(location).isDirectory()))
-          throw new UsageError({ message: `source ${args.name}: ${location} is not a directory or an http(s) URL` })
+        const [location, ...mirrors] = [...args.locations, ...args.mirror].map((l) => {
+          if (isHttp(l)) return l.replace(/\/+$/, "")
+          const dir = path.resolve(l)
+          if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory())
+            throw new UsageError({ message: `source ${args.name}: ${dir} is not a directory or an http(s) URL` })
+          return dir
+        }) as [string, ...string[]]
         // A repository (index.json and objects/) over HTTP or on disk; otherwise a directory of archives.
-        const kind = http || fs.existsSync(path.join(location, INDEX)) ? "repo" : "dir"
+        const kind = isHttp(location) || fs.existsSync(path.join(location, INDEX)) ? "repo" : "dir"
+        if (kind !== "repo" && mirrors.length > 0)
+          throw new UsageError({ message: `source ${args.name}: mirrors need a repository (built by \`conary repo build\`); ${location} is a directory of archives` })
         const trust = args.trust
         const trustKey = Option.isSome(trust) ? publicKeyString(trust.value) : null
         if (trustKey && kind !== "repo") throw new UsageError({ message: `source ${args.name}: --trust needs a repository (built by \`conary repo build\`)` })
-        if (!addSource(c.db, { name: args.name, kind, location, trustKey }, c.now()))
+        if (!addSource(c.db, { name: args.name, kind, location, mirrors, trustKey }, c.now()))
           throw new UsageError({ message: `source ${args.name} exists already` })
-        if (args.json) printJson({ formatVersion: 1, name: args.name, kind, location, trustKey })
-        else println(`Added ${kind === "repo" ? "repository" : "source"} ${args.name} (${location}${trustKey ? ", signed index required" : ""}). Run \`conary source sync\` to index it.`)
+        if (args.json) printJson({ formatVersion: 1, name: args.name, kind, location, mirrors, trustKey })
+        else {
+          const also = mirrors.length > 0 ? `, ${mirrors.length === 1 ? "mirror" : "mirrors"} ${mirrors.join(" ")}` : ""
+          println(`Added ${kind === "repo" ? "repository" : "source"} ${args.name} (${location}${also}${trustKey ? ", signed index required" : ""}). Run \`conary source sync\` to index it.`)
+        }
       }),
     ),
-).pipe(Command.withDescription("add a source: a directory of trove archives, or a repository (directory or http(s) URL)"))
+).pipe(Command.withDescription("add a source: a directory of trove archives, or a repository (directory or http(s) URL, with any mirrors after it)"))
 
 const list = Command.make("list", { ...rootOptions, json: jsonOption }, (args) =>
   withConary(args, { write: false, command: "source list" }, (c) =>
@@ -54,7 +66,11 @@ const list = Command.make("list", { ...rootOptions, json: jsonOption }, (args) =
       if (sources.length === 0) return println("No sources.")
       for (const line of table([
         ["NAME", "KIND", "TROVES", "SYNCED", "LOCATION"],
-        ...sources.map((s) => [s.name, s.kind, String(s.troves), s.syncedAt ?? "never", s.location]),
+        ...sources.flatMap((s) => [
+          [s.name, s.kind, String(s.troves), s.syncedAt ?? "never", `${s.location}${s.syncedFrom === s.location && s.mirrors.length > 0 ? " (synced from)" : ""}`],
+          // Mirrors on lines of their own, under the location they stand in for.
+          ...s.mirrors.map((m) => ["", "", "", "", `mirror ${m}${s.syncedFrom === m ? " (synced from)" : ""}`]),
+        ]),
       ]))
         println(line)
     }),
@@ -84,7 +100,13 @@ const sync = Command.make(
         const bad = results.flatMap((r) => r.bad)
         if (args.json) printJson({ formatVersion: 1, sources: results.map(({ bad, ...r }) => ({ ...r, bad: bad.map((e) => ({ archive: e.archive, reason: e.reason })) })) })
         else if (results.length === 0) println("No sources to sync.")
-        else for (const r of results) println(`${r.source}: ${r.troves} troves (${r.added} new or changed, ${r.removed} gone${r.bad.length > 0 ? `, ${r.bad.length} unreadable` : ""})`)
+        else
+          for (const r of results) {
+            for (const skip of r.skipped ?? []) println(`${r.source}: skipped mirror ${skip}`)
+            const from = (r.skipped ?? []).length > 0 ? ` from ${r.from}` : ""
+            if (r.unchanged) println(`${r.source}: ${r.troves} troves (index unchanged${from})`)
+            else println(`${r.source}: ${r.troves} troves (${r.added} new or changed, ${r.removed} gone${r.bad.length > 0 ? `, ${r.bad.length} unreadable` : ""})${from}`)
+          }
         if (bad.length > 0) yield* Effect.fail(new BadArchivesError({ problems: bad }))
       }),
     ),
