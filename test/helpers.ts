@@ -50,12 +50,21 @@ export const conary = (args: ReadonlyArray<string>, options: { env?: Record<stri
 }
 
 /** Runs the CLI without blocking the test's event loop (for servers the test itself runs). */
-export const okAsync = (args: ReadonlyArray<string>): Promise<string> =>
-  new Promise((resolve, reject) =>
-    execFile(process.execPath, [BIN, ...args], { encoding: "utf8" }, (e, stdout, stderr) =>
-      e ? reject(new Error(`conary ${args.join(" ")} failed: ${stderr}${stdout}`)) : resolve(stdout),
-    ),
-  )
+export const conaryAsync = (args: ReadonlyArray<string>, options: { env?: Record<string, string> } = {}): Promise<Run> =>
+  new Promise((resolve) => {
+    const env: Record<string, string | undefined> = { ...process.env, ...options.env }
+    if (!options.env?.CONARY_ROOT) delete env.CONARY_ROOT
+    if (!options.env?.CONARY_DB) delete env.CONARY_DB
+    execFile(process.execPath, [BIN, ...args], { encoding: "utf8", env }, (e, stdout, stderr) =>
+      resolve({ code: e ? (typeof e.code === "number" ? e.code : -1) : 0, stdout, stderr }),
+    )
+  })
+
+export const okAsync = async (args: ReadonlyArray<string>, options?: { env?: Record<string, string> }): Promise<string> => {
+  const r = await conaryAsync(args, options)
+  if (r.code !== 0) throw new Error(`conary ${args.join(" ")} failed: ${r.stderr}${r.stdout}`)
+  return r.stdout
+}
 
 /** Runs the CLI and fails the test with its stderr unless it exits 0. */
 export const ok = (args: ReadonlyArray<string>, options?: { env?: Record<string, string>; input?: string }): string => {

@@ -50,15 +50,15 @@ export const retryAfterMs = (value: string | undefined, now = Date.now()): numbe
 /** One request, without following redirects; timeouts cover connecting, the headers and the body. */
 const requestOnce = (url: URL, headers: Record<string, string>, timeout: number): Promise<http.IncomingMessage> =>
   new Promise((resolve, reject) => {
-    const req = (url.protocol === "https:" ? https : http).get(url, { headers, timeout }, resolve)
-    req.on("timeout", () =>
-      req.destroy(
-        new HttpFailure(
-          req.socket?.connecting !== false ? `cannot connect to ${url} within ${seconds(timeout)}` : `${url} sent nothing for ${seconds(timeout)}`,
-          true,
-        ),
-      ),
-    )
+    let response: http.IncomingMessage | undefined
+    const req = (url.protocol === "https:" ? https : http).get(url, { headers, timeout }, (res) => resolve((response = res)))
+    req.on("timeout", () => {
+      const silent = req.socket?.connecting !== false ? `cannot connect to ${url} within ${seconds(timeout)}` : `${url} sent nothing for ${seconds(timeout)}`
+      const failure = new HttpFailure(silent, true)
+      // The body's reader sees this failure, not the reset that follows it.
+      response?.destroy(failure)
+      req.destroy(failure)
+    })
     req.on("error", (e) => reject(e instanceof HttpFailure ? e : new HttpFailure(`cannot reach ${url} (${describe(e)})`, true)))
   })
 

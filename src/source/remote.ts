@@ -65,9 +65,9 @@ const adopt = async (store: ContentStore, part: string, sha256: string, url: str
 /**
  * Downloads one object of `size` bytes from one base location into the
  * store, verified. A partial download is resumed with a range request; one
- * already complete is verified and used without a request; a 416, or a part
- * that fails verification, starts again from zero. More bytes than `size`
- * are never read.
+ * already complete is verified and used without a request; a 416, or a
+ * resumed part that fails verification, starts again from zero. More bytes
+ * than `size` are never read.
  */
 const fetchFrom = async (base: string, sha256: string, size: number, store: ContentStore): Promise<void> => {
   const url = join(base, objectPath(sha256))
@@ -92,7 +92,21 @@ const fetchFrom = async (base: string, sha256: string, size: number, store: Cont
     }
   }
   if (sizeOf(part) > size) fs.rmSync(part, { force: true })
-  await retrying(async () => {
+  const resumed = sizeOf(part) > 0
+  await download(url, part, size)
+  try {
+    await adopt(store, part, sha256, url)
+  } catch (e) {
+    // A resumed download may have kept bad bytes from before: once more from zero (adopt removed the part).
+    if (!(e instanceof HttpFailure) || !resumed) throw e
+    await download(url, part, size)
+    await adopt(store, part, sha256, url)
+  }
+}
+
+/** Downloads `url` into `part`, resuming what is there, never past `size` bytes. */
+const download = (url: string, part: string, size: number) =>
+  retrying(async () => {
     const have = Math.max(0, sizeOf(part))
     const res = await get(url, have > 0 ? { range: `bytes=${have}-` } : {})
     if (res.status === 416) {
@@ -120,8 +134,6 @@ const fetchFrom = async (base: string, sha256: string, size: number, store: Cont
       fs.closeSync(fd)
     }
   })
-  await adopt(store, part, sha256, url)
-}
 
 /** A repository's base locations in the order objects are fetched: the one that served its index first. */
 export const basesOf = (source: Pick<SourceRow, "location" | "mirrors" | "syncedFrom">): string[] => {

@@ -1,0 +1,327 @@
+import * as crypto from "node:crypto"
+import * as fs from "node:fs"
+import * as http from "node:http"
+import type { AddressInfo } from "node:net"
+import * as os from "node:os"
+import * as path from "node:path"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { buildTrove, conaryAsync, mustSkip, ok, okAsync, setupRoot } from "./helpers.js"
+import { hasNginx, requests, startNginx } from "./nginx.js"
+
+// A repository behind a server that stalls, lies, sends endless bodies,
+// redirects and rate-limits. Each server is a node:http server in this
+// process; the CLI runs as a subprocess with short timeouts.
+
+const TIMEOUT = "0.5"
+const env = { CONARY_HTTP_TIMEOUT: TIMEOUT }
+const run = (args: ReadonlyArray<string>) => conaryAsync(args, { env })
+const must = (args: ReadonlyArray<string>) => okAsync(args, { env })
+
+let work: string
+let repoDir: string
+let pub: string
+let key: crypto.KeyObject
+/** the trove's objects, by the path of the file that holds each */
+let objects: Map<string, { sha: string; size: number; url: string }>
+let server: http.Server
+let base: string
+
+type Handler = (req: http.IncomingMessage, res: http.ServerResponse, serve: () => void) => void
+let handler: Handler
+/** every request: path (with its mirror prefix), Range header, arrival time */
+let seen: Array<{ path: string; range: string | undefined; at: number }> = []
+
+/** Serves the repository under any first path segment (`/good/index.json`), with ranges. */
+const serve = (req: http.IncomingMessage, res: http.ServerResponse) => {
+  const rel = new URL(req.url!, base).pathname.split("/").slice(2).join("/")
+  const file = path.join(repoDir, rel)
+  if (!rel || !fs.statSync(file, { throwIfNoEntry: false })?.isFile()) return res.writeHead(404).end()
+  const body = fs.readFileSync(file)
+  const range = /^bytes=(\d+)-$/.exec(req.headers.range ?? "")
+  if (!range) return res.writeHead(200, { "content-length": body.length }).end(body)
+  const start = Number(range[1])
+  if (start >= body.length) return res.writeHead(416, { "content-range": `bytes */${body.length}` }).end()
+  res.writeHead(206, { "content-range": `bytes ${start}-${body.length - 1}/${body.length}`, "content-length": body.length - start }).end(body.subarray(start))
+}
+
+const files = {
+  "usr/bin/app": { content: "#!/bin/sh\necho one\n", mode: 0o755 },
+  "usr/share/app/a": "a".repeat(40_000),
+  "usr/share/app/b": "b".repeat(40_001),
+  "usr/share/app/c": "c".repeat(40_002),
+  "usr/share/app/d": "d".repeat(40_003),
+  "usr/share/app/e": "e".repeat(40_004),
+  "usr/share/app/f": "f".repeat(40_005),
+}
+
+beforeAll(async () => {
+  work = fs.mkdtempSync(path.join(os.tmpdir(), "conary-http-"))
+  const inputs = path.join(work, "inputs")
+  fs.mkdirSync(inputs)
+  buildTrove(inputs, "app", "1.0-1-1", files)
+  ok(["key", "generate", path.join(work, "k")])
+  pub = path.join(work, "k.pub")
+  key = crypto.createPrivateKey(fs.readFileSync(path.join(work, "k.key")))
+  repoDir = path.join(work, "repo")
+  ok(["repo", "build", repoDir, inputs, "--sign", path.join(work, "k.key")])
+  const index = JSON.parse(fs.readFileSync(path.join(repoDir, "index.json"), "utf8"))
+  objects = new Map(
+    index.troves[0].files
+      .filter((f: { sha256: string | null }) => f.sha256)
+      .map((f: { path: string; sha256: string; size: number }) => [
+        f.path,
+        { sha: f.sha256, size: f.size, url: `/objects/${f.sha256.slice(0, 2)}/${f.sha256.slice(2)}` },
+      ]),
+  )
+  server = http.createServer((req, res) => {
+    seen.push({ path: req.url!, range: req.headers.range, at: Date.now() })
+    handler(req, res, () => serve(req, res))
+  })
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+})
+
+afterAll(() => {
+  server.closeAllConnections()
+  server.close()
+  fs.rmSync(work, { recursive: true, force: true })
+})
+
+const object = (file: string) => objects.get(file)!
+const isObject = (p: string) => p.includes("/objects/")
+const requestsTo = (prefix: string) => seen.filter((s) => s.path.startsWith(prefix))
+
+/** A root with repository source NAME at base/PREFIX (and mirrors), synced, desiring app. */
+const rootWith = async (sources: Record<string, string[]>) => {
+  const { root, r } = setupRoot()
+  for (const [name, urls] of Object.entries(sources)) await must(["source", "add", name, ...urls, "--trust", pub, ...r])
+  await must(["source", "sync", ...r])
+  await must(["desired", "add", "app", ...r])
+  return { root, r }
+}
+
+describe("a hostile repository server", () => {
+  it("bounds every wait and every body, resumes and restarts downloads, and honours Retry-After; plan asks nothing", async () => {
+    handler = (_req, _res, serve) => serve()
+    const { root, r } = await rootWith({ s: [`${base}/s`] })
+    const a = object("/usr/share/app/a")
+    const b = object("/usr/share/app/b")
+
+    // plan works from the synced state: it asks the server nothing.
+    handler = (_req, res) => res.writeHead(503).end()
+    seen = []
+    expect(await must(["plan", ...r])).toContain("+ app 1.0-1-1")
+    expect(seen).toEqual([])
+
+    // Headers that never come: four attempts, then one line naming the URL.
+    handler = (req, _res, serve) => (req.url!.endsWith("/index.json") ? undefined : serve())
+    const stalled = await run(["source", "sync", ...r])
+    expect(stalled.stderr).toBe(`conary: source s: fetching index.json: ${base}/s/index.json sent nothing for ${TIMEOUT} s\n`)
+    expect(requestsTo("/s/index.json")).toHaveLength(4)
+
+    // An index that never ends: refused at 256 MiB, not read into memory past that.
+    handler = (req, res, serve) => {
+      if (!req.url!.endsWith("/index.json")) return serve()
+      const chunk = Buffer.alloc(1 << 20, 0x20)
+      res.writeHead(200)
+      const more = () => {
+        while (!res.destroyed && res.write(chunk));
+      }
+      res.on("drain", more)
+      more()
+    }
+    const endless = await run(["source", "sync", ...r])
+    expect(endless.stderr).toBe(`conary: source s: fetching index.json: ${base}/s/index.json sent more than the ${256 << 20} bytes allowed for it\n`)
+
+    // A body that stops halfway and never ends: apply fails before writing anything.
+    const half = (res: http.ServerResponse) => {
+      const body = fs.readFileSync(path.join(repoDir, a.url))
+      res.writeHead(200, { "content-length": body.length })
+      res.write(body.subarray(0, body.length >> 1))
+    }
+    handler = (req, res, serve) => (req.url === `/s${a.url}` ? half(res) : serve())
+    const stalledBody = await run(["apply", ...r])
+    expect(stalledBody.stderr).toBe(`conary: content ${a.sha.slice(0, 16)}: source s: ${base}/s${a.url} sent nothing for ${TIMEOUT} s\n`)
+    expect(fs.existsSync(path.join(root, "usr/share/app"))).toBe(false)
+    // (the other objects did come: forget them, so the next step starts from an empty store again)
+    const store = path.join(root, "var/lib/conary/store")
+    fs.rmSync(path.join(store, "objects"), { recursive: true })
+
+    // An object with bytes after its own: cut off at the size the index records.
+    handler = (req, res, serve) => {
+      if (req.url !== `/s${b.url}`) return serve()
+      res.writeHead(200)
+      res.write(fs.readFileSync(path.join(repoDir, b.url)))
+      res.end(Buffer.alloc(1 << 20))
+    }
+    const long = await run(["apply", ...r])
+    expect(long.stderr).toBe(`conary: content ${b.sha.slice(0, 16)}: source s: ${base}/s${b.url} sent more than the ${b.size} bytes recorded for it\n`)
+    expect(fs.existsSync(path.join(root, "usr/share/app"))).toBe(false)
+    fs.rmSync(path.join(store, "objects"), { recursive: true })
+
+    // Downloads in the store's tmp/, as a killed apply leaves them.
+    const tmp = path.join(store, "tmp")
+    fs.rmSync(tmp, { recursive: true })
+    fs.mkdirSync(tmp)
+    const part = (file: string, bytes: string) => fs.writeFileSync(path.join(tmp, `${object(file).sha}.part`), bytes)
+    const content = (file: string) => {
+      const spec = files[file.slice(1) as keyof typeof files]
+      return typeof spec === "string" ? spec : spec.content
+    }
+    part("/usr/share/app/c", content("/usr/share/app/c")) // complete: used without a request
+    part("/usr/share/app/d", "x".repeat(object("/usr/share/app/d").size)) // complete but wrong: downloaded again
+    part("/usr/share/app/e", "x".repeat(1000)) // started wrong: resumed, fails verification, downloaded again
+    part("/usr/share/app/f", content("/usr/share/app/f").slice(0, 1000)) // the server refuses to resume it (416)
+
+    // Retry-After is honoured, in seconds or as a date, up to the timeout (2 s here).
+    const app = object("/usr/bin/app")
+    const first = new Set<string>()
+    handler = (req, res, serve) => {
+      const url = req.url!
+      const once = !first.has(url)
+      first.add(url)
+      if (once && url.endsWith("/index.json")) return res.writeHead(503, { "retry-after": "1" }).end()
+      if (once && url === `/s${app.url}`) return res.writeHead(429, { "retry-after": new Date(Date.now() + 3000).toUTCString() }).end()
+      if (once && url === `/s${b.url}`) return res.writeHead(503, { "retry-after": "3600" }).end()
+      if (once && url === `/s${a.url}`) return half(res) // stalls once, then resumes
+      if (url === `/s${object("/usr/share/app/f").url}` && req.headers.range) return res.writeHead(416).end()
+      serve()
+    }
+    seen = []
+    const patient = { CONARY_HTTP_TIMEOUT: "2" }
+    await okAsync(["source", "sync", ...r], { env: patient })
+    await okAsync(["apply", ...r], { env: patient })
+    for (const f of Object.keys(files)) expect(fs.readFileSync(path.join(root, f), "utf8")).toBe(content(`/${f}`))
+    const gap = (url: string) => {
+      const [x, y] = requestsTo(url)
+      return y!.at - x!.at
+    }
+    expect(gap("/s/index.json")).toBeGreaterThanOrEqual(1000)
+    expect(gap(`/s${app.url}`)).toBeGreaterThanOrEqual(1500)
+    const ranges = (file: string) => requestsTo(`/s${object(file).url}`).map((s) => s.range ?? "whole")
+    expect(ranges("/usr/share/app/a")).toEqual(["whole", `bytes=${20_000}-`])
+    expect(ranges("/usr/share/app/b")).toEqual(["whole", "whole"]) // an hour was not waited
+    expect(ranges("/usr/share/app/c")).toEqual([])
+    expect(ranges("/usr/share/app/d")).toEqual(["whole"])
+    expect(ranges("/usr/share/app/e")).toEqual(["bytes=1000-", "whole"])
+    expect(ranges("/usr/share/app/f")).toEqual(["bytes=1000-", "whole"])
+    expect(fs.readdirSync(tmp)).toEqual([])
+  }, 60_000)
+
+  it("falls back to another source offering the same content, and names each when all fail", async () => {
+    handler = (_req, _res, serve) => serve()
+    const { root, r } = await rootWith({ a: [`${base}/a`], b: [`${base}/b`] })
+    const failing = new Set(["a", "b"])
+    handler = (req, res, serve) => {
+      const mirror = req.url!.split("/")[1]!
+      if (!isObject(req.url!) || !failing.has(mirror)) return serve()
+      if (mirror === "a") return res.writeHead(500).end()
+      res.writeHead(404).end()
+    }
+    const bad = await run(["apply", ...r])
+    expect(bad.code).toBe(1)
+    expect(bad.stderr).toMatch(
+      new RegExp(`^conary: content [0-9a-f]{16}: source a: ${base}/a/objects/\\S+ answered 500; source b: ${base}/b/objects/\\S+ answered 404\n$`),
+    )
+    failing.delete("b")
+    seen = []
+    await must(["apply", ...r])
+    expect(fs.readFileSync(path.join(root, "usr/bin/app"), "utf8")).toBe(files["usr/bin/app"].content)
+    expect(seen.filter((s) => s.path.startsWith("/b/") && isObject(s.path))).toHaveLength(objects.size)
+  }, 30_000)
+
+  it("follows at most 5 redirects, only to http(s), and records where they led", async () => {
+    handler = (req, res, serve) => {
+      const [, mirror, ...rest] = req.url!.split("/")
+      if (mirror === "moved") return res.writeHead(302, { location: `/good/${rest.join("/")}` }).end()
+      if (mirror === "loop") return res.writeHead(301, { location: req.url! }).end()
+      if (mirror === "file") return res.writeHead(302, { location: "file:///etc/passwd" }).end()
+      serve()
+    }
+    const { r } = setupRoot()
+    for (const name of ["moved", "loop", "file"]) await must(["source", "add", name, `${base}/${name}`, "--trust", pub, ...r])
+    seen = []
+    const loop = await run(["source", "sync", "loop", ...r])
+    expect(loop.stderr).toBe(`conary: source loop: fetching index.json: ${base}/loop/index.json: more than 5 redirects\n`)
+    expect(requestsTo("/loop/")).toHaveLength(6)
+    const file = await run(["source", "sync", "file", ...r])
+    expect(file.stderr).toBe(`conary: source file: fetching index.json: ${base}/file/index.json redirects to file: (only http and https are followed)\n`)
+    await must(["source", "sync", "moved", ...r])
+    const show = JSON.parse(await must(["show", "app", "--json", ...r]))
+    expect(show.provenance.map((p: { source: string; origin: string }) => [p.source, p.origin])).toEqual([["moved", `${base}/good`]])
+  }, 30_000)
+
+  it("syncs from the first mirror with good metadata, says why the others were skipped, and fetches objects there first", async () => {
+    const index = fs.readFileSync(path.join(repoDir, "index.json"))
+    const broken = Buffer.from('{"formatVersion": 1}')
+    handler = (req, res, serve) => {
+      const [, mirror, rel] = req.url!.split("/")
+      // A tampered index under the real signature; a broken one, correctly signed.
+      if (mirror === "tampered" && rel === "index.json") return res.end(Buffer.concat([index, Buffer.from(" ")]))
+      if (mirror === "broken" && rel === "index.json") return res.end(broken)
+      if (mirror === "broken" && rel === "index.json.sig") return res.end(crypto.sign(null, broken, key).toString("base64"))
+      if (mirror === "good" && isObject(req.url!)) return res.writeHead(503).end()
+      serve()
+    }
+    const down = "http://127.0.0.1:1/repo"
+    const { root, r } = setupRoot()
+    const urls = [down, `${base}/tampered`, `${base}/broken`, `${base}/good`]
+    await must(["source", "add", "m", urls[0]!, urls[1]!, "--mirror", urls[2]!, "--mirror", urls[3]!, "--trust", pub, ...r])
+    const sync = await must(["source", "sync", "m", ...r])
+    // (one line per mirror skipped, with why, then the result)
+    expect(sync.split("\n")).toEqual([
+      `m: skipped mirror ${down}: fetching index.json: cannot reach ${down}/index.json (ECONNREFUSED)`,
+      `m: skipped mirror ${base}/tampered: the index signature does not verify against the trusted key (tampered, or signed by another key)`,
+      `m: skipped mirror ${base}/broken: bad index.json: generatedAt: is missing`,
+      `m: 1 troves (1 new or changed, 0 gone) from ${base}/good`,
+      "",
+    ])
+    expect(await must(["source", "list", ...r])).toContain(`mirror ${base}/good (synced from)`)
+    const status = JSON.parse((await run(["status", "--json", ...r])).stdout)
+    expect(status.sources.filter((s: { name: string }) => s.name === "m")).toEqual([expect.objectContaining({ name: "m", location: down, mirrors: urls.slice(1), syncedFrom: `${base}/good` })])
+
+    // Objects: the mirror that served the index first; it fails, so the others in order.
+    seen = []
+    await must(["desired", "add", "app", ...r])
+    await must(["apply", ...r])
+    expect(fs.readFileSync(path.join(root, "usr/bin/app"), "utf8")).toBe(files["usr/bin/app"].content)
+    const app = object("/usr/bin/app").url
+    expect(seen.filter((s) => s.path.endsWith(app)).map((s) => s.path.split("/")[1])).toEqual(["good", "good", "good", "good", "tampered"])
+  }, 30_000)
+})
+
+describe("mirrors and conditional sync through nginx", () => {
+  it.skipIf(mustSkip(hasNginx(), "mirrors through nginx", "nginx is not installed", "sudo sh scripts/test-tools.sh"))(
+    "skips a mirror with a broken index, fetches objects from the good one, and downloads an unchanged index once",
+    async () => {
+      const www = path.join(work, "www")
+      fs.cpSync(repoDir, path.join(www, "good"), { recursive: true })
+      fs.mkdirSync(path.join(www, "stale"), { recursive: true })
+      fs.writeFileSync(path.join(www, "stale/index.json"), "{ truncated")
+      fs.copyFileSync(path.join(repoDir, "index.json.sig"), path.join(www, "stale/index.json.sig"))
+      const nginx = await startNginx(path.join(work, "nginx"), www)
+      try {
+        const { root, r } = setupRoot()
+        await must(["source", "add", "web", `${nginx.url}/stale`, "--mirror", `${nginx.url}/good`, "--trust", pub, ...r])
+        expect(await must(["source", "sync", ...r])).toContain(`web: 1 troves (1 new or changed, 0 gone) from ${nginx.url}/good`)
+        await must(["desired", "add", "app", ...r])
+        await must(["apply", ...r])
+        expect(fs.readFileSync(path.join(root, "usr/share/app/a"), "utf8")).toBe(files["usr/share/app/a"])
+        const log = () => requests(nginx).map(([m, p, s, b]) => `${m} ${p} ${s} ${b}`)
+        expect(log().filter((l) => l.includes("/objects/")).sort()).toEqual([...objects.values()].map((o) => `GET /good${o.url} 200 ${o.size}`).sort())
+        // Again: the good mirror's index is unchanged (304, no body); plan asks nothing.
+        const before = log().length
+        expect(await must(["source", "sync", ...r])).toContain(`web: 1 troves (index unchanged from ${nginx.url}/good)`)
+        await must(["plan", ...r])
+        expect(log().slice(before)).toEqual([
+          `GET /stale/index.json 200 ${"{ truncated".length}`,
+          `GET /stale/index.json.sig 200 ${fs.statSync(path.join(repoDir, "index.json.sig")).size}`,
+          "GET /good/index.json 304 0",
+        ])
+      } finally {
+        await nginx.stop()
+      }
+    },
+    30_000,
+  )
+})
