@@ -5,6 +5,7 @@ import * as Option from "effect/Option"
 import * as path from "node:path"
 import { buildRepo, generateKey } from "../../source/repo.js"
 import { rootStatus } from "../../reconcile/status.js"
+import { printable } from "../../errors.js"
 import { attempt, jsonOption, rootOptions, withConary } from "../context.js"
 import { EXIT_CHANGES, EXIT_OK } from "../exit.js"
 import { count, printJson, println } from "../format.js"
@@ -59,8 +60,10 @@ export const statusCommand = Command.make("status", { ...rootOptions, json: json
         println(`drift: ${s.drift.drifted} of ${count(s.drift.files, "file")} (${s.drift.missing} missing, ${s.drift.config} config)`)
         for (const src of s.sources)
           println(
-            `source ${src.name}: ${[src.location, ...src.mirrors].join(" ")}, ${src.syncedAt ? `synced ${src.syncedAt}` : "never synced"}` +
-              (src.mirrors.length > 0 && src.syncedFrom ? ` from ${src.syncedFrom}` : ""),
+            printable(
+              `source ${src.name}: ${[src.location, ...src.mirrors].join(" ")}, ${src.syncedAt ? `synced ${src.syncedAt}` : "never synced"}` +
+                (src.mirrors.length > 0 && src.syncedFrom ? ` from ${src.syncedFrom}` : ""),
+            ),
           )
         println(s.converged ? "converged" : "not converged")
       }
