@@ -287,6 +287,16 @@ describe("a hostile repository server", () => {
     expect(fs.readFileSync(path.join(root, "usr/bin/app"), "utf8")).toBe(files["usr/bin/app"].content)
     const app = object("/usr/bin/app").url
     expect(seen.filter((s) => s.path.endsWith(app)).map((s) => s.path.split("/")[1])).toEqual(["good", "good", "good", "good", "tampered"])
+
+    // No mirror serves a good index: the error names each one's reason.
+    const mirrors = handler
+    handler = (req, res, serve) => (req.url === "/good/index.json" ? res.writeHead(404).end() : mirrors(req, res, serve))
+    const none = await run(["source", "sync", "m", ...r])
+    expect(none.stderr).toBe(
+      `conary: source m: no mirror served a good index: ${down}: fetching index.json: cannot reach ${down}/index.json (ECONNREFUSED); ` +
+        `${base}/tampered: the index signature does not verify against the trusted key (tampered, or signed by another key); ` +
+        `${base}/broken: bad index.json: generatedAt: is missing; ${base}/good: ${base}/good has no index.json\n`,
+    )
   }, 30_000)
 })
 
