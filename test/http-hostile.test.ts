@@ -239,6 +239,7 @@ describe("a hostile repository server", () => {
       serve()
     }
     const { r } = setupRoot()
+    expect((await run(["source", "add", "bad", "http://", ...r])).stderr).toBe("conary: source bad: 'http://' is not a valid URL\n")
     for (const name of ["moved", "loop", "file"]) await must(["source", "add", name, `${base}/${name}`, "--trust", pub, ...r])
     seen = []
     const loop = await run(["source", "sync", "loop", ...r])

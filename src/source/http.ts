@@ -40,7 +40,7 @@ const seconds = (ms: number) => `${+(ms / 1000).toFixed(3)} s`
 const describe = (e: unknown): string => (e as NodeJS.ErrnoException).code ?? (e as Error).message
 
 /** Retry-After as milliseconds: delta-seconds or an HTTP date; undefined when absent or unreadable. */
-export const retryAfterMs = (value: string | undefined, now = Date.now()): number | undefined => {
+const retryAfterMs = (value: string | undefined, now = Date.now()): number | undefined => {
   if (value === undefined) return undefined
   if (/^\s*\d+\s*$/.test(value)) return Number(value) * 1000
   const at = Date.parse(value)

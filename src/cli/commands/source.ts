@@ -34,7 +34,10 @@ const add = Command.make(
       attempt(() => {
         if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(args.name)) throw new UsageError({ message: `bad source name '${args.name}'` })
         const [location, ...mirrors] = [...args.locations, ...args.mirror].map((l) => {
-          if (isHttp(l)) return l.replace(/\/+$/, "")
+          if (isHttp(l)) {
+            if (!URL.canParse(l)) throw new UsageError({ message: `source ${args.name}: '${l}' is not a valid URL` })
+            return l.replace(/\/+$/, "")
+          }
           const dir = path.resolve(l)
           if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory())
             throw new UsageError({ message: `source ${args.name}: ${dir} is not a directory or an http(s) URL` })
