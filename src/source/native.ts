@@ -12,7 +12,8 @@ import { isNativeVersion } from "../desired/version.js"
 import { ApplyError, ArchiveError, StoreError, describeIo } from "../errors.js"
 import { writeOutputFile } from "../files.js"
 import { type ContentStore, sha256OfFile } from "../store/store.js"
-import { componentOf, parseDepGroup, type TroveFile } from "../model/trove.js"
+import { componentOf, formatDepGroup, parseDepGroup, type TroveFile } from "../model/trove.js"
+import { elfDeps, looksLikeElf } from "./elf.js"
 import type { PackageFormat } from "./package-format.js"
 
 // A native trove archive (.ctrv) is a gzipped tar: `manifest.json` first, then
@@ -241,6 +242,8 @@ export interface BuildOptions {
   readonly flavor: string
   readonly requires: ReadonlyArray<string>
   readonly provides: ReadonlyArray<string>
+  /** add the soname provides and requires of the ELF files packed (`trove build` unless --no-auto-deps) */
+  readonly autoDeps?: boolean
   /** gzip level; the bench lowers it */
   readonly level?: number
 }
@@ -302,6 +305,16 @@ export const buildNativeTrove = async (dir: string, options: BuildOptions, out: 
 export const packNativeTrove = async (entries: ReadonlyArray<PackEntry>, options: BuildOptions, out: string): Promise<NativeTrove> => {
   const bad = (reason: string) => new ArchiveError({ archive: out, reason })
   if (!isNativeVersion(options.version)) throw bad(`version '${options.version}' is not upstream-source-build`)
+  const deps = (texts: ReadonlyArray<string>) =>
+    texts.map((dep) => {
+      const group = parseDepGroup(dep)
+      if (group === undefined) throw bad(`bad dependency '${dep}'`)
+      return formatDepGroup(group)
+    })
+  const provides = new Set(deps(options.provides))
+  const requires = new Set(deps(options.requires))
+  const autoProvides = new Set<string>()
+  const autoRequires = new Set<string>()
   const files: Manifest["files"][number][] = []
   const contents = new Map<string, () => Buffer>()
   for (const entry of entries) {
@@ -312,6 +325,9 @@ export const packNativeTrove = async (entries: ReadonlyArray<PackEntry>, options
       files.push({ ...common, kind: "symlink", mode: 0o777, size: 0, target: entry.target, ...(entry.mtime === undefined ? {} : { mtime: entry.mtime }) })
     else {
       const data = entry.data()
+      const elf = options.autoDeps && entry.hardlink === undefined && looksLikeElf(data) ? elfDeps(data, entry.mode) : undefined
+      for (const p of elf?.provides ?? []) autoProvides.add(`soname: ${p}`)
+      for (const r of elf?.requires ?? []) autoRequires.add(`soname: ${r}`)
       const sha256 = createHash("sha256").update(data).digest("hex")
       contents.set(sha256, entry.data)
       const extra = { ...(entry.mtime === undefined ? {} : { mtime: entry.mtime }), ...(entry.hardlink === undefined ? {} : { hardlink: entry.hardlink }) }
@@ -323,15 +339,13 @@ export const packNativeTrove = async (entries: ReadonlyArray<PackEntry>, options
     name: options.name,
     version: options.version,
     flavor: normalizeFlavor(options.flavor),
-    requires: options.requires,
-    provides: options.provides,
+    // What the trove provides itself it does not require (a library's own soname, within the trove).
+    requires: [...requires, ...[...autoRequires].filter((r) => !provides.has(r) && !autoProvides.has(r) && !requires.has(r)).sort()],
+    provides: [...provides, ...[...autoProvides].filter((p) => !provides.has(p)).sort()],
     files,
   }
   const checked = decodeOrProblem(Manifest, manifest)
   if (Either.isLeft(checked)) throw bad(checked.left)
-  for (const dep of [...options.requires, ...options.provides]) {
-    if (parseDepGroup(dep) === undefined) throw bad(`bad dependency '${dep}'`)
-  }
   const bytes = Buffer.from(JSON.stringify(manifest))
   const pack = tar.pack()
   await writeOutputFile(out, async (temp) => {

@@ -6,11 +6,30 @@ import { availableTroves, provenanceOf, troveFilesLookup, troveScripts } from ".
 import { compareVersions, matchesVersionSpec } from "../../desired/version.js"
 import { parseSpec } from "../../desired/rows.js"
 import { NotFoundError, printable } from "../../errors.js"
-import { type TroveMeta, filesForComponents } from "../../model/trove.js"
+import { type DepClass, type TroveMeta, filesForComponents, formatDepGroup, parseDepGroup } from "../../model/trove.js"
 import { attempt, jsonOption, rootOptions, withConary } from "../context.js"
 import { count, formatBytes, printJson, println, table } from "../format.js"
 
 // Read-only views of the installed state: list, show, history.
+
+/** Dependencies by class, as canonical texts; a requirement whose alternatives are of several classes is `mixed`. */
+const byClass = (deps: ReadonlyArray<string>): Record<DepClass | "mixed", string[]> => {
+  const out: Record<DepClass | "mixed", string[]> = { name: [], file: [], soname: [], mixed: [] }
+  for (const text of deps) {
+    const group = parseDepGroup(text)
+    const classes = new Set((group ?? []).map((d) => d.class))
+    out[classes.size === 1 ? [...classes][0]! : classes.size === 0 ? "name" : "mixed"].push(group ? formatDepGroup(group) : text)
+  }
+  return out
+}
+
+/** `Requires:` with the names on one line, then one line per file and soname (`Requires soname:`), without their prefix. */
+const classRows = (label: string, deps: Record<DepClass | "mixed", string[]>): string[][] => {
+  const rows = [[`${label}:`, printable([...deps.name, ...deps.mixed].join(", ")) || "-"]]
+  for (const cls of ["file", "soname"] as const)
+    deps[cls].forEach((text, i) => rows.push([i === 0 ? `${label} ${cls}:` : "", printable(text.slice(cls.length + 2))]))
+  return rows
+}
 
 const list = Command.make("list", { ...rootOptions, json: jsonOption }, (args) =>
   withConary(args, { write: false, command: "list" }, (c) =>
@@ -71,6 +90,8 @@ const show = Command.make(
           availableComponents: trove.components,
           requires: trove.requires,
           provides: trove.provides,
+          requiresByClass: byClass(trove.requires),
+          providesByClass: byClass(trove.provides),
           conflicts: trove.conflicts,
           replaces: trove.replaces,
           optional: trove.optional,
@@ -87,8 +108,8 @@ const show = Command.make(
           ["Flavor:", data.flavor || "(none)"],
           ["Status:", installed ? `installed (${installed.reason === "explicit" ? "desired" : "pulled in as a dependency"})` : "available, not installed"],
           ["Components:", data.components.map((x) => ":" + x).join(" ")],
-          ["Requires:", data.requires.join(", ") || "-"],
-          ["Provides:", data.provides.join(", ") || "-"],
+          ...classRows("Requires", data.requiresByClass),
+          ...classRows("Provides", data.providesByClass),
           ...(data.optional.length > 0 ? [["Optional:", printable(data.optional.join(", "))]] : []),
           ...(data.conflicts.length > 0 ? [["Conflicts:", printable(data.conflicts.join(", "))]] : []),
           ...(data.replaces.length > 0 ? [["Replaces:", printable(data.replaces.join(", "))]] : []),

@@ -20,6 +20,9 @@ const build = Command.make(
     ),
     requires: Options.text("requires").pipe(Options.repeated),
     provides: Options.text("provides").pipe(Options.repeated),
+    noAutoDeps: Options.boolean("no-auto-deps").pipe(
+      Options.withDescription("do not add the soname provides and requires of the ELF files packed"),
+    ),
     out: Options.text("out"),
     json: jsonOption,
   },
@@ -34,6 +37,7 @@ const build = Command.make(
             flavor: formatFlavor(builtFlavor(parseFlavor(args.flavor))),
             requires: args.requires,
             provides: args.provides,
+            autoDeps: !args.noAutoDeps,
           },
           path.resolve(args.out),
         ),
@@ -45,6 +49,8 @@ const build = Command.make(
         version: trove.version,
         flavor: trove.flavor,
         files: trove.files.length,
+        requires: trove.requires,
+        provides: trove.provides,
         digest: trove.digest,
       }
       if (args.json) return printJson(summary)
