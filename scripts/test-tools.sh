@@ -16,7 +16,7 @@ bsdtar    libarchive-tools       archive listings
 zstd      zstd                   zstd-compressed packages
 xz        xz-utils               xz/lzma-compressed test archives
 bzip2     bzip2                  bzip2-compressed test archives
-ld        binutils               ELF fixtures (as, ld) and readelf, for trove build's soname deps
+ld        binutils               ELF fixtures (as, ld) and readelf, for the soname deps of trove build
 /usr/bin/time time          peak memory of refusing a decompression bomb
 '
 missing() {
