@@ -46,6 +46,7 @@ describe("dependency classes", () => {
       "soname: libc.so.6 (64bit)",
       "soname: libfoo.so.1 (>= 1)",
       "soname: (64bit)",
+      "soname: lib\u001b[31m.so.1",
       "soname: lib(a",
       "soname:",
       "abi: foo",

@@ -100,7 +100,7 @@ export interface Dep {
 const DEP = /^\s*([A-Za-z0-9][A-Za-z0-9+._:-]*?)\s*(?:\(\s*(<<|<=|=|>=|>>|<|>)\s*([^\s)<>=][^\s)]*)\s*\)|(<<|<=|>=|>>|=)\s*([^\s<>=]\S*))?\s*$/
 const CLASSED = /^\s*(file|soname):\s*(\S+)\s*$/
 /** rpm's soname spelling: `libfoo.so.1`, `libfoo.so.1()(64bit)`, `libc.so.6(GLIBC_2.34)(64bit)` */
-const SONAME = /^[^\s|(),]+(?:\([^\s|(),]*\))*$/
+const SONAME = /^[^\s|(),\x00-\x1f\x7f]+(?:\([^\s|(),\x00-\x1f\x7f]*\))*$/
 
 /** An absolute path with no empty, `.` or `..` component, no trailing slash, nothing but printable non-space characters and no `|`. */
 const isNormalPath = (p: string): boolean =>

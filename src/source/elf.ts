@@ -1,3 +1,5 @@
+import { parseDep } from "../model/trove.js"
+
 // The shared-library dependencies of an ELF file, as rpm's elfdeps spells
 // them: DT_SONAME (and the versions .gnu.version_d defines) provided,
 // DT_NEEDED (and the versions .gnu.version_r needs) required, 64-bit objects
@@ -35,8 +37,8 @@ class Malformed extends Error {}
 
 const UTF8 = new TextDecoder("utf-8", { fatal: true })
 
-/** A soname elfdeps emits (a library or the dynamic linker), and that reads back as one dependency. */
-const plausible = (name: string): boolean => name.includes(".so") && /^(lib|ld[.-]|ld64[.-])[^\s|(),]*$/.test(name)
+/** A soname elfdeps emits: a library's or the dynamic linker's. */
+const plausible = (name: string): boolean => name.includes(".so") && /^(lib|ld[.-]|ld64[.-])/.test(name)
 
 /** Whether the bytes start as an ELF file does (cheap: callers test every file they pack). */
 export const looksLikeElf = (data: Uint8Array): boolean =>
@@ -152,9 +154,11 @@ const read = (view: DataView, is64: boolean, le: boolean, executable: boolean): 
   }
   const provides = new Set<string>()
   const requires = new Set<string>()
-  /** rpm's spelling: `name`, `name()(64bit)`, `name(VERSION)`, `name(VERSION)(64bit)`; nothing for what would not read back */
+  /** rpm's spelling: `name`, `name()(64bit)`, `name(VERSION)`, `name(VERSION)(64bit)`; nothing for what would not read back as one dependency */
   const add = (into: Set<string>, name: string, version = "") => {
-    if (plausible(name) && /^[^\s|(),]*$/.test(version)) into.add(version === "" && marker === "" ? name : `${name}(${version})${marker}`)
+    if (!plausible(name)) return
+    const text = version === "" && marker === "" ? name : `${name}(${version})${marker}`
+    if (parseDep(`soname: ${text}`) !== undefined) into.add(text)
   }
   if (soname !== undefined && type === ET_DYN && !debug) add(provides, soname)
   if (requiring) for (const n of needed) add(requires, n)
