@@ -23,9 +23,13 @@ const byClass = (deps: ReadonlyArray<string>): Record<DepClass | "mixed", string
   return out
 }
 
-/** `Requires:` with the names on one line, then one line per file and soname (`Requires soname:`), without their prefix. */
+/**
+ * `Requires:` with the names on one line (`-` when there is nothing of any
+ * class), then one line per file and soname (`Requires soname:`), without their prefix.
+ */
 const classRows = (label: string, deps: Record<DepClass | "mixed", string[]>): string[][] => {
-  const rows = [[`${label}:`, printable([...deps.name, ...deps.mixed].join(", ")) || "-"]]
+  const named = [...deps.name, ...deps.mixed]
+  const rows = named.length > 0 || deps.file.length + deps.soname.length === 0 ? [[`${label}:`, printable(named.join(", ")) || "-"]] : []
   for (const cls of ["file", "soname"] as const)
     deps[cls].forEach((text, i) => rows.push([i === 0 ? `${label} ${cls}:` : "", printable(text.slice(cls.length + 2))]))
   return rows
