@@ -4,8 +4,9 @@ import { Decompress as ZstdDecompress } from "fzstd"
 import lzma from "lzma-native"
 import Bunzip from "seek-bzip"
 
-// Decompressors for the members of a .deb, chosen by the member's name, each
-// behind a guard that stops a decompression bomb at a bound.
+// Decompressors for package payloads (a .deb's members, chosen by name; an
+// .rpm's payload, by the compressor its header names), each behind a guard
+// that stops a decompression bomb at a bound.
 
 /** zstd as a stream (fzstd decodes in pure JavaScript, chunk by chunk). */
 class Zstd extends Transform {
@@ -27,6 +28,103 @@ class Zstd extends Transform {
     } catch (e) {
       done(e as Error)
     }
+  }
+}
+
+/**
+ * Cuts a zstd stream at frame and block boundaries (RFC 8878), so the decoder
+ * is fed one whole block at a time: no step produces more than a block's
+ * output (128 KiB, the format's limit), and the decoder never gathers a block
+ * from many small pieces (fzstd copies what it holds on every push).
+ * Skippable frames are dropped; anything it cannot parse goes to the decoder
+ * as it is, which says what is wrong.
+ */
+class ZstdBlocks extends Transform {
+  private pending: Buffer = Buffer.alloc(0)
+  private state: "frame" | "block" | "checksum" | "skip" | "raw" = "frame"
+  private checksum = false
+  private skip = 0
+
+  /** The size of the next unit at `at` and the state after it; undefined until enough bytes are there. */
+  private unit(b: Buffer, at: number): number | undefined {
+    const rest = b.length - at
+    switch (this.state) {
+      case "raw":
+        return rest
+      case "skip":
+        return Math.min(rest, this.skip)
+      case "checksum":
+        return rest < 4 ? undefined : 4
+      case "block": {
+        if (rest < 3) return undefined
+        const h = b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16)
+        const type = (h >> 1) & 3
+        if (type === 3) return rest
+        return 3 + (type === 1 ? 1 : h >>> 3)
+      }
+      case "frame": {
+        if (rest < 8) return undefined
+        const magic = b.readUInt32LE(at)
+        if ((magic & 0xfffffff0) === 0x184d2a50) return 8
+        if (magic !== 0xfd2fb528) return rest
+        const d = b[at + 4]!
+        const single = (d >> 5) & 1
+        const fcs = [single, 2, 4, 8][d >> 6]!
+        return 5 + (single ? 0 : 1) + [0, 1, 2, 4][d & 3]! + fcs
+      }
+    }
+  }
+
+  /** Moves past a unit; whether the decoder gets it (skippable frames it does not). */
+  private advance(b: Buffer, at: number, size: number): boolean {
+    switch (this.state) {
+      case "frame": {
+        const magic = b.readUInt32LE(at)
+        if ((magic & 0xfffffff0) === 0x184d2a50) {
+          this.skip = b.readUInt32LE(at + 4)
+          this.state = this.skip > 0 ? "skip" : "frame"
+          return false
+        }
+        if (magic !== 0xfd2fb528) this.state = "raw"
+        else {
+          this.checksum = ((b[at + 4]! >> 2) & 1) === 1
+          this.state = "block"
+        }
+        return true
+      }
+      case "block":
+        if (((b[at]! >> 1) & 3) === 3) this.state = "raw"
+        else if ((b[at]! & 1) === 1) this.state = this.checksum ? "checksum" : "frame"
+        return true
+      case "checksum":
+        this.state = "frame"
+        return true
+      case "skip":
+        this.skip -= size
+        if (this.skip === 0) this.state = "frame"
+        return false
+      case "raw":
+        return true
+    }
+  }
+
+  override _transform(chunk: Buffer, _: BufferEncoding, done: TransformCallback) {
+    const b = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk])
+    let at = 0
+    for (;;) {
+      const size = this.unit(b, at)
+      if (size === undefined || size === 0 || size > b.length - at) break
+      if (this.advance(b, at, size)) this.push(b.subarray(at, at + size))
+      at += size
+    }
+    this.pending = b.subarray(at)
+    done()
+  }
+
+  override _flush(done: TransformCallback) {
+    // An unfinished unit: the decoder says the stream is cut short.
+    if (this.pending.length > 0 && this.state !== "skip") this.push(this.pending)
+    done()
   }
 }
 
@@ -121,30 +219,58 @@ class Bound extends Transform {
   }
 }
 
+/** A decompressor fed by a cutter of its input. */
+const fedBy = (cutter: Transform, decompressor: Transform): Duplex => Duplex.from({ writable: cutter, readable: cutter.pipe(decompressor) })
+
 /**
  * Feeds a decompressor in small slices: zstd and liblzma turn each input
  * chunk into all of its output at once (a 64 KiB chunk of a bomb is
  * gigabytes), so the slice bounds what one step can produce.
  */
-const sliced = (size: number, decompressor: Transform): Duplex => {
-  const slicer = new Transform({
-    transform(chunk: Buffer, _, done) {
-      for (let i = 0; i < chunk.length; i += size) this.push(chunk.subarray(i, i + size))
-      done()
-    },
-  })
-  return Duplex.from({ writable: slicer, readable: slicer.pipe(decompressor) })
+const sliced = (size: number, decompressor: Transform): Duplex =>
+  fedBy(
+    new Transform({
+      transform(chunk: Buffer, _, done) {
+        for (let i = 0; i < chunk.length; i += size) this.push(chunk.subarray(i, i + size))
+        done()
+      },
+    }),
+    decompressor,
+  )
+
+export type Compression = "none" | "gzip" | "xz" | "lzma" | "bzip2" | "zstd"
+
+/** A decompressor for a compression by name (the formats name them differently: see below). */
+export const decompressor = (compression: Compression): Duplex => {
+  switch (compression) {
+    case "none":
+      return new Transform({ transform: (c, _, done) => done(null, c) })
+    case "gzip":
+      return zlib.createGunzip()
+    // liblzma's auto decoder reads both .xz and the older .lzma (LZMA_alone).
+    case "xz":
+    case "lzma":
+      return sliced(4096, lzma.createDecompressor() as unknown as Transform)
+    case "bzip2":
+      return bunzip2()
+    case "zstd":
+      return fedBy(new ZstdBlocks(), new Zstd())
+  }
 }
+
+const MEMBER_SUFFIXES: ReadonlyArray<readonly [string, Compression]> = [
+  [".tar", "none"],
+  [".tar.gz", "gzip"],
+  [".tar.xz", "xz"],
+  [".tar.lzma", "lzma"],
+  [".tar.bz2", "bzip2"],
+  [".tar.zst", "zstd"],
+]
 
 /** The decompressor a member name calls for: what dpkg reads (`man deb`): data.tar{,.gz,.xz,.zst,.bz2,.lzma}. */
 export const decompressorFor = (member: string): Duplex | undefined => {
-  if (member.endsWith(".tar")) return new Transform({ transform: (c, _, done) => done(null, c) })
-  if (member.endsWith(".tar.gz")) return zlib.createGunzip()
-  // liblzma's auto decoder reads both .xz and the older .lzma (LZMA_alone).
-  if (member.endsWith(".tar.xz") || member.endsWith(".tar.lzma")) return sliced(4096, lzma.createDecompressor() as unknown as Transform)
-  if (member.endsWith(".tar.bz2")) return bunzip2()
-  if (member.endsWith(".tar.zst")) return sliced(512, new Zstd())
-  return undefined
+  const found = MEMBER_SUFFIXES.find(([suffix]) => member.endsWith(suffix))
+  return found && decompressor(found[1])
 }
 
 /**
@@ -154,3 +280,4 @@ export const decompressorFor = (member: string): Duplex | undefined => {
 export const unpackLimit = (compressedSize: number): number => 64 * 1024 * 1024 + compressedSize * 200
 
 export const bound = (limit: number) => new Bound(limit)
+
