@@ -166,6 +166,20 @@ describe("plan", () => {
     expect(applyToDisk(diskOf(u, installedAfter(u, second)), third).size).toBe(0)
   })
 
+  it("never plans a file operation for a ghost file (owned, never on disk)", () => {
+    const u = makeUniverse([
+      { name: "tool", version: "1.0", files: [regular("/usr/bin/tool", "old"), { ...regular("/usr/share/tool.log", ""), ghost: true }] },
+      { name: "tool", version: "2.0", files: [regular("/usr/bin/tool", "new"), { ...regular("/usr/share/tool.log", "other"), ghost: true }] },
+    ])
+    const first = mustPlan(inputFor(u, [row("tool", "1.0")], []))
+    expect(first.files.map((f) => f.path)).toContain("/usr/bin/tool")
+    expect(first.files.map((f) => f.path)).not.toContain("/usr/share/tool.log")
+    const update = mustPlan(inputFor(u, [row("tool")], installedAfter(u, first)))
+    expect(update.files.map((f) => f.path)).toEqual(["/usr/bin/tool"])
+    const erase = mustPlan(inputFor(u, [], installedAfter(u, update)))
+    expect(erase.files.map((f) => f.path)).not.toContain("/usr/share/tool.log")
+  })
+
   it("satisfies a dependency through a provide, and names what cannot be resolved", () => {
     const v = makeUniverse([{ name: "app", version: "1-1-1", files: [], requires: ["virtual-tool | nothing"] }, ...[
       { name: "tool", version: "1-1-1", files: [], provides: ["virtual-tool"] },

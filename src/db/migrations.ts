@@ -207,6 +207,10 @@ export const migrations: ReadonlyArray<string> = [
   ALTER TABLE sources ADD COLUMN synced_from TEXT;
   ALTER TABLE sources ADD COLUMN index_validator TEXT;
   `,
+  `
+  -- Files a trove owns but does not ship (rpm's %ghost): listed, never on disk.
+  ALTER TABLE trove_files ADD COLUMN ghost INTEGER NOT NULL DEFAULT 0;
+  `,
 ]
 
 export const schemaVersion = migrations.length

@@ -272,7 +272,14 @@ export const recordedFilesAt = (db: Db, paths: ReadonlyArray<string>): RecordedF
 
 /** Every installed path, and the directories among them (for `verify --unowned`). */
 export const installedPaths = (db: Db): { all: Set<string>; dirs: string[] } => {
-  const rows = db.prepare("SELECT DISTINCT path, kind FROM installed_files").raw().all() as Array<[string, string]>
+  // Ghost files are the installed troves' too, though no apply wrote them.
+  const rows = db
+    .prepare(
+      `SELECT DISTINCT path, kind FROM installed_files
+       UNION SELECT f.path, f.kind FROM trove_files f JOIN installed_troves i ON i.trove_id = f.trove_id WHERE f.ghost = 1`,
+    )
+    .raw()
+    .all() as Array<[string, string]>
   return { all: new Set(rows.map((r) => r[0])), dirs: rows.filter((r) => r[1] === "dir").map((r) => r[0]) }
 }
 

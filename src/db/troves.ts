@@ -37,11 +37,11 @@ export const upsertTrove = (db: Db, t: NewTrove): number => {
       .lastInsertRowid,
   )
   const file = db.prepare(
-    `INSERT INTO trove_files (trove_id, path, kind, mode, owner, grp, sha256, size, link_target, is_config, component, mtime, hardlink)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    `INSERT INTO trove_files (trove_id, path, kind, mode, owner, grp, sha256, size, link_target, is_config, component, mtime, hardlink, ghost)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   )
   for (const f of t.files) {
-    file.run(id, f.path, f.kind, f.mode, f.owner, f.group, f.sha256, f.size, f.target, f.config ? 1 : 0, f.component, f.mtime ?? null, f.hardlink ?? null)
+    file.run(id, f.path, f.kind, f.mode, f.owner, f.group, f.sha256, f.size, f.target, f.config ? 1 : 0, f.component, f.mtime ?? null, f.hardlink ?? null, f.ghost ? 1 : 0)
   }
   const dep = db.prepare("INSERT INTO trove_deps (trove_id, kind, seq, value) VALUES (?, ?, ?, ?)")
   for (const kind of DEP_KINDS) (t[kind] ?? []).forEach((v, i) => dep.run(id, kind, i, v))
@@ -108,9 +108,9 @@ export const troveScripts = (db: Db, id: number): Record<string, string> => {
   return row?.scripts ? (JSON.parse(row.scripts) as Record<string, string>) : {}
 }
 
-type FileRow = [string, FileKind, number, string, string, string | null, number, string | null, number, string, number | null, string | null]
+type FileRow = [string, FileKind, number, string, string, string | null, number, string | null, number, string, number | null, string | null, number]
 
-const toFile = ([path, kind, mode, owner, group, sha256, size, target, config, component, mtime, hardlink]: FileRow): TroveFile => ({
+const toFile = ([path, kind, mode, owner, group, sha256, size, target, config, component, mtime, hardlink, ghost]: FileRow): TroveFile => ({
   path,
   kind,
   mode,
@@ -123,13 +123,14 @@ const toFile = ([path, kind, mode, owner, group, sha256, size, target, config, c
   component,
   ...(mtime === null ? {} : { mtime }),
   ...(hardlink === null ? {} : { hardlink }),
+  ...(ghost === 1 ? { ghost: true } : {}),
 })
 
 /** A memoizing lookup of a trove's files, as the planner wants it. */
 export const troveFilesLookup = (db: Db): ((troveId: number) => ReadonlyArray<TroveFile>) => {
   const stmt = db
     .prepare(
-      "SELECT path, kind, mode, owner, grp, sha256, size, link_target, is_config, component, mtime, hardlink FROM trove_files WHERE trove_id = ? ORDER BY path",
+      "SELECT path, kind, mode, owner, grp, sha256, size, link_target, is_config, component, mtime, hardlink, ghost FROM trove_files WHERE trove_id = ? ORDER BY path",
     )
     .raw()
   const cache = new Map<number, ReadonlyArray<TroveFile>>()

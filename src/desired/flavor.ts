@@ -298,3 +298,11 @@ export const alpmArchFlavor = (arch: string): string => {
   const map: Record<string, string> = { i486: "x86", i586: "x86", i686: "x86", pentium4: "x86", armv7h: "armhf", armv6h: "armhf" }
   return `is: ${map[arch] ?? arch}`
 }
+
+/** rpm architecture names as instruction sets; `noarch` means none, the 32-bit x86 family is `x86`. */
+export const rpmArchFlavor = (arch: string): string => {
+  if (arch === "noarch") return ""
+  if (/^(i[3-6]86|athlon|geode|pentium[34])$/.test(arch)) return "is: x86"
+  const map: Record<string, string> = { armv7hl: "armhf", armv7hnl: "armhf" }
+  return `is: ${map[arch] ?? arch}`
+}

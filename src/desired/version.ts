@@ -1,12 +1,14 @@
 import type { VersionScheme } from "../model/trove.js"
 
 // Version ordering per scheme. Native versions are `upstream-source-build`
-// (Conary's shape); Debian versions use dpkg's algorithm, Arch's pacman's.
+// (Conary's shape); Debian versions use dpkg's algorithm, Arch's pacman's,
+// rpm's rpm's.
 
 const COMPARE: Record<VersionScheme, (a: string, b: string) => number> = {
   native: (a, b) => compareNative(a, b),
   deb: (a, b) => compareDebian(a, b),
   alpm: (a, b) => compareAlpm(a, b),
+  rpm: (a, b) => compareRpm(a, b),
 }
 
 export const compareVersions = (scheme: VersionScheme, a: string, b: string): number => COMPARE[scheme](a, b)
@@ -274,6 +276,96 @@ const alpmSegments = (a: string, b: string): number => {
   if (one >= a.length && two >= b.length) return 0
   // What is left decides: letters never beat the end, anything else does.
   return (one >= a.length && !isAlphaAt(b, two)) || isAlphaAt(a, one) ? -1 : 1
+}
+
+// ---- rpm ------------------------------------------------------------------
+
+/**
+ * `[epoch:]version[-release]` split as rpm's parseEVR does (rpmver.c): the
+ * epoch is the digits before a ':', the release follows the last '-'.
+ */
+const splitRpm = (evr: string): { epoch: string | undefined; version: string; release: string | undefined } => {
+  let s = 0
+  while (s < evr.length && isDigit(evr, s)) s++
+  const hyphen = evr.lastIndexOf("-")
+  const colon = evr.charAt(s) === ":"
+  const epoch = colon ? evr.slice(0, s) || "0" : undefined
+  const start = colon ? s + 1 : 0
+  return hyphen >= start ? { epoch, version: evr.slice(start, hyphen), release: evr.slice(hyphen + 1) } : { epoch, version: evr.slice(start), release: undefined }
+}
+
+/**
+ * rpm's rpmverCmp: epochs (none is 0), then versions, then releases when
+ * both have one (so a requirement on `1.0` is met by `1.0-3`).
+ */
+export const compareRpm = (a: string, b: string): number => {
+  const va = splitRpm(a)
+  const vb = splitRpm(b)
+  return (
+    rpmvercmp(va.epoch ?? "0", vb.epoch ?? "0") ||
+    rpmvercmp(va.version, vb.version) ||
+    (va.release !== undefined && vb.release !== undefined ? rpmvercmp(va.release, vb.release) : 0)
+  )
+}
+
+const isAlpha = (s: string, i: number) => {
+  const c = s.charCodeAt(i)
+  return (c >= 65 && c <= 90) || (c >= 97 && c <= 122)
+}
+
+/**
+ * rpm's rpmvercmp (rpmio/rpmvercmp.c), step for step: alphanumeric segments
+ * compared in turn, numbers numerically and newer than letters; '~' sorts
+ * before anything, even the end; '^' after the end but before anything else.
+ */
+export const rpmvercmp = (a: string, b: string): number => {
+  if (a === b) return 0
+  let i = 0
+  let j = 0
+  const sep = (s: string, k: number) => k < s.length && !isDigit(s, k) && !isAlpha(s, k) && s[k] !== "~" && s[k] !== "^"
+  while (i < a.length || j < b.length) {
+    while (sep(a, i)) i++
+    while (sep(b, j)) j++
+    const ca = a[i]
+    const cb = b[j]
+    if (ca === "~" || cb === "~") {
+      if (ca !== "~") return 1
+      if (cb !== "~") return -1
+      i++
+      j++
+      continue
+    }
+    if (ca === "^" || cb === "^") {
+      if (ca === undefined) return -1
+      if (cb === undefined) return 1
+      if (ca !== "^") return 1
+      if (cb !== "^") return -1
+      i++
+      j++
+      continue
+    }
+    if (ca === undefined || cb === undefined) break
+    const numeric = isDigit(a, i)
+    const inSegment = numeric ? isDigit : isAlpha
+    let ei = i
+    let ej = j
+    while (ei < a.length && inSegment(a, ei)) ei++
+    while (ej < b.length && inSegment(b, ej)) ej++
+    // one numeric, the other alphabetic (an empty segment of its kind): numbers are newer
+    if (ej === j) return numeric ? 1 : -1
+    let x = a.slice(i, ei)
+    let y = b.slice(j, ej)
+    if (numeric) {
+      x = x.replace(/^0+/, "")
+      y = y.replace(/^0+/, "")
+      if (x.length !== y.length) return x.length > y.length ? 1 : -1
+    }
+    if (x !== y) return x < y ? -1 : 1
+    i = ei
+    j = ej
+  }
+  if (i >= a.length && j >= b.length) return 0
+  return i >= a.length ? -1 : 1
 }
 
 // ---- constraints ----------------------------------------------------------

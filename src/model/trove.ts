@@ -1,7 +1,7 @@
 // The shape of a trove as every package format is mapped to it.
 
 /** which ordering a trove's versions follow (src/desired/version.ts compares them) */
-export const VERSION_SCHEMES = ["native", "deb", "alpm"] as const
+export const VERSION_SCHEMES = ["native", "deb", "alpm", "rpm"] as const
 export type VersionScheme = (typeof VERSION_SCHEMES)[number]
 
 export type FileKind = "file" | "dir" | "symlink"
@@ -23,7 +23,15 @@ export interface TroveFile {
   readonly mtime?: number
   /** another file of the same trove this one is a hard link to (they share an inode when installed) */
   readonly hardlink?: string
+  /**
+   * owned but never shipped (rpm's %ghost: a log or state file the software
+   * makes): listed, never created or removed, and never drift
+   */
+  readonly ghost?: boolean
 }
+
+/** Whether apply puts a file on disk (ghosts it never does). */
+export const onDisk = (f: TroveFile): boolean => f.ghost !== true
 
 export interface TroveMeta {
   readonly id: number
@@ -97,7 +105,9 @@ export interface Dep {
 }
 
 // A version never starts with a relation's character: `(>= )` is no `>` relation to version `=`.
-const DEP = /^\s*([A-Za-z0-9][A-Za-z0-9+._:-]*?)\s*(?:\(\s*(<<|<=|=|>=|>>|<|>)\s*([^\s)<>=][^\s)]*)\s*\)|(<<|<=|>=|>>|=)\s*([^\s<>=]\S*))?\s*$/
+// A name may carry rpm's parenthesized qualifiers, `perl(Foo::Bar)`, `demo(x86-64)`,
+// `config(demo)`: parentheses right after the name that do not start a relation.
+const DEP = /^\s*([A-Za-z0-9][A-Za-z0-9+._:-]*?(?:\((?![<>=])[^()\s]*\))*)\s*(?:\(\s*(<<|<=|=|>=|>>|<|>)\s*([^\s)<>=][^\s)]*)\s*\)|(<<|<=|>=|>>|=)\s*([^\s<>=]\S*))?\s*$/
 const CLASSED = /^\s*(file|soname):\s*(\S+)\s*$/
 /** rpm's soname spelling: `libfoo.so.1`, `libfoo.so.1()(64bit)`, `libc.so.6(GLIBC_2.34)(64bit)` */
 const SONAME = /^[^\s|(),\x00-\x1f\x7f]+(?:\([^\s|(),\x00-\x1f\x7f]*\))*$/

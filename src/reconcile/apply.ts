@@ -12,7 +12,7 @@ import { archivesOf, troveFilesLookup } from "../db/troves.js"
 import { ApplyError, ArchiveError, StoreError, describeIo } from "../errors.js"
 import { fetchFromArchive } from "../source/formats.js"
 import { type RepoRef, basesOf, fetchObjects } from "../source/remote.js"
-import { type TroveFile, filesForComponents } from "../model/trove.js"
+import { type TroveFile, filesForComponents, onDisk } from "../model/trove.js"
 import { copyOutVerified } from "../store/copy-out.js"
 import type { ContentStore } from "../store/store.js"
 import { diskLayout } from "./layout.js"
@@ -707,7 +707,7 @@ const statChanged = (
   const cached = cachedStatsLookup(ctx.db)
   const owned: Array<{ troveId: number; file: TroveFile }> = []
   for (const t of plan.troves) {
-    if (t.to) for (const file of filesForComponents(filesOf(t.to.troveId), t.to.components)) owned.push({ troveId: t.to.troveId, file })
+    if (t.to) for (const file of filesForComponents(filesOf(t.to.troveId), t.to.components)) if (onDisk(file)) owned.push({ troveId: t.to.troveId, file })
   }
   // Repaired files of troves that did not change get a fresh row too.
   const changed = new Set(plan.troves.flatMap((t) => (t.to ? [t.to.troveId] : [])))

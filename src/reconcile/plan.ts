@@ -1,7 +1,7 @@
 import * as Either from "effect/Either"
 import { FileConflictError, PathError, UnresolvableError } from "../errors.js"
 import { satisfiesRelation } from "../desired/version.js"
-import { type TroveFile, type TroveMeta, filesForComponents, parseDepGroup, troveLabel } from "../model/trove.js"
+import { type TroveFile, type TroveMeta, filesForComponents, onDisk, parseDepGroup, troveLabel } from "../model/trove.js"
 import {
   type Displaced,
   type Blocked,
@@ -131,6 +131,7 @@ const collect = (
   replaces: (a: number, b: number) => boolean = () => false,
 ) => {
   for (const file of filesForComponents(files, components)) {
+    if (!onDisk(file)) continue
     const k = key(file, label)
     const prior = into.get(k)
     if (prior === undefined || (!compatible(prior.file, file) && replaces(troveId, prior.troveId)))

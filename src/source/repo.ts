@@ -31,6 +31,7 @@ const File = Schema.Struct({
   component: Schema.String,
   mtime: Schema.optional(Schema.Int),
   hardlink: Schema.optional(Schema.String.pipe(Schema.startsWith("/"))),
+  ghost: Schema.optional(Schema.Boolean),
 })
 
 const Trove = Schema.Struct({

@@ -72,12 +72,28 @@ export const utf8OfBytes = (bytes: string): string | undefined => {
  * refused: paths are stored and compared as text, and installing a different
  * name than the package's would be worse than not installing it.
  */
-const entryName = (archive: string, name: string, fromPax: boolean): string => {
+const entryName = (archive: string, name: string, fromPax: boolean): string =>
   // A pax header was decoded as UTF-8 already; ustar and GNU names are bytes.
-  const text = fromPax ? (name.includes("\uFFFD") ? undefined : name) : utf8OfBytes(name)
-  if (text === undefined)
-    throw new ArchiveError({ archive, reason: `file name '${escapeName(name)}' is not UTF-8 (conary refuses such names rather than install a different one)` })
-  return text
+  utf8Name(archive, name, fromPax ? (name.includes("\uFFFD") ? undefined : name) : utf8OfBytes(name))
+
+/** A name's bytes (as latin1 text) as UTF-8 text (`decoded`, when the caller decoded it already); refused when they are not UTF-8. */
+export const utf8Name = (archive: string, bytes: string, decoded = utf8OfBytes(bytes)): string => {
+  if (decoded === undefined)
+    throw new ArchiveError({ archive, reason: `file name '${escapeName(bytes)}' is not UTF-8 (conary refuses such names rather than install a different one)` })
+  return decoded
+}
+
+/**
+ * A member's name (`./usr/bin/x`, as a tar or cpio archive spells it) as a
+ * path in the root (`/usr/bin/x`); undefined for the archive's root itself.
+ * Absolute names and `..` are refused: nothing is installed outside the root.
+ */
+export const memberPath = (archive: string, name: string): string | undefined => {
+  const raw = normalizeEntry(name)
+  if (raw === "" || raw === ".") return undefined
+  const p = rootedPath(raw)
+  if (p === undefined || name.startsWith("/")) throw new ArchiveError({ archive, reason: `unsafe path '${name}' (absolute or with '..')` })
+  return p
 }
 
 /** An entry's name and link name, decoded. */
@@ -109,13 +125,11 @@ export class PayloadFiles {
   /** Reads one entry (its data too). `name` is as the archive spells it; an empty or `.` entry is skipped. */
   async add(entry: TarEntry, names: { name: string; linkname: string | undefined }): Promise<TroveFile | undefined> {
     const h = entry.header
-    const raw = normalizeEntry(names.name)
-    if (raw === "" || raw === ".") {
+    const p = memberPath(this.archive, names.name)
+    if (p === undefined) {
       entry.resume()
       return undefined
     }
-    const p = rootedPath(raw)
-    if (p === undefined || names.name.startsWith("/")) this.refuse(`unsafe path '${names.name}' (absolute or with '..')`)
     if (this.byPath.has(p)) this.refuse(`${p} appears twice`)
     for (let i = p.lastIndexOf("/"); i > 0; i = p.lastIndexOf("/", i - 1)) {
       if (this.symlinks.has(p.slice(0, i))) this.refuse(`${p} would be written through the symlink ${p.slice(0, i)}`)

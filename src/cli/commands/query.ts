@@ -134,7 +134,7 @@ const show = Command.make(
           for (const f of files) {
             const mode = f.mode.toString(8).padStart(4, "0")
             const what = f.kind === "symlink" ? ` -> ${f.target}` : f.kind === "dir" ? "/" : ""
-            println(`${mode} ${f.config ? "c" : " "} ${printable(f.path + what)}`)
+            println(`${mode} ${f.config ? "c" : " "} ${printable(f.path + what)}${f.ghost ? " (ghost: owned, not installed)" : ""}`)
           }
         }
       }),
