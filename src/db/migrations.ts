@@ -199,6 +199,25 @@ export const migrations: ReadonlyArray<string> = [
     generation  INTEGER NOT NULL
   ) WITHOUT ROWID;
   `,
+  `
+  -- Repositories of format version 2 (README: Repositories). What the client
+  -- trusts of each: the root (list of signing keys) it followed the chain to
+  -- (0: none yet, only the key given with --trust), and the highest metadata
+  -- version it accepted with its expiry (a lower one is a rollback). An
+  -- insecure source was added with --insecure: no signature is required.
+  ALTER TABLE sources ADD COLUMN insecure INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE sources ADD COLUMN root_version INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE sources ADD COLUMN root_keys TEXT;
+  ALTER TABLE sources ADD COLUMN meta_version INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE sources ADD COLUMN meta_expires TEXT;
+  -- A repository trove's file manifest (sha256 and size of the object) while
+  -- trove_files does not hold its files yet: fetched when a plan needs it.
+  ALTER TABLE troves ADD COLUMN manifest TEXT;
+  ALTER TABLE troves ADD COLUMN manifest_size INTEGER;
+  -- The metadata part (sha256) a repository listed the trove in: a re-sync
+  -- reads only parts it does not know and drops the troves of parts gone.
+  ALTER TABLE available ADD COLUMN part TEXT;
+  `,
 ]
 
 export const schemaVersion = migrations.length

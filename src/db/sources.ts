@@ -7,6 +7,14 @@ export interface SourceRow {
   readonly addedAt: string
   readonly syncedAt: string | null
   readonly trustKey: string | null
+  /** added with --insecure: a repository whose metadata need not be signed */
+  readonly insecure: boolean
+  /** the repository root the client followed the key chain to (0: none yet) and the keys it lists */
+  readonly rootVersion: number
+  readonly rootKeys: string | null
+  /** the highest metadata version accepted, and when it expires */
+  readonly metaVersion: number
+  readonly metaExpires: string | null
   readonly troves: number
 }
 
@@ -14,15 +22,22 @@ export const listSources = (db: Db): SourceRow[] =>
   db
     .prepare(
       `SELECT s.name, s.kind, s.location, s.added_at AS addedAt, s.synced_at AS syncedAt, s.trust_key AS trustKey,
+              s.insecure = 1 AS insecure, s.root_version AS rootVersion, s.root_keys AS rootKeys,
+              s.meta_version AS metaVersion, s.meta_expires AS metaExpires,
               (SELECT count(*) FROM available a WHERE a.source = s.name) AS troves
        FROM sources s ORDER BY s.name`,
     )
-    .all() as SourceRow[]
+    .all()
+    .map((r) => ({ ...(r as SourceRow), insecure: (r as { insecure: number }).insecure === 1 }))
 
-export const addSource = (db: Db, s: { name: string; kind: string; location: string; trustKey: string | null }, now: string): boolean =>
+export const addSource = (
+  db: Db,
+  s: { name: string; kind: string; location: string; trustKey: string | null; insecure: boolean },
+  now: string,
+): boolean =>
   db
-    .prepare("INSERT OR IGNORE INTO sources (name, kind, location, trust_key, added_at) VALUES (?, ?, ?, ?, ?)")
-    .run(s.name, s.kind, s.location, s.trustKey, now).changes === 1
+    .prepare("INSERT OR IGNORE INTO sources (name, kind, location, trust_key, insecure, added_at) VALUES (?, ?, ?, ?, ?, ?)")
+    .run(s.name, s.kind, s.location, s.trustKey, s.insecure ? 1 : 0, now).changes === 1
 
 export const removeSource = (db: Db, name: string): boolean =>
   db.prepare("DELETE FROM sources WHERE name = ?").run(name).changes === 1

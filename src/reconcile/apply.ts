@@ -91,7 +91,8 @@ const fetchContents = async (ctx: ApplyContext, plan: Plan) => {
   const wanted = missingContents(ctx, plan)
   if (wanted.size === 0) return
   // Repositories serve contents by hash: one parallel download per repository.
-  const fromRepos = new Map<string, { location: string; shas: Set<string> }>()
+  const fromRepos = new Map<string, { location: string; shas: Map<string, number> }>()
+  const sizes = new Map(plan.files.flatMap((op) => (op.sha256 ? [[op.sha256, op.size] as const] : [])))
   const fromArchives: Array<[number, Set<string>]> = []
   for (const [troveId, shas] of wanted) {
     const where = archivesOf(ctx.db, troveId)[0]
@@ -100,8 +101,8 @@ const fetchContents = async (ctx: ApplyContext, plan: Plan) => {
       throw new ArchiveError({ archive: label, reason: "content is not in the store and no source offers this trove any more" })
     }
     if (where.kind === "repo") {
-      const repo = fromRepos.get(where.source) ?? { location: where.location, shas: new Set<string>() }
-      for (const sha of shas) repo.shas.add(sha)
+      const repo = fromRepos.get(where.source) ?? { location: where.location, shas: new Map<string, number>() }
+      for (const sha of shas) repo.shas.set(sha, sizes.get(sha)!)
       fromRepos.set(where.source, repo)
     } else fromArchives.push([troveId, shas])
   }

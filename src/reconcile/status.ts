@@ -2,7 +2,8 @@ import * as Either from "effect/Either"
 import type { Db } from "../db/connection.js"
 import { desiredRows } from "../db/desired.js"
 import { currentGeneration, recordedFiles } from "../db/state.js"
-import { planInputFromDb } from "./load.js"
+import { listSources } from "../db/sources.js"
+import { ensureTargetFiles, planInputFromDb } from "./load.js"
 import { plan } from "./plan.js"
 import { scanDrift } from "./verify.js"
 
@@ -22,13 +23,20 @@ export interface RootStatus {
   readonly drift: { files: number; drifted: number; missing: number; config: number }
   /** nothing to apply: installed state equals desired state and every drift apply would repair is repaired */
   readonly converged: boolean
+  /** each repository's accepted metadata version and expiry, and whether it was added --insecure */
+  readonly sources: ReadonlyArray<{ name: string; kind: string; version: number | null; expires: string | null; insecure: boolean }>
 }
 
 export const rootStatus = async (db: Db, root: string, dbPath: string): Promise<RootStatus> => {
   const scan = await scanDrift(root, recordedFiles(db), { full: false })
   const input = await planInputFromDb(db, root, dbPath, { refresh: true, restoreConfig: false }, scan)
   const installed = input.installed
-  const result = plan(input)
+  // Pending file counts need the manifests of troves to install: fetched as plan fetches them.
+  const fetched = await ensureTargetFiles(db, input).then(
+    () => undefined,
+    (e: Error) => e.message,
+  )
+  const result = fetched === undefined ? plan(input) : Either.left({ message: fetched })
   const pending = Either.isRight(result)
     ? (({ install, update, erase, repair, files }) => ({ install, update, erase, repair, files, blocked: result.right.blocked.length }))(
         result.right.summary,
@@ -50,5 +58,12 @@ export const rootStatus = async (db: Db, root: string, dbPath: string): Promise<
       config: scan.drift.filter((d) => d.config).length,
     },
     converged: "files" in pending && pending.files + pending.install + pending.update + pending.erase + pending.blocked === 0,
+    sources: listSources(db).map((s) => ({
+      name: s.name,
+      kind: s.kind,
+      version: s.kind === "repo" && s.metaVersion > 0 ? s.metaVersion : null,
+      expires: s.metaExpires,
+      insecure: s.insecure,
+    })),
   }
 }

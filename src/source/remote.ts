@@ -4,6 +4,8 @@ import { forEachBounded } from "../batch.js"
 import { SourceError, StoreError } from "../errors.js"
 import type { Report } from "../model/report.js"
 import type { ContentStore } from "../store/store.js"
+import { unzstdChunks } from "./decompress.js"
+import { TOP, objectFile } from "./repo-meta.js"
 
 // Reading a repository, over HTTP(S) or from a directory with the same layout.
 // Downloads retry transient failures and resume from where they stopped.
@@ -11,8 +13,6 @@ import type { ContentStore } from "../store/store.js"
 export const isHttp = (location: string) => /^https?:\/\//.test(location)
 
 const join = (location: string, rel: string) => (isHttp(location) ? `${location.replace(/\/+$/, "")}/${rel}` : path.join(location, rel))
-
-export const objectPath = (sha256: string) => `objects/${sha256.slice(0, 2)}/${sha256.slice(2)}`
 
 const ATTEMPTS = 4
 const CONCURRENCY = 8
@@ -66,23 +66,31 @@ export const readRepoFile = async (source: string, location: string, rel: string
   })
 }
 
-/** Downloads one object into the store: resumes a partial download, verifies, commits. */
-const fetchObject = async (source: string, location: string, sha256: string, store: ContentStore) => {
+/**
+ * Decompresses an object (at most `size` bytes: the size its manifest names)
+ * into the store, where it must hash to `sha256`; anything else refuses it.
+ */
+const intoStore = async (source: string, sha256: string, size: number, compressed: AsyncIterable<Uint8Array>, store: ContentStore) => {
+  try {
+    await store.putStream(unzstdChunks(compressed, size), sha256)
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== undefined && !(e instanceof StoreError)) throw e
+    throw new SourceError({ source, reason: `object ${sha256.slice(0, 16)} does not match its sha256 (tampered, truncated or corrupt)` })
+  }
+}
+
+/** Downloads one object into the store: resumes a partial download, decompresses, verifies, commits. */
+const fetchObject = async (source: string, location: string, sha256: string, size: number, store: ContentStore) => {
   if (!isHttp(location)) {
-    const p = join(location, objectPath(sha256))
+    const p = join(location, objectFile(sha256))
     if (!fs.existsSync(p)) throw new SourceError({ source, reason: `object ${sha256.slice(0, 16)} is missing from the repository` })
-    try {
-      await store.putStream(fs.createReadStream(p), sha256)
-    } catch (e) {
-      if (e instanceof StoreError) throw new SourceError({ source, reason: `object ${sha256.slice(0, 16)} does not match its sha256 (tampered or corrupt)` })
-      throw e
-    }
+    await intoStore(source, sha256, size, fs.createReadStream(p), store)
     return
   }
   const part = store.partPath(sha256)
   await withRetry(`fetching object ${sha256.slice(0, 16)}`, source, async () => {
     const have = fs.existsSync(part) ? fs.statSync(part).size : 0
-    const res = await get(join(location, objectPath(sha256)), have > 0 ? { range: `bytes=${have}-` } : {})
+    const res = await get(join(location, objectFile(sha256)), have > 0 ? { range: `bytes=${have}-` } : {})
     if (res.status === 404) throw new SourceError({ source, reason: `object ${sha256.slice(0, 16)} is missing from the repository` })
     if (!res.ok) throw new SourceError({ source, reason: `object ${sha256.slice(0, 16)}: server answered ${res.status}` })
     // 206 continues the partial file; a full answer starts it again.
@@ -98,10 +106,9 @@ const fetchObject = async (source: string, location: string, sha256: string, sto
     }
   })
   try {
-    await store.adopt(part, sha256)
-  } catch (e) {
-    if (e instanceof StoreError) throw new SourceError({ source, reason: `object ${sha256.slice(0, 16)} does not match its sha256 (tampered or corrupt)` })
-    throw e
+    await intoStore(source, sha256, size, fs.createReadStream(part), store)
+  } finally {
+    fs.rmSync(part, { force: true })
   }
 }
 
@@ -109,22 +116,22 @@ const fetchObject = async (source: string, location: string, sha256: string, sto
 export const fetchObjects = async (
   source: string,
   location: string,
-  shas: Iterable<string>,
+  /** sha256 -> size of each content wanted */
+  wanted: ReadonlyMap<string, number>,
   store: ContentStore,
   report: Report,
 ): Promise<number> => {
-  const missing = [...new Set(shas)].filter((sha) => !store.has(sha))
+  const missing = [...wanted.keys()].filter((sha) => !store.has(sha))
   report.start("download", missing.length)
   await forEachBounded(missing, CONCURRENCY, async (sha) => {
-    await fetchObject(source, location, sha, store)
+    await fetchObject(source, location, sha, wanted.get(sha)!, store)
     report.tick()
   })
   report.done()
   return missing.length
 }
 
-/** Whether a repository answers at all: the index is there. */
+/** Whether a repository answers at all: its top document is there. */
 export const checkReachable = async (source: string, location: string): Promise<void> => {
-  if ((await readRepoFile(source, location, "index.json")) === undefined)
-    throw new SourceError({ source, reason: `${location} has no index.json` })
+  if ((await readRepoFile(source, location, TOP)) === undefined) throw new SourceError({ source, reason: `${location} has no ${TOP}` })
 }

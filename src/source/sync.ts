@@ -6,8 +6,7 @@ import { type NewTrove, upsertTrove } from "../db/troves.js"
 import { ArchiveError, SourceError, describeIo } from "../errors.js"
 import type { Report } from "../model/report.js"
 import { isTroveArchive, readTroveArchive } from "./formats.js"
-import { readRepoFile } from "./remote.js"
-import { INDEX, SIGNATURE, decodeIndex, fromEntry, verifySignature } from "./repo.js"
+import { type RepoSyncOptions, syncRepoV2 } from "./repo-client.js"
 
 export interface SyncResult {
   readonly source: string
@@ -16,6 +15,8 @@ export interface SyncResult {
   readonly removed: number
   /** archives that could not be read, each with its reason; not indexed */
   readonly bad: ReadonlyArray<ArchiveError>
+  /** a repository's metadata version and expiry, as accepted */
+  readonly metadata?: { readonly version: number; readonly expires: string }
 }
 
 /** A failure to read one archive, as an ArchiveError; anything else (a bug) is rethrown. */
@@ -31,8 +32,8 @@ const asArchiveError = (archive: string, e: unknown): ArchiveError => {
  * An archive that cannot be read is left out (and dropped from the index if
  * it was there) and reported; it does not keep the others from being indexed.
  */
-export const syncSource = async (db: Db, source: SourceRow, now: string, report: Report): Promise<SyncResult> => {
-  if (source.kind === "repo") return syncRepo(db, source, now)
+export const syncSource = async (db: Db, source: SourceRow, now: string, report: Report, options: RepoSyncOptions = {}): Promise<SyncResult> => {
+  if (source.kind === "repo") return syncRepo(db, source, now, options)
   let names: string[]
   try {
     names = fs.readdirSync(source.location).filter(isTroveArchive).sort()
@@ -82,39 +83,8 @@ export const syncSource = async (db: Db, source: SourceRow, now: string, report:
   return { source: source.name, troves: present.size, added: fresh.length, removed: gone.length, bad }
 }
 
-/**
- * Indexes a repository source: its index.json, whose signature must verify
- * against the source's trust key when it has one. Metadata only; contents
- * are downloaded when applied.
- */
-export const syncRepo = async (db: Db, source: SourceRow, now: string): Promise<SyncResult> => {
-  const bytes = await readRepoFile(source.name, source.location, INDEX)
-  if (bytes === undefined) throw new SourceError({ source: source.name, reason: `${source.location} has no ${INDEX}` })
-  if (source.trustKey) {
-    const sig = await readRepoFile(source.name, source.location, SIGNATURE)
-    if (sig === undefined) throw new SourceError({ source: source.name, reason: "the index is not signed, and this source requires a signature" })
-    if (!verifySignature(bytes, sig, source.trustKey))
-      throw new SourceError({ source: source.name, reason: "the index signature does not verify against the trusted key (tampered, or signed by another key)" })
-  }
-  const index = decodeIndex(bytes, source.name)
-  const known = knownArchives(db, source.name)
-  const present = new Set(index.troves.map((t) => t.digest))
-  let added = 0
-  db.transaction(() => {
-    const del = db.prepare("DELETE FROM available WHERE source = ? AND archive = ?")
-    for (const a of known.keys()) if (!present.has(a)) del.run(source.name, a)
-    const avail = db.prepare(
-      `INSERT OR IGNORE INTO available (source, trove_id, archive, archive_sha256, archive_size, archive_mtime) VALUES (?, ?, ?, ?, 0, 0)`,
-    )
-    const prov = db.prepare(
-      `INSERT OR IGNORE INTO provenance (trove_id, source, origin, archive_sha256, signature_key, imported_at) VALUES (?, ?, ?, ?, ?, ?)`,
-    )
-    for (const entry of index.troves) {
-      const id = upsertTrove(db, fromEntry(entry))
-      if (avail.run(source.name, id, entry.digest, entry.digest).changes > 0) added++
-      prov.run(id, source.name, source.location, entry.digest, source.trustKey, now)
-    }
-    db.prepare("UPDATE sources SET synced_at = ? WHERE name = ?").run(now, source.name)
-  })()
-  return { source: source.name, troves: index.troves.length, added, removed: [...known.keys()].filter((a) => !present.has(a)).length, bad: [] }
+/** Indexes a repository source (format version 2): metadata only; contents and manifests come when a plan needs them. */
+const syncRepo = async (db: Db, source: SourceRow, now: string, options: RepoSyncOptions): Promise<SyncResult> => {
+  const r = await syncRepoV2(db, source, now, options)
+  return { source: source.name, troves: r.troves, added: r.added, removed: r.removed, bad: [], metadata: { version: r.version, expires: r.expires } }
 }

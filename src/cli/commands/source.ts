@@ -8,7 +8,8 @@ import * as path from "node:path"
 import { addSource, listSources, removeSource } from "../../db/sources.js"
 import { BadArchivesError, NotFoundError, UsageError } from "../../errors.js"
 import { isHttp } from "../../source/remote.js"
-import { INDEX, publicKeyString } from "../../source/repo.js"
+import { publicKeyString } from "../../source/repo.js"
+import { TOP, V1_INDEX } from "../../source/repo-meta.js"
 import { syncSource } from "../../source/sync.js"
 import { attempt, jsonOption, rootOptions, withConary } from "../context.js"
 import { printJson, println, table } from "../format.js"
@@ -22,6 +23,9 @@ const add = Command.make(
       Options.withDescription("ed25519 public key (a .pub file or its text): the repository's index must be signed with it"),
       Options.optional,
     ),
+    insecure: Options.boolean("insecure").pipe(
+      Options.withDescription("accept a repository's metadata unsigned (anyone between you and it can change what you install); `status` shows it"),
+    ),
     name: Args.text({ name: "NAME" }),
     location: Args.text({ name: "DIR|URL" }),
   },
@@ -33,15 +37,28 @@ const add = Command.make(
         const location = http ? args.location.replace(/\/+$/, "") : path.resolve(args.location)
         if (!http && (!fs.existsSync(location) || !fs.statSync(location).isDirectory()))
           throw new UsageError({ message: `source ${args.name}: ${location} is not a directory or an http(s) URL` })
-        // A repository (index.json and objects/) over HTTP or on disk; otherwise a directory of archives.
-        const kind = http || fs.existsSync(path.join(location, INDEX)) ? "repo" : "dir"
+        // A repository (over HTTP, or a directory with its top document); otherwise a directory of archives.
+        if (!http && fs.existsSync(path.join(location, V1_INDEX)) && !fs.existsSync(path.join(location, TOP)))
+          throw new UsageError({
+            message: `source ${args.name}: ${location} is a format version 1 repository (${V1_INDEX}); this conary reads version 2: rebuild it with \`conary repo build\``,
+          })
+        const kind = http || fs.existsSync(path.join(location, TOP)) ? "repo" : "dir"
         const trust = args.trust
         const trustKey = Option.isSome(trust) ? publicKeyString(trust.value) : null
-        if (trustKey && kind !== "repo") throw new UsageError({ message: `source ${args.name}: --trust needs a repository (built by \`conary repo build\`)` })
-        if (!addSource(c.db, { name: args.name, kind, location, trustKey }, c.now()))
+        if ((trustKey || args.insecure) && kind !== "repo")
+          throw new UsageError({ message: `source ${args.name}: --trust and --insecure are for repositories (built by \`conary repo build\`)` })
+        if (trustKey && args.insecure) throw new UsageError({ message: `source ${args.name}: give --trust KEY or --insecure, not both` })
+        if (kind === "repo" && !trustKey && !args.insecure)
+          throw new UsageError({
+            message: `source ${args.name}: a repository needs --trust KEY (its signing key's .pub), or --insecure to accept unsigned metadata`,
+          })
+        if (!addSource(c.db, { name: args.name, kind, location, trustKey, insecure: args.insecure }, c.now()))
           throw new UsageError({ message: `source ${args.name} exists already` })
-        if (args.json) printJson({ formatVersion: 1, name: args.name, kind, location, trustKey })
-        else println(`Added ${kind === "repo" ? "repository" : "source"} ${args.name} (${location}${trustKey ? ", signed index required" : ""}). Run \`conary source sync\` to index it.`)
+        if (args.json) printJson({ formatVersion: 1, name: args.name, kind, location, trustKey, insecure: args.insecure })
+        else
+          println(
+            `Added ${kind === "repo" ? "repository" : "source"} ${args.name} (${location}${trustKey ? ", signed metadata required" : args.insecure ? ", INSECURE: unsigned metadata accepted" : ""}). Run \`conary source sync\` to index it.`,
+          )
       }),
     ),
 ).pipe(Command.withDescription("add a source: a directory of trove archives, or a repository (directory or http(s) URL)"))
@@ -72,7 +89,12 @@ const remove = Command.make("remove", { ...rootOptions, name: Args.text({ name: 
 
 const sync = Command.make(
   "sync",
-  { ...rootOptions, json: jsonOption, names: Args.text({ name: "NAME" }).pipe(Args.repeated) },
+  {
+    ...rootOptions,
+    json: jsonOption,
+    allowExpired: Options.boolean("allow-expired").pipe(Options.withDescription("accept a repository's expired metadata (labs; it may hide a frozen mirror)")),
+    names: Args.text({ name: "NAME" }).pipe(Args.repeated),
+  },
   (args) =>
     withConary(args, { write: true, command: "source sync" }, (c) =>
       Effect.gen(function* () {
@@ -80,11 +102,14 @@ const sync = Command.make(
         for (const n of args.names) if (!all.some((s) => s.name === n)) yield* Effect.fail(new NotFoundError({ what: "source", name: n }))
         const chosen = args.names.length > 0 ? all.filter((s) => args.names.includes(s.name)) : all
         const results = []
-        for (const source of chosen) results.push(yield* attempt(() => syncSource(c.db, source, c.now(), c.report)))
+        for (const source of chosen) results.push(yield* attempt(() => syncSource(c.db, source, c.now(), c.report, { allowExpired: args.allowExpired })))
         const bad = results.flatMap((r) => r.bad)
         if (args.json) printJson({ formatVersion: 1, sources: results.map(({ bad, ...r }) => ({ ...r, bad: bad.map((e) => ({ archive: e.archive, reason: e.reason })) })) })
         else if (results.length === 0) println("No sources to sync.")
-        else for (const r of results) println(`${r.source}: ${r.troves} troves (${r.added} new or changed, ${r.removed} gone${r.bad.length > 0 ? `, ${r.bad.length} unreadable` : ""})`)
+        else for (const r of results) println(
+              `${r.source}: ${r.troves} troves (${r.added} new or changed, ${r.removed} gone${r.bad.length > 0 ? `, ${r.bad.length} unreadable` : ""})` +
+                (r.metadata ? `; metadata version ${r.metadata.version}, expires ${r.metadata.expires}` : ""),
+            )
         if (bad.length > 0) yield* Effect.fail(new BadArchivesError({ problems: bad }))
       }),
     ),

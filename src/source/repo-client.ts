@@ -1,0 +1,230 @@
+import { createHash } from "node:crypto"
+import { forEachBounded } from "../batch.js"
+import type { Db } from "../db/connection.js"
+import type { SourceRow } from "../db/sources.js"
+import { fillTroveFiles, lazyTroves, upsertLazyTrove } from "../db/troves.js"
+import { normalizeFlavor } from "../desired/flavor.js"
+import { SourceError } from "../errors.js"
+import { DEP_KINDS, parseDepGroup } from "../model/trove.js"
+import { unzstd } from "./decompress.js"
+import { checkManifestFiles } from "./native.js"
+import { readRepoFile } from "./remote.js"
+import {
+  type Entry,
+  MAX_META,
+  ManifestDoc,
+  PartDoc,
+  Root,
+  TOP,
+  Top,
+  V1_INDEX,
+  decodeJson,
+  objectFile,
+  openEnvelope,
+  rootFile,
+  validSignatures,
+} from "./repo-meta.js"
+
+// The client side of a format version 2 repository: follow the root chain
+// from the trusted key, accept only fresh metadata signed by the root's keys,
+// read the parts not seen before, and fetch trove manifests when a plan
+// needs them. Every byte is checked against a digest or a signature first.
+
+const CONCURRENCY = 8
+/** The most roots one sync follows: a server cannot keep it walking forever. */
+const MAX_ROOTS = 1000
+
+export interface RepoSyncOptions {
+  /** accept expired metadata (labs; README: freshness) */
+  readonly allowExpired?: boolean
+}
+
+export interface RepoSyncResult {
+  readonly troves: number
+  readonly added: number
+  readonly removed: number
+  readonly version: number
+  readonly expires: string
+}
+
+interface Trust {
+  readonly version: number
+  readonly keys: ReadonlyArray<string>
+  readonly threshold: number
+}
+
+const sha256Of = (data: Uint8Array) => createHash("sha256").update(data).digest("hex")
+
+/** Reads a content-addressed object of the repository: decompressed within its size, and checked against its digest. */
+const readObject = async (source: SourceRow, what: string, sha256: string, size: number): Promise<Buffer> => {
+  const fail = (reason: string) => new SourceError({ source: source.name, reason: `${what} ${sha256.slice(0, 16)}: ${reason}` })
+  const compressed = await readRepoFile(source.name, source.location, objectFile(sha256))
+  if (compressed === undefined) throw fail("missing from the repository")
+  let bytes: Buffer
+  try {
+    bytes = unzstd(compressed, size)
+  } catch {
+    throw fail("does not match its sha256 (tampered, truncated or corrupt)")
+  }
+  if (bytes.length !== size || sha256Of(bytes) !== sha256) throw fail("does not match its sha256 (tampered, truncated or corrupt)")
+  return bytes
+}
+
+/**
+ * Follows the repository's roots from what the source trusts: root N+1 must
+ * carry the signatures of root N's keys (threshold) and of its own. Before
+ * any root was accepted, the first root that lists the --trust key and is
+ * signed by it is where the chain starts (a client given a key of root 3
+ * starts there).
+ */
+const followRoots = async (source: SourceRow): Promise<Trust> => {
+  const err = (reason: string) => new SourceError({ source: source.name, reason })
+  let trust: Trust | undefined =
+    source.rootVersion > 0 ? { version: source.rootVersion, keys: JSON.parse(source.rootKeys!) as string[], threshold: 1 } : undefined
+  for (let v = (trust?.version ?? 0) + 1, walked = 0; walked < MAX_ROOTS; v++, walked++) {
+    const bytes = await readRepoFile(source.name, source.location, rootFile(v))
+    if (bytes === undefined) break
+    const env = openEnvelope(bytes, (r) => err(`bad ${rootFile(v)}: ${r}`))
+    const root = decodeJson(Root, env.signed, (r) => err(`bad ${rootFile(v)}: ${r}`))
+    if (root.version !== v) throw err(`${rootFile(v)} says it is version ${root.version}`)
+    if (trust) {
+      if (validSignatures(env, trust.keys) < trust.threshold)
+        throw err(`root ${v} is not signed by the keys of root ${trust.version} (a forged or revoked key's root)`)
+      if (validSignatures(env, root.keys) < root.threshold) throw err(`root ${v} is not signed by its own keys`)
+    } else if (!root.keys.includes(source.trustKey!) || validSignatures(env, [source.trustKey!]) < 1) continue
+    trust = { version: root.version, keys: root.keys, threshold: root.threshold }
+  }
+  if (!trust) throw err("no root of the repository lists the trusted key (revoked long ago, or another repository)")
+  return trust
+}
+
+/** The signed top document, checked: signature, format, version against the last one accepted, expiry. */
+const readTop = async (source: SourceRow, trust: Trust | undefined, lastVersion: number, now: string, options: RepoSyncOptions): Promise<Top> => {
+  const err = (reason: string) => new SourceError({ source: source.name, reason })
+  const compressed = await readRepoFile(source.name, source.location, TOP)
+  if (compressed === undefined) {
+    if ((await readRepoFile(source.name, source.location, V1_INDEX)) !== undefined)
+      throw err(`${source.location} is a format version 1 repository (${V1_INDEX}); this conary reads version 2: rebuild it with \`conary repo build\``)
+    throw err(`${source.location} has no ${TOP}`)
+  }
+  let bytes: Buffer
+  try {
+    bytes = unzstd(compressed, MAX_META)
+  } catch (e) {
+    throw err(`bad ${TOP}: ${(e as Error).message}`)
+  }
+  const env = openEnvelope(bytes, (r) => err(`bad ${TOP}: ${r}`))
+  if (trust && validSignatures(env, trust.keys) < trust.threshold)
+    throw err(`the metadata signature does not verify against the trusted keys (root ${trust.version}): tampered, or signed by another or a revoked key`)
+  const top = decodeJson(Top, env.signed, (r) => err(`bad ${TOP}: ${r}`))
+  if (top.version < lastVersion)
+    throw err(`the repository offers metadata version ${top.version}, older than version ${lastVersion} already accepted (a rollback, or a stale mirror); refused`)
+  const expires = Date.parse(top.expires)
+  if (Number.isNaN(expires)) throw err(`bad ${TOP}: expires '${top.expires}' is not a time`)
+  if (expires <= Date.parse(now) && !options.allowExpired)
+    throw err(`the repository's metadata (version ${top.version}) expired at ${top.expires} (a frozen or stale mirror; --allow-expired accepts it)`)
+  return top
+}
+
+/** Checks what a part says of a trove beyond its schema: the same checks an archive's metadata gets. */
+const checkEntry = (source: SourceRow, e: Entry): Entry => {
+  const bad = (reason: string) => new SourceError({ source: source.name, reason: `trove ${e.name} ${e.version}: ${reason}` })
+  // Optional dependencies are text to show (`name: why`), never resolved.
+  for (const kind of DEP_KINDS) if (kind !== "optional") for (const dep of e[kind]) if (parseDepGroup(dep) === undefined) throw bad(`bad dependency '${dep}'`)
+  let flavor: string
+  try {
+    flavor = normalizeFlavor(e.flavor)
+  } catch (x) {
+    throw bad((x as Error).message)
+  }
+  return flavor === e.flavor ? e : { ...e, flavor }
+}
+
+/**
+ * Indexes a format version 2 repository: metadata only. Reads the parts it
+ * has not seen (by digest), drops the troves of parts no longer listed, and
+ * records the version it accepted, all in one transaction.
+ */
+export const syncRepoV2 = async (db: Db, source: SourceRow, now: string, options: RepoSyncOptions): Promise<RepoSyncResult> => {
+  if (!source.trustKey && !source.insecure)
+    throw new SourceError({
+      source: source.name,
+      reason: "no trusted key: remove it and add it again with --trust KEY (or --insecure to accept unsigned metadata)",
+    })
+  const trust = source.insecure ? undefined : await followRoots(source)
+  // New keys start a new count: a revoked key may have pushed the version up (a fast-forward) before it was revoked.
+  const keysChanged = trust !== undefined && (source.rootKeys === null || source.rootKeys !== JSON.stringify(trust.keys))
+  const top = await readTop(source, trust, keysChanged ? 0 : source.metaVersion, now, options)
+  const known = new Set(db.prepare("SELECT DISTINCT part FROM available WHERE source = ? AND part IS NOT NULL").pluck().all(source.name) as string[])
+  const fresh = top.parts.filter((p) => !known.has(p.sha256))
+  const entries: Array<{ part: string; entry: Entry }> = []
+  await forEachBounded(fresh, CONCURRENCY, async (p) => {
+    const bytes = await readObject(source, "metadata part", p.sha256, p.size)
+    const doc = decodeJson(PartDoc, bytes, (r) => new SourceError({ source: source.name, reason: `bad metadata part ${p.sha256.slice(0, 16)}: ${r}` }))
+    for (const e of doc.troves) entries.push({ part: p.sha256, entry: checkEntry(source, e) })
+  })
+  const listed = JSON.stringify(top.parts.map((p) => p.sha256))
+  const offered = db.prepare("SELECT trove_id FROM available WHERE source = ?").pluck()
+  let before = new Set<number>()
+  let after = new Set<number>()
+  db.transaction(() => {
+    before = new Set(offered.all(source.name) as number[])
+    db.prepare("DELETE FROM available WHERE source = ? AND (part IS NULL OR part NOT IN (SELECT value FROM json_each(?)))").run(source.name, listed)
+    const avail = db.prepare(
+      `INSERT OR IGNORE INTO available (source, trove_id, archive, archive_sha256, archive_size, archive_mtime, part) VALUES (?, ?, ?, ?, 0, 0, ?)`,
+    )
+    const prov = db.prepare(
+      `INSERT OR IGNORE INTO provenance (trove_id, source, origin, archive_sha256, signature_key, imported_at) VALUES (?, ?, ?, ?, ?, ?)`,
+    )
+    for (const { part, entry } of entries) {
+      const id = upsertLazyTrove(db, {
+        ...entry,
+        hasScripts: entry.scripts,
+        manifest: entry.manifest,
+      })
+      avail.run(source.name, id, entry.digest, entry.digest, part)
+      prov.run(id, source.name, source.location, entry.digest, trust ? trust.keys.join(" ") : null, now)
+    }
+    db.prepare(
+      `UPDATE sources SET synced_at = ?, meta_version = ?, meta_expires = ?, root_version = ?, root_keys = ? WHERE name = ?`,
+    ).run(now, top.version, top.expires, trust?.version ?? 0, trust ? JSON.stringify(trust.keys) : null, source.name)
+    after = new Set(offered.all(source.name) as number[])
+  })()
+  const added = [...after].filter((id) => !before.has(id)).length
+  const removed = [...before].filter((id) => !after.has(id)).length
+  return { troves: after.size, added, removed, version: top.version, expires: top.expires }
+}
+
+/**
+ * Makes sure the database holds the files of these troves: fetches the
+ * manifests of repository troves that lack them (in parallel, each checked
+ * against its digest, its paths as an archive's), and records them.
+ */
+export const ensureManifests = async (db: Db, troveIds: ReadonlyArray<number>): Promise<number> => {
+  const lazy = lazyTroves(db, troveIds)
+  if (lazy.length === 0) return 0
+  const where = db.prepare(
+    `SELECT s.name, s.location FROM available a JOIN sources s ON s.name = a.source WHERE a.trove_id = ? AND s.kind = 'repo' ORDER BY s.name LIMIT 1`,
+  )
+  const meta = db.prepare("SELECT name, version, file_count AS fileCount, total_size AS totalSize, components FROM troves WHERE id = ?")
+  const fetched: Array<{ id: number; doc: ManifestDoc; files: ReturnType<typeof checkManifestFiles> }> = []
+  await forEachBounded(lazy, CONCURRENCY, async (t) => {
+    const src = where.get(t.id) as { name: string; location: string } | undefined
+    const m = meta.get(t.id) as { name: string; version: string; fileCount: number; totalSize: number; components: string }
+    if (!src) throw new SourceError({ source: "?", reason: `the files of ${m.name} ${m.version} are not known and no repository offers it any more; sync again` })
+    const source = { name: src.name, location: src.location } as SourceRow
+    const bytes = await readObject(source, `manifest of ${m.name} ${m.version}`, t.manifest, t.manifestSize)
+    const bad = (reason: string) => new SourceError({ source: src.name, reason: `manifest of ${m.name} ${m.version}: ${reason}` })
+    const doc = decodeJson(ManifestDoc, bytes, bad)
+    const files = checkManifestFiles(doc.files, bad)
+    // The planner chose by the part's figures: the manifest must agree with them.
+    const components = JSON.stringify([...new Set(files.map((f) => f.component))].sort())
+    if (files.length !== m.fileCount || files.reduce((n, f) => n + f.size, 0) !== m.totalSize || components !== m.components)
+      throw bad("does not agree with the repository's metadata (file count, size or components)")
+    fetched.push({ id: t.id, doc, files })
+  })
+  db.transaction(() => {
+    for (const f of fetched) fillTroveFiles(db, f.id, f.files, f.doc.scripts)
+  })()
+  return fetched.length
+}
