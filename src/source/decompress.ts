@@ -155,6 +155,17 @@ export const unpackLimit = (compressedSize: number): number => 64 * 1024 * 1024 
 
 export const bound = (limit: number) => new Bound(limit)
 
+/** Compressed data that does not decompress (cut short, damaged, or past its bound). */
+export class CorruptError extends Error {}
+
+const corrupt = (f: () => void) => {
+  try {
+    f()
+  } catch (e) {
+    throw new CorruptError((e as Error).message)
+  }
+}
+
 /**
  * zstd-decompresses a stream (a repository's objects), fed in small slices
  * and failing once more than `limit` bytes came out: the size a repository
@@ -170,11 +181,11 @@ export async function* unzstdChunks(source: AsyncIterable<Uint8Array>, limit: nu
   })
   for await (const chunk of source) {
     for (let i = 0; i < chunk.length; i += 512) {
-      z.push(chunk.subarray(i, i + 512))
+      corrupt(() => z.push(chunk.subarray(i, i + 512)))
       if (out.length > 0) yield* out.splice(0)
     }
   }
-  z.push(new Uint8Array(0), true)
+  corrupt(() => z.push(new Uint8Array(0), true))
   yield* out.splice(0)
 }
 
@@ -187,7 +198,7 @@ export const unzstd = (data: Uint8Array, limit: number): Buffer => {
     if (total > limit) throw new BombError(`unpacks to more than ${limit} bytes`)
     out.push(Buffer.from(chunk))
   })
-  for (let i = 0; i < data.length; i += 512) z.push(data.subarray(i, i + 512))
-  z.push(new Uint8Array(0), true)
+  for (let i = 0; i < data.length; i += 512) corrupt(() => z.push(data.subarray(i, i + 512)))
+  corrupt(() => z.push(new Uint8Array(0), true))
   return Buffer.concat(out)
 }

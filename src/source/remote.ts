@@ -4,7 +4,7 @@ import { forEachBounded } from "../batch.js"
 import { SourceError, StoreError } from "../errors.js"
 import type { Report } from "../model/report.js"
 import type { ContentStore } from "../store/store.js"
-import { unzstdChunks } from "./decompress.js"
+import { CorruptError, unzstdChunks } from "./decompress.js"
 import { TOP, objectFile } from "./repo-meta.js"
 
 // Reading a repository, over HTTP(S) or from a directory with the same layout.
@@ -74,7 +74,7 @@ const intoStore = async (source: string, sha256: string, size: number, compresse
   try {
     await store.putStream(unzstdChunks(compressed, size), sha256)
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== undefined && !(e instanceof StoreError)) throw e
+    if (!(e instanceof StoreError || e instanceof CorruptError)) throw e
     throw new SourceError({ source, reason: `object ${sha256.slice(0, 16)} does not match its sha256 (tampered, truncated or corrupt)` })
   }
 }

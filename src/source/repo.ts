@@ -228,6 +228,7 @@ export const publish = async (out: string, inputs: ReadonlyArray<TroveInput>, op
   fs.mkdirSync(out, { recursive: true })
   const temp = path.join(out, `.conary-build-${process.pid}`)
   fs.rmSync(temp, { recursive: true, force: true })
+  fs.mkdirSync(temp)
   try {
     const store = new ContentStore(temp)
     const present = (sha: string) => fs.existsSync(path.join(out, objectFile(sha))) || store.has(sha)
