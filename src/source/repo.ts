@@ -205,7 +205,7 @@ export type TroveInput = { readonly archive: string } | { readonly trove: NewTro
 export const buildRepo = async (out: string, inputs: ReadonlyArray<string>, options: BuildOptions): Promise<BuildResult> =>
   publish(out, inputs.flatMap(inputsOf).map((archive) => ({ archive })), options)
 
-export const publish = async (out: string, inputs: ReadonlyArray<TroveInput>, options: BuildOptions): Promise<BuildResult> => {
+export const publish = async (out: string, inputs: Iterable<TroveInput>, options: BuildOptions): Promise<BuildResult> => {
   const expires = expiryAfter(options.now, options.expires)
   if (expires === undefined) throw new UsageError({ message: `--expires '${options.expires}': give a number and d, h or m (7d, 12h, 90m)` })
   const key = options.signKey === undefined ? undefined : readPrivateKey(options.signKey)
