@@ -174,7 +174,7 @@ describe("format version 2 repositories over HTTP", () => {
       refused(["apply"], badObject)
       expect(listTree(root)).toEqual(tree)
       fs.writeFileSync(objectFile(repo, content), real)
-      expect(ok(["apply", ...r])).toContain("~ app 1.1-1-1 → 1.2-1-1")
+      expect(ok(["apply", ...r])).toContain("~ app 1.0-1-1 → 1.2-1-1")
       expect(fs.readFileSync(path.join(root, "usr/bin/app"), "utf8")).toBe("three\n")
     } finally {
       await nginx.stop()
@@ -202,10 +202,7 @@ describe("format version 2 repositories over HTTP", () => {
       for (const trust of [pub, path.join(work, "new.pub")]) {
         const b = setupRoot()
         ok(["source", "add", "web", url, "--trust", trust, ...b.r])
-        ok(["source", "sync", ...b.r])
-        ok(["desired", "add", "app", ...b.r])
-        ok(["apply", ...b.r])
-        expect(fs.readFileSync(path.join(b.root, "usr/bin/app"), "utf8")).toBe("one\n")
+        expect(ok(["source", "sync", ...b.r])).toContain("web: 1 troves (1 new or changed, 0 gone); metadata version 2")
       }
 
       // The revoked key signs newer metadata, or a root of its own: both refused.

@@ -207,7 +207,7 @@ export const migrations: ReadonlyArray<string> = [
   -- insecure source was added with --insecure: no signature is required.
   ALTER TABLE sources ADD COLUMN insecure INTEGER NOT NULL DEFAULT 0;
   ALTER TABLE sources ADD COLUMN root_version INTEGER NOT NULL DEFAULT 0;
-  ALTER TABLE sources ADD COLUMN root_keys TEXT;
+  ALTER TABLE sources ADD COLUMN root_keys TEXT;      -- {"keys": [...], "threshold": n}
   ALTER TABLE sources ADD COLUMN meta_version INTEGER NOT NULL DEFAULT 0;
   ALTER TABLE sources ADD COLUMN meta_expires TEXT;
   -- A repository trove's file manifest (sha256 and size of the object) while

@@ -9,7 +9,7 @@ export interface SourceRow {
   readonly trustKey: string | null
   /** added with --insecure: a repository whose metadata need not be signed */
   readonly insecure: boolean
-  /** the repository root the client followed the key chain to (0: none yet) and the keys it lists */
+  /** the repository root the client followed the key chain to (0: none yet), and its keys as JSON `{"keys": [...], "threshold": n}` */
   readonly rootVersion: number
   readonly rootKeys: string | null
   /** the highest metadata version accepted, and when it expires */

@@ -4,7 +4,7 @@ import type { Db } from "../db/connection.js"
 import type { SourceRow } from "../db/sources.js"
 import { fillTroveFiles, lazyTroves, upsertLazyTrove } from "../db/troves.js"
 import { normalizeFlavor } from "../desired/flavor.js"
-import { SourceError } from "../errors.js"
+import { ArchiveError, SourceError } from "../errors.js"
 import { DEP_KINDS, parseDepGroup } from "../model/trove.js"
 import { unzstd } from "./decompress.js"
 import { checkManifestFiles } from "./native.js"
@@ -79,8 +79,7 @@ const readObject = async (source: SourceRow, what: string, sha256: string, size:
  */
 const followRoots = async (source: SourceRow): Promise<Trust> => {
   const err = (reason: string) => new SourceError({ source: source.name, reason })
-  let trust: Trust | undefined =
-    source.rootVersion > 0 ? { version: source.rootVersion, keys: JSON.parse(source.rootKeys!) as string[], threshold: 1 } : undefined
+  let trust: Trust | undefined = source.rootVersion > 0 ? { version: source.rootVersion, ...storedKeys(source.rootKeys!) } : undefined
   for (let v = (trust?.version ?? 0) + 1, walked = 0; walked < MAX_ROOTS; v++, walked++) {
     const bytes = await readRepoFile(source.name, source.location, rootFile(v))
     if (bytes === undefined) break
@@ -91,12 +90,17 @@ const followRoots = async (source: SourceRow): Promise<Trust> => {
       if (validSignatures(env, trust.keys) < trust.threshold)
         throw err(`root ${v} is not signed by the keys of root ${trust.version} (a forged or revoked key's root)`)
       if (validSignatures(env, root.keys) < root.threshold) throw err(`root ${v} is not signed by its own keys`)
-    } else if (!root.keys.includes(source.trustKey!) || validSignatures(env, [source.trustKey!]) < 1) continue
+    } else if (!root.keys.includes(source.trustKey!) || validSignatures(env, [source.trustKey!]) < 1 || validSignatures(env, root.keys) < root.threshold)
+      continue
     trust = { version: root.version, keys: root.keys, threshold: root.threshold }
   }
   if (!trust) throw err("no root of the repository lists the trusted key (revoked long ago, or another repository)")
   return trust
 }
+
+/** The keys of the root a source follows, as stored: `{"keys": [...], "threshold": n}`. */
+const storedKeys = (text: string): { keys: string[]; threshold: number } => JSON.parse(text) as { keys: string[]; threshold: number }
+const keysText = (trust: Trust) => JSON.stringify({ keys: trust.keys, threshold: trust.threshold })
 
 /** The signed top document, checked: signature, format, version against the last one accepted, expiry. */
 const readTop = async (source: SourceRow, trust: Trust | undefined, lastVersion: number, now: string, options: RepoSyncOptions): Promise<Top> => {
@@ -153,7 +157,7 @@ export const syncRepoV2 = async (db: Db, source: SourceRow, now: string, options
     })
   const trust = source.insecure ? undefined : await followRoots(source)
   // New keys start a new count: a revoked key may have pushed the version up (a fast-forward) before it was revoked.
-  const keysChanged = trust !== undefined && (source.rootKeys === null || source.rootKeys !== JSON.stringify(trust.keys))
+  const keysChanged = trust !== undefined && source.rootKeys !== keysText(trust)
   const top = await readTop(source, trust, keysChanged ? 0 : source.metaVersion, now, options)
   const known = new Set(db.prepare("SELECT DISTINCT part FROM available WHERE source = ? AND part IS NOT NULL").pluck().all(source.name) as string[])
   const fresh = top.parts.filter((p) => !known.has(p.sha256))
@@ -187,7 +191,7 @@ export const syncRepoV2 = async (db: Db, source: SourceRow, now: string, options
     }
     db.prepare(
       `UPDATE sources SET synced_at = ?, meta_version = ?, meta_expires = ?, root_version = ?, root_keys = ? WHERE name = ?`,
-    ).run(now, top.version, top.expires, trust?.version ?? 0, trust ? JSON.stringify(trust.keys) : null, source.name)
+    ).run(now, top.version, top.expires, trust?.version ?? 0, trust ? keysText(trust) : null, source.name)
     after = new Set(offered.all(source.name) as number[])
   })()
   const added = [...after].filter((id) => !before.has(id)).length
@@ -211,7 +215,7 @@ export const ensureManifests = async (db: Db, troveIds: ReadonlyArray<number>): 
   await forEachBounded(lazy, CONCURRENCY, async (t) => {
     const src = where.get(t.id) as { name: string; location: string } | undefined
     const m = meta.get(t.id) as { name: string; version: string; fileCount: number; totalSize: number; components: string }
-    if (!src) throw new SourceError({ source: "?", reason: `the files of ${m.name} ${m.version} are not known and no repository offers it any more; sync again` })
+    if (!src) throw new ArchiveError({ archive: `${m.name} ${m.version}`, reason: "its files are not known and no repository offers it any more" })
     const source = { name: src.name, location: src.location } as SourceRow
     const bytes = await readObject(source, `manifest of ${m.name} ${m.version}`, t.manifest, t.manifestSize)
     const bad = (reason: string) => new SourceError({ source: src.name, reason: `manifest of ${m.name} ${m.version}: ${reason}` })
