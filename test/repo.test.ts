@@ -15,7 +15,7 @@ import { type Nginx, hasNginx, requests, startNginx } from "./nginx.js"
 const skipNginx = mustSkip(hasNginx(), "repository through nginx", "nginx is not installed", "sudo sh scripts/test-tools.sh")
 
 /** Writes a native archive in-process (fast enough for dozens of troves), with a directory entry for every parent. */
-const makeTrove = async (dir: string, name: string, version: string, files: Record<string, string | Buffer>) => {
+const makeTrove = async (dir: string, name: string, version: string, files: Record<string, string | Buffer>, requires: string[] = []) => {
   const dirs = new Set<string>()
   for (const p of Object.keys(files)) for (let i = p.indexOf("/"); i > 0; i = p.indexOf("/", i + 1)) dirs.add(p.slice(0, i))
   const entry = { mode: 0o755, owner: "root", group: "root", size: 0, config: false, component: "runtime" }
@@ -26,7 +26,7 @@ const makeTrove = async (dir: string, name: string, version: string, files: Reco
     objects[`objects/${sha}`] = content
     list.push({ ...entry, path: p, kind: "file", mode: 0o644, sha256: sha, size: Buffer.byteLength(content) })
   }
-  await writeRawArchive(path.join(dir, `${name}-${version}.ctrv`), { formatVersion: 1, name, version, flavor: "", requires: [], provides: [], files: list }, objects)
+  await writeRawArchive(path.join(dir, `${name}-${version}.ctrv`), { formatVersion: 1, name, version, flavor: "", requires, provides: [], files: list }, objects)
 }
 
 const zstd = (data: Buffer | string): Buffer => spawnSync("zstd", ["-q", "-c"], { input: data }).stdout
@@ -281,6 +281,9 @@ describe("repositories: trust, building, versions", () => {
     const inputs = path.join(work, "inputs")
     fs.mkdirSync(inputs)
     await makeTrove(inputs, "app", "1.0-1-1", { "usr/bin/app": "one\n" })
+    // A `file:` dependency resolves from the repository's metadata, before any manifest is fetched.
+    await makeTrove(inputs, "shell", "1.0-1-1", { "usr/bin/sh": "#!shell\n" })
+    await makeTrove(inputs, "script", "1.0-1-1", { "usr/share/script": "run\n" }, ["file: /usr/bin/sh"])
     const repoDir = path.join(work, "repo")
     const { root, r } = setupRoot()
 
@@ -297,9 +300,10 @@ describe("repositories: trust, building, versions", () => {
     ok(["source", "sync", ...r])
     const status = conary(["status", ...r])
     expect(status.stdout).toMatch(/^source lab: metadata version 1, expires \S+ \(INSECURE: unsigned metadata accepted\)$/m)
-    ok(["desired", "add", "app", ...r])
-    ok(["apply", ...r])
+    ok(["desired", "add", "app", "script", ...r])
+    expect(ok(["apply", ...r])).toContain("+ shell 1.0-1-1 (dependency)")
     expect(fs.readFileSync(path.join(root, "usr/bin/app"), "utf8")).toBe("one\n")
+    expect(fs.readFileSync(path.join(root, "usr/bin/sh"), "utf8")).toBe("#!shell\n")
 
     // A signed repository takes no unsigned build; a bad input fails the build and changes nothing.
     ok(["key", "generate", path.join(work, "k")])

@@ -217,6 +217,15 @@ export const migrations: ReadonlyArray<string> = [
   -- The metadata part (sha256) a repository listed the trove in: a re-sync
   -- reads only parts it does not know and drops the troves of parts gone.
   ALTER TABLE available ADD COLUMN part TEXT;
+  -- What a repository says of such a trove's files that \`file:\` dependencies
+  -- usually name (under /etc, in bin and sbin directories), until its manifest
+  -- is fetched: resolving needs them before any manifest is.
+  CREATE TABLE trove_paths (
+    trove_id  INTEGER NOT NULL REFERENCES troves(id) ON DELETE CASCADE,
+    path      TEXT NOT NULL,
+    component TEXT NOT NULL,
+    PRIMARY KEY (trove_id, path)
+  ) WITHOUT ROWID;
   `,
 ]
 

@@ -27,6 +27,8 @@ export interface LazyTrove extends Omit<NewTrove, "files" | "scripts"> {
   readonly totalSize: number
   readonly hasScripts: boolean
   readonly manifest: { readonly sha256: string; readonly size: number }
+  /** the paths `file:` dependencies usually name (see repo-meta.ts), with their components */
+  readonly paths?: ReadonlyArray<readonly [string, string]>
 }
 
 const insertRow = (
@@ -63,6 +65,7 @@ export const fillTroveFiles = (db: Db, id: number, files: ReadonlyArray<TroveFil
     file.run(id, f.path, f.kind, f.mode, f.owner, f.group, f.sha256, f.size, f.target, f.config ? 1 : 0, f.component, f.mtime ?? null, f.hardlink ?? null)
   }
   db.prepare("UPDATE troves SET manifest = NULL, manifest_size = NULL, scripts = ? WHERE id = ?").run(scriptsText(scripts), id)
+  db.prepare("DELETE FROM trove_paths WHERE trove_id = ?").run(id)
 }
 
 const existingTrove = (db: Db, digest: string) =>
@@ -89,9 +92,10 @@ export const upsertTrove = (db: Db, t: NewTrove): number => {
 }
 
 /** Inserts a repository's trove without its files unless one with the same digest exists; returns its id. */
-export const upsertLazyTrove = (db: Db, t: LazyTrove): number =>
-  existingTrove(db, t.digest)?.id ??
-  insertRow(db, t, {
+export const upsertLazyTrove = (db: Db, t: LazyTrove): number => {
+  const existing = existingTrove(db, t.digest)
+  if (existing) return existing.id
+  const id = insertRow(db, t, {
     components: t.components,
     fileCount: t.fileCount,
     totalSize: t.totalSize,
@@ -100,6 +104,10 @@ export const upsertLazyTrove = (db: Db, t: LazyTrove): number =>
     manifest: t.manifest.sha256,
     manifestSize: t.manifest.size,
   })
+  const put = db.prepare("INSERT OR IGNORE INTO trove_paths (trove_id, path, component) VALUES (?, ?, ?)")
+  for (const [p, component] of t.paths ?? []) put.run(id, p, component)
+  return id
+}
 
 /** Troves among `ids` whose files are not known yet, with their manifest's digest and size. */
 export const lazyTroves = (db: Db, ids: ReadonlyArray<number>): Array<{ id: number; manifest: string; manifestSize: number }> =>
@@ -254,7 +262,10 @@ export const fileOwnersAt = (
     ? []
     : (db
         .prepare(
+          // trove_paths: what a repository says of a trove whose manifest is not fetched yet.
           `SELECT trove_id AS troveId, path, component FROM trove_files
-           WHERE trove_id IN (SELECT value FROM json_each(?)) AND path IN (SELECT value FROM json_each(?))`,
+           WHERE trove_id IN (SELECT value FROM json_each(?1)) AND path IN (SELECT value FROM json_each(?2))
+           UNION SELECT trove_id, path, component FROM trove_paths
+           WHERE trove_id IN (SELECT value FROM json_each(?1)) AND path IN (SELECT value FROM json_each(?2))`,
         )
         .all(JSON.stringify(troveIds), JSON.stringify(paths)) as Array<{ troveId: number; path: string; component: string }>)

@@ -7,7 +7,7 @@ import { normalizeFlavor } from "../desired/flavor.js"
 import { ArchiveError, SourceError } from "../errors.js"
 import { DEP_KINDS, parseDepGroup } from "../model/trove.js"
 import { unzstd } from "./decompress.js"
-import { checkManifestFiles } from "./native.js"
+import { checkManifestFiles, rootedPath } from "./native.js"
 import { readRepoFile } from "./remote.js"
 import {
   type Entry,
@@ -135,6 +135,7 @@ const checkEntry = (source: SourceRow, e: Entry): Entry => {
   const bad = (reason: string) => new SourceError({ source: source.name, reason: `trove ${e.name} ${e.version}: ${reason}` })
   // Optional dependencies are text to show (`name: why`), never resolved.
   for (const kind of DEP_KINDS) if (kind !== "optional") for (const dep of e[kind]) if (parseDepGroup(dep) === undefined) throw bad(`bad dependency '${dep}'`)
+  for (const [p] of e.paths ?? []) if (!p.startsWith("/") || rootedPath(p.slice(1)) !== p) throw bad(`unsafe path '${p}'`)
   let flavor: string
   try {
     flavor = normalizeFlavor(e.flavor)

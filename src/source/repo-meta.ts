@@ -84,6 +84,8 @@ export const Entry = Schema.Struct({
   totalSize: Count,
   scripts: Schema.Boolean,
   manifest: Part,
+  /** [path, component] of the files \`file:\` dependencies usually name (see dependablePath), as rpm's primary metadata lists them */
+  paths: Schema.optional(Schema.Array(Schema.Tuple(Schema.String, Schema.String))),
 })
 export type Entry = typeof Entry.Type
 
@@ -109,6 +111,13 @@ export const decodeJson = <A, I>(schema: Schema.Schema<A, I>, bytes: Buffer | st
   if (Either.isLeft(decoded)) throw fail(decoded.left)
   return decoded.right
 }
+
+/**
+ * Paths a \`file:\` dependency is likely to name, listed with a trove's
+ * metadata so resolving needs no manifest: what rpm's primary metadata
+ * lists (config files, programs). Others resolve once the manifest is local.
+ */
+export const dependablePath = (p: string) => p.startsWith("/etc/") || /\/s?bin\/[^/]+$/.test(p)
 
 // ---- keys and signatures ------------------------------------------------------
 

@@ -22,6 +22,7 @@ import {
   bucketCount,
   bucketOf,
   decodeJson,
+  dependablePath,
   objectFile,
   expiryAfter,
   openEnvelope,
@@ -151,6 +152,7 @@ const toManifestFile = (f: NewTrove["files"][number]): typeof ManifestFile.Type 
 export const publishable = (t: NewTrove): { manifest: Buffer; entry: Entry } => {
   const doc: ManifestDoc = { formatVersion: FORMAT_VERSION, files: t.files.map(toManifestFile), scripts: t.scripts ?? {} }
   const manifest = Buffer.from(JSON.stringify(doc))
+  const paths = t.files.filter((f) => f.kind !== "dir" && dependablePath(f.path)).map((f) => [f.path, f.component] as const)
   return {
     manifest,
     entry: {
@@ -171,6 +173,7 @@ export const publishable = (t: NewTrove): { manifest: Buffer; entry: Entry } => 
       totalSize: t.files.reduce((n, f) => n + f.size, 0),
       scripts: Object.keys(t.scripts ?? {}).length > 0,
       manifest: { sha256: sha256Of(manifest), size: manifest.length },
+      ...(paths.length > 0 ? { paths } : {}),
     },
   }
 }
