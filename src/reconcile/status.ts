@@ -3,6 +3,7 @@ import type { Db } from "../db/connection.js"
 import { desiredRows } from "../db/desired.js"
 import { currentGeneration, recordedFiles } from "../db/state.js"
 import { listSources } from "../db/sources.js"
+import { ArchiveError, SourceError } from "../errors.js"
 import { ensureTargetFiles, planInputFromDb } from "./load.js"
 import { plan } from "./plan.js"
 import { scanDrift } from "./verify.js"
@@ -32,11 +33,14 @@ export const rootStatus = async (db: Db, root: string, dbPath: string): Promise<
   const input = await planInputFromDb(db, root, dbPath, { refresh: true, restoreConfig: false }, scan)
   const installed = input.installed
   // Pending file counts need the manifests of troves to install: fetched as plan fetches them.
-  const fetched = await ensureTargetFiles(db, input).then(
-    () => undefined,
-    (e: Error) => e.message,
-  )
-  const result = fetched === undefined ? plan(input) : Either.left({ message: fetched })
+  let unfetched: string | undefined
+  try {
+    await ensureTargetFiles(db, input)
+  } catch (e) {
+    if (!(e instanceof SourceError || e instanceof ArchiveError)) throw e
+    unfetched = e.message
+  }
+  const result = unfetched === undefined ? plan(input) : Either.left({ message: unfetched })
   const pending = Either.isRight(result)
     ? (({ install, update, erase, repair, files }) => ({ install, update, erase, repair, files, blocked: result.right.blocked.length }))(
         result.right.summary,
