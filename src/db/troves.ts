@@ -264,8 +264,8 @@ export const fileOwnersAt = (
         .prepare(
           // trove_paths: what a repository says of a trove whose manifest is not fetched yet.
           `SELECT trove_id AS troveId, path, component FROM trove_files
-           WHERE trove_id IN (SELECT value FROM json_each(?1)) AND path IN (SELECT value FROM json_each(?2))
+           WHERE trove_id IN (SELECT value FROM json_each(?)) AND path IN (SELECT value FROM json_each(?))
            UNION SELECT trove_id, path, component FROM trove_paths
-           WHERE trove_id IN (SELECT value FROM json_each(?1)) AND path IN (SELECT value FROM json_each(?2))`,
+           WHERE trove_id IN (SELECT value FROM json_each(?)) AND path IN (SELECT value FROM json_each(?))`,
         )
-        .all(JSON.stringify(troveIds), JSON.stringify(paths)) as Array<{ troveId: number; path: string; component: string }>)
+        .all(JSON.stringify(troveIds), JSON.stringify(paths), JSON.stringify(troveIds), JSON.stringify(paths)) as Array<{ troveId: number; path: string; component: string }>)
