@@ -91,6 +91,13 @@ describe("format version 2 repositories over HTTP", () => {
     } finally {
       await nginx.stop()
     }
+    // Unreachable: a manifest that is not local cannot be planned; what is local still applies, offline.
+    ok(["desired", "add", "lib3", ...r])
+    expect(conary(["plan", ...r]).stderr).toMatch(/^conary: source web: fetching objects\/\S+\.zst: cannot reach http:\/\/127\.0\.0\.1:\d+\/repo\/objects\/\S+ \(ECONNREFUSED\)$/m)
+    ok(["desired", "remove", "lib3", ...r])
+    ok(["desired", "add", "app=1.0", ...r])
+    expect(ok(["apply", ...r])).toContain("~ app 1.1-1-1 → 1.0-1-1")
+    expect(fs.readFileSync(path.join(root, "usr/bin/app"), "utf8")).toBe("one\n")
   }, 180_000)
 
   it.skipIf(skipNginx)("refuses tampered, wrong-key, rolled-back and expired metadata, and manifests and objects that do not match, applying nothing", async () => {
