@@ -1,6 +1,7 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
+import { publish } from "../src/source/repo.js"
 import { buildDeb } from "./deb-helpers.js"
 import { buildTrove, conary, listTree, ok, setupRoot, sha256, writeRawArchive, writeTree } from "./helpers.js"
 
@@ -246,21 +247,19 @@ describe("apply never breaks the root", () => {
     }
   })
 
-  it("refuses at plan a repository index path with '..', writing nothing", () => {
+  it("refuses a repository manifest path with '..' when the plan fetches it, writing nothing", async () => {
     const { base, root, r } = setupRoot()
-    const input = path.join(base, "input")
     const out = path.join(base, "published")
-    fs.mkdirSync(input)
-    buildTrove(input, "sneaky", "1.0", { "usr/bin/sneaky": "s" })
-    ok(["repo", "build", out, input])
-    const index = path.join(out, "index.json")
-    fs.writeFileSync(index, fs.readFileSync(index, "utf8").replaceAll('"/usr/bin/sneaky"', '"/usr/bin/../../../sneaky"'))
-    ok(["source", "add", "web", out, ...r])
+    // A repository signed as any other: only its manifest says where the file goes.
+    const file = { path: "/usr/bin/../../../sneaky", kind: "file", mode: 0o644, owner: "root", group: "root", sha256: sha256("s"), size: 1, target: null, config: false, component: "runtime" } as const
+    const trove = { digest: sha256("sneaky"), name: "sneaky", version: "1.0", scheme: "native", flavor: "", format: "native", requires: [], provides: [], files: [file] } as const
+    await publish(out, [{ trove, contents: () => Buffer.from("s") }], { expires: "7d", now: new Date().toISOString() })
+    ok(["source", "add", "web", out, "--insecure", ...r])
     ok(["source", "sync", ...r])
     ok(["desired", "add", "sneaky", ...r])
     const plan = conary(["plan", ...r])
     expect(plan.code).toBe(1)
-    expect(plan.stderr).toBe("conary: sneaky=1.0 cannot install /usr/bin/../../../sneaky: not a plain absolute path (empty, '.' or '..' components)\n")
+    expect(plan.stderr).toBe("conary: source web: manifest of sneaky 1.0: unsafe path 'usr/bin/../../../sneaky' (absolute or with '..')\n")
     expect(conary(["apply", ...r]).code).toBe(1)
     expect(fs.existsSync(path.join(base, "sneaky"))).toBe(false)
     expect(staged(root)).toEqual([])

@@ -1,103 +1,249 @@
+import { spawnSync } from "node:child_process"
+import * as crypto from "node:crypto"
 import * as fs from "node:fs"
 import * as http from "node:http"
 import type { AddressInfo } from "node:net"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
-import { buildTrove, conary, listTree, mustSkip, ok, okAsync, setupRoot, tempDir } from "./helpers.js"
-import { hasNginx, requests, startNginx } from "./nginx.js"
+import { unzstd } from "../src/source/decompress.js"
+import { signEnvelope } from "../src/source/repo-meta.js"
+import { conary, listTree, mustSkip, ok, okAsync, setupRoot, sha256, tempDir, writeRawArchive } from "./helpers.js"
+import { type Nginx, hasNginx, requests, startNginx } from "./nginx.js"
 
-const app = (text: string) => ({
-  "usr/bin/app": { content: `#!/bin/sh\necho ${text}\n`, mode: 0o755 },
-  "usr/share/app/data": "shared data\n".repeat(1000),
-  "usr/share/doc/app/README": "docs\n",
-})
+// Format version 2 repositories end to end: the real CLI against nginx on loopback.
 
-describe("signed repositories over HTTP", () => {
-  it.skipIf(mustSkip(hasNginx(), "repository through nginx", "nginx is not installed", "sudo sh scripts/test-tools.sh"))("installs and updates through nginx, fetching only new contents, and refuses tampering", async () => {
-    const work = tempDir()
-    const www = path.join(work, "www")
-    const repoDir = path.join(www, "repo")
-    const inputs = path.join(work, "inputs")
-    fs.mkdirSync(inputs, { recursive: true })
-    ok(["key", "generate", path.join(work, "fleet")])
-    const key = path.join(work, "fleet.key")
-    const pub = path.join(work, "fleet.pub")
-    const build = (version: string, text: string) => buildTrove(inputs, "app", version, app(text))
-    build("1.0-1-1", "one")
-    const built = JSON.parse(ok(["repo", "build", repoDir, inputs, "--sign", key, "--json"]))
-    expect(built).toMatchObject({ troves: 1, added: 1, objects: 3, signed: true })
+const skipNginx = mustSkip(hasNginx(), "repository through nginx", "nginx is not installed", "sudo sh scripts/test-tools.sh")
+
+/** Writes a native archive in-process (fast enough for dozens of troves), with a directory entry for every parent. */
+const makeTrove = async (dir: string, name: string, version: string, files: Record<string, string | Buffer>, requires: string[] = []) => {
+  const dirs = new Set<string>()
+  for (const p of Object.keys(files)) for (let i = p.indexOf("/"); i > 0; i = p.indexOf("/", i + 1)) dirs.add(p.slice(0, i))
+  const entry = { mode: 0o755, owner: "root", group: "root", size: 0, config: false, component: "runtime" }
+  const objects: Record<string, Buffer | string> = {}
+  const list: unknown[] = [...dirs].sort().map((d) => ({ ...entry, path: d, kind: "dir" }))
+  for (const [p, content] of Object.entries(files)) {
+    const sha = sha256(content)
+    objects[`objects/${sha}`] = content
+    list.push({ ...entry, path: p, kind: "file", mode: 0o644, sha256: sha, size: Buffer.byteLength(content) })
+  }
+  await writeRawArchive(path.join(dir, `${name}-${version}.ctrv`), { formatVersion: 1, name, version, flavor: "", requires, provides: [], files: list }, objects)
+}
+
+const zstd = (data: Buffer | string): Buffer => spawnSync("zstd", ["-q", "-c"], { input: data }).stdout
+const topOf = (repo: string) => JSON.parse(unzstd(fs.readFileSync(path.join(repo, "repo.zst")), 1 << 26).toString())
+const signedTop = (repo: string) => JSON.parse(topOf(repo).signed)
+const objectFile = (repo: string, sha: string) => path.join(repo, "objects", sha.slice(0, 2), `${sha.slice(2)}.zst`)
+const objectsIn = (repo: string) => new Set(fs.readdirSync(path.join(repo, "objects"), { recursive: true }).map(String).filter((f) => f.endsWith(".zst")))
+
+/** Object requests nginx answered from index `from` of its log on. */
+const objectGets = (nginx: Nginx, from = 0) => requests(nginx).slice(from).filter(([m, p, s]) => m === "GET" && p.startsWith("/repo/objects/") && s < 400)
+
+const setup = async () => {
+  const work = tempDir()
+  const www = path.join(work, "www")
+  const repo = path.join(www, "repo")
+  const inputs = path.join(work, "inputs")
+  fs.mkdirSync(inputs, { recursive: true })
+  ok(["key", "generate", path.join(work, "k")])
+  return { work, repo, inputs, key: path.join(work, "k.key"), pub: path.join(work, "k.pub"), www }
+}
+
+describe("format version 2 repositories over HTTP", () => {
+  it.skipIf(skipNginx)("syncs metadata only, fetches a trove's manifest when a plan needs it, and re-syncs only the changed part", async () => {
+    const { work, repo, inputs, key, pub, www } = await setup()
+    for (let i = 0; i < 40; i++) await makeTrove(inputs, `lib${i}`, "1.0-1-1", { [`usr/share/lib${i}/data`]: `lib ${i}\n`.repeat(50) })
+    await makeTrove(inputs, "app", "1.0-1-1", { "usr/bin/app": "one\n" })
+    expect(JSON.parse(ok(["repo", "build", repo, inputs, "--sign", key, "--json"]))).toMatchObject({ troves: 41, added: 41, version: 1, root: 1, signed: true })
+    const parts = signedTop(repo).parts as Array<{ sha256: string }>
+    expect(parts.length).toBeGreaterThan(1)
     const nginx = await startNginx(path.join(work, "nginx"), www)
     const { root, r } = setupRoot()
     try {
       ok(["source", "add", "web", `${nginx.url}/repo`, "--trust", pub, ...r])
-      expect(ok(["source", "sync", ...r])).toContain("web: 1 troves (1 new or changed, 0 gone)")
+      expect(ok(["source", "sync", ...r])).toMatch(/^web: 41 troves \(41 new or changed, 0 gone\); metadata version 1, expires /m)
+      // Metadata only: the parts, no manifest and no content.
+      const partPaths = parts.map((p) => `/repo/objects/${p.sha256.slice(0, 2)}/${p.sha256.slice(2)}.zst`).sort()
+      expect(objectGets(nginx).map(([, p]) => p).sort()).toEqual(partPaths)
+      const firstSyncBytes = objectGets(nginx).reduce((n, [, , , b]) => n + b, 0)
+
       ok(["desired", "add", "app", ...r])
+      let mark = requests(nginx).length
+      expect(ok(["plan", ...r])).toContain("+ app 1.0-1-1")
+      expect(objectGets(nginx, mark)).toHaveLength(1) // app's manifest, nothing else
+      mark = requests(nginx).length
       ok(["apply", ...r])
-      expect(fs.readFileSync(path.join(root, "usr/bin/app"), "utf8")).toContain("one")
-      const objectsFetched = () => requests(nginx).filter(([m, p, s]) => m === "GET" && p.startsWith("/repo/objects/") && s < 400)
-      expect(objectsFetched()).toHaveLength(3)
+      expect(objectGets(nginx, mark)).toHaveLength(1) // its one content; the manifest is in the database
+      expect(fs.readFileSync(path.join(root, "usr/bin/app"), "utf8")).toBe("one\n")
 
-      // An update moves only the changed file's content.
-      build("1.1-1-1", "two")
-      expect(JSON.parse(ok(["repo", "build", repoDir, inputs, "--sign", key, "--json"]))).toMatchObject({ troves: 2, added: 1, objects: 4 })
-      ok(["source", "sync", ...r])
+      // One trove changes: a re-sync reads the top document and the one part that holds it.
+      await makeTrove(inputs, "app", "1.1-1-1", { "usr/bin/app": "two\n" })
+      expect(JSON.parse(ok(["repo", "build", repo, inputs, "--sign", key, "--json"]))).toMatchObject({ troves: 42, added: 1, version: 2 })
+      mark = requests(nginx).length
+      expect(ok(["source", "sync", ...r])).toMatch(/^web: 42 troves \(1 new or changed, 0 gone\); metadata version 2/m)
+      const resync = objectGets(nginx, mark)
+      expect(resync).toHaveLength(1)
+      expect(resync[0]![3]).toBeLessThan(firstSyncBytes / 2)
       expect(ok(["apply", ...r])).toContain("~ app 1.0-1-1 → 1.1-1-1")
-      expect(objectsFetched()).toHaveLength(4)
-      expect(fs.readFileSync(path.join(root, "usr/bin/app"), "utf8")).toContain("two")
-
-      // A tampered index is refused; the old index stays in force.
-      const index = path.join(repoDir, "index.json")
-      const original = fs.readFileSync(index)
-      fs.writeFileSync(index, original.toString().replace("1.1-1-1", "1.1-1-2"))
-      const tampered = conary(["source", "sync", ...r])
-      expect(tampered.code).toBe(1)
-      expect(tampered.stderr.trim()).toBe(
-        "conary: source web: the index signature does not verify against the trusted key (tampered, or signed by another key)",
-      )
-      fs.writeFileSync(index, original)
-      // Signed by another key: refused too.
-      ok(["key", "generate", path.join(work, "other")])
-      ok(["repo", "build", repoDir, inputs, "--sign", path.join(work, "other.key")])
-      expect(conary(["source", "sync", ...r]).stderr).toContain("signature does not verify")
-      ok(["repo", "build", repoDir, inputs, "--sign", key])
-
-      // A tampered object is refused before anything is written.
-      build("1.2-1-1", "three")
-      ok(["repo", "build", repoDir, inputs, "--sign", key])
-      ok(["source", "sync", ...r])
-      const plan = JSON.parse(ok(["plan", "--json", ...r]))
-      const sha = plan.files.find((f: { path: string }) => f.path === "/usr/bin/app").sha256 as string
-      fs.writeFileSync(path.join(repoDir, "objects", sha.slice(0, 2), sha.slice(2)), "evil")
-      const before = listTree(root)
-      const bad = conary(["apply", ...r])
-      expect(bad.code).toBe(1)
-      expect(bad.stderr.trim()).toBe(
-        `conary: content ${sha.slice(0, 16)}: source web: ${nginx.url}/repo/objects/${sha.slice(0, 2)}/${sha.slice(2)} does not match its sha256 (tampered or corrupt)`,
-      )
-      expect(listTree(root)).toEqual(before)
+      expect(fs.readFileSync(path.join(root, "usr/bin/app"), "utf8")).toBe("two\n")
+      const status = JSON.parse(conary(["status", "--json", ...r]).stdout)
+      expect(status.sources).toContainEqual(expect.objectContaining({ name: "web", kind: "repo", version: 2, expires: signedTop(repo).expires, insecure: false }))
+      expect(ok(["show", "lib7", "--files", ...r])).toContain("/usr/share/lib7/data")
     } finally {
       await nginx.stop()
     }
-
-    // Unreachable: plan works from the synced state, and apply says what it cannot fetch;
-    // what is local still applies, offline.
-    const unreachable = /^conary: source web: fetching index\.json: cannot reach http:\/\/127\.0\.0\.1:\d+\/repo\/index\.json \(ECONNREFUSED\)$/m
-    expect(ok(["plan", ...r])).toContain("~ app 1.1-1-1 → 1.2-1-1")
-    expect(conary(["apply", ...r]).stderr).toMatch(/^conary: content [0-9a-f]{16}: source web: cannot reach http:\/\/127\.0\.0\.1:\d+\/repo\/objects\/\S+ \(ECONNREFUSED\)$/m)
-    expect(conary(["source", "sync", ...r]).stderr).toMatch(unreachable)
+    // Unreachable: a manifest that is not local cannot be planned; what is local still applies, offline.
+    ok(["desired", "add", "lib3", ...r])
+    expect(conary(["plan", ...r]).stderr).toMatch(/^conary: source web: fetching objects\/\S+\.zst: cannot reach http:\/\/127\.0\.0\.1:\d+\/repo\/objects\/\S+ \(ECONNREFUSED\)$/m)
+    ok(["desired", "remove", "lib3", ...r])
     ok(["desired", "add", "app=1.0", ...r])
     expect(ok(["apply", ...r])).toContain("~ app 1.1-1-1 → 1.0-1-1")
-    expect(fs.readFileSync(path.join(root, "usr/bin/app"), "utf8")).toContain("one")
-  }, 120_000)
+    expect(fs.readFileSync(path.join(root, "usr/bin/app"), "utf8")).toBe("one\n")
+  }, 180_000)
 
+  it.skipIf(skipNginx)("refuses tampered, wrong-key, rolled-back and expired metadata, and manifests and objects that do not match, applying nothing", async () => {
+    const { work, repo, inputs, key, pub, www } = await setup()
+    await makeTrove(inputs, "app", "1.0-1-1", { "usr/bin/app": "one\n" })
+    ok(["repo", "build", repo, inputs, "--sign", key])
+    const nginx = await startNginx(path.join(work, "nginx"), www)
+    const { root, r } = setupRoot()
+    const top = path.join(repo, "repo.zst")
+    const refused = (args: string[], message: string) => {
+      const run = conary([...args, ...r])
+      expect(run.code).toBe(1)
+      expect(run.stderr).toBe(`conary: ${message}\n`)
+    }
+    try {
+      ok(["source", "add", "web", `${nginx.url}/repo`, "--trust", pub, ...r])
+      ok(["source", "sync", ...r])
+      ok(["desired", "add", "app", ...r])
+      ok(["apply", ...r])
+      const good = fs.readFileSync(top)
+
+      // Tampered: the signed text changed under its signature.
+      const env = topOf(repo)
+      fs.writeFileSync(top, zstd(JSON.stringify({ ...env, signed: env.signed.replace(/"expires":"[^"]*"/, '"expires":"2999-01-01T00:00:00.000Z"') })))
+      const badSignature =
+        "source web: the metadata signature does not verify against the trusted keys (root 1): tampered, or signed by another or a revoked key"
+      refused(["source", "sync"], badSignature)
+      // Signed by another key.
+      ok(["key", "generate", path.join(work, "other")])
+      const other = path.join(work, "other-repo")
+      ok(["repo", "build", other, inputs, "--sign", path.join(work, "other.key")])
+      fs.copyFileSync(path.join(other, "repo.zst"), top)
+      refused(["source", "sync"], badSignature)
+      fs.writeFileSync(top, good)
+
+      // Rolled back: version 1 again after version 2 was accepted. Nothing of it is applied.
+      await makeTrove(inputs, "app", "1.1-1-1", { "usr/bin/app": "two\n" })
+      ok(["repo", "build", repo, inputs, "--sign", key])
+      ok(["source", "sync", ...r])
+      ok(["desired", "add", "app=1.0", ...r])
+      const second = fs.readFileSync(top)
+      fs.writeFileSync(top, good)
+      refused(["source", "sync"], "source web: the repository offers metadata version 1, older than version 2 already accepted (a rollback, or a stale mirror); refused")
+      expect(JSON.parse(ok(["status", "--json", ...r])).sources.find((s: { name: string }) => s.name === "web").version).toBe(2)
+      fs.writeFileSync(top, second)
+
+      // Expired (a frozen mirror): refused, unless the lab says --allow-expired.
+      ok(["repo", "build", repo, "--sign", key, "--expires", "0m"])
+      const expires = signedTop(repo).expires
+      refused(["source", "sync"], `source web: the repository's metadata (version 3) expired at ${expires} (a frozen or stale mirror; --allow-expired accepts it)`)
+      expect(ok(["source", "sync", "--allow-expired", ...r])).toContain("metadata version 3")
+      ok(["repo", "build", repo, "--sign", key])
+
+      // A manifest whose bytes are not the ones its digest names: plan and apply refuse, the root stays.
+      ok(["desired", "add", "app", ...r])
+      const before = objectsIn(repo)
+      await makeTrove(inputs, "app", "1.2-1-1", { "usr/bin/app": "three\n" })
+      ok(["repo", "build", repo, inputs, "--sign", key])
+      ok(["source", "sync", ...r])
+      const manifest = [...objectsIn(repo)]
+        .filter((f) => !before.has(f))
+        .map((f) => path.join(repo, "objects", f))
+        .find((f) => unzstd(fs.readFileSync(f), 1 << 20).toString().includes('"files":[{"path":"usr"'))!
+      const realManifest = fs.readFileSync(manifest)
+      fs.writeFileSync(manifest, zstd(unzstd(realManifest, 1 << 20).toString().replace("\"mode\":420", "\"mode\":493")))
+      const tree = listTree(root)
+      const sha = path.relative(path.join(repo, "objects"), manifest).replace("/", "").replace(".zst", "")
+      refused(["plan"], `source web: manifest of app 1.2-1-1 ${sha.slice(0, 16)}: does not match its sha256 (tampered, truncated or corrupt)`)
+      expect(conary(["apply", ...r]).code).toBe(1)
+      expect(listTree(root)).toEqual(tree)
+      fs.writeFileSync(manifest, realManifest)
+
+      // A content object that does not match, then one cut short: apply refuses before anything is written.
+      const content = sha256("three\n")
+      const real = fs.readFileSync(objectFile(repo, content))
+      const badObject = `content ${content.slice(0, 16)}: source web: ${nginx.url}/repo/objects/${content.slice(0, 2)}/${content.slice(2)}.zst does not match its sha256 (tampered, truncated or corrupt)`
+      fs.writeFileSync(objectFile(repo, content), zstd("evil\n"))
+      refused(["apply"], badObject)
+      expect(listTree(root)).toEqual(tree)
+      fs.writeFileSync(objectFile(repo, content), real.subarray(0, real.length - 4))
+      refused(["apply"], badObject)
+      expect(listTree(root)).toEqual(tree)
+      fs.writeFileSync(objectFile(repo, content), real)
+      expect(ok(["apply", ...r])).toContain("~ app 1.0-1-1 → 1.2-1-1")
+      expect(fs.readFileSync(path.join(root, "usr/bin/app"), "utf8")).toBe("three\n")
+    } finally {
+      await nginx.stop()
+    }
+  }, 180_000)
+
+  it.skipIf(skipNginx)("follows a key rotation from the old key, and refuses what the revoked key signs afterwards", async () => {
+    const { work, repo, inputs, key, pub, www } = await setup()
+    await makeTrove(inputs, "app", "1.0-1-1", { "usr/bin/app": "one\n" })
+    ok(["repo", "build", repo, inputs, "--sign", key])
+    const nginx = await startNginx(path.join(work, "nginx"), www)
+    const url = `${nginx.url}/repo`
+    try {
+      const a = setupRoot()
+      ok(["source", "add", "web", url, "--trust", pub, ...a.r])
+      ok(["source", "sync", ...a.r])
+      ok(["key", "generate", path.join(work, "new")])
+      expect(ok(["repo", "rotate-key", repo, "--old", key, "--new", path.join(work, "new.key")])).toContain("Root 2")
+      // Building with the old key is refused now.
+      expect(conary(["repo", "build", repo, "--sign", key]).stderr).toContain("is not a signing key of its root (version 2)")
+
+      // A client that trusted the old key follows the chain; so does a new one given the old key, or the new key.
+      ok(["source", "sync", ...a.r])
+      expect(JSON.parse(ok(["source", "list", "--json", ...a.r])).sources.find((s: { name: string }) => s.name === "web")).toMatchObject({ rootVersion: 2, metaVersion: 2 })
+      for (const trust of [pub, path.join(work, "new.pub")]) {
+        const b = setupRoot()
+        ok(["source", "add", "web", url, "--trust", trust, ...b.r])
+        expect(ok(["source", "sync", ...b.r])).toContain("web: 1 troves (1 new or changed, 0 gone); metadata version 2")
+      }
+
+      // The revoked key signs newer metadata, or a root of its own: both refused.
+      const forged = { ...JSON.parse(topOf(repo).signed), version: 99 }
+      const oldKey = crypto.createPrivateKey(fs.readFileSync(key))
+      const good = fs.readFileSync(path.join(repo, "repo.zst"))
+      fs.writeFileSync(path.join(repo, "repo.zst"), zstd(signEnvelope(forged, [oldKey])))
+      const sync = conary(["source", "sync", ...a.r])
+      expect(sync.stderr).toBe(
+        "conary: source web: the metadata signature does not verify against the trusted keys (root 2): tampered, or signed by another or a revoked key\n",
+      )
+      fs.writeFileSync(path.join(repo, "repo.zst"), good)
+      const oldPub = fs.readFileSync(pub, "utf8").trim()
+      fs.writeFileSync(path.join(repo, "root/3.json"), signEnvelope({ type: "root", formatVersion: 2, version: 3, keys: [oldPub], threshold: 1 }, [oldKey]))
+      expect(conary(["source", "sync", ...a.r]).stderr).toBe("conary: source web: root 3 is not signed by the keys of root 2 (a forged or revoked key's root)\n")
+      fs.rmSync(path.join(repo, "root/3.json"))
+      ok(["source", "sync", ...a.r])
+    } finally {
+      await nginx.stop()
+    }
+  }, 180_000)
+})
+
+describe("repositories: trust, building, versions", () => {
   it("retries a download that breaks off and resumes it with a range request", async () => {
     const work = tempDir()
     const inputs = path.join(work, "inputs")
     fs.mkdirSync(inputs)
-    buildTrove(inputs, "big", "1.0-1-1", { "usr/share/big": "0123456789".repeat(200_000) })
+    // Random bytes: compressed, the object is still large enough to cut.
+    const big = crypto.randomBytes(1 << 20)
+    await makeTrove(inputs, "big", "1.0-1-1", { "usr/share/big": big })
     const repoDir = path.join(work, "repo")
     ok(["repo", "build", repoDir, inputs])
-    // A server that cuts the first download of each object halfway, then honours ranges.
+    // A server that cuts the first download of each large object halfway, then honours ranges.
     const seen: string[] = []
     const cut = new Set<string>()
     const server = http.createServer((req, res) => {
@@ -105,8 +251,8 @@ describe("signed repositories over HTTP", () => {
       if (!fs.existsSync(file)) return res.writeHead(404).end()
       const body = fs.readFileSync(file)
       const range = /bytes=(\d+)-/.exec(req.headers.range ?? "")
-      seen.push(`${req.url} ${range ? `from ${range[1]}` : "whole"}`)
-      if (req.url!.includes("/objects/") && !cut.has(req.url!)) {
+      if (body.length > 100_000) seen.push(`${req.url} ${range ? `from ${range[1]}` : "whole"}`)
+      if (body.length > 100_000 && !cut.has(req.url!)) {
         cut.add(req.url!)
         res.writeHead(200, { "content-length": body.length })
         res.write(body.subarray(0, body.length >> 1), () => res.destroy())
@@ -124,49 +270,68 @@ describe("signed repositories over HTTP", () => {
     try {
       // The server lives in this process: the CLI must run without blocking it.
       const { root, r } = setupRoot()
-      await okAsync(["source", "add", "flaky", url, ...r])
+      await okAsync(["source", "add", "flaky", url, "--insecure", ...r])
       await okAsync(["source", "sync", ...r])
       await okAsync(["desired", "add", "big", ...r])
       await okAsync(["apply", ...r])
-      expect(fs.readFileSync(path.join(root, "usr/share/big"), "utf8")).toBe("0123456789".repeat(200_000))
-      const object = seen.filter((s) => s.includes("/objects/"))
-      expect(object).toHaveLength(2)
-      expect(object[0]).toMatch(/ whole$/)
-      expect(object[1]).toMatch(/ from [1-9]\d*$/)
+      expect(fs.readFileSync(path.join(root, "usr/share/big")).equals(big)).toBe(true)
+      expect(seen).toHaveLength(2)
+      expect(seen[0]).toMatch(/ whole$/)
+      expect(seen[1]).toMatch(/ from [1-9]\d*$/)
     } finally {
       server.close()
     }
   })
 
-  it("serves the same layout from a plain directory, and works offline once contents are local", () => {
+  it("needs --trust or --insecure for a repository, checks the signing key before building, and leaves a repository whole when a build fails", async () => {
     const work = tempDir()
     const inputs = path.join(work, "inputs")
     fs.mkdirSync(inputs)
-    buildTrove(inputs, "app", "1.0-1-1", app("one"))
-    buildTrove(inputs, "app", "1.1-1-1", app("two"))
+    await makeTrove(inputs, "app", "1.0-1-1", { "usr/bin/app": "one\n" })
+    // A `file:` dependency resolves from the repository's metadata, before any manifest is fetched.
+    await makeTrove(inputs, "shell", "1.0-1-1", { "usr/bin/sh": "#!shell\n" })
+    await makeTrove(inputs, "script", "1.0-1-1", { "usr/share/script": "run\n" }, ["file: /usr/bin/sh"])
     const repoDir = path.join(work, "repo")
-    ok(["repo", "build", repoDir, inputs])
     const { root, r } = setupRoot()
-    ok(["key", "generate", path.join(work, "k")])
-    expect(conary(["source", "add", "bad", repoDir, "--trust", path.join(work, "k.pub"), ...r]).code).toBe(0)
-    expect(conary(["source", "sync", "bad", ...r]).stderr).toContain("the index is not signed, and this source requires a signature")
-    ok(["source", "remove", "bad", ...r])
-    ok(["source", "add", "mirror", repoDir, ...r])
+
+    const noTrust = conary(["source", "add", "web", "http://127.0.0.1:9/repo", ...r])
+    expect(noTrust.code).toBe(1)
+    expect(noTrust.stderr).toBe("conary: source web: a repository needs --trust KEY (its signing key's .pub), or --insecure to accept unsigned metadata\n")
+    // A missing key: one line, and no repository half made.
+    const missing = conary(["repo", "build", repoDir, inputs, "--sign", path.join(work, "missing.key")])
+    expect(missing.stderr).toBe(`conary: signing key ${path.join(work, "missing.key")}: cannot read it (ENOENT)\n`)
+    expect(fs.existsSync(repoDir)).toBe(false)
+
+    ok(["repo", "build", repoDir, inputs])
+    ok(["source", "add", "lab", repoDir, "--insecure", ...r])
     ok(["source", "sync", ...r])
-    ok(["desired", "add", "app=1.0", ...r])
-    ok(["apply", ...r])
-    ok(["desired", "add", "app=1.1", ...r])
-    ok(["apply", ...r])
-    fs.rmSync(repoDir, { recursive: true })
-    // Both versions' contents are in the store: back and forth without the repository.
-    ok(["desired", "add", "app=1.0", ...r])
-    expect(ok(["apply", ...r])).toContain("~ app 1.1-1-1 → 1.0-1-1")
-    expect(fs.readFileSync(path.join(root, "usr/bin/app"), "utf8")).toContain("one")
-    const status = JSON.parse(ok(["status", "--json", ...r]))
-    expect(status).toMatchObject({ formatVersion: 1, generation: 3, installed: 1, converged: true, drift: { drifted: 0 } })
-    fs.writeFileSync(path.join(root, "usr/bin/app"), "drift")
-    const drifted = conary(["status", "--json", ...r])
-    expect(drifted.code).toBe(2)
-    expect(JSON.parse(drifted.stdout)).toMatchObject({ converged: false, drift: { drifted: 1 }, pending: { repair: 1 } })
+    const status = conary(["status", ...r])
+    expect(status.stdout).toMatch(/^source lab: metadata version 1, expires \S+ \(INSECURE: unsigned metadata accepted\)$/m)
+    ok(["desired", "add", "app", "script", ...r])
+    expect(ok(["apply", ...r])).toContain("+ shell 1.0-1-1 (dependency)")
+    expect(fs.readFileSync(path.join(root, "usr/bin/app"), "utf8")).toBe("one\n")
+    expect(fs.readFileSync(path.join(root, "usr/bin/sh"), "utf8")).toBe("#!shell\n")
+
+    // A signed repository takes no unsigned build; a bad input fails the build and changes nothing.
+    ok(["key", "generate", path.join(work, "k")])
+    const signed = path.join(work, "signed")
+    ok(["repo", "build", signed, inputs, "--sign", path.join(work, "k.key")])
+    expect(conary(["repo", "build", signed, inputs]).stderr).toBe(`conary: repository ${signed}: is signed (root version 1): give --sign KEY\n`)
+    const tree = listTree(signed)
+    fs.writeFileSync(path.join(inputs, "broken.ctrv"), "not an archive")
+    await makeTrove(inputs, "zzz", "1.0-1-1", { "usr/bin/zzz": "new content\n" })
+    expect(conary(["repo", "build", signed, inputs, "--sign", path.join(work, "k.key")]).code).toBe(1)
+    expect(listTree(signed)).toEqual(tree)
+
+    // Format version 1 is named and refused.
+    const v1 = path.join(work, "v1")
+    fs.mkdirSync(v1)
+    fs.writeFileSync(path.join(v1, "index.json"), '{"formatVersion":1,"generatedAt":"x","troves":[]}')
+    expect(conary(["source", "add", "old", v1, "--insecure", ...r]).stderr).toBe(
+      `conary: source old: ${v1} is a format version 1 repository (index.json); this conary reads version 2: rebuild it with \`conary repo build\`\n`,
+    )
+    expect(conary(["repo", "build", v1, inputs]).stderr).toBe(
+      `conary: repository ${v1}: is a format version 1 repository (index.json); build version 2 into a new directory from the archives\n`,
+    )
   })
 })

@@ -211,6 +211,34 @@ export const migrations: ReadonlyArray<string> = [
   -- Files a trove owns but does not ship (rpm's %ghost): listed, never on disk.
   ALTER TABLE trove_files ADD COLUMN ghost INTEGER NOT NULL DEFAULT 0;
   `,
+  `
+  -- Repositories of format version 2 (README: Repositories). What the client
+  -- trusts of each: the root (list of signing keys) it followed the chain to
+  -- (0: none yet, only the key given with --trust), and the highest metadata
+  -- version it accepted with its expiry (a lower one is a rollback). An
+  -- insecure source was added with --insecure: no signature is required.
+  ALTER TABLE sources ADD COLUMN insecure INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE sources ADD COLUMN root_version INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE sources ADD COLUMN root_keys TEXT;      -- {"keys": [...], "threshold": n}
+  ALTER TABLE sources ADD COLUMN meta_version INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE sources ADD COLUMN meta_expires TEXT;
+  -- A repository trove's file manifest (sha256 and size of the object) while
+  -- trove_files does not hold its files yet: fetched when a plan needs it.
+  ALTER TABLE troves ADD COLUMN manifest TEXT;
+  ALTER TABLE troves ADD COLUMN manifest_size INTEGER;
+  -- The metadata part (sha256) a repository listed the trove in: a re-sync
+  -- reads only parts it does not know and drops the troves of parts gone.
+  ALTER TABLE available ADD COLUMN part TEXT;
+  -- What a repository says of such a trove's files that \`file:\` dependencies
+  -- usually name (under /etc, in bin and sbin directories), until its manifest
+  -- is fetched: resolving needs them before any manifest is.
+  CREATE TABLE trove_paths (
+    trove_id  INTEGER NOT NULL REFERENCES troves(id) ON DELETE CASCADE,
+    path      TEXT NOT NULL,
+    component TEXT NOT NULL,
+    PRIMARY KEY (trove_id, path)
+  ) WITHOUT ROWID;
+  `,
 ]
 
 export const schemaVersion = migrations.length

@@ -11,6 +11,14 @@ export interface SourceRow {
   /** the base location that served the index last accepted */
   readonly syncedFrom: string | null
   readonly trustKey: string | null
+  /** added with --insecure: a repository whose metadata need not be signed */
+  readonly insecure: boolean
+  /** the repository root the client followed the key chain to (0: none yet), and its keys as JSON `{"keys": [...], "threshold": n}` */
+  readonly rootVersion: number
+  readonly rootKeys: string | null
+  /** the highest metadata version accepted, and when it expires */
+  readonly metaVersion: number
+  readonly metaExpires: string | null
   readonly troves: number
 }
 
@@ -18,24 +26,28 @@ export interface SourceRow {
 export const locationsOf = (s: Pick<SourceRow, "location" | "mirrors">): string[] => [s.location, ...s.mirrors]
 
 export const listSources = (db: Db): SourceRow[] =>
-  (
-    db
-      .prepare(
-        `SELECT s.name, s.kind, s.location, s.mirrors, s.added_at AS addedAt, s.synced_at AS syncedAt, s.synced_from AS syncedFrom,
-                s.trust_key AS trustKey, (SELECT count(*) FROM available a WHERE a.source = s.name) AS troves
-         FROM sources s ORDER BY s.name`,
-      )
-      .all() as Array<SourceRow & { mirrors: string }>
-  ).map((s) => ({ ...s, mirrors: JSON.parse(s.mirrors) as string[] }))
+  db
+    .prepare(
+      `SELECT s.name, s.kind, s.location, s.mirrors, s.added_at AS addedAt, s.synced_at AS syncedAt, s.synced_from AS syncedFrom,
+              s.trust_key AS trustKey, s.insecure = 1 AS insecure, s.root_version AS rootVersion, s.root_keys AS rootKeys,
+              s.meta_version AS metaVersion, s.meta_expires AS metaExpires,
+              (SELECT count(*) FROM available a WHERE a.source = s.name) AS troves
+       FROM sources s ORDER BY s.name`,
+    )
+    .all()
+    .map((r) => {
+      const row = r as Omit<SourceRow, "insecure" | "mirrors"> & { insecure: number; mirrors: string }
+      return { ...row, insecure: row.insecure === 1, mirrors: JSON.parse(row.mirrors) as string[] }
+    })
 
 export const addSource = (
   db: Db,
-  s: { name: string; kind: string; location: string; mirrors: ReadonlyArray<string>; trustKey: string | null },
+  s: { name: string; kind: string; location: string; mirrors: ReadonlyArray<string>; trustKey: string | null; insecure: boolean },
   now: string,
 ): boolean =>
   db
-    .prepare("INSERT OR IGNORE INTO sources (name, kind, location, mirrors, trust_key, added_at) VALUES (?, ?, ?, ?, ?, ?)")
-    .run(s.name, s.kind, s.location, JSON.stringify(s.mirrors), s.trustKey, now).changes === 1
+    .prepare("INSERT OR IGNORE INTO sources (name, kind, location, mirrors, trust_key, insecure, added_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
+    .run(s.name, s.kind, s.location, JSON.stringify(s.mirrors), s.trustKey, s.insecure ? 1 : 0, now).changes === 1
 
 export const removeSource = (db: Db, name: string): boolean =>
   db.prepare("DELETE FROM sources WHERE name = ?").run(name).changes === 1

@@ -20,33 +20,103 @@ export interface NewTrove {
   readonly scripts?: Readonly<Record<string, string>>
 }
 
-/** Inserts a trove unless one with the same digest exists; returns its id. Call inside a transaction. */
-export const upsertTrove = (db: Db, t: NewTrove): number => {
-  const existing = db.prepare("SELECT id FROM troves WHERE digest = ?").get(t.digest) as { id: number } | undefined
-  if (existing) return existing.id
-  const components = [...new Set(t.files.map((f) => f.component))].sort()
-  const totalSize = t.files.reduce((n, f) => n + f.size, 0)
-  const scripts = t.scripts && Object.keys(t.scripts).length > 0 ? JSON.stringify(t.scripts) : null
+/** A trove whose files are not known yet: a repository's entry, with the digest of its manifest. */
+export interface LazyTrove extends Omit<NewTrove, "files" | "scripts"> {
+  readonly components: ReadonlyArray<string>
+  readonly fileCount: number
+  readonly totalSize: number
+  readonly hasScripts: boolean
+  readonly manifest: { readonly sha256: string; readonly size: number }
+  /** the paths `file:` dependencies usually name (see repo-meta.ts), with their components */
+  readonly paths?: ReadonlyArray<readonly [string, string]>
+}
+
+const insertRow = (
+  db: Db,
+  t: Omit<NewTrove, "files" | "scripts">,
+  row: { components: ReadonlyArray<string>; fileCount: number; totalSize: number; scripts: string | null; manifest: string | null; manifestSize: number | null },
+): number => {
   const id = Number(
     db
       .prepare(
-        `INSERT INTO troves (digest, name, version, scheme, flavor, format, components, file_count, total_size, scripts)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO troves (digest, name, version, scheme, flavor, format, components, file_count, total_size, scripts, manifest, manifest_size)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
-      .run(t.digest, t.name, t.version, t.scheme, t.flavor, t.format, JSON.stringify(components), t.files.length, totalSize, scripts)
+      .run(t.digest, t.name, t.version, t.scheme, t.flavor, t.format, JSON.stringify(row.components), row.fileCount, row.totalSize, row.scripts, row.manifest, row.manifestSize)
       .lastInsertRowid,
   )
-  const file = db.prepare(
-    `INSERT INTO trove_files (trove_id, path, kind, mode, owner, grp, sha256, size, link_target, is_config, component, mtime, hardlink, ghost)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-  )
-  for (const f of t.files) {
-    file.run(id, f.path, f.kind, f.mode, f.owner, f.group, f.sha256, f.size, f.target, f.config ? 1 : 0, f.component, f.mtime ?? null, f.hardlink ?? null, f.ghost ? 1 : 0)
-  }
   const dep = db.prepare("INSERT INTO trove_deps (trove_id, kind, seq, value) VALUES (?, ?, ?, ?)")
   for (const kind of DEP_KINDS) (t[kind] ?? []).forEach((v, i) => dep.run(id, kind, i, v))
   return id
 }
+
+const scriptsText = (scripts: Readonly<Record<string, string>> | undefined) => (scripts && Object.keys(scripts).length > 0 ? JSON.stringify(scripts) : null)
+
+/**
+ * Records a trove's files (and maintainer scripts), which until now only its
+ * manifest's digest stood for. Call inside a transaction.
+ */
+export const fillTroveFiles = (db: Db, id: number, files: ReadonlyArray<TroveFile>, scripts?: Readonly<Record<string, string>>): void => {
+  const file = db.prepare(
+    `INSERT OR IGNORE INTO trove_files (trove_id, path, kind, mode, owner, grp, sha256, size, link_target, is_config, component, mtime, hardlink, ghost)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  )
+  for (const f of files) {
+    file.run(id, f.path, f.kind, f.mode, f.owner, f.group, f.sha256, f.size, f.target, f.config ? 1 : 0, f.component, f.mtime ?? null, f.hardlink ?? null, f.ghost ? 1 : 0)
+  }
+  db.prepare("UPDATE troves SET manifest = NULL, manifest_size = NULL, scripts = ? WHERE id = ?").run(scriptsText(scripts), id)
+  db.prepare("DELETE FROM trove_paths WHERE trove_id = ?").run(id)
+}
+
+const existingTrove = (db: Db, digest: string) =>
+  db.prepare("SELECT id, manifest FROM troves WHERE digest = ?").get(digest) as { id: number; manifest: string | null } | undefined
+
+/** Inserts a trove unless one with the same digest exists; returns its id. Call inside a transaction. */
+export const upsertTrove = (db: Db, t: NewTrove): number => {
+  const existing = existingTrove(db, t.digest)
+  if (existing) {
+    // Known from a repository without its files: an archive brings them.
+    if (existing.manifest !== null) fillTroveFiles(db, existing.id, t.files, t.scripts)
+    return existing.id
+  }
+  const id = insertRow(db, t, {
+    components: [...new Set(t.files.map((f) => f.component))].sort(),
+    fileCount: t.files.length,
+    totalSize: t.files.reduce((n, f) => n + f.size, 0),
+    scripts: null,
+    manifest: null,
+    manifestSize: null,
+  })
+  fillTroveFiles(db, id, t.files, t.scripts)
+  return id
+}
+
+/** Inserts a repository's trove without its files unless one with the same digest exists; returns its id. */
+export const upsertLazyTrove = (db: Db, t: LazyTrove): number => {
+  const existing = existingTrove(db, t.digest)
+  if (existing) return existing.id
+  const id = insertRow(db, t, {
+    components: t.components,
+    fileCount: t.fileCount,
+    totalSize: t.totalSize,
+    // Known to exist; their text comes with the manifest.
+    scripts: t.hasScripts ? "{}" : null,
+    manifest: t.manifest.sha256,
+    manifestSize: t.manifest.size,
+  })
+  const put = db.prepare("INSERT OR IGNORE INTO trove_paths (trove_id, path, component) VALUES (?, ?, ?)")
+  for (const [p, component] of t.paths ?? []) put.run(id, p, component)
+  return id
+}
+
+/** Troves among `ids` whose files are not known yet, with their manifest's digest and size. */
+export const lazyTroves = (db: Db, ids: ReadonlyArray<number>): Array<{ id: number; manifest: string; manifestSize: number }> =>
+  db
+    .prepare(
+      `SELECT id, manifest, manifest_size AS manifestSize FROM troves
+       WHERE manifest IS NOT NULL AND id IN (SELECT value FROM json_each(?)) ORDER BY id`,
+    )
+    .all(JSON.stringify(ids)) as Array<{ id: number; manifest: string; manifestSize: number }>
 
 interface TroveRow {
   id: number
@@ -193,7 +263,10 @@ export const fileOwnersAt = (
     ? []
     : (db
         .prepare(
+          // trove_paths: what a repository says of a trove whose manifest is not fetched yet.
           `SELECT trove_id AS troveId, path, component FROM trove_files
+           WHERE trove_id IN (SELECT value FROM json_each(?)) AND path IN (SELECT value FROM json_each(?))
+           UNION SELECT trove_id, path, component FROM trove_paths
            WHERE trove_id IN (SELECT value FROM json_each(?)) AND path IN (SELECT value FROM json_each(?))`,
         )
-        .all(JSON.stringify(troveIds), JSON.stringify(paths)) as Array<{ troveId: number; path: string; component: string }>)
+        .all(JSON.stringify(troveIds), JSON.stringify(paths), JSON.stringify(troveIds), JSON.stringify(paths)) as Array<{ troveId: number; path: string; component: string }>)

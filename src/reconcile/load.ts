@@ -11,7 +11,9 @@ import { type RootLayout, aliasesOf, diskLayout, emptyLayout } from "./layout.js
 import type { Plan } from "../model/plan-schema.js"
 import type { InstalledTrove, StatRefresh } from "../model/installed.js"
 import { type DiffInput, type PlanInput, plan } from "./plan.js"
-import type { FileOwner } from "./resolve.js"
+import { type FileOwner, resolve } from "./resolve.js"
+import { ensureManifests } from "../source/repo-client.js"
+import { FileConflictError, PathError, UnresolvableError } from "../errors.js"
 import { type Drift, type Scan, scanDrift } from "./verify.js"
 
 export interface RefreshOptions {
@@ -155,8 +157,10 @@ export const planInstalled = async <E>(
   dbPath: string,
   options: RefreshOptions,
   planWith: (input: DiffInput) => Either.Either<Plan, E>,
+  prepare?: (input: DiffInput) => Promise<void>,
 ): Promise<Plan> => {
   const input = await diffInputFromDb(db, root, dbPath, options)
+  await prepare?.(input)
   let result = planWith(input)
   if (!options.refresh && Either.isRight(result)) {
     const drift = await configDrift(db, root, result.right)
@@ -166,6 +170,29 @@ export const planInstalled = async <E>(
   return result.right
 }
 
+/**
+ * Repository troves are synced without their files: fetches the manifests of
+ * the troves the desired state resolves to, before their files are planned.
+ * What does not resolve fetches nothing (the planner reports it).
+ */
+export const ensureTargetFiles = async (db: Db, input: PlanInput): Promise<void> => {
+  let ids: number[]
+  try {
+    ids = resolve(input).map((t) => t.troveId)
+  } catch (e) {
+    if (e instanceof UnresolvableError || e instanceof FileConflictError || e instanceof PathError) return
+    throw e
+  }
+  await ensureManifests(db, ids)
+}
+
 /** The plan from the database as it is now (and the disk, unless refresh is off). Throws on unresolvable rows and conflicts. */
 export const planFromDb = (db: Db, root: string, dbPath: string, options: RefreshOptions): Promise<Plan> =>
-  planInstalled(db, root, dbPath, options, (installed) => plan(planInputWith(db, options, installed)))
+  planInstalled(
+    db,
+    root,
+    dbPath,
+    options,
+    (installed) => plan(planInputWith(db, options, installed)),
+    (installed) => ensureTargetFiles(db, planInputWith(db, options, installed)),
+  )

@@ -3,7 +3,8 @@ import type { Db } from "../db/connection.js"
 import { desiredRows } from "../db/desired.js"
 import { listSources } from "../db/sources.js"
 import { currentGeneration, recordedFiles } from "../db/state.js"
-import { planInputFromDb } from "./load.js"
+import { ArchiveError, SourceError } from "../errors.js"
+import { ensureTargetFiles, planInputFromDb } from "./load.js"
 import { plan } from "./plan.js"
 import { scanDrift } from "./verify.js"
 
@@ -23,15 +24,33 @@ export interface RootStatus {
   readonly drift: { files: number; drifted: number; missing: number; config: number }
   /** nothing to apply: installed state equals desired state and every drift apply would repair is repaired */
   readonly converged: boolean
-  /** each source: where it is (a repository's mirrors too), when it was synced and from where */
-  readonly sources: ReadonlyArray<{ name: string; location: string; mirrors: ReadonlyArray<string>; syncedAt: string | null; syncedFrom: string | null }>
+  /** each source: where it is (a repository's mirrors too), when it was synced and from where; a repository's accepted metadata version and expiry, and whether it was added --insecure */
+  readonly sources: ReadonlyArray<{
+    name: string
+    kind: string
+    location: string
+    mirrors: ReadonlyArray<string>
+    syncedAt: string | null
+    syncedFrom: string | null
+    version: number | null
+    expires: string | null
+    insecure: boolean
+  }>
 }
 
 export const rootStatus = async (db: Db, root: string, dbPath: string): Promise<RootStatus> => {
   const scan = await scanDrift(root, recordedFiles(db), { full: false })
   const input = await planInputFromDb(db, root, dbPath, { refresh: true, restoreConfig: false }, scan)
   const installed = input.installed
-  const result = plan(input)
+  // Pending file counts need the manifests of troves to install: fetched as plan fetches them.
+  let unfetched: string | undefined
+  try {
+    await ensureTargetFiles(db, input)
+  } catch (e) {
+    if (!(e instanceof SourceError || e instanceof ArchiveError)) throw e
+    unfetched = e.message
+  }
+  const result = unfetched === undefined ? plan(input) : Either.left({ message: unfetched })
   const pending = Either.isRight(result)
     ? (({ install, update, erase, repair, files }) => ({ install, update, erase, repair, files, blocked: result.right.blocked.length }))(
         result.right.summary,
@@ -53,6 +72,16 @@ export const rootStatus = async (db: Db, root: string, dbPath: string): Promise<
       config: scan.drift.filter((d) => d.config).length,
     },
     converged: "files" in pending && pending.files + pending.install + pending.update + pending.erase + pending.blocked === 0,
-    sources: listSources(db).map(({ name, location, mirrors, syncedAt, syncedFrom }) => ({ name, location, mirrors, syncedAt, syncedFrom })),
+    sources: listSources(db).map((s) => ({
+      name: s.name,
+      kind: s.kind,
+      location: s.location,
+      mirrors: s.mirrors,
+      syncedAt: s.syncedAt,
+      syncedFrom: s.syncedFrom,
+      version: s.kind === "repo" && s.metaVersion > 0 ? s.metaVersion : null,
+      expires: s.metaExpires,
+      insecure: s.insecure,
+    })),
   }
 }

@@ -281,3 +281,50 @@ export const unpackLimit = (compressedSize: number): number => 64 * 1024 * 1024 
 
 export const bound = (limit: number) => new Bound(limit)
 
+/** Compressed data that does not decompress (cut short, damaged, or past its bound). */
+export class CorruptError extends Error {}
+
+const corrupt = (f: () => void) => {
+  try {
+    f()
+  } catch (e) {
+    throw new CorruptError((e as Error).message)
+  }
+}
+
+/**
+ * zstd-decompresses a stream (a repository's objects), fed in small slices
+ * and failing once more than `limit` bytes came out: the size a repository
+ * names bounds what a hostile object can make us write or hold.
+ */
+export async function* unzstdChunks(source: AsyncIterable<Uint8Array>, limit: number): AsyncGenerator<Buffer> {
+  const out: Buffer[] = []
+  let total = 0
+  const z = new ZstdDecompress((chunk) => {
+    total += chunk.length
+    if (total > limit) throw new BombError(`unpacks to more than ${limit} bytes`)
+    out.push(Buffer.from(chunk))
+  })
+  for await (const chunk of source) {
+    for (let i = 0; i < chunk.length; i += 512) {
+      corrupt(() => z.push(chunk.subarray(i, i + 512)))
+      if (out.length > 0) yield* out.splice(0)
+    }
+  }
+  corrupt(() => z.push(new Uint8Array(0), true))
+  yield* out.splice(0)
+}
+
+/** zstd-decompresses bytes held in memory, at most `limit` bytes of output. */
+export const unzstd = (data: Uint8Array, limit: number): Buffer => {
+  const out: Buffer[] = []
+  let total = 0
+  const z = new ZstdDecompress((chunk) => {
+    total += chunk.length
+    if (total > limit) throw new BombError(`unpacks to more than ${limit} bytes`)
+    out.push(Buffer.from(chunk))
+  })
+  for (let i = 0; i < data.length; i += 512) corrupt(() => z.push(data.subarray(i, i + 512)))
+  corrupt(() => z.push(new Uint8Array(0), true))
+  return Buffer.concat(out)
+}

@@ -24,7 +24,7 @@ export const NATIVE_EXTENSION = ".ctrv"
 const MANIFEST_ENTRY = "manifest.json"
 const MAX_MANIFEST = 256 * 1024 * 1024
 
-const ManifestFile = Schema.Struct({
+export const ManifestFile = Schema.Struct({
   path: Schema.String,
   kind: Schema.Literal("file", "dir", "symlink"),
   mode: Schema.Int.pipe(Schema.between(0, 0o7777)),
@@ -75,22 +75,17 @@ export const rootedPath = (p: string): string | undefined => {
   return "/" + parts.join("/")
 }
 
-const checkManifest = (archive: string, m: Manifest): NativeTrove => {
-  const bad = (reason: string) => new ArchiveError({ archive, reason })
-  if (!isNativeVersion(m.version)) throw bad(`version '${m.version}' is not upstream-source-build`)
-  let flavor: string
-  try {
-    flavor = normalizeFlavor(m.flavor)
-  } catch (e) {
-    throw bad((e as Error).message)
-  }
-  for (const dep of [...m.requires, ...m.provides]) {
-    if (parseDepGroup(dep) === undefined) throw bad(`bad dependency '${dep}'`)
-  }
+/**
+ * A manifest's files made rooted and checked as any archive's paths are:
+ * relative, free of `..`, each once, hard links to earlier files of the same
+ * content, nothing written through a symlink of the same trove. A
+ * repository's per-trove manifests go through the same checks.
+ */
+export const checkManifestFiles = (entries: ReadonlyArray<typeof ManifestFile.Type>, bad: (reason: string) => Error): TroveFile[] => {
   const seen = new Set<string>()
   const files: TroveFile[] = []
   const regular = new Map<string, TroveFile>()
-  for (const f of m.files) {
+  for (const f of entries) {
     const p = rootedPath(f.path)
     if (p === undefined) throw bad(`unsafe path '${f.path}' (absolute or with '..')`)
     if (seen.has(p)) throw bad(`path ${p} listed twice`)
@@ -127,6 +122,22 @@ const checkManifest = (archive: string, m: Manifest): NativeTrove => {
       if (symlinks.has(f.path.slice(0, i))) throw bad(`${f.path} would be written through the symlink ${f.path.slice(0, i)}`)
     }
   }
+  return files
+}
+
+const checkManifest = (archive: string, m: Manifest): NativeTrove => {
+  const bad = (reason: string) => new ArchiveError({ archive, reason })
+  if (!isNativeVersion(m.version)) throw bad(`version '${m.version}' is not upstream-source-build`)
+  let flavor: string
+  try {
+    flavor = normalizeFlavor(m.flavor)
+  } catch (e) {
+    throw bad((e as Error).message)
+  }
+  for (const dep of [...m.requires, ...m.provides]) {
+    if (parseDepGroup(dep) === undefined) throw bad(`bad dependency '${dep}'`)
+  }
+  const files = checkManifestFiles(m.files, bad)
   return { name: m.name, version: m.version, flavor, requires: m.requires, provides: m.provides, files, digest: "" }
 }
 

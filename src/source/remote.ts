@@ -5,21 +5,24 @@ import { type SourceRow, locationsOf } from "../db/sources.js"
 import { SourceError, StoreError } from "../errors.js"
 import type { Report } from "../model/report.js"
 import type { ContentStore } from "../store/store.js"
+import { CorruptError, unzstdChunks } from "./decompress.js"
 import { type Document, HttpFailure, type Validator, get, getDocument, readBody, retrying } from "./http.js"
+import { MAX_META, objectFile } from "./repo-meta.js"
 
 // Reading a repository, over HTTP(S) or from a directory with the same layout.
 // Downloads retry transient failures and resume from where they stopped; an
-// object comes from the first of its repositories (and their mirrors) that
-// serves it whole and matching its sha256.
+// object (zstd-compressed) comes from the first of its repositories (and
+// their mirrors) that serves it whole and decompressing to its sha256.
 
 export const isHttp = (location: string) => /^https?:\/\//.test(location)
 
 const join = (location: string, rel: string) => (isHttp(location) ? `${location.replace(/\/+$/, "")}/${rel}` : path.join(location, rel))
 
-export const objectPath = (sha256: string) => `objects/${sha256.slice(0, 2)}/${sha256.slice(2)}`
-
 /** The most of one metadata document read: an endless answer is cut off here, not held in memory. */
-export const METADATA_MAX = 256 << 20
+export const METADATA_MAX = MAX_META
+
+/** The most bytes zstd can take to hold `size` bytes (ZSTD_COMPRESSBOUND, and room for a frame header): more is not an object. */
+const compressedBound = (size: number) => size + (size >> 8) + (size < 128 << 10 ? ((128 << 10) - size) >> 11 : 0) + 64
 
 const CONCURRENCY = 8
 
@@ -52,60 +55,64 @@ export const readRepoFile = async (source: string, location: string, rel: string
 /** The size of a file, or -1 when there is none. */
 const sizeOf = (file: string) => fs.statSync(file, { throwIfNoEntry: false })?.size ?? -1
 
-/** Moves a finished download into the store; a mismatch (the part is deleted) refuses the URL. */
-const adopt = async (store: ContentStore, part: string, sha256: string, url: string) => {
+const tampered = (url: string) => new HttpFailure(`${url} does not match its sha256 (tampered, truncated or corrupt)`, false)
+
+/** Decompresses an object (at most `size` bytes out) into the store, where it must hash to `sha256`; anything else refuses the URL. */
+const intoStore = async (store: ContentStore, compressed: AsyncIterable<Uint8Array>, sha256: string, size: number, url: string) => {
   try {
-    await store.adopt(part, sha256)
+    await store.putStream(unzstdChunks(compressed, size), sha256)
   } catch (e) {
-    if (e instanceof StoreError) throw new HttpFailure(`${url} does not match its sha256 (tampered or corrupt)`, false)
+    if (e instanceof StoreError || e instanceof CorruptError) throw tampered(url)
     throw e
   }
 }
 
+/** Whether a download is the object: then it is in the store and the part is gone. */
+const adopted = async (store: ContentStore, part: string, sha256: string, size: number, url: string): Promise<boolean> => {
+  try {
+    await intoStore(store, fs.createReadStream(part), sha256, size, url)
+  } catch (e) {
+    if (e instanceof HttpFailure) return false
+    throw e
+  }
+  fs.rmSync(part)
+  return true
+}
+
 /**
- * Downloads one object of `size` bytes from one base location into the
- * store, verified. A partial download is resumed with a range request; one
- * already complete is verified and used without a request; a 416, or a
- * resumed part that fails verification, starts again from zero. More bytes
- * than `size` are never read.
+ * Downloads one object of `size` bytes (uncompressed) from one base location
+ * into the store, verified. A partial download is resumed with a range
+ * request; one already complete is verified and used without a request; a
+ * 416, or a resumed download that fails verification, starts again from
+ * zero. More bytes than zstd can need for `size` are never read.
  */
 const fetchFrom = async (base: string, sha256: string, size: number, store: ContentStore): Promise<void> => {
-  const url = join(base, objectPath(sha256))
+  const url = join(base, objectFile(sha256))
+  const max = compressedBound(size)
   if (!isHttp(base)) {
     const st = fs.statSync(url, { throwIfNoEntry: false })
     if (!st) throw new HttpFailure(`${url} is missing`, false)
-    if (st.size !== size) throw new HttpFailure(`${url} has ${st.size} bytes, not the ${size} recorded for it`, false)
-    try {
-      await store.putStream(fs.createReadStream(url), sha256)
-    } catch (e) {
-      if (e instanceof StoreError) throw new HttpFailure(`${url} does not match its sha256 (tampered or corrupt)`, false)
-      throw e
-    }
-    return
+    if (st.size > max) throw new HttpFailure(`${url} has ${st.size} bytes, more than an object of ${size} bytes can need`, false)
+    return intoStore(store, fs.createReadStream(url), sha256, size, url)
   }
   const part = store.partPath(sha256)
-  if (sizeOf(part) === size) {
-    try {
-      return await adopt(store, part, sha256, url)
-    } catch (e) {
-      if (!(e instanceof HttpFailure)) throw e // the part was bad and is gone: download afresh
-    }
-  }
-  if (sizeOf(part) > size) fs.rmSync(part, { force: true })
+  if (sizeOf(part) > max) fs.rmSync(part)
+  // What a killed download left may be whole: then it is used as it is.
+  if (sizeOf(part) > 0 && (await adopted(store, part, sha256, size, url))) return
   const resumed = sizeOf(part) > 0
-  await download(url, part, size)
-  try {
-    await adopt(store, part, sha256, url)
-  } catch (e) {
-    // A resumed download may have kept bad bytes from before: once more from zero (adopt removed the part).
-    if (!(e instanceof HttpFailure) || !resumed) throw e
-    await download(url, part, size)
-    await adopt(store, part, sha256, url)
-  }
+  await download(url, part, max, size)
+  if (await adopted(store, part, sha256, size, url)) return
+  fs.rmSync(part, { force: true })
+  // A resumed download may have kept bad bytes from before: once more from zero.
+  if (!resumed) throw tampered(url)
+  await download(url, part, max, size)
+  if (await adopted(store, part, sha256, size, url)) return
+  fs.rmSync(part, { force: true })
+  throw tampered(url)
 }
 
-/** Downloads `url` into `part`, resuming what is there, never past `size` bytes. */
-const download = (url: string, part: string, size: number) =>
+/** Downloads `url` into `part`, resuming what is there, never past `max` bytes in all (the bound for an object of `size` bytes). */
+const download = (url: string, part: string, max: number, size: number) =>
   retrying(async () => {
     const have = Math.max(0, sizeOf(part))
     const res = await get(url, have > 0 ? { range: `bytes=${have}-` } : {})
@@ -123,7 +130,7 @@ const download = (url: string, part: string, size: number) =>
     const resumes = res.status === 206 && have > 0 && String(res.headers["content-range"]).startsWith(`bytes ${have}-`)
     const fd = fs.openSync(part, resumes ? "a" : "w")
     try {
-      await readBody(res, size - (resumes ? have : 0), "recorded for it", (chunk) => {
+      await readBody(res, max - (resumes ? have : 0), `a compressed object of ${size} bytes can take`, (chunk) => {
         for (let off = 0; off < chunk.length; ) off += fs.writeSync(fd, chunk, off, chunk.length - off)
       })
     } catch (e) {
@@ -135,7 +142,7 @@ const download = (url: string, part: string, size: number) =>
     }
   })
 
-/** A repository's base locations in the order objects are fetched: the one that served its index first. */
+/** A repository's base locations in the order objects are fetched: the one that served its metadata first. */
 export const basesOf = (source: Pick<SourceRow, "location" | "mirrors" | "syncedFrom">): string[] => {
   const all = locationsOf(source)
   return source.syncedFrom && all.includes(source.syncedFrom) ? [source.syncedFrom, ...all.filter((b) => b !== source.syncedFrom)] : all

@@ -1,95 +1,38 @@
+import { spawnSync } from "node:child_process"
 import * as crypto from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import * as Either from "effect/Either"
-import * as Schema from "effect/Schema"
 import type { NewTrove } from "../db/troves.js"
-import { decodeOrProblem } from "../decode.js"
-import { SourceError, UsageError } from "../errors.js"
+import { UsageError } from "../errors.js"
 import { checkOutputFile, readInputFile, writeOutputFile } from "../files.js"
 import { ContentStore } from "../store/store.js"
-import { VERSION_SCHEMES } from "../model/trove.js"
-import { FORMAT_NAMES, fetchFromArchive, isTroveArchive, readTroveArchive } from "./formats.js"
+import { unzstd } from "./decompress.js"
+import { fetchFromArchive, isTroveArchive, readTroveArchive } from "./formats.js"
+import type { ManifestFile } from "./native.js"
+import {
+  type Entry,
+  FORMAT_VERSION,
+  MAX_META,
+  type ManifestDoc,
+  PartDoc,
+  Root,
+  TOP,
+  Top,
+  V1_INDEX,
+  bucketCount,
+  bucketOf,
+  decodeJson,
+  dependablePath,
+  objectFile,
+  expiryAfter,
+  openEnvelope,
+  publicKeyText,
+  rootFile,
+  signEnvelope,
+} from "./repo-meta.js"
 
-// A static repository: `index.json` (every trove's metadata and file
-// manifest), `index.json.sig` (ed25519, when signed) and `objects/ab/cdef…`
-// (each content once, by sha256). Any HTTP server or object store can serve it.
-
-export const INDEX = "index.json"
-export const SIGNATURE = "index.json.sig"
-
-const File = Schema.Struct({
-  path: Schema.String.pipe(Schema.startsWith("/")),
-  kind: Schema.Literal("file", "dir", "symlink"),
-  mode: Schema.Int,
-  owner: Schema.String,
-  group: Schema.String,
-  sha256: Schema.NullOr(Schema.String.pipe(Schema.pattern(/^[0-9a-f]{64}$/))),
-  size: Schema.Int,
-  target: Schema.NullOr(Schema.String),
-  config: Schema.Boolean,
-  component: Schema.String,
-  mtime: Schema.optional(Schema.Int),
-  hardlink: Schema.optional(Schema.String.pipe(Schema.startsWith("/"))),
-  ghost: Schema.optional(Schema.Boolean),
-})
-
-const Trove = Schema.Struct({
-  digest: Schema.String.pipe(Schema.pattern(/^[0-9a-f]{64}$/)),
-  name: Schema.String,
-  version: Schema.String,
-  scheme: Schema.Literal(...VERSION_SCHEMES),
-  flavor: Schema.String,
-  format: Schema.Literal(...FORMAT_NAMES),
-  requires: Schema.Array(Schema.String),
-  provides: Schema.Array(Schema.String),
-  conflicts: Schema.Array(Schema.String),
-  breaks: Schema.Array(Schema.String),
-  replaces: Schema.Array(Schema.String),
-  // indexes written before optional dependencies were recorded lack it
-  optional: Schema.optionalWith(Schema.Array(Schema.String), { default: () => [] }),
-  scripts: Schema.Record({ key: Schema.String, value: Schema.String }),
-  files: Schema.Array(File),
-})
-
-export const RepoIndex = Schema.Struct({
-  formatVersion: Schema.Literal(1),
-  generatedAt: Schema.String,
-  troves: Schema.Array(Trove),
-})
-export type RepoIndex = typeof RepoIndex.Type
-
-const toEntry = (t: NewTrove): RepoIndex["troves"][number] => ({
-  digest: t.digest,
-  name: t.name,
-  version: t.version,
-  scheme: t.scheme,
-  flavor: t.flavor,
-  format: t.format,
-  requires: t.requires,
-  provides: t.provides,
-  conflicts: t.conflicts ?? [],
-  breaks: t.breaks ?? [],
-  replaces: t.replaces ?? [],
-  optional: t.optional ?? [],
-  scripts: t.scripts ?? {},
-  files: t.files,
-})
-
-export const fromEntry = (e: RepoIndex["troves"][number]): NewTrove => ({ ...e, files: e.files })
-
-/** Decodes an index; the error names the first bad field. */
-export const decodeIndex = (bytes: Buffer, where: string): RepoIndex => {
-  let json: unknown
-  try {
-    json = JSON.parse(bytes.toString("utf8"))
-  } catch {
-    throw new SourceError({ source: where, reason: "index.json is not valid JSON" })
-  }
-  const decoded = decodeOrProblem(RepoIndex, json)
-  if (Either.isLeft(decoded)) throw new SourceError({ source: where, reason: `bad index.json: ${decoded.left}` })
-  return decoded.right
-}
+// Publishing a static repository of format version 2 (see repo-meta.ts for
+// the layout). Any HTTP server, CDN or object store can serve it.
 
 // ---- keys -------------------------------------------------------------------
 
@@ -106,7 +49,6 @@ export const generateKey = async (prefix: string): Promise<{ privateKey: string;
   return { privateKey: priv, publicKey: pub }
 }
 
-const publicKeyText = (key: crypto.KeyObject) => (key.export({ type: "spki", format: "der" }) as Buffer).toString("base64")
 
 /** A trust key given as a file or as the base64 text itself. */
 export const readPublicKey = (spec: string): crypto.KeyObject => {
@@ -125,8 +67,17 @@ export const readPublicKey = (spec: string): crypto.KeyObject => {
 /** The canonical text of a trust key, as stored with a source. */
 export const publicKeyString = (spec: string): string => publicKeyText(readPublicKey(spec))
 
-export const verifySignature = (index: Buffer, signature: Buffer, trust: string): boolean =>
-  crypto.verify(null, index, readPublicKey(trust), Buffer.from(signature.toString("utf8").trim(), "base64"))
+/** A signing key file (from `conary key generate`), checked before anything is written. */
+export const readPrivateKey = (file: string): crypto.KeyObject => {
+  const text = readInputFile(file, 64 * 1024, (reason) => new UsageError({ message: `signing key ${file}: ${reason}` }))
+  try {
+    const key = crypto.createPrivateKey(text)
+    if (key.asymmetricKeyType !== "ed25519") throw new Error("not ed25519")
+    return key
+  } catch {
+    throw new UsageError({ message: `signing key ${file} is not an ed25519 private key (a .key file from \`conary key generate\`)` })
+  }
+}
 
 // ---- building ---------------------------------------------------------------
 
@@ -141,47 +92,251 @@ const inputsOf = (input: string): string[] => {
     .map((n) => path.join(input, n))
 }
 
+export interface BuildOptions {
+  /** a private key file; the repository's root must list its public key (a new repository gets root 1 with it) */
+  readonly signKey?: string
+  /** how long the metadata stays valid: `7d`, `12h`, `90m` */
+  readonly expires: string
+  readonly now: string
+}
+
 export interface BuildResult {
   readonly troves: number
   readonly added: number
+  /** objects written (file contents, manifests and metadata parts new to the repository) */
   readonly objects: number
+  readonly version: number
+  readonly expires: string
+  readonly root: number | null
   readonly signed: boolean
 }
 
+const bad = (out: string) => (reason: string) => new UsageError({ message: `repository ${out}: ${reason}` })
+
+/** The newest root of a repository on disk, if it has one. */
+export const latestRoot = (out: string): Root | undefined => {
+  let root: Root | undefined
+  for (let v = 1; fs.existsSync(path.join(out, rootFile(v))); v++) {
+    const env = openEnvelope(fs.readFileSync(path.join(out, rootFile(v))), bad(out))
+    root = decodeJson(Root, env.signed, bad(out))
+  }
+  return root
+}
+
+const readTop = (out: string): Top | undefined => {
+  const file = path.join(out, TOP)
+  if (!fs.existsSync(file)) return undefined
+  return decodeJson(Top, openEnvelope(unzstd(fs.readFileSync(file), MAX_META), bad(out)).signed, bad(out))
+}
+
+const readObject = (out: string, sha256: string, size: number): Buffer => unzstd(fs.readFileSync(path.join(out, objectFile(sha256))), size)
+
+const sha256Of = (data: Uint8Array) => crypto.createHash("sha256").update(data).digest("hex")
+
+const toManifestFile = (f: NewTrove["files"][number]): typeof ManifestFile.Type => ({
+  path: f.path.slice(1),
+  kind: f.kind,
+  mode: f.mode,
+  owner: f.owner,
+  group: f.group,
+  ...(f.sha256 === null ? {} : { sha256: f.sha256 }),
+  size: f.size,
+  ...(f.target === null ? {} : { target: f.target }),
+  config: f.config,
+  component: f.component,
+  ...(f.mtime === undefined ? {} : { mtime: f.mtime }),
+  ...(f.hardlink === undefined ? {} : { hardlink: f.hardlink.slice(1) }),
+})
+
+/** The JSON of a trove's manifest object and its entry in a metadata part. */
+export const publishable = (t: NewTrove): { manifest: Buffer; entry: Entry } => {
+  const doc: ManifestDoc = { formatVersion: FORMAT_VERSION, files: t.files.map(toManifestFile), scripts: t.scripts ?? {} }
+  const manifest = Buffer.from(JSON.stringify(doc))
+  const paths = t.files.filter((f) => f.kind !== "dir" && dependablePath(f.path)).map((f) => [f.path, f.component] as const)
+  return {
+    manifest,
+    entry: {
+      digest: t.digest,
+      name: t.name,
+      version: t.version,
+      scheme: t.scheme,
+      flavor: t.flavor,
+      format: t.format as Entry["format"],
+      requires: t.requires,
+      provides: t.provides,
+      conflicts: t.conflicts ?? [],
+      breaks: t.breaks ?? [],
+      replaces: t.replaces ?? [],
+      optional: t.optional ?? [],
+      components: [...new Set(t.files.map((f) => f.component))].sort(),
+      fileCount: t.files.length,
+      totalSize: t.files.reduce((n, f) => n + f.size, 0),
+      scripts: Object.keys(t.scripts ?? {}).length > 0,
+      manifest: { sha256: sha256Of(manifest), size: manifest.length },
+      ...(paths.length > 0 ? { paths } : {}),
+    },
+  }
+}
+
 /**
- * Publishes troves into a static repository, adding to what is there: each
- * input's metadata goes into the index and its contents into objects/.
+ * Compresses files in place (FILE -> FILE.zst) with the zstd command, many
+ * files per process. Parts are read by every client: they get a high level.
  */
-export const buildRepo = async (out: string, inputs: ReadonlyArray<string>, signKey: string | undefined, now: string): Promise<BuildResult> => {
+const compressAll = (files: ReadonlyArray<string>, level: number, listDir: string) => {
+  for (let i = 0; i < files.length; i += 10_000) {
+    const list = path.join(listDir, "zstd-list")
+    fs.writeFileSync(list, files.slice(i, i + 10_000).join("\n") + "\n")
+    const r = spawnSync("zstd", ["-q", "-f", "--rm", `-${level}`, "--filelist", list], { encoding: "utf8" })
+    if (r.error) throw new UsageError({ message: "repo build needs the zstd command (Debian: apt-get install zstd)" })
+    if (r.status !== 0) throw new UsageError({ message: `zstd failed: ${(r.stderr || "").trim().split("\n")[0]}` })
+  }
+}
+
+/** Files under a directory, recursively. */
+const filesUnder = (dir: string): string[] =>
+  fs.existsSync(dir) ? fs.readdirSync(dir, { recursive: true, withFileTypes: true }).filter((d) => d.isFile()).map((d) => path.join(d.parentPath, d.name)) : []
+
+/** Troves to publish: read from archives (contents into `store`), or given (the benchmark's synthetic ones). */
+export type TroveInput = { readonly archive: string } | { readonly trove: NewTrove; readonly contents: (sha256: string) => Buffer }
+
+/**
+ * Publishes troves into a static repository, adding to what is there, and
+ * signs a new metadata version. Everything new is made in a temp directory
+ * inside OUTDIR first and moved in at the end, metadata last: a build that
+ * fails (a bad archive, a missing key) leaves the repository as it was.
+ */
+export const buildRepo = async (out: string, inputs: ReadonlyArray<string>, options: BuildOptions): Promise<BuildResult> =>
+  publish(out, inputs.flatMap(inputsOf).map((archive) => ({ archive })), options)
+
+export const publish = async (out: string, inputs: Iterable<TroveInput>, options: BuildOptions): Promise<BuildResult> => {
+  const expires = expiryAfter(options.now, options.expires)
+  if (expires === undefined) throw new UsageError({ message: `--expires '${options.expires}': give a number and d, h or m (7d, 12h, 90m)` })
+  const key = options.signKey === undefined ? undefined : readPrivateKey(options.signKey)
+  if (fs.existsSync(path.join(out, V1_INDEX)) && !fs.existsSync(path.join(out, TOP)))
+    throw bad(out)(`is a format version 1 repository (${V1_INDEX}); build version 2 into a new directory from the archives`)
+  const root = latestRoot(out)
+  let newRoot: Root | undefined
+  if (key) {
+    const pub = publicKeyText(crypto.createPublicKey(key))
+    if (!root) newRoot = { type: "root", formatVersion: FORMAT_VERSION, version: 1, keys: [pub], threshold: 1 }
+    else if (!root.keys.includes(pub))
+      throw bad(out)(`${options.signKey} is not a signing key of its root (version ${root.version}); change keys with \`conary repo rotate-key\``)
+  } else if (root) throw bad(out)(`is signed (root version ${root.version}): give --sign KEY`)
+
+  const old = readTop(out)
+  const entries = new Map<string, Entry>()
+  for (const part of old?.parts ?? []) {
+    for (const e of decodeJson(PartDoc, readObject(out, part.sha256, part.size), bad(out)).troves) entries.set(e.digest, e)
+  }
   fs.mkdirSync(out, { recursive: true })
-  const indexPath = path.join(out, INDEX)
-  const existing = fs.existsSync(indexPath) ? decodeIndex(fs.readFileSync(indexPath), out).troves : []
-  const byDigest = new Map(existing.map((t) => [t.digest, t]))
-  const store = new ContentStore(out)
-  let added = 0
-  for (const file of inputs.flatMap(inputsOf)) {
-    const { trove } = await readTroveArchive(file)
-    const shas = new Set(trove.files.flatMap((f) => (f.sha256 ? [f.sha256] : [])))
-    await fetchFromArchive(trove.format, file, trove.files, shas, store)
-    if (!byDigest.has(trove.digest)) added++
-    byDigest.set(trove.digest, toEntry(trove))
+  const temp = path.join(out, `.conary-build-${process.pid}`)
+  fs.rmSync(temp, { recursive: true, force: true })
+  fs.mkdirSync(temp)
+  try {
+    const store = new ContentStore(temp)
+    const present = (sha: string) => fs.existsSync(path.join(out, objectFile(sha))) || store.has(sha)
+    let added = 0
+    for (const input of inputs) {
+      let trove: NewTrove
+      if ("archive" in input) {
+        trove = (await readTroveArchive(input.archive)).trove
+        const wanted = new Set(trove.files.flatMap((f) => (f.sha256 && !present(f.sha256) ? [f.sha256] : [])))
+        await fetchFromArchive(trove.format, input.archive, trove.files, wanted, store)
+      } else {
+        trove = input.trove
+        for (const f of trove.files) if (f.sha256 && !present(f.sha256)) store.putBuffer(input.contents(f.sha256), f.sha256)
+      }
+      const { manifest, entry } = publishable(trove)
+      if (!present(entry.manifest.sha256)) store.putBuffer(manifest, entry.manifest.sha256)
+      if (!entries.has(trove.digest)) added++
+      entries.set(trove.digest, entry)
+    }
+    const objects = filesUnder(path.join(temp, "objects"))
+    compressAll(objects, 3, temp)
+
+    // Metadata parts: the troves whose names hash to one bucket, sorted, so an unchanged bucket is the same object.
+    const buckets = bucketCount(entries.size, old?.buckets)
+    const byBucket = new Map<number, Entry[]>()
+    for (const e of entries.values()) {
+      const b = bucketOf(e.name, buckets)
+      let list = byBucket.get(b)
+      if (!list) byBucket.set(b, (list = []))
+      list.push(e)
+    }
+    const parts: Array<{ sha256: string; size: number }> = []
+    const partFiles: string[] = []
+    for (const b of [...byBucket.keys()].sort((x, y) => x - y)) {
+      const troves = byBucket.get(b)!.sort((x, y) => (x.name < y.name ? -1 : x.name > y.name ? 1 : x.digest < y.digest ? -1 : 1))
+      const bytes = Buffer.from(JSON.stringify({ formatVersion: FORMAT_VERSION, troves }))
+      const sha256 = sha256Of(bytes)
+      parts.push({ sha256, size: bytes.length })
+      if (!present(sha256)) {
+        store.putBuffer(bytes, sha256)
+        partFiles.push(store.pathOf(sha256))
+      }
+    }
+    compressAll(partFiles, 19, temp)
+
+    const top: Top = {
+      type: "repo",
+      formatVersion: FORMAT_VERSION,
+      version: (old?.version ?? 0) + 1,
+      expires,
+      generatedAt: options.now,
+      buckets,
+      parts,
+    }
+    const topBytes = path.join(temp, "top.json")
+    fs.writeFileSync(topBytes, signEnvelope(top, key ? [key] : []))
+    compressAll([topBytes], 19, temp)
+
+    // Commit: objects first (content-addressed: harmless to the metadata in force), then the root, then the top document.
+    let written = 0
+    for (const file of filesUnder(path.join(temp, "objects"))) {
+      const rel = path.relative(temp, file)
+      fs.mkdirSync(path.join(out, path.dirname(rel)), { recursive: true })
+      fs.renameSync(file, path.join(out, rel))
+      written++
+    }
+    if (newRoot) {
+      fs.mkdirSync(path.join(out, "root"), { recursive: true })
+      writeAtomic(path.join(out, rootFile(newRoot.version)), signEnvelope(newRoot, [key!]))
+    }
+    fs.renameSync(`${topBytes}.zst`, path.join(out, TOP))
+    return {
+      troves: entries.size,
+      added,
+      objects: written,
+      version: top.version,
+      expires,
+      root: (newRoot ?? root)?.version ?? null,
+      signed: key !== undefined,
+    }
+  } finally {
+    fs.rmSync(temp, { recursive: true, force: true })
   }
-  const index: RepoIndex = {
-    formatVersion: 1,
-    generatedAt: now,
-    troves: [...byDigest.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.digest < b.digest ? -1 : 1)),
-  }
-  const bytes = Buffer.from(JSON.stringify(index))
-  // The signature is written before the index it signs, and both by rename, so a
-  // reader never sees a new index with an old signature that happens to exist.
-  if (signKey) {
-    const key = crypto.createPrivateKey(fs.readFileSync(signKey))
-    writeAtomic(path.join(out, SIGNATURE), Buffer.from(crypto.sign(null, bytes, key).toString("base64") + "\n"))
-  } else fs.rmSync(path.join(out, SIGNATURE), { force: true })
-  writeAtomic(indexPath, bytes)
-  fs.rmSync(path.join(out, "tmp"), { recursive: true, force: true })
-  const objects = new Set(index.troves.flatMap((t) => t.files.flatMap((f) => (f.sha256 ? [f.sha256] : [])))).size
-  return { troves: index.troves.length, added, objects, signed: signKey !== undefined }
+}
+
+/**
+ * Replaces the repository's signing key: a new root listing only NEW, signed
+ * by OLD (so clients that trust OLD follow) and by NEW, then the metadata
+ * signed anew with NEW. A compromised key is revoked the same way: clients
+ * that followed refuse anything it signs afterwards.
+ */
+export const rotateKey = async (out: string, oldKey: string, newKey: string, options: Omit<BuildOptions, "signKey">): Promise<{ root: number; version: number }> => {
+  const previous = readPrivateKey(oldKey)
+  const next = readPrivateKey(newKey)
+  const root = latestRoot(out)
+  if (!root) throw bad(out)(`has no root (it was built without --sign)`)
+  if (!root.keys.includes(publicKeyText(crypto.createPublicKey(previous))))
+    throw bad(out)(`${oldKey} is not a signing key of its root (version ${root.version})`)
+  if (!fs.existsSync(path.join(out, TOP))) throw bad(out)(`has no ${TOP}`)
+  const newRoot: Root = { type: "root", formatVersion: FORMAT_VERSION, version: root.version + 1, keys: [publicKeyText(crypto.createPublicKey(next))], threshold: 1 }
+  // Checked before the root is written, so a failure leaves the old root in force.
+  if (expiryAfter(options.now, options.expires) === undefined) throw new UsageError({ message: `--expires '${options.expires}': give a number and d, h or m (7d, 12h, 90m)` })
+  writeAtomic(path.join(out, rootFile(newRoot.version)), signEnvelope(newRoot, [previous, next]))
+  const r = await publish(out, [], { ...options, signKey: newKey })
+  return { root: newRoot.version, version: r.version }
 }
 
 const writeAtomic = (file: string, data: Buffer) => {

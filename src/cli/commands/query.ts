@@ -2,6 +2,7 @@ import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import { generations, installedTroves } from "../../db/state.js"
+import { ensureManifests } from "../../source/repo-client.js"
 import { availableTroves, provenanceOf, troveFilesLookup, troveScripts } from "../../db/troves.js"
 import { compareVersions, matchesVersionSpec } from "../../desired/version.js"
 import { parseSpec } from "../../desired/rows.js"
@@ -69,7 +70,7 @@ const show = Command.make(
   },
   (args) =>
     withConary(args, { write: false, command: "show" }, (c) =>
-      attempt(() => {
+      attempt(async () => {
         const spec = parseSpec(args.trove)
         const fits = (t: TroveMeta) => t.name === spec.name && matchesVersionSpec(t.version, spec.version) && (!spec.flavor || t.flavor === spec.flavor)
         const installed = installedTroves(c.db).find((i) => fits(i.trove))
@@ -81,6 +82,8 @@ const show = Command.make(
               .sort((a, b) => compareVersions(b.scheme, b.version, a.version))[0]
         const trove = installed?.trove ?? available
         if (!trove) throw new NotFoundError({ what: "installed or available trove", name: args.trove })
+        // A repository trove's files come with its manifest, fetched the first time they are wanted.
+        if (args.files || args.scripts) await ensureManifests(c.db, [trove.id])
         const all = troveFilesLookup(c.db)(trove.id)
         const files = installed ? filesForComponents(all, installed.components) : all
         const data = {
@@ -99,8 +102,9 @@ const show = Command.make(
           conflicts: trove.conflicts,
           replaces: trove.replaces,
           optional: trove.optional,
-          fileCount: files.length,
-          size: files.reduce((n, f) => n + f.size, 0),
+          // Known without the files (a repository trove's manifest may not be fetched yet).
+          fileCount: installed ? files.length : trove.fileCount,
+          size: installed ? files.reduce((n, f) => n + f.size, 0) : trove.totalSize,
           scripts: troveScripts(c.db, trove.id),
           provenance: provenanceOf(c.db, trove.id),
           ...(args.files ? { files } : {}),

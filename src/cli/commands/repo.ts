@@ -3,35 +3,62 @@ import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as Option from "effect/Option"
 import * as path from "node:path"
-import { buildRepo, generateKey } from "../../source/repo.js"
+import { buildRepo, generateKey, rotateKey } from "../../source/repo.js"
 import { rootStatus } from "../../reconcile/status.js"
 import { printable } from "../../errors.js"
 import { attempt, jsonOption, rootOptions, withConary } from "../context.js"
 import { EXIT_CHANGES, EXIT_OK } from "../exit.js"
 import { count, printJson, println } from "../format.js"
 
+const expiresOption = Options.text("expires").pipe(
+  Options.withDescription("how long the signed metadata stays valid (7d, 12h, 90m); clients refuse it afterwards, so rebuild (no inputs needed) before then"),
+  Options.withDefault("7d"),
+)
+
 const build = Command.make(
   "build",
   {
     json: jsonOption,
-    sign: Options.text("sign").pipe(Options.withDescription("ed25519 private key (from `conary key generate`) to sign the index"), Options.optional),
+    sign: Options.text("sign").pipe(Options.withDescription("ed25519 private key (from `conary key generate`) to sign the metadata"), Options.optional),
+    expires: expiresOption,
     out: Args.text({ name: "OUTDIR" }),
-    inputs: Args.text({ name: "INPUT" }).pipe(Args.atLeast(1)),
+    inputs: Args.text({ name: "INPUT" }).pipe(Args.repeated),
   },
   (args) =>
     attempt(async () => {
-      const r = await buildRepo(path.resolve(args.out), args.inputs.map((i) => path.resolve(i)), Option.getOrUndefined(args.sign), new Date().toISOString())
-      if (args.json) return printJson({ formatVersion: 1, repository: path.resolve(args.out), ...r })
+      const out = path.resolve(args.out)
+      const r = await buildRepo(
+        out,
+        args.inputs.map((i) => path.resolve(i)),
+        { signKey: Option.getOrUndefined(args.sign), expires: args.expires, now: new Date().toISOString() },
+      )
+      if (args.json) return printJson({ formatVersion: 1, repository: out, ...r })
       println(
-        `Repository ${path.resolve(args.out)}: ${count(r.troves, "trove")} (${r.added} new), ${count(r.objects, "content object")}, ` +
-          (r.signed ? "index signed." : "index not signed."),
+        `Repository ${out}: ${count(r.troves, "trove")} (${r.added} new), ${count(r.objects, "new object")}; ` +
+          `metadata version ${r.version}, expires ${r.expires}, ` +
+          (r.signed ? `signed (root ${r.root}).` : "not signed."),
       )
     }),
-).pipe(Command.withDescription("publish native archives and .deb files into a static repository (adds to what is there)"))
+).pipe(Command.withDescription("publish native archives and .deb files into a static repository (adds to what is there; with no INPUT, signs the metadata anew)"))
+
+const rotate = Command.make(
+  "rotate-key",
+  {
+    old: Options.text("old").pipe(Options.withDescription("the private key the repository is signed with now")),
+    new: Options.text("new").pipe(Options.withDescription("the private key to sign with from now on")),
+    expires: expiresOption,
+    out: Args.text({ name: "REPO" }),
+  },
+  (args) =>
+    attempt(async () => {
+      const r = await rotateKey(path.resolve(args.out), args.old, args.new, { expires: args.expires, now: new Date().toISOString() })
+      println(`Root ${r.root} lists only the new key (signed by the old one); metadata version ${r.version} signed with the new key.`)
+    }),
+).pipe(Command.withDescription("replace (or revoke) the signing key: a new root, signed by the old key, that clients follow"))
 
 export const repoCommand = Command.make("repo").pipe(
   Command.withDescription("static trove repositories, for any HTTP server or object store"),
-  Command.withSubcommands([build]),
+  Command.withSubcommands([build, rotate]),
 )
 
 const generate = Command.make("generate", { name: Args.text({ name: "NAME" }) }, (args) =>
@@ -58,11 +85,13 @@ export const statusCommand = Command.make("status", { ...rootOptions, json: json
               (s.pending.blocked > 0 ? `, ${s.pending.blocked} blocked` : ""),
           )
         println(`drift: ${s.drift.drifted} of ${count(s.drift.files, "file")} (${s.drift.missing} missing, ${s.drift.config} config)`)
-        for (const src of s.sources)
+        for (const src of s.sources.filter((x) => x.kind === "repo"))
           println(
             printable(
-              `source ${src.name}: ${[src.location, ...src.mirrors].join(" ")}, ${src.syncedAt ? `synced ${src.syncedAt}` : "never synced"}` +
-                (src.mirrors.length > 0 && src.syncedFrom ? ` from ${src.syncedFrom}` : ""),
+              `source ${src.name}: ` +
+                (src.version === null ? "never synced" : `metadata version ${src.version}, expires ${src.expires}`) +
+                (src.mirrors.length > 0 ? `; mirrors ${src.mirrors.join(" ")}${src.syncedFrom ? `, synced from ${src.syncedFrom}` : ""}` : "") +
+                (src.insecure ? " (INSECURE: unsigned metadata accepted)" : ""),
             ),
           )
         println(s.converged ? "converged" : "not converged")

@@ -8,7 +8,8 @@ import * as path from "node:path"
 import { addSource, listSources, removeSource } from "../../db/sources.js"
 import { BadArchivesError, NotFoundError, UsageError } from "../../errors.js"
 import { isHttp } from "../../source/remote.js"
-import { INDEX, publicKeyString } from "../../source/repo.js"
+import { publicKeyString } from "../../source/repo.js"
+import { TOP, V1_INDEX } from "../../source/repo-meta.js"
 import { syncSource } from "../../source/sync.js"
 import { attempt, jsonOption, rootOptions, withConary } from "../context.js"
 import { printJson, println, table } from "../format.js"
@@ -26,6 +27,9 @@ const add = Command.make(
       Options.withDescription("another base location of the same repository, tried in order when the ones before fail (repeatable)"),
       Options.repeated,
     ),
+    insecure: Options.boolean("insecure").pipe(
+      Options.withDescription("accept a repository's metadata unsigned (anyone between you and it can change what you install); `status` shows it"),
+    ),
     name: Args.text({ name: "NAME" }),
     locations: Args.text({ name: "DIR|URL" }).pipe(Args.atLeast(1)),
   },
@@ -41,21 +45,32 @@ const add = Command.make(
           const dir = path.resolve(l)
           if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory())
             throw new UsageError({ message: `source ${args.name}: ${dir} is not a directory or an http(s) URL` })
+          // A repository (over HTTP, or a directory with its top document); otherwise a directory of archives.
+          if (fs.existsSync(path.join(dir, V1_INDEX)) && !fs.existsSync(path.join(dir, TOP)))
+            throw new UsageError({
+              message: `source ${args.name}: ${dir} is a format version 1 repository (${V1_INDEX}); this conary reads version 2: rebuild it with \`conary repo build\``,
+            })
           return dir
         }) as [string, ...string[]]
-        // A repository (index.json and objects/) over HTTP or on disk; otherwise a directory of archives.
-        const kind = isHttp(location) || fs.existsSync(path.join(location, INDEX)) ? "repo" : "dir"
+        const kind = isHttp(location) || fs.existsSync(path.join(location, TOP)) ? "repo" : "dir"
         if (kind !== "repo" && mirrors.length > 0)
           throw new UsageError({ message: `source ${args.name}: mirrors need a repository (built by \`conary repo build\`); ${location} is a directory of archives` })
         const trust = args.trust
         const trustKey = Option.isSome(trust) ? publicKeyString(trust.value) : null
-        if (trustKey && kind !== "repo") throw new UsageError({ message: `source ${args.name}: --trust needs a repository (built by \`conary repo build\`)` })
-        if (!addSource(c.db, { name: args.name, kind, location, mirrors, trustKey }, c.now()))
+        if ((trustKey || args.insecure) && kind !== "repo")
+          throw new UsageError({ message: `source ${args.name}: --trust and --insecure are for repositories (built by \`conary repo build\`)` })
+        if (trustKey && args.insecure) throw new UsageError({ message: `source ${args.name}: give --trust KEY or --insecure, not both` })
+        if (kind === "repo" && !trustKey && !args.insecure)
+          throw new UsageError({
+            message: `source ${args.name}: a repository needs --trust KEY (its signing key's .pub), or --insecure to accept unsigned metadata`,
+          })
+        if (!addSource(c.db, { name: args.name, kind, location, mirrors, trustKey, insecure: args.insecure }, c.now()))
           throw new UsageError({ message: `source ${args.name} exists already` })
-        if (args.json) printJson({ formatVersion: 1, name: args.name, kind, location, mirrors, trustKey })
+        if (args.json) printJson({ formatVersion: 1, name: args.name, kind, location, mirrors, trustKey, insecure: args.insecure })
         else {
           const also = mirrors.length > 0 ? `, ${mirrors.length === 1 ? "mirror" : "mirrors"} ${mirrors.join(" ")}` : ""
-          println(`Added ${kind === "repo" ? "repository" : "source"} ${args.name} (${location}${also}${trustKey ? ", signed index required" : ""}). Run \`conary source sync\` to index it.`)
+          const trusted = trustKey ? ", signed metadata required" : args.insecure ? ", INSECURE: unsigned metadata accepted" : ""
+          println(`Added ${kind === "repo" ? "repository" : "source"} ${args.name} (${location}${also}${trusted}). Run \`conary source sync\` to index it.`)
         }
       }),
     ),
@@ -91,7 +106,12 @@ const remove = Command.make("remove", { ...rootOptions, name: Args.text({ name: 
 
 const sync = Command.make(
   "sync",
-  { ...rootOptions, json: jsonOption, names: Args.text({ name: "NAME" }).pipe(Args.repeated) },
+  {
+    ...rootOptions,
+    json: jsonOption,
+    allowExpired: Options.boolean("allow-expired").pipe(Options.withDescription("accept a repository's expired metadata (labs; it may hide a frozen mirror)")),
+    names: Args.text({ name: "NAME" }).pipe(Args.repeated),
+  },
   (args) =>
     withConary(args, { write: true, command: "source sync" }, (c) =>
       Effect.gen(function* () {
@@ -99,7 +119,7 @@ const sync = Command.make(
         for (const n of args.names) if (!all.some((s) => s.name === n)) yield* Effect.fail(new NotFoundError({ what: "source", name: n }))
         const chosen = args.names.length > 0 ? all.filter((s) => args.names.includes(s.name)) : all
         const results = []
-        for (const source of chosen) results.push(yield* attempt(() => syncSource(c.db, source, c.now(), c.report)))
+        for (const source of chosen) results.push(yield* attempt(() => syncSource(c.db, source, c.now(), c.report, { allowExpired: args.allowExpired })))
         const bad = results.flatMap((r) => r.bad)
         if (args.json) printJson({ formatVersion: 1, sources: results.map(({ bad, ...r }) => ({ ...r, bad: bad.map((e) => ({ archive: e.archive, reason: e.reason })) })) })
         else if (results.length === 0) println("No sources to sync.")
@@ -107,8 +127,9 @@ const sync = Command.make(
           for (const r of results) {
             for (const skip of r.skipped ?? []) println(`${r.source}: skipped mirror ${skip}`)
             const from = (r.skipped ?? []).length > 0 ? ` from ${r.from}` : ""
-            if (r.unchanged) println(`${r.source}: ${r.troves} troves (index unchanged${from})`)
-            else println(`${r.source}: ${r.troves} troves (${r.added} new or changed, ${r.removed} gone${r.bad.length > 0 ? `, ${r.bad.length} unreadable` : ""})${from}`)
+            const meta = r.metadata ? `; metadata version ${r.metadata.version}, expires ${r.metadata.expires}` : ""
+            if (r.unchanged) println(`${r.source}: ${r.troves} troves (metadata unchanged${from})${meta}`)
+            else println(`${r.source}: ${r.troves} troves (${r.added} new or changed, ${r.removed} gone${r.bad.length > 0 ? `, ${r.bad.length} unreadable` : ""})${from}${meta}`)
           }
         if (bad.length > 0) yield* Effect.fail(new BadArchivesError({ problems: bad }))
       }),

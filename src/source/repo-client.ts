@@ -1,0 +1,276 @@
+import { createHash } from "node:crypto"
+import { forEachBounded } from "../batch.js"
+import type { Db } from "../db/connection.js"
+import { type IndexValidator, type SourceRow, indexValidator, recordRepoSync } from "../db/sources.js"
+import { fillTroveFiles, lazyTroves, upsertLazyTrove } from "../db/troves.js"
+import { normalizeFlavor } from "../desired/flavor.js"
+import { ArchiveError, SourceError } from "../errors.js"
+import { DEP_KINDS, parseDepGroup } from "../model/trove.js"
+import { unzstd } from "./decompress.js"
+import { checkManifestFiles, rootedPath } from "./native.js"
+import { readRepoDocument, readRepoFile } from "./remote.js"
+import {
+  type Entry,
+  MAX_META,
+  ManifestDoc,
+  PartDoc,
+  Root,
+  TOP,
+  Top,
+  V1_INDEX,
+  decodeJson,
+  objectFile,
+  openEnvelope,
+  rootFile,
+  validSignatures,
+} from "./repo-meta.js"
+
+// The client side of a format version 2 repository: follow the root chain
+// from the trusted key, accept only fresh metadata signed by the root's keys,
+// read the parts not seen before, and fetch trove manifests when a plan
+// needs them. Every byte is checked against a digest or a signature first.
+
+const CONCURRENCY = 8
+/** The most roots one sync follows: a server cannot keep it walking forever. */
+const MAX_ROOTS = 1000
+
+export interface RepoSyncOptions {
+  /** accept expired metadata (labs; README: freshness) */
+  readonly allowExpired?: boolean
+}
+
+export interface RepoSyncResult {
+  /** the top document was the one already accepted (ETag, Last-Modified): nothing else was read */
+  readonly unchanged: boolean
+  readonly troves: number
+  readonly added: number
+  readonly removed: number
+  readonly version: number
+  readonly expires: string
+}
+
+interface Trust {
+  readonly version: number
+  readonly keys: ReadonlyArray<string>
+  readonly threshold: number
+}
+
+const sha256Of = (data: Uint8Array) => createHash("sha256").update(data).digest("hex")
+
+/** Reads a content-addressed object of the repository: decompressed within its size, and checked against its digest. */
+const readObject = async (source: SourceRow, base: string, what: string, sha256: string, size: number): Promise<Buffer> => {
+  const fail = (reason: string) => new SourceError({ source: source.name, reason: `${what} ${sha256.slice(0, 16)}: ${reason}` })
+  const compressed = await readRepoFile(source.name, base, objectFile(sha256))
+  if (compressed === undefined) throw fail("missing from the repository")
+  let bytes: Buffer
+  try {
+    bytes = unzstd(compressed, size)
+  } catch {
+    throw fail("does not match its sha256 (tampered, truncated or corrupt)")
+  }
+  if (bytes.length !== size || sha256Of(bytes) !== sha256) throw fail("does not match its sha256 (tampered, truncated or corrupt)")
+  return bytes
+}
+
+/**
+ * Follows the repository's roots from what the source trusts: root N+1 must
+ * carry the signatures of root N's keys (threshold) and of its own. Before
+ * any root was accepted, the first root that lists the --trust key and is
+ * signed by it is where the chain starts (a client given a key of root 3
+ * starts there).
+ */
+const followRoots = async (source: SourceRow, base: string): Promise<Trust> => {
+  const err = (reason: string) => new SourceError({ source: source.name, reason })
+  let trust: Trust | undefined = source.rootVersion > 0 ? { version: source.rootVersion, ...storedKeys(source.rootKeys!) } : undefined
+  for (let v = (trust?.version ?? 0) + 1, walked = 0; walked < MAX_ROOTS; v++, walked++) {
+    const bytes = await readRepoFile(source.name, base, rootFile(v))
+    if (bytes === undefined) break
+    const env = openEnvelope(bytes, (r) => err(`bad ${rootFile(v)}: ${r}`))
+    const root = decodeJson(Root, env.signed, (r) => err(`bad ${rootFile(v)}: ${r}`))
+    if (root.version !== v) throw err(`${rootFile(v)} says it is version ${root.version}`)
+    if (trust) {
+      if (validSignatures(env, trust.keys) < trust.threshold)
+        throw err(`root ${v} is not signed by the keys of root ${trust.version} (a forged or revoked key's root)`)
+      if (validSignatures(env, root.keys) < root.threshold) throw err(`root ${v} is not signed by its own keys`)
+    } else if (!root.keys.includes(source.trustKey!) || validSignatures(env, [source.trustKey!]) < 1 || validSignatures(env, root.keys) < root.threshold)
+      continue
+    trust = { version: root.version, keys: root.keys, threshold: root.threshold }
+  }
+  if (!trust) throw err("no root of the repository lists the trusted key (revoked long ago, or another repository)")
+  return trust
+}
+
+/** The keys of the root a source follows, as stored: `{"keys": [...], "threshold": n}`. */
+const storedKeys = (text: string): { keys: string[]; threshold: number } => JSON.parse(text) as { keys: string[]; threshold: number }
+const keysText = (trust: Trust) => JSON.stringify({ keys: trust.keys, threshold: trust.threshold })
+
+/** Refuses expired metadata (a freeze attack), unless --allow-expired. */
+const checkFresh = (source: SourceRow, version: number, expires: string, now: string, options: RepoSyncOptions) => {
+  const at = Date.parse(expires)
+  if (Number.isNaN(at)) throw new SourceError({ source: source.name, reason: `bad ${TOP}: expires '${expires}' is not a time` })
+  if (at <= Date.parse(now) && !options.allowExpired)
+    throw new SourceError({
+      source: source.name,
+      reason: `the repository's metadata (version ${version}) expired at ${expires} (a frozen or stale mirror; --allow-expired accepts it)`,
+    })
+}
+
+type TopRead =
+  | { readonly unchanged: true }
+  | { readonly unchanged: false; readonly top: Top; readonly url: string; readonly validator: IndexValidator }
+
+/**
+ * The signed top document from one base location, checked: signature,
+ * format, version against the last one accepted, expiry. Given the
+ * validator of the one accepted, an unchanged document is not sent again.
+ */
+const readTop = async (
+  source: SourceRow,
+  base: string,
+  trust: Trust | undefined,
+  lastVersion: number,
+  now: string,
+  options: RepoSyncOptions,
+  validator: IndexValidator | null,
+): Promise<TopRead> => {
+  const err = (reason: string) => new SourceError({ source: source.name, reason })
+  const doc = await readRepoDocument(source.name, base, TOP, validator)
+  if (doc.status === "unchanged") return { unchanged: true }
+  if (doc.status === "missing") {
+    if ((await readRepoFile(source.name, base, V1_INDEX)) !== undefined)
+      throw err(`${base} is a format version 1 repository (${V1_INDEX}); this conary reads version 2: rebuild it with \`conary repo build\``)
+    throw err(`${base} has no ${TOP}`)
+  }
+  let bytes: Buffer
+  try {
+    bytes = unzstd(doc.body, MAX_META)
+  } catch (e) {
+    throw err(`bad ${TOP}: ${(e as Error).message}`)
+  }
+  const env = openEnvelope(bytes, (r) => err(`bad ${TOP}: ${r}`))
+  if (trust && validSignatures(env, trust.keys) < trust.threshold)
+    throw err(`the metadata signature does not verify against the trusted keys (root ${trust.version}): tampered, or signed by another or a revoked key`)
+  const top = decodeJson(Top, env.signed, (r) => err(`bad ${TOP}: ${r}`))
+  if (top.version < lastVersion)
+    throw err(`the repository offers metadata version ${top.version}, older than version ${lastVersion} already accepted (a rollback, or a stale mirror); refused`)
+  checkFresh(source, top.version, top.expires, now, options)
+  return { unchanged: false, top, url: doc.url, validator: doc.validator }
+}
+
+/** Checks what a part says of a trove beyond its schema: the same checks an archive's metadata gets. */
+const checkEntry = (source: SourceRow, e: Entry): Entry => {
+  const bad = (reason: string) => new SourceError({ source: source.name, reason: `trove ${e.name} ${e.version}: ${reason}` })
+  // Optional dependencies are text to show (`name: why`), never resolved.
+  for (const kind of DEP_KINDS) if (kind !== "optional") for (const dep of e[kind]) if (parseDepGroup(dep) === undefined) throw bad(`bad dependency '${dep}'`)
+  for (const [p] of e.paths ?? []) if (!p.startsWith("/") || rootedPath(p.slice(1)) !== p) throw bad(`unsafe path '${p}'`)
+  let flavor: string
+  try {
+    flavor = normalizeFlavor(e.flavor)
+  } catch (x) {
+    throw bad((x as Error).message)
+  }
+  return flavor === e.flavor ? e : { ...e, flavor }
+}
+
+/**
+ * Indexes a format version 2 repository: metadata only. Reads the parts it
+ * has not seen (by digest), drops the troves of parts no longer listed, and
+ * records the version it accepted, all in one transaction.
+ */
+export const syncRepoV2 = async (db: Db, source: SourceRow, base: string, now: string, options: RepoSyncOptions): Promise<RepoSyncResult> => {
+  if (!source.trustKey && !source.insecure)
+    throw new SourceError({
+      source: source.name,
+      reason: "no trusted key: remove it and add it again with --trust KEY (or --insecure to accept unsigned metadata)",
+    })
+  const trust = source.insecure ? undefined : await followRoots(source, base)
+  // New keys start a new count: a revoked key may have pushed the version up (a fast-forward) before it was revoked.
+  const keysChanged = trust !== undefined && source.rootKeys !== keysText(trust)
+  const validator = keysChanged ? null : indexValidator(db, source.name)
+  const read = await readTop(source, base, trust, keysChanged ? 0 : source.metaVersion, now, options, validator)
+  if (read.unchanged) {
+    // The top document accepted before, as the server says: still fresh, and nothing else to read.
+    checkFresh(source, source.metaVersion, source.metaExpires!, now, options)
+    recordRepoSync(db, source.name, now, base, validator)
+    const troves = db.prepare("SELECT count(*) FROM available WHERE source = ?").pluck().get(source.name) as number
+    return { unchanged: true, troves, added: 0, removed: 0, version: source.metaVersion, expires: source.metaExpires! }
+  }
+  const top = read.top
+  // Provenance names where the metadata really came from: the base a redirect led to.
+  const origin = read.url.endsWith(`/${TOP}`) ? read.url.slice(0, -TOP.length - 1) : base
+  const known = new Set(db.prepare("SELECT DISTINCT part FROM available WHERE source = ? AND part IS NOT NULL").pluck().all(source.name) as string[])
+  const fresh = top.parts.filter((p) => !known.has(p.sha256))
+  const entries: Array<{ part: string; entry: Entry }> = []
+  await forEachBounded(fresh, CONCURRENCY, async (p) => {
+    const bytes = await readObject(source, base, "metadata part", p.sha256, p.size)
+    const doc = decodeJson(PartDoc, bytes, (r) => new SourceError({ source: source.name, reason: `bad metadata part ${p.sha256.slice(0, 16)}: ${r}` }))
+    for (const e of doc.troves) entries.push({ part: p.sha256, entry: checkEntry(source, e) })
+  })
+  const listed = JSON.stringify(top.parts.map((p) => p.sha256))
+  const offered = db.prepare("SELECT trove_id FROM available WHERE source = ?").pluck()
+  let before = new Set<number>()
+  let after = new Set<number>()
+  db.transaction(() => {
+    before = new Set(offered.all(source.name) as number[])
+    db.prepare("DELETE FROM available WHERE source = ? AND (part IS NULL OR part NOT IN (SELECT value FROM json_each(?)))").run(source.name, listed)
+    const avail = db.prepare(
+      `INSERT OR IGNORE INTO available (source, trove_id, archive, archive_sha256, archive_size, archive_mtime, part) VALUES (?, ?, ?, ?, 0, 0, ?)`,
+    )
+    const prov = db.prepare(
+      `INSERT OR IGNORE INTO provenance (trove_id, source, origin, archive_sha256, signature_key, imported_at) VALUES (?, ?, ?, ?, ?, ?)`,
+    )
+    for (const { part, entry } of entries) {
+      const id = upsertLazyTrove(db, {
+        ...entry,
+        hasScripts: entry.scripts,
+        manifest: entry.manifest,
+      })
+      avail.run(source.name, id, entry.digest, entry.digest, part)
+      prov.run(id, source.name, origin, entry.digest, trust ? trust.keys.join(" ") : null, now)
+    }
+    db.prepare(
+      `UPDATE sources SET synced_at = ?, meta_version = ?, meta_expires = ?, root_version = ?, root_keys = ? WHERE name = ?`,
+    ).run(now, top.version, top.expires, trust?.version ?? 0, trust ? keysText(trust) : null, source.name)
+    recordRepoSync(db, source.name, now, base, read.validator)
+    after = new Set(offered.all(source.name) as number[])
+  })()
+  const added = [...after].filter((id) => !before.has(id)).length
+  const removed = [...before].filter((id) => !after.has(id)).length
+  return { unchanged: false, troves: after.size, added, removed, version: top.version, expires: top.expires }
+}
+
+/**
+ * Makes sure the database holds the files of these troves: fetches the
+ * manifests of repository troves that lack them (in parallel, each checked
+ * against its digest, its paths as an archive's), and records them.
+ */
+export const ensureManifests = async (db: Db, troveIds: ReadonlyArray<number>): Promise<number> => {
+  const lazy = lazyTroves(db, troveIds)
+  if (lazy.length === 0) return 0
+  const where = db.prepare(
+    // From the mirror that served the metadata.
+    `SELECT s.name, coalesce(s.synced_from, s.location) AS location FROM available a JOIN sources s ON s.name = a.source
+     WHERE a.trove_id = ? AND s.kind = 'repo' ORDER BY s.name LIMIT 1`,
+  )
+  const meta = db.prepare("SELECT name, version, file_count AS fileCount, total_size AS totalSize, components FROM troves WHERE id = ?")
+  const fetched: Array<{ id: number; doc: ManifestDoc; files: ReturnType<typeof checkManifestFiles> }> = []
+  await forEachBounded(lazy, CONCURRENCY, async (t) => {
+    const src = where.get(t.id) as { name: string; location: string } | undefined
+    const m = meta.get(t.id) as { name: string; version: string; fileCount: number; totalSize: number; components: string }
+    if (!src) throw new ArchiveError({ archive: `${m.name} ${m.version}`, reason: "its files are not known and no repository offers it any more" })
+    const source = { name: src.name, location: src.location } as SourceRow
+    const bytes = await readObject(source, src.location, `manifest of ${m.name} ${m.version}`, t.manifest, t.manifestSize)
+    const bad = (reason: string) => new SourceError({ source: src.name, reason: `manifest of ${m.name} ${m.version}: ${reason}` })
+    const doc = decodeJson(ManifestDoc, bytes, bad)
+    const files = checkManifestFiles(doc.files, bad)
+    // The planner chose by the part's figures: the manifest must agree with them.
+    const components = JSON.stringify([...new Set(files.map((f) => f.component))].sort())
+    if (files.length !== m.fileCount || files.reduce((n, f) => n + f.size, 0) !== m.totalSize || components !== m.components)
+      throw bad("does not agree with the repository's metadata (file count, size or components)")
+    fetched.push({ id: t.id, doc, files })
+  })
+  db.transaction(() => {
+    for (const f of fetched) fillTroveFiles(db, f.id, f.files, f.doc.scripts)
+  })()
+  return fetched.length
+}
