@@ -9,6 +9,7 @@ import { unzstd } from "../src/source/decompress.js"
 import { signEnvelope } from "../src/source/repo-meta.js"
 import { conary, listTree, mustSkip, ok, okAsync, setupRoot, sha256, tempDir, writeRawArchive } from "./helpers.js"
 import { type Nginx, hasNginx, requests, startNginx } from "./nginx.js"
+import { rawRpm } from "./rpm-helpers.js"
 
 // Format version 2 repositories end to end: the real CLI against nginx on loopback.
 
@@ -291,6 +292,9 @@ describe("repositories: trust, building, versions", () => {
     // A `file:` dependency resolves from the repository's metadata, before any manifest is fetched.
     await makeTrove(inputs, "shell", "1.0-1-1", { "usr/bin/sh": "#!shell\n" })
     await makeTrove(inputs, "script", "1.0-1-1", { "usr/share/script": "run\n" }, ["file: /usr/bin/sh"])
+    // An rpm's %ghost file (owned, never shipped) goes through the repository's manifest as it is.
+    const ghostFile = { path: "/var/log/logger.log", mode: 0o100644, flags: 1 << 6 }
+    rawRpm(path.join(inputs, "logger.rpm"), { name: "logger", files: [{ path: "/usr/bin/logger", mode: 0o100755, data: Buffer.from("#!/bin/sh\n") }, ghostFile] })
     const repoDir = path.join(work, "repo")
     const { root, r } = setupRoot()
 
@@ -307,10 +311,13 @@ describe("repositories: trust, building, versions", () => {
     ok(["source", "sync", ...r])
     const status = conary(["status", ...r])
     expect(status.stdout).toMatch(/^source lab: metadata version 1, expires \S+ \(INSECURE: unsigned metadata accepted\)$/m)
-    ok(["desired", "add", "app", "script", ...r])
+    ok(["desired", "add", "app", "script", "logger", ...r])
     expect(ok(["apply", ...r])).toContain("+ shell 1.0-1-1 (dependency)")
     expect(fs.readFileSync(path.join(root, "usr/bin/app"), "utf8")).toBe("one\n")
     expect(fs.readFileSync(path.join(root, "usr/bin/sh"), "utf8")).toBe("#!shell\n")
+    expect(fs.readFileSync(path.join(root, "usr/bin/logger"), "utf8")).toBe("#!/bin/sh\n")
+    expect(fs.existsSync(path.join(root, "var/log/logger.log"))).toBe(false)
+    expect(ok(["show", "logger", "--files", ...r])).toContain("/var/log/logger.log (ghost: owned, not installed)")
 
     // A signed repository takes no unsigned build; a bad input fails the build and changes nothing.
     ok(["key", "generate", path.join(work, "k")])

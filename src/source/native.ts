@@ -39,6 +39,8 @@ export const ManifestFile = Schema.Struct({
   mtime: Schema.optional(Schema.Int),
   /** an earlier file of the manifest this one shares an inode with */
   hardlink: Schema.optional(Schema.String),
+  /** owned, never shipped (rpm's %ghost): a repository's manifests carry the troves of every format */
+  ghost: Schema.optional(Schema.Boolean),
 })
 
 const Manifest = Schema.Struct({
@@ -90,7 +92,8 @@ export const checkManifestFiles = (entries: ReadonlyArray<typeof ManifestFile.Ty
     if (p === undefined) throw bad(`unsafe path '${f.path}' (absolute or with '..')`)
     if (seen.has(p)) throw bad(`path ${p} listed twice`)
     seen.add(p)
-    if (f.kind === "file" && f.sha256 === undefined) throw bad(`${p}: file without sha256`)
+    const ghost = f.ghost === true
+    if (f.kind === "file" && f.sha256 === undefined && !ghost) throw bad(`${p}: file without sha256`)
     if (f.kind === "symlink" && !f.target) throw bad(`${p}: symlink without target`)
     let hardlink: string | undefined
     if (f.hardlink !== undefined) {
@@ -105,13 +108,14 @@ export const checkManifestFiles = (entries: ReadonlyArray<typeof ManifestFile.Ty
       mode: f.mode,
       owner: f.owner,
       group: f.group,
-      sha256: f.kind === "file" ? f.sha256! : null,
-      size: f.kind === "file" ? f.size : 0,
+      sha256: f.kind === "file" && !ghost ? f.sha256! : null,
+      size: f.kind === "file" && !ghost ? f.size : 0,
       target: f.kind === "symlink" ? f.target! : null,
       config: f.config,
       component: f.component,
       ...(f.mtime === undefined ? {} : { mtime: f.mtime }),
       ...(hardlink === undefined ? {} : { hardlink }),
+      ...(ghost ? { ghost } : {}),
     }
     files.push(file)
     if (file.kind === "file") regular.set(p, file)

@@ -146,6 +146,7 @@ const toManifestFile = (f: NewTrove["files"][number]): typeof ManifestFile.Type 
   component: f.component,
   ...(f.mtime === undefined ? {} : { mtime: f.mtime }),
   ...(f.hardlink === undefined ? {} : { hardlink: f.hardlink.slice(1) }),
+  ...(f.ghost ? { ghost: true } : {}),
 })
 
 /** The JSON of a trove's manifest object and its entry in a metadata part. */
