@@ -211,6 +211,10 @@ export const migrations: ReadonlyArray<string> = [
   -- Files a trove owns but does not ship (rpm's %ghost): listed, never on disk.
   ALTER TABLE trove_files ADD COLUMN ghost INTEGER NOT NULL DEFAULT 0;
   `,
+  `
+  -- The licence a package declares (an SPDX expression, or its own words), for SBOMs.
+  ALTER TABLE troves ADD COLUMN license TEXT;
+  `,
 ]
 
 export const schemaVersion = migrations.length

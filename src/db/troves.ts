@@ -18,6 +18,8 @@ export interface NewTrove {
   readonly optional?: ReadonlyArray<string>
   readonly files: ReadonlyArray<TroveFile>
   readonly scripts?: Readonly<Record<string, string>>
+  /** as the package declares it (see TroveMeta.license) */
+  readonly license?: string
 }
 
 /** Inserts a trove unless one with the same digest exists; returns its id. Call inside a transaction. */
@@ -30,10 +32,10 @@ export const upsertTrove = (db: Db, t: NewTrove): number => {
   const id = Number(
     db
       .prepare(
-        `INSERT INTO troves (digest, name, version, scheme, flavor, format, components, file_count, total_size, scripts)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO troves (digest, name, version, scheme, flavor, format, components, file_count, total_size, scripts, license)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
-      .run(t.digest, t.name, t.version, t.scheme, t.flavor, t.format, JSON.stringify(components), t.files.length, totalSize, scripts)
+      .run(t.digest, t.name, t.version, t.scheme, t.flavor, t.format, JSON.stringify(components), t.files.length, totalSize, scripts, t.license ?? null)
       .lastInsertRowid,
   )
   const file = db.prepare(
@@ -58,9 +60,10 @@ interface TroveRow {
   file_count: number
   total_size: number
   scripts: string | null
+  license: string | null
 }
 
-const TROVE_COLUMNS = "t.id, t.name, t.version, t.scheme, t.flavor, t.components, t.file_count, t.total_size, t.scripts"
+const TROVE_COLUMNS = "t.id, t.name, t.version, t.scheme, t.flavor, t.components, t.file_count, t.total_size, t.scripts, t.license"
 
 const loadMetas = (db: Db, rows: ReadonlyArray<TroveRow>): TroveMeta[] => {
   const deps = new Map<number, Record<DepKind, string[]>>()
@@ -81,6 +84,7 @@ const loadMetas = (db: Db, rows: ReadonlyArray<TroveRow>): TroveMeta[] => {
     fileCount: r.file_count,
     totalSize: r.total_size,
     hasScripts: r.scripts !== null,
+    ...(r.license === null ? {} : { license: r.license }),
   }))
 }
 

@@ -50,6 +50,7 @@ const Trove = Schema.Struct({
   optional: Schema.optionalWith(Schema.Array(Schema.String), { default: () => [] }),
   scripts: Schema.Record({ key: Schema.String, value: Schema.String }),
   files: Schema.Array(File),
+  license: Schema.optional(Schema.String),
 })
 
 export const RepoIndex = Schema.Struct({
@@ -74,6 +75,7 @@ const toEntry = (t: NewTrove): RepoIndex["troves"][number] => ({
   optional: t.optional ?? [],
   scripts: t.scripts ?? {},
   files: t.files,
+  ...(t.license === undefined ? {} : { license: t.license }),
 })
 
 export const fromEntry = (e: RepoIndex["troves"][number]): NewTrove => ({ ...e, files: e.files })
