@@ -4,7 +4,9 @@ import { describe, expect, it } from "vitest"
 import { readDeb } from "../src/source/deb.js"
 import { dep5License } from "../src/source/copyright.js"
 import { buildDeb } from "./deb-helpers.js"
-import { tempDir } from "./helpers.js"
+import { conary, ok, tempDir, writeTree } from "./helpers.js"
+import { readNativeManifest } from "../src/source/native.js"
+import { toSpdx } from "../src/source/license.js"
 
 const FIXTURES = path.resolve(import.meta.dirname, "fixtures/debs")
 
@@ -42,5 +44,26 @@ describe("licences packages declare", () => {
     expect(t2.license).toBeUndefined()
     const t3 = await readDeb(buildDeb(work, path.join(work, "c.deb"), { Package: "pc", Version: "1" }, { "usr/share/doc/pc/copyright": other }, { compression: "gzip" }))
     expect(t3.license).toBe("MIT")
+  })
+
+  it("records trove build --license in the manifest, in canonical SPDX form; refuses what is not SPDX", async () => {
+    const work = tempDir()
+    const dir = writeTree(path.join(work, "t"), { "usr/bin/t": "t" })
+    const out = path.join(work, "t.ctrv")
+    ok(["trove", "build", dir, "--name", "t", "--trove-version", "1-1-1", "--license", "MIT or (Apache-2.0 and ISC)", "--out", out])
+    expect((await readNativeManifest(out)).license).toBe("MIT OR Apache-2.0 AND ISC")
+    const bad = conary(["trove", "build", dir, "--name", "t", "--trove-version", "1-1-1", "--license", "GPL-2+", "--out", path.join(work, "u.ctrv")])
+    expect(bad.code).toBe(1)
+    expect(bad.stderr).toBe("conary: --license 'GPL-2+' is not an SPDX licence expression (such as MIT, GPL-2.0-or-later, Apache-2.0 OR MIT)\n")
+    expect(fs.existsSync(path.join(work, "u.ctrv"))).toBe(false)
+  })
+
+  it("maps Debian short names to SPDX where certain, and keeps other words as a name", async () => {
+    expect(await toSpdx("GPL-2+")).toEqual({ expression: "GPL-2.0-or-later" })
+    expect(await toSpdx("LGPL-2.1 and BSD-3-clause")).toEqual({ expression: "LGPL-2.1-only AND BSD-3-Clause" })
+    expect(await toSpdx("Expat or GPL-3+")).toEqual({ expression: "MIT OR GPL-3.0-or-later" })
+    expect(await toSpdx("Apache-2.0 OR MIT")).toEqual({ expression: "Apache-2.0 OR MIT" })
+    expect(await toSpdx("GPL-2+ with OpenSSL exception")).toEqual({ name: "GPL-2+ with OpenSSL exception" })
+    expect(await toSpdx("public-domain")).toEqual({ name: "public-domain" })
   })
 })
