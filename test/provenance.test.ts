@@ -50,6 +50,7 @@ describe("verify --provenance", () => {
     // One trove by name; an unknown name is an error.
     expect(JSON.parse(conary(["verify", "--provenance", "--json", "greet", ...r]).stdout).summary.troves).toBe(1)
     expect(conary(["verify", "--provenance", "nosuch", ...r]).stderr).toBe("conary: no installed trove named nosuch\n")
+    expect(conary(["verify", "--provenance", "--full", ...r])).toMatchObject({ code: 1, stderr: "conary: verify --provenance checks troves against their sources, not files: drop --full and --unowned\n" })
   }, 90_000)
 
   it("verifies troves of a signed repository; catches a republished trove, another key, a vanished and an unreachable source", () => {

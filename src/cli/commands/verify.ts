@@ -5,7 +5,7 @@ import * as Effect from "effect/Effect"
 import * as path from "node:path"
 import { checkIntegrity } from "../../db/connection.js"
 import { installedPaths, installedTroves, keepRefreshed, recordedFiles } from "../../db/state.js"
-import { NotFoundError, printable } from "../../errors.js"
+import { NotFoundError, UsageError, printable } from "../../errors.js"
 import { PROVENANCE_STATUSES, checkProvenance } from "../../reconcile/provenance.js"
 import { findUnowned, scanDrift } from "../../reconcile/verify.js"
 import { type Conary, attempt, jsonOption, rootOptions, withConary } from "../context.js"
@@ -58,6 +58,8 @@ export const verifyCommand = Command.make(
   (args) =>
     withConary(args, { write: false, command: "verify" }, (c) =>
       Effect.gen(function* () {
+        if (args.provenance && (args.full || args.unowned))
+          return yield* Effect.fail(new UsageError({ message: "verify --provenance checks troves against their sources, not files: drop --full and --unowned" }))
         if (args.provenance) return yield* verifyProvenance(c, args)
         const result = yield* attempt(async () => {
           // Drift in the records is worse than drift on disk: check every page and index first.
