@@ -31,7 +31,7 @@ beforeAll(() => {
   fs.mkdirSync(path.join(dir, "usr/bin"), { recursive: true })
   fs.writeFileSync(path.join(dir, "usr/bin/greet"), "#!/bin/sh\necho hi\n")
   ok(["trove", "build", dir, "--name", "greet", "--trove-version", "1.0-1-1", "--requires", "jq (>= 1.6)", "--license", "MIT OR Apache-2.0", "--out", path.join(repo, "greet.ctrv")])
-  buildTrove(repo, "odd", "2.0-1-1", { "etc/odd.conf": "x=1\n" }, { flavor: "ssl" })
+  buildTrove(repo, "odd", "2.0-1-1", { "etc/odd.conf": "x=1\n" }, { flavor: "ssl", requires: ["file: /usr/bin/tree"] })
   ok(["source", "add", "local", repo, ...r])
   ok(["source", "add", "debs", FIXTURES, ...r])
   ok(["source", "sync", ...r])
@@ -83,6 +83,7 @@ describe("conary sbom", () => {
     expect(deps.get(greet["bom-ref"])).toEqual([JQ])
     expect(deps.get(JQ)).toEqual(["pkg:deb/debian/libjq1@1.6-2.1%2Bdeb12u2?arch=amd64"])
     expect(deps.get("pkg:deb/debian/nano@7.2-1%2Bdeb12u1?arch=amd64")).toEqual([]) // its Depends are the base system's
+    expect(deps.get(byName.get("odd")!["bom-ref"])).toEqual(["pkg:deb/debian/tree@2.1.0-1?arch=amd64"]) // file: met by the owner
     // Agrees with show --json (a .deb, a native trove and one with a flavor).
     for (const c of bom.components.filter((x) => ["jq", "greet", "odd"].includes(x.name))) {
       const shown = JSON.parse(ok(["show", c.name, "--json", ...r]))

@@ -1,8 +1,8 @@
 import type { Db } from "../db/connection.js"
-import { installedFileDigests, installedTroves, lastGenerationTime } from "../db/state.js"
+import { installedFileDigests, installedOwnersLookup, installedTroves, lastGenerationTime } from "../db/state.js"
 import { type Provenance, provenanceByTrove, troveOrigins } from "../db/troves.js"
 import type { Reason } from "../model/plan-schema.js"
-import { type TroveMeta, parseDep, parseDepGroup } from "../model/trove.js"
+import { type TroveMeta, depKey, parseDep, parseDepGroup } from "../model/trove.js"
 import { provides } from "../reconcile/resolve.js"
 import { purlOf } from "./purl.js"
 
@@ -39,13 +39,17 @@ export interface Inventory {
 
 const byString = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0)
 
-/** For each trove, the installed troves that met each requirement: those providing its first alternative anyone installed provides. */
-const dependencyGraph = (troves: ReadonlyArray<TroveMeta>): Map<number, number[]> => {
+/**
+ * For each trove, the installed troves that met each requirement: those
+ * satisfying its first alternative that anything installed satisfies (by
+ * name or provide, or for `file:` by owning the path, as the resolver does).
+ */
+const dependencyGraph = (troves: ReadonlyArray<TroveMeta>, ownersOf: (path: string) => ReadonlyArray<number>): Map<number, number[]> => {
   const byProvided = new Map<string, TroveMeta[]>()
   for (const t of troves) {
-    for (const name of new Set([t.name, ...t.provides.map((p) => parseDep(p)?.name ?? "")])) {
-      let list = byProvided.get(name)
-      if (!list) byProvided.set(name, (list = []))
+    for (const key of new Set([t.name, ...t.provides.flatMap((p) => { const d = parseDep(p); return d ? [depKey(d)] : [] })])) {
+      let list = byProvided.get(key)
+      if (!list) byProvided.set(key, (list = []))
       list.push(t)
     }
   }
@@ -54,14 +58,21 @@ const dependencyGraph = (troves: ReadonlyArray<TroveMeta>): Map<number, number[]
     const met = new Set<number>()
     for (const req of t.requires) {
       for (const dep of parseDepGroup(req) ?? []) {
-        const by = (byProvided.get(dep.name) ?? []).filter((p) => p.id !== t.id && provides(p, dep))
-        for (const p of by) met.add(p.id)
+        const by = (byProvided.get(depKey(dep)) ?? []).filter((p) => provides(p, dep)).map((p) => p.id)
+        if (dep.class === "file") by.push(...ownersOf(dep.name))
+        const others = by.filter((id) => id !== t.id)
+        for (const id of others) met.add(id)
         if (by.length > 0) break
       }
     }
     graph.set(t.id, [...met])
   }
   return graph
+}
+
+const ownersOf = (db: Db) => {
+  const lookup = installedOwnersLookup(db)
+  return (path: string) => lookup(path).map((o) => o.troveId)
 }
 
 export const takeInventory = (db: Db, options: { readonly files: boolean }): Inventory => {
@@ -81,7 +92,7 @@ export const takeInventory = (db: Db, options: { readonly files: boolean }): Inv
     purls.set(trove.id, purl)
     refs.set(trove.id, ref)
   }
-  const graph = dependencyGraph(installed.map((i) => i.trove))
+  const graph = dependencyGraph(installed.map((i) => i.trove), ownersOf(db))
   const troves = installed.map(({ trove, reason }): SbomTrove => {
     const origin = origins.get(trove.id)!
     return {
