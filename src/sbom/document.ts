@@ -8,8 +8,8 @@ import type { Inventory } from "./inventory.js"
 export const contentUuid = (inventory: Inventory, format: string): string => {
   const hash = createHash("sha256").update(format).update("\0").update(inventory.timestamp)
   for (const t of inventory.troves) {
-    hash.update("\0").update(JSON.stringify([t.ref, t.digest, t.license ?? null, t.reason, t.provenance, t.dependsOn]))
-    for (const [p, sha] of t.files ?? []) hash.update(`\0${p}\0${sha}`)
+    // One text per trove, files included: a hash update per file costs more than the text.
+    hash.update("\0").update(JSON.stringify([t.ref, t.digest, t.license ?? null, t.reason, t.provenance, t.dependsOn, t.files ?? null]))
   }
   const h = hash.digest("hex")
   const variant = ((parseInt(h[16]!, 16) & 0x3) | 0x8).toString(16)
