@@ -6,7 +6,7 @@ import { debianArchOf } from "../desired/flavor.js"
 //
 //   deb     pkg:deb/debian/NAME@VERSION?arch=ARCH          arch from the flavor (`is: x86_64` -> amd64, none -> all)
 //   rpm     pkg:rpm/NAME@VERSION?arch=ARCH                 arch: the flavor's instruction set, none -> noarch
-//   arch    pkg:alpm/arch/NAME@VERSION?arch=ARCH           arch: the flavor's instruction set, none -> any
+//   arch    pkg:alpm/arch/NAME@VERSION?arch=ARCH           arch as Arch names it (x86 -> i686, armhf -> armv7h), none -> any
 //   native  pkg:generic/NAME@VERSION?checksum=sha256:ARCHIVE_SHA256&flavor=FLAVOR
 //           (generic has no registry to say what a name means: the archive's digest and the flavor pin it down;
 //           either is left out when unknown or empty)
@@ -27,6 +27,9 @@ const isaOf = (flavor: string): string | undefined => {
   return isa?.replace(/\(.*$/, "")
 }
 
+/** Instruction sets as Arch names them, where it names them otherwise (alpmArchFlavor folds i486-i686 into x86). */
+const ALPM_ARCHES: Readonly<Record<string, string>> = { x86: "i686", armhf: "armv7h" }
+
 export const purlOf = (t: PurlInput): string => {
   let purl: PackageURL
   switch (t.format) {
@@ -39,7 +42,7 @@ export const purlOf = (t: PurlInput): string => {
     case "arch":
     case "alpm":
     case "pacman":
-      purl = new PackageURL("alpm", "arch", t.name, t.version, { arch: isaOf(t.flavor) ?? "any" }, undefined)
+      purl = new PackageURL("alpm", "arch", t.name, t.version, { arch: ALPM_ARCHES[isaOf(t.flavor) ?? ""] ?? isaOf(t.flavor) ?? "any" }, undefined)
       break
     default: {
       const qualifiers: Record<string, string> = {}
