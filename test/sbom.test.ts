@@ -6,6 +6,7 @@ import { Ajv } from "ajv"
 import formats from "ajv-formats"
 import { PackageURL } from "packageurl-js"
 import { beforeAll, describe, expect, it } from "vitest"
+import { purlOf } from "../src/sbom/purl.js"
 import { buildTrove, conary, ok, sha256 } from "./helpers.js"
 import * as os from "node:os"
 
@@ -151,5 +152,18 @@ describe("conary sbom", () => {
     expect(run.code).toBe(1)
     expect(run.stderr).toMatch(/^conary: .*exists and is not a regular file/)
     expect(conary(["sbom", "--format", "xml", ...r]).code).toBe(1)
+  })
+
+  it("maps each package format to its package URL", () => {
+    expect(purlOf({ name: "jq", version: "1.6-2.1+deb12u2", flavor: "is: x86_64", format: "deb" })).toBe(JQ)
+    expect(purlOf({ name: "base-files", version: "1:12.4", flavor: "", format: "deb" })).toBe("pkg:deb/debian/base-files@1:12.4?arch=all")
+    expect(purlOf({ name: "bash", version: "5.2.037-1", flavor: "is: x86_64", format: "arch" })).toBe("pkg:alpm/arch/bash@5.2.037-1?arch=x86_64")
+    expect(purlOf({ name: "lib32-z", version: "1.3-1", flavor: "is: x86", format: "arch" })).toBe("pkg:alpm/arch/lib32-z@1.3-1?arch=i686")
+    expect(purlOf({ name: "tzdata", version: "2024a-1", flavor: "", format: "arch" })).toBe("pkg:alpm/arch/tzdata@2024a-1?arch=any")
+    expect(purlOf({ name: "bash", version: "5.1-2.fc36", flavor: "", format: "rpm" })).toBe("pkg:rpm/bash@5.1-2.fc36?arch=noarch")
+    expect(purlOf({ name: "greet", version: "1.0-1-1", flavor: "", format: "native" })).toBe("pkg:generic/greet@1.0-1-1")
+    expect(purlOf({ name: "greet", version: "1.0-1-1", flavor: "ssl is: x86_64", format: "native", archiveSha256: "ab" })).toBe(
+      "pkg:generic/greet@1.0-1-1?checksum=sha256%3Aab&flavor=ssl%20is%3A%20x86_64",
+    )
   })
 })
