@@ -6,7 +6,7 @@ import { type Provenance, provenanceByTrove } from "../db/troves.js"
 import { isConaryError } from "../errors.js"
 import { troveLabel } from "../model/trove.js"
 import { readTroveArchive } from "../source/formats.js"
-import { readRepoFile } from "../source/remote.js"
+import { basesOf, readRepoFile } from "../source/remote.js"
 import { INDEX, type RepoIndex, SIGNATURE, decodeIndex, verifySignature } from "../source/repo.js"
 import { hashFiles } from "../store/hash-pool.js"
 
@@ -41,25 +41,35 @@ export interface TroveProvenance {
   readonly checks: ReadonlyArray<ProvenanceCheck>
 }
 
-type RepoState = { readonly index: RepoIndex; readonly signed: "verified" | "unsigned" } | { readonly failed: ProvenanceStatus; readonly detail: string }
+type RepoState = { readonly index: RepoIndex; readonly signed: "verified" | "unsigned"; readonly base: string } | { readonly failed: ProvenanceStatus; readonly detail: string }
 
 const short = (sha: string) => sha.slice(0, 16) + "…"
 
-/** A repository's index as it is now, and whether its signature verifies against the source's trust key. */
-const readRepo = async (source: SourceRow): Promise<RepoState> => {
+/** A repository's index as it is now at one base location, and whether its signature verifies against the source's trust key. */
+const readRepoAt = async (source: SourceRow, base: string): Promise<RepoState> => {
   try {
-    const bytes = await readRepoFile(source.name, source.location, INDEX)
-    if (bytes === undefined) return { failed: "vanished", detail: `${source.location} has no ${INDEX} any more` }
+    const bytes = await readRepoFile(source.name, base, INDEX)
+    if (bytes === undefined) return { failed: "vanished", detail: `${base} has no ${INDEX} any more` }
     const index = decodeIndex(bytes, source.name)
-    if (!source.trustKey) return { index, signed: "unsigned" }
-    const sig = await readRepoFile(source.name, source.location, SIGNATURE)
+    if (!source.trustKey) return { index, signed: "unsigned", base }
+    const sig = await readRepoFile(source.name, base, SIGNATURE)
     if (sig === undefined) return { failed: "untrusted", detail: `the index is no longer signed` }
     if (!verifySignature(bytes, sig, source.trustKey)) return { failed: "untrusted", detail: "the index signature does not verify against the trusted key" }
-    return { index, signed: "verified" }
+    return { index, signed: "verified", base }
   } catch (e) {
     if (!isConaryError(e)) throw e
     return { failed: "unreachable", detail: e.message }
   }
+}
+
+/** The first of the repository's locations (the one it last synced from first, then its mirrors) that answers. */
+const readRepo = async (source: SourceRow): Promise<RepoState> => {
+  let state: RepoState | undefined
+  for (const base of basesOf(source)) {
+    state = await readRepoAt(source, base)
+    if (!("failed" in state) || state.failed !== "unreachable") return state
+  }
+  return state!
 }
 
 export const checkProvenance = async (db: Db, troveIds?: ReadonlyArray<number>): Promise<TroveProvenance[]> => {
@@ -115,13 +125,13 @@ export const checkProvenance = async (db: Db, troveIds?: ReadonlyArray<number>):
     const entries = repo.index.troves.filter((t) => t.name === trove.name && t.version === trove.version && t.flavor === trove.flavor)
     if (!entries.some((t) => t.digest === p.archiveSha256)) {
       return entries.length > 0
-        ? result("republished", `${source.location} lists ${trove.name} ${trove.version} with other contents (digest ${short(entries[0]!.digest)}, was ${short(p.archiveSha256)})`, entries[0]!.digest)
-        : result("vanished", `${source.location} no longer lists it`)
+        ? result("republished", `${repo.base} lists ${trove.name} ${trove.version} with other contents (digest ${short(entries[0]!.digest)}, was ${short(p.archiveSha256)})`, entries[0]!.digest)
+        : result("vanished", `${repo.base} no longer lists it`)
     }
-    if (repo.signed === "unsigned") return result("unsigned", `${source.location} lists it; the source has no trust key`, p.archiveSha256)
+    if (repo.signed === "unsigned") return result("unsigned", `${repo.base} lists it; the source has no trust key`, p.archiveSha256)
     if (p.signatureKey !== source.trustKey)
       return result("untrusted", p.signatureKey === null ? "it was admitted before the source required a signature" : "the key that admitted it is no longer the source's trust key", p.archiveSha256)
-    return result("verified", `${source.location} lists it, signed by the trusted key`, p.archiveSha256)
+    return result("verified", `${repo.base} lists it, signed by the trusted key`, p.archiveSha256)
   }
 
   const rank = (s: ProvenanceStatus) => PROVENANCE_STATUSES.indexOf(s)
