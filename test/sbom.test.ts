@@ -161,6 +161,7 @@ describe("conary sbom", () => {
     expect(purlOf({ name: "lib32-z", version: "1.3-1", flavor: "is: x86", format: "arch" })).toBe("pkg:alpm/arch/lib32-z@1.3-1?arch=i686")
     expect(purlOf({ name: "tzdata", version: "2024a-1", flavor: "", format: "arch" })).toBe("pkg:alpm/arch/tzdata@2024a-1?arch=any")
     expect(purlOf({ name: "bash", version: "5.1-2.fc36", flavor: "", format: "rpm" })).toBe("pkg:rpm/bash@5.1-2.fc36?arch=noarch")
+    expect(purlOf({ name: "glibc", version: "2.39-1.fc40", flavor: "is: x86", format: "rpm" })).toBe("pkg:rpm/glibc@2.39-1.fc40?arch=i686")
     expect(purlOf({ name: "greet", version: "1.0-1-1", flavor: "", format: "native" })).toBe("pkg:generic/greet@1.0-1-1")
     expect(purlOf({ name: "greet", version: "1.0-1-1", flavor: "ssl is: x86_64", format: "native", archiveSha256: "ab" })).toBe(
       "pkg:generic/greet@1.0-1-1?checksum=sha256%3Aab&flavor=ssl%20is%3A%20x86_64",

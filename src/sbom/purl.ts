@@ -5,7 +5,7 @@ import { debianArchOf } from "../desired/flavor.js"
 // format a trove was read from (troves.format):
 //
 //   deb     pkg:deb/debian/NAME@VERSION?arch=ARCH          arch from the flavor (`is: x86_64` -> amd64, none -> all)
-//   rpm     pkg:rpm/NAME@VERSION?arch=ARCH                 arch: the flavor's instruction set, none -> noarch
+//   rpm     pkg:rpm/NAME@VERSION?arch=ARCH                 arch as rpm names it (x86 -> i686), none -> noarch
 //   arch    pkg:alpm/arch/NAME@VERSION?arch=ARCH           arch as Arch names it (x86 -> i686, armhf -> armv7h), none -> any
 //   native  pkg:generic/NAME@VERSION?checksum=sha256:ARCHIVE_SHA256&flavor=FLAVOR
 //           (generic has no registry to say what a name means: the archive's digest and the flavor pin it down;
@@ -27,8 +27,9 @@ const isaOf = (flavor: string): string | undefined => {
   return isa?.replace(/\(.*$/, "")
 }
 
-/** Instruction sets as Arch names them, where it names them otherwise (alpmArchFlavor folds i486-i686 into x86). */
+/** Instruction sets as Arch and rpm name them, where they differ (their readers fold i386-i686 into x86). */
 const ALPM_ARCHES: Readonly<Record<string, string>> = { x86: "i686", armhf: "armv7h" }
+const RPM_ARCHES: Readonly<Record<string, string>> = { x86: "i686", armhf: "armv7hl" }
 
 export const purlOf = (t: PurlInput): string => {
   let purl: PackageURL
@@ -37,7 +38,7 @@ export const purlOf = (t: PurlInput): string => {
       purl = new PackageURL("deb", "debian", t.name, t.version, { arch: debianArchOf(t.flavor) }, undefined)
       break
     case "rpm":
-      purl = new PackageURL("rpm", undefined, t.name, t.version, { arch: isaOf(t.flavor) ?? "noarch" }, undefined)
+      purl = new PackageURL("rpm", undefined, t.name, t.version, { arch: RPM_ARCHES[isaOf(t.flavor) ?? ""] ?? isaOf(t.flavor) ?? "noarch" }, undefined)
       break
     case "arch":
     case "alpm":
