@@ -53,6 +53,8 @@ export class BadArchivesError extends Data.TaggedError("BadArchivesError")<{
 export class SourceError extends Data.TaggedError("SourceError")<{
   readonly source: string
   readonly reason: string
+  /** the source did not answer (network, HTTP), as opposed to answering with something wrong */
+  readonly unreachable?: boolean
 }> {
   override get message() {
     return `source ${this.source}: ${this.reason}`

@@ -16,6 +16,7 @@ import { planCommand } from "./commands/plan.js"
 import { provideCommand } from "./commands/provide.js"
 import { queryCommands } from "./commands/query.js"
 import { keyCommand, repoCommand, statusCommand } from "./commands/repo.js"
+import { sbomCommand } from "./commands/sbom.js"
 import { sourceCommand } from "./commands/source.js"
 import { troveCommand } from "./commands/trove.js"
 import { verifyCommand } from "./commands/verify.js"
@@ -38,6 +39,7 @@ const conary = Command.make("conary").pipe(
     planCommand,
     applyCommand,
     verifyCommand,
+    sbomCommand,
     statusCommand,
     repoCommand,
     keyCommand,

@@ -212,6 +212,10 @@ export const migrations: ReadonlyArray<string> = [
   ALTER TABLE trove_files ADD COLUMN ghost INTEGER NOT NULL DEFAULT 0;
   `,
   `
+  -- The licence a package declares (an SPDX expression, or its own words), for SBOMs.
+  ALTER TABLE troves ADD COLUMN license TEXT;
+  `,
+  `
   -- Repositories of format version 2 (README: Repositories). What the client
   -- trusts of each: the root (list of signing keys) it followed the chain to
   -- (0: none yet, only the key given with --trust), and the highest metadata

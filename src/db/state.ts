@@ -322,3 +322,22 @@ export const refreshStats = (db: Db, rows: ReadonlyArray<StatRefresh>): void => 
     for (const r of rows) upd.run(r.mtimeNs, r.ctimeNs, r.ino, r.troveId, r.path)
   })()
 }
+
+/** The sha256 of every installed regular file, by trove, in path order (for SBOMs). */
+export const installedFileDigests = (db: Db): Map<number, Array<readonly [string, string]>> => {
+  const out = new Map<number, Array<readonly [string, string]>>()
+  const rows = db.prepare("SELECT trove_id, path, sha256 FROM installed_files WHERE kind = 'file' ORDER BY trove_id, path").raw().iterate() as IterableIterator<
+    [number, string, string]
+  >
+  let troveId = -1
+  let list: Array<readonly [string, string]> = []
+  for (const [id, path, sha256] of rows) {
+    if (id !== troveId) out.set((troveId = id), (list = []))
+    list.push([path, sha256])
+  }
+  return out
+}
+
+/** When the newest generation was made; undefined before the first apply. */
+export const lastGenerationTime = (db: Db): string | undefined =>
+  db.prepare("SELECT created_at FROM generations ORDER BY id DESC LIMIT 1").pluck().get() as string | undefined

@@ -18,6 +18,8 @@ export interface NewTrove {
   readonly optional?: ReadonlyArray<string>
   readonly files: ReadonlyArray<TroveFile>
   readonly scripts?: Readonly<Record<string, string>>
+  /** as the package declares it (see TroveMeta.license) */
+  readonly license?: string
 }
 
 /** A trove whose files are not known yet: a repository's entry, with the digest of its manifest. */
@@ -39,10 +41,10 @@ const insertRow = (
   const id = Number(
     db
       .prepare(
-        `INSERT INTO troves (digest, name, version, scheme, flavor, format, components, file_count, total_size, scripts, manifest, manifest_size)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO troves (digest, name, version, scheme, flavor, format, components, file_count, total_size, scripts, manifest, manifest_size, license)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
-      .run(t.digest, t.name, t.version, t.scheme, t.flavor, t.format, JSON.stringify(row.components), row.fileCount, row.totalSize, row.scripts, row.manifest, row.manifestSize)
+      .run(t.digest, t.name, t.version, t.scheme, t.flavor, t.format, JSON.stringify(row.components), row.fileCount, row.totalSize, row.scripts, row.manifest, row.manifestSize, t.license ?? null)
       .lastInsertRowid,
   )
   const dep = db.prepare("INSERT INTO trove_deps (trove_id, kind, seq, value) VALUES (?, ?, ?, ?)")
@@ -128,9 +130,10 @@ interface TroveRow {
   file_count: number
   total_size: number
   scripts: string | null
+  license: string | null
 }
 
-const TROVE_COLUMNS = "t.id, t.name, t.version, t.scheme, t.flavor, t.components, t.file_count, t.total_size, t.scripts"
+const TROVE_COLUMNS = "t.id, t.name, t.version, t.scheme, t.flavor, t.components, t.file_count, t.total_size, t.scripts, t.license"
 
 const loadMetas = (db: Db, rows: ReadonlyArray<TroveRow>): TroveMeta[] => {
   const deps = new Map<number, Record<DepKind, string[]>>()
@@ -151,6 +154,7 @@ const loadMetas = (db: Db, rows: ReadonlyArray<TroveRow>): TroveMeta[] => {
     fileCount: r.file_count,
     totalSize: r.total_size,
     hasScripts: r.scripts !== null,
+    ...(r.license === null ? {} : { license: r.license }),
   }))
 }
 
@@ -241,13 +245,30 @@ export interface Provenance {
   readonly importedAt: string
 }
 
+const PROVENANCE = `SELECT trove_id AS troveId, source, origin, archive_sha256 AS archiveSha256, signature_key AS signatureKey, imported_at AS importedAt
+  FROM provenance`
+
 export const provenanceOf = (db: Db, troveId: number): Provenance[] =>
-  db
-    .prepare(
-      `SELECT source, origin, archive_sha256 AS archiveSha256, signature_key AS signatureKey, imported_at AS importedAt
-       FROM provenance WHERE trove_id = ? ORDER BY imported_at`,
-    )
-    .all(troveId) as Provenance[]
+  (db.prepare(`${PROVENANCE} WHERE trove_id = ? ORDER BY imported_at, source, origin`).all(troveId) as Array<Provenance & { troveId?: number }>).map(
+    ({ troveId: _, ...p }) => p,
+  )
+
+/** Every trove's provenance, in provenanceOf's order, in one query. */
+export const provenanceByTrove = (db: Db): Map<number, Provenance[]> => {
+  const out = new Map<number, Provenance[]>()
+  for (const { troveId, ...p } of db.prepare(`${PROVENANCE} ORDER BY trove_id, imported_at, source, origin`).all() as Array<Provenance & { troveId: number }>) {
+    let list = out.get(troveId)
+    if (!list) out.set(troveId, (list = []))
+    list.push(p)
+  }
+  return out
+}
+
+/** What identifies a trove beyond its metadata: its digest and the package format it was read from. */
+export const troveOrigins = (db: Db): Map<number, { readonly digest: string; readonly format: string }> =>
+  new Map(
+    (db.prepare("SELECT id, digest, format FROM troves").raw().all() as Array<[number, string, string]>).map(([id, digest, format]) => [id, { digest, format }]),
+  )
 
 /**
  * Which of the given troves have an entry at any of the given paths, and in

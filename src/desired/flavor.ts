@@ -277,19 +277,27 @@ export const clashingArches = (f: Flavor): [string, string] | undefined => {
 }
 
 /** Debian architecture names as instruction sets; `all` means none. */
+const DEBIAN_ARCHES: Readonly<Record<string, string>> = {
+  amd64: "x86_64",
+  i386: "x86",
+  arm64: "aarch64",
+  armhf: "armhf",
+  armel: "armel",
+  ppc64el: "ppc64le",
+  s390x: "s390x",
+  riscv64: "riscv64",
+}
+
 export const debianArchFlavor = (arch: string): string => {
   if (arch === "all" || arch === "") return ""
-  const map: Record<string, string> = {
-    amd64: "x86_64",
-    i386: "x86",
-    arm64: "aarch64",
-    armhf: "armhf",
-    armel: "armel",
-    ppc64el: "ppc64le",
-    s390x: "s390x",
-    riscv64: "riscv64",
-  }
-  return `is: ${map[arch] ?? arch}`
+  return `is: ${DEBIAN_ARCHES[arch] ?? arch}`
+}
+
+/** The instruction set of a flavor written by debianArchFlavor, as Debian names it: `is: x86_64` -> amd64, none -> all. */
+export const debianArchOf = (flavor: string): string => {
+  const isa = flavor.startsWith("is: ") ? flavor.slice(4) : ""
+  if (isa === "") return "all"
+  return Object.entries(DEBIAN_ARCHES).find(([, v]) => v === isa)?.[0] ?? isa
 }
 
 /** Arch's architecture names (CARCH) as instruction sets; `any` means none. */

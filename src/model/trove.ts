@@ -53,6 +53,8 @@ export interface TroveMeta {
   readonly fileCount: number
   readonly totalSize: number
   readonly hasScripts: boolean
+  /** the licence the package declares (an SPDX expression, or the package's own words); absent when it says none */
+  readonly license?: string
 }
 
 export const DEP_KINDS = ["requires", "provides", "conflicts", "breaks", "replaces", "optional"] as const

@@ -62,6 +62,20 @@ interface Rejection {
   readonly reason: string
 }
 
+/** Whether a trove satisfies one dependency: by its own name and version, or by what it provides. */
+export const provides = (t: TroveMeta, dep: Dep): boolean => {
+  if (dep.class === "name" && t.name === dep.name && (!dep.relation || satisfiesRelation(t.scheme, t.version, dep.relation, dep.version!)))
+    return true
+  for (const p of t.provides) {
+    const pd = parseDep(p)
+    if (!pd || pd.class !== dep.class || pd.name !== dep.name) continue
+    if (!dep.relation) return true
+    // A versioned requirement is met only by a versioned provide (Debian policy).
+    if (pd.relation === "=" && satisfiesRelation(t.scheme, pd.version!, dep.relation, dep.version!)) return true
+  }
+  return false
+}
+
 /**
  * Orders candidates best first: the system's instruction-set preference, then
  * the newest version, then the flavor score, then the lowest id (stable).
@@ -254,18 +268,6 @@ export const resolve = (input: ResolveInput): ReadonlyArray<TargetTrove> => {
   if (problems.length > 0) throw new UnresolvableError({ problems })
 
   // Dependency closure, breadth first so explicit troves are settled first.
-  const provides = (t: TroveMeta, dep: Dep): boolean => {
-    if (dep.class === "name" && t.name === dep.name && (!dep.relation || satisfiesRelation(t.scheme, t.version, dep.relation, dep.version!)))
-      return true
-    for (const p of t.provides) {
-      const pd = parseDep(p)
-      if (!pd || pd.class !== dep.class || pd.name !== dep.name) continue
-      if (!dep.relation) return true
-      // A versioned requirement is met only by a versioned provide (Debian policy).
-      if (pd.relation === "=" && satisfiesRelation(t.scheme, pd.version!, dep.relation, dep.version!)) return true
-    }
-    return false
-  }
   const byId = new Map(input.available.map((t) => [t.id, t]))
   /** troves with a file at a `file:` dependency's path, and the component holding it */
   const ownersOf = (dep: Dep): ReadonlyArray<FileOwner> => (dep.class === "file" ? (input.fileOwners?.get(dep.name) ?? []) : [])

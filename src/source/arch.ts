@@ -39,8 +39,8 @@ export interface ArchTrove {
   readonly replaces: ReadonlyArray<string>
   /** optdepend: recorded, never required */
   readonly optional: ReadonlyArray<string>
-  /** the .PKGINFO's `license` entries (SPDX or Arch's names), as given */
-  readonly license: ReadonlyArray<string>
+  /** the .PKGINFO's `license` entries (SPDX or Arch's names), each of which applies: joined with AND */
+  readonly license?: string
   readonly files: ReadonlyArray<TroveFile>
   /** the .INSTALL script, recorded and never run */
   readonly scripts: Readonly<Record<string, string>>
@@ -236,12 +236,15 @@ export const readArch = async (file: string): Promise<ArchTrove> => {
     replaces: deps("replaces"),
     // `name: what it adds`: the dependency is recorded, the description dropped
     optional: deps("optdepend", (info.get("optdepend") ?? []).map((v) => v.replace(/: .*$/s, "").trim())),
-    license: info.get("license") ?? [],
+    ...licenseOf(info.get("license") ?? []),
     files: payload.files.map((f) => (f.kind === "file" && backup.has(f.path) ? { ...f, config: true } : f)),
     scripts: install === undefined ? {} : { install: install.toString("utf8") },
     digest: await sha256OfFile(file),
   }
 }
+
+const licenseOf = (entries: ReadonlyArray<string>): { license?: string } =>
+  entries.length === 0 ? {} : { license: entries.length === 1 ? entries[0]! : entries.map((e) => (/\s/.test(e) ? `(${e})` : e)).join(" AND ") }
 
 export const archFormat: PackageFormat = {
   name: "arch",

@@ -5,6 +5,7 @@ import type { TroveFile } from "../model/trove.js"
 import { type ContentStore, sha256OfFile } from "../store/store.js"
 import { type ArMember, memberStream, readArMembers } from "./ar.js"
 import { unpackLimit } from "./decompress.js"
+import { MAX_COPYRIGHT, dep5License } from "./copyright.js"
 import type { PackageFormat } from "./package-format.js"
 import { PayloadFiles, archiveFailure, extractByPath, namesOf, normalizeEntry, readAll, tarEntries, wantedByPath } from "./tar-payload.js"
 
@@ -25,6 +26,8 @@ export interface DebTrove {
   readonly replaces: ReadonlyArray<string>
   readonly files: ReadonlyArray<TroveFile>
   readonly scripts: Readonly<Record<string, string>>
+  /** from its machine-readable copyright file, when it has one */
+  readonly license?: string
   /** sha256 of the .deb itself: the trove's identity */
   readonly digest: string
 }
@@ -136,7 +139,8 @@ export const readDeb = async (deb: string): Promise<DebTrove> => {
   if (versionProblem) throw new ArchiveError({ archive: deb, reason: `'Version' field value '${version}': ${versionProblem}` })
 
   // data.tar: every entry, checked, hashed.
-  const payload = new PayloadFiles(deb)
+  // The copyright file is kept (up to a bound) while it is hashed, for its licence.
+  const payload = new PayloadFiles(deb, { path: `/usr/share/doc/${name}/copyright`, limit: MAX_COPYRIGHT })
   try {
     const { extract, done } = memberEntries(deb, dataMember, unpackLimit(dataMember.size))
     for await (const entry of extract) await payload.add(entry, namesOf(deb, entry.header))
@@ -152,6 +156,7 @@ export const readDeb = async (deb: string): Promise<DebTrove> => {
     if (f.kind === "dir") throw new ArchiveError({ archive: deb, reason: `conffile '${c}' is not a plain file` })
   }
   const arch = control.get("architecture") ?? "all"
+  const license = payload.kept === undefined ? undefined : dep5License(payload.kept.toString("utf8"))
   return {
     name,
     version,
@@ -163,6 +168,7 @@ export const readDeb = async (deb: string): Promise<DebTrove> => {
     replaces: parseRelations(control.get("replaces")),
     files: payload.files.map((f) => (conffiles.has(f.path) ? { ...f, config: true } : f)),
     scripts,
+    ...(license === undefined ? {} : { license }),
     digest: await sha256OfFile(deb),
   }
 }

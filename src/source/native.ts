@@ -9,11 +9,12 @@ import * as tar from "tar-stream"
 import { decodeOrProblem } from "../decode.js"
 import { normalizeFlavor } from "../desired/flavor.js"
 import { isNativeVersion } from "../desired/version.js"
-import { ApplyError, ArchiveError, StoreError, describeIo } from "../errors.js"
+import { ApplyError, ArchiveError, StoreError, UsageError, describeIo } from "../errors.js"
 import { writeOutputFile } from "../files.js"
 import { type ContentStore, sha256OfFile } from "../store/store.js"
 import { componentOf, formatDepGroup, parseDepGroup, type TroveFile } from "../model/trove.js"
 import { elfDeps, looksLikeElf } from "./elf.js"
+import { parseSpdx } from "./license.js"
 import type { PackageFormat } from "./package-format.js"
 
 // A native trove archive (.ctrv) is a gzipped tar: `manifest.json` first, then
@@ -50,6 +51,8 @@ const Manifest = Schema.Struct({
   flavor: Schema.String,
   requires: Schema.Array(Schema.String),
   provides: Schema.Array(Schema.String),
+  /** an SPDX expression (trove build --license) */
+  license: Schema.optional(Schema.String.pipe(Schema.maxLength(4096))),
   files: Schema.Array(ManifestFile),
 })
 type Manifest = typeof Manifest.Type
@@ -61,6 +64,7 @@ export interface NativeTrove {
   readonly requires: ReadonlyArray<string>
   readonly provides: ReadonlyArray<string>
   readonly files: ReadonlyArray<TroveFile>
+  readonly license?: string
   /** sha256 of the manifest bytes: the trove's identity */
   readonly digest: string
 }
@@ -142,7 +146,8 @@ const checkManifest = (archive: string, m: Manifest): NativeTrove => {
     if (parseDepGroup(dep) === undefined) throw bad(`bad dependency '${dep}'`)
   }
   const files = checkManifestFiles(m.files, bad)
-  return { name: m.name, version: m.version, flavor, requires: m.requires, provides: m.provides, files, digest: "" }
+  const license = m.license === undefined ? {} : { license: m.license }
+  return { name: m.name, version: m.version, flavor, requires: m.requires, provides: m.provides, ...license, files, digest: "" }
 }
 
 const gunzip = (archive: string) => {
@@ -259,6 +264,8 @@ export interface BuildOptions {
   readonly provides: ReadonlyArray<string>
   /** add the soname provides and requires of the ELF files packed (`trove build` unless --no-auto-deps) */
   readonly autoDeps?: boolean
+  /** an SPDX expression, recorded in the manifest in canonical form */
+  readonly license?: string
   /** gzip level; the bench lowers it */
   readonly level?: number
 }
@@ -330,6 +337,9 @@ export const packNativeTrove = async (entries: ReadonlyArray<PackEntry>, options
   const requires = new Set(deps(options.requires))
   const autoProvides = new Set<string>()
   const autoRequires = new Set<string>()
+  const license = options.license === undefined ? undefined : await parseSpdx(options.license)
+  if (options.license !== undefined && license === undefined)
+    throw new UsageError({ message: `--license '${options.license}' is not an SPDX licence expression (such as MIT, GPL-2.0-or-later, Apache-2.0 OR MIT)` })
   const files: Manifest["files"][number][] = []
   const contents = new Map<string, () => Buffer>()
   for (const entry of entries) {
@@ -357,6 +367,7 @@ export const packNativeTrove = async (entries: ReadonlyArray<PackEntry>, options
     // What the trove provides itself it does not require (a library's own soname, within the trove).
     requires: [...requires, ...[...autoRequires].filter((r) => !provides.has(r) && !autoProvides.has(r) && !requires.has(r)).sort()],
     provides: [...provides, ...[...autoProvides].filter((p) => !provides.has(p)).sort()],
+    ...(license === undefined ? {} : { license }),
     files,
   }
   const checked = decodeOrProblem(Manifest, manifest)

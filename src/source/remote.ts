@@ -41,7 +41,7 @@ export const readRepoDocument = async (source: string, location: string, rel: st
   try {
     return await getDocument(join(location, rel), METADATA_MAX, known)
   } catch (e) {
-    if (e instanceof HttpFailure) throw new SourceError({ source, reason: `fetching ${rel}: ${e.message}` })
+    if (e instanceof HttpFailure) throw new SourceError({ source, reason: `fetching ${rel}: ${e.message}`, unreachable: true })
     throw e
   }
 }

@@ -274,3 +274,32 @@ export const ensureManifests = async (db: Db, troveIds: ReadonlyArray<number>): 
   })()
   return fetched.length
 }
+
+/** What a repository offers now at one location, read without changing anything (verify --provenance). */
+export interface RepoOffer {
+  readonly entries: ReadonlyArray<Entry>
+  /** the metadata verified against the keys the source follows (false: an --insecure source) */
+  readonly signed: boolean
+  readonly version: number
+}
+
+/**
+ * Reads every part a repository lists now, with the same checks as a sync
+ * (root chain, signature, digests) but accepting an older or expired
+ * document: the caller reports those rather than refusing to look.
+ * Undefined when the location has no repository any more.
+ */
+export const readRepoOffer = async (source: SourceRow, base: string, now: string): Promise<RepoOffer | undefined> => {
+  // Gone (no top document) is an answer of its own, not a failure.
+  if ((await readRepoDocument(source.name, base, TOP)).status === "missing") return undefined
+  const trust = source.insecure ? undefined : await followRoots(source, base)
+  const read = await readTop(source, base, trust, 0, now, { allowExpired: true }, null)
+  if (read.unchanged) throw new SourceError({ source: source.name, reason: `${base} answered 304 to an unconditional request` })
+  const entries: Entry[] = []
+  await forEachBounded(read.top.parts, CONCURRENCY, async (p) => {
+    const bytes = await readObject(source, base, "metadata part", p.sha256, p.size)
+    const doc = decodeJson(PartDoc, bytes, (r) => new SourceError({ source: source.name, reason: `bad metadata part ${p.sha256.slice(0, 16)}: ${r}` }))
+    for (const e of doc.troves) entries.push(checkEntry(source, e))
+  })
+  return { entries, signed: trust !== undefined, version: read.top.version }
+}

@@ -86,6 +86,8 @@ export const Entry = Schema.Struct({
   manifest: Part,
   /** [path, component] of the files \`file:\` dependencies usually name (see dependablePath), as rpm's primary metadata lists them */
   paths: Schema.optional(Schema.Array(Schema.Tuple(Schema.String, Schema.String))),
+  /** the licence the package declares, for SBOMs */
+  license: Schema.optional(Schema.String),
 })
 export type Entry = typeof Entry.Type
 

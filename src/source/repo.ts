@@ -175,6 +175,7 @@ export const publishable = (t: NewTrove): { manifest: Buffer; entry: Entry } => 
       scripts: Object.keys(t.scripts ?? {}).length > 0,
       manifest: { sha256: sha256Of(manifest), size: manifest.length },
       ...(paths.length > 0 ? { paths } : {}),
+      ...(t.license === undefined ? {} : { license: t.license }),
     },
   }
 }

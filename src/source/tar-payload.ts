@@ -115,8 +115,14 @@ export class PayloadFiles {
   readonly files: TroveFile[] = []
   readonly byPath = new Map<string, TroveFile>()
   private readonly symlinks = new Set<string>()
+  /** the bytes of the regular file at `keep.path`, when it has at most `keep.limit` of them */
+  kept: Buffer | undefined
 
-  constructor(private readonly archive: string) {}
+  /** `keep`: one file the format also wants to read (a .deb's copyright file, for its licence), bounded */
+  constructor(
+    private readonly archive: string,
+    private readonly keep?: { readonly path: string; readonly limit: number },
+  ) {}
 
   private refuse(reason: string): never {
     throw new ArchiveError({ archive: this.archive, reason })
@@ -164,10 +170,13 @@ export class PayloadFiles {
     } else if (h.type === "file" || h.type === "contiguous-file") {
       const hash = createHash("sha256")
       let size = 0
+      const keep: Buffer[] | undefined = p === this.keep?.path ? [] : undefined
       for await (const c of entry) {
         hash.update(c as Buffer)
         size += (c as Buffer).length
+        if (keep && size <= this.keep!.limit) keep.push(c as Buffer)
       }
+      if (keep && size <= this.keep!.limit) this.kept = Buffer.concat(keep)
       file = { ...common, kind: "file", sha256: hash.digest("hex"), size, target: null }
     } else {
       this.refuse(`${p} is a ${h.type} (device nodes and fifos are not installed)`)

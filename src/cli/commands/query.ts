@@ -102,6 +102,7 @@ const show = Command.make(
           conflicts: trove.conflicts,
           replaces: trove.replaces,
           optional: trove.optional,
+          license: trove.license ?? null,
           // Known without the files (a repository trove's manifest may not be fetched yet).
           fileCount: installed ? files.length : trove.fileCount,
           size: installed ? files.reduce((n, f) => n + f.size, 0) : trove.totalSize,
@@ -121,6 +122,7 @@ const show = Command.make(
           ...(data.optional.length > 0 ? [["Optional:", printable(data.optional.join(", "))]] : []),
           ...(data.conflicts.length > 0 ? [["Conflicts:", printable(data.conflicts.join(", "))]] : []),
           ...(data.replaces.length > 0 ? [["Replaces:", printable(data.replaces.join(", "))]] : []),
+          ["License:", data.license === null ? "-" : printable(data.license)],
           ["Files:", `${data.fileCount} (${formatBytes(data.size)})`],
           ["Scripts:", Object.keys(data.scripts).join(", ") || "-"],
           ...data.provenance.map((p) => ["From:", `${p.source}: ${p.origin} (sha256 ${p.archiveSha256.slice(0, 16)}…, ${p.importedAt})`]),

@@ -2,6 +2,7 @@ import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import * as path from "node:path"
 import { builtFlavor, formatFlavor, parseFlavor } from "../../desired/flavor.js"
 import { buildNativeTrove } from "../../source/native.js"
@@ -23,6 +24,10 @@ const build = Command.make(
     noAutoDeps: Options.boolean("no-auto-deps").pipe(
       Options.withDescription("do not add the soname provides and requires of the ELF files packed"),
     ),
+    license: Options.text("license").pipe(
+      Options.withDescription("its licence as an SPDX expression, e.g. 'MIT' or 'GPL-2.0-or-later OR Apache-2.0' (for SBOMs)"),
+      Options.optional,
+    ),
     out: Options.text("out"),
     json: jsonOption,
   },
@@ -38,6 +43,7 @@ const build = Command.make(
             requires: args.requires,
             provides: args.provides,
             autoDeps: !args.noAutoDeps,
+            ...Option.match(args.license, { onNone: () => ({}), onSome: (license) => ({ license }) }),
           },
           path.resolve(args.out),
         ),
@@ -51,6 +57,7 @@ const build = Command.make(
         files: trove.files.length,
         requires: trove.requires,
         provides: trove.provides,
+        license: trove.license ?? null,
         digest: trove.digest,
       }
       if (args.json) return printJson(summary)

@@ -5,11 +5,42 @@ import * as Effect from "effect/Effect"
 import * as path from "node:path"
 import { checkIntegrity } from "../../db/connection.js"
 import { installedPaths, installedTroves, keepRefreshed, recordedFiles } from "../../db/state.js"
-import { NotFoundError, printable } from "../../errors.js"
+import { NotFoundError, UsageError, printable } from "../../errors.js"
+import { PROVENANCE_STATUSES, checkProvenance } from "../../reconcile/provenance.js"
 import { findUnowned, scanDrift } from "../../reconcile/verify.js"
-import { attempt, jsonOption, rootOptions, withConary } from "../context.js"
+import { type Conary, attempt, jsonOption, rootOptions, withConary } from "../context.js"
 import { EXIT_CHANGES, EXIT_OK } from "../exit.js"
-import { count, printJson, println } from "../format.js"
+import { count, printJson, println, table } from "../format.js"
+
+/** The installed troves named (all when none is); an unknown name is an error. */
+const chosenTroves = (c: Conary, names: ReadonlyArray<string>): number[] | undefined => {
+  const installed = installedTroves(c.db)
+  for (const name of names) if (!installed.some((i) => i.trove.name === name)) throw new NotFoundError({ what: "installed trove", name })
+  return names.length > 0 ? installed.filter((i) => names.includes(i.trove.name)).map((i) => i.trove.id) : undefined
+}
+
+const verifyProvenance = (c: Conary, args: { readonly troves: ReadonlyArray<string>; readonly json: boolean; readonly quiet: boolean }) =>
+  Effect.gen(function* () {
+    const troves = yield* attempt(() => checkProvenance(c.db, c.now(), chosenTroves(c, args.troves)))
+    const counts = Object.fromEntries(PROVENANCE_STATUSES.map((s) => [s, troves.filter((t) => t.status === s).length]))
+    const clean = troves.every((t) => t.status === "verified")
+    if (args.json) printJson({ formatVersion: 1, clean, summary: { troves: troves.length, ...counts }, troves })
+    else if (!(clean && args.quiet)) {
+      const rows = troves
+        .filter((t) => t.status !== "verified")
+        .flatMap((t) =>
+          (t.checks.length > 0 ? t.checks : [{ status: t.status, source: "-", detail: "no record of where it came from" }]).map((k) => [
+            k.status,
+            printable(t.trove),
+            `${printable(k.source)}: ${printable(k.detail)}`,
+          ]),
+        )
+      for (const line of table(rows)) println(line)
+      const found = PROVENANCE_STATUSES.filter((s) => counts[s]! > 0).map((s) => `${counts[s]} ${s}`)
+      println(`Checked the provenance of ${count(troves.length, "trove")}: ${found.join(", ") || "none installed"}.`)
+    }
+    process.exitCode = clean ? EXIT_OK : EXIT_CHANGES
+  })
 
 export const verifyCommand = Command.make(
   "verify",
@@ -18,24 +49,27 @@ export const verifyCommand = Command.make(
     json: jsonOption,
     full: Options.boolean("full").pipe(Options.withDescription("hash every file, not only those whose stat changed")),
     unowned: Options.boolean("unowned").pipe(Options.withDescription("also list entries in owned directories that no trove owns")),
+    provenance: Options.boolean("provenance").pipe(
+      Options.withDescription("instead of files, check each trove against its source: same digest, signed by a trusted key"),
+    ),
     quiet: Options.boolean("quiet").pipe(Options.withAlias("q"), Options.withDescription("print nothing when clean")),
     troves: Args.text({ name: "TROVE" }).pipe(Args.repeated),
   },
   (args) =>
     withConary(args, { write: false, command: "verify" }, (c) =>
       Effect.gen(function* () {
+        if (args.provenance && (args.full || args.unowned))
+          return yield* Effect.fail(new UsageError({ message: "verify --provenance checks troves against their sources, not files: drop --full and --unowned" }))
+        if (args.provenance) return yield* verifyProvenance(c, args)
         const result = yield* attempt(async () => {
           // Drift in the records is worse than drift on disk: check every page and index first.
           checkIntegrity(c.db, c.dbPath, "integrity_check")
-          const installed = installedTroves(c.db)
-          for (const name of args.troves)
-            if (!installed.some((i) => i.trove.name === name)) throw new NotFoundError({ what: "installed trove", name })
-          const ids = args.troves.length > 0 ? installed.filter((i) => args.troves.includes(i.trove.name)).map((i) => i.trove.id) : undefined
+          const ids = chosenTroves(c, args.troves)
           const scan = await scanDrift(c.root, recordedFiles(c.db, ids), { full: args.full })
           keepRefreshed(c.db, { dbPath: c.dbPath, root: c.root, command: "verify", holdsLock: false }, scan.refresh)
           const owned = args.unowned ? installedPaths(c.db) : undefined
           const unowned = owned ? findUnowned(c.root, owned.all, owned.dirs, "/" + path.relative(c.root, path.dirname(c.dbPath))) : []
-          return { scan, unowned, troves: ids?.length ?? installed.length }
+          return { scan, unowned, troves: ids?.length ?? installedTroves(c.db).length }
         })
         const { scan, unowned } = result
         const missing = scan.drift.filter((d) => d.missing).length
@@ -72,4 +106,4 @@ export const verifyCommand = Command.make(
         process.exitCode = clean ? EXIT_OK : EXIT_CHANGES
       }),
     ),
-).pipe(Command.withDescription("compare installed files with what was recorded (exit 0 clean, 2 drift, 1 error)"))
+).pipe(Command.withDescription("compare installed files with what was recorded, or (--provenance) troves with their sources (exit 0 clean, 2 drift, 1 error)"))
