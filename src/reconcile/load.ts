@@ -5,7 +5,7 @@ import type { Db } from "../db/connection.js"
 import { desiredRows, systemFlavor, systemProvides } from "../db/desired.js"
 import { ROOT_ID_FILE } from "../db/root-id.js"
 import { foreignLookup, installedOwnersLookup, installedTroves, recordedFiles, recordedFilesAt } from "../db/state.js"
-import { availableTroves, fileOwnersAt, troveFilesLookup } from "../db/troves.js"
+import { availableTroves, fileOwnersAt, groupMembers, troveFilesLookup } from "../db/troves.js"
 import { type TroveMeta, parseDepGroup } from "../model/trove.js"
 import { type RootLayout, aliasesOf, diskLayout, emptyLayout } from "./layout.js"
 import type { Plan } from "../model/plan-schema.js"
@@ -124,6 +124,7 @@ const planInputWith = (db: Db, options: RefreshOptions, diffInput: DiffInput): P
     available,
     fileOwners: fileOwners(db, available, diffInput.layout ?? emptyLayout),
     reflavor: options.reflavor === true,
+    groups: groupMembers(db),
     ...diffInput,
   }
 }
