@@ -21,9 +21,9 @@ export interface DesiredRow {
   readonly member?: string
 }
 
-const NAME = /^[A-Za-z0-9][A-Za-z0-9+._-]*$/
-const COMPONENT = /^[a-z][a-z0-9-]*$/
-const VERSION = /^[A-Za-z0-9][A-Za-z0-9.+~:_-]*$/
+export const NAME = /^[A-Za-z0-9][A-Za-z0-9+._-]*$/
+export const COMPONENT = /^[a-z][a-z0-9-]*$/
+export const VERSION = /^[A-Za-z0-9][A-Za-z0-9.+~:_-]*$/
 
 // name[:component][=version][[flavor]]
 const SPEC = /^([^:=[\]]+)(?::([^=[\]]+))?(?:=([^[\]]+))?(?:\[([^\]]*)\])?$/

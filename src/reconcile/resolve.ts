@@ -121,7 +121,7 @@ const rowAsksFor = (row: DesiredRow, rowFlavor: Flavor, trove: TroveMeta, flavor
 
 /** A group's members a desired state installs: those by default, and the optional ones a `group/member` row names. */
 export const chosenMembers = (
-  group: TroveMeta,
+  group: { readonly name: string },
   members: ReadonlyArray<GroupMember>,
   desired: ReadonlyArray<DesiredRow>,
 ): GroupMember[] => members.filter((m) => m.byDefault || desired.some((r) => r.member === m.name && r.name === group.name))

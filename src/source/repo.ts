@@ -10,6 +10,7 @@ import { checkOutputFile, readInputFile, writeOutputFile } from "../files.js"
 import { ContentStore } from "../store/store.js"
 import { VERSION_SCHEMES } from "../model/trove.js"
 import { FORMAT_NAMES, fetchFromArchive, isTroveArchive, readTroveArchive } from "./formats.js"
+import { GroupMembers, membersProblem } from "./group.js"
 
 // A static repository: `index.json` (every trove's metadata and file
 // manifest), `index.json.sig` (ed25519, when signed) and `objects/ab/cdef…`
@@ -51,6 +52,7 @@ const Trove = Schema.Struct({
   scripts: Schema.Record({ key: Schema.String, value: Schema.String }),
   files: Schema.Array(File),
   license: Schema.optional(Schema.String),
+  members: Schema.optional(GroupMembers),
 })
 
 export const RepoIndex = Schema.Struct({
@@ -76,6 +78,7 @@ const toEntry = (t: NewTrove): RepoIndex["troves"][number] => ({
   scripts: t.scripts ?? {},
   files: t.files,
   ...(t.license === undefined ? {} : { license: t.license }),
+  ...(t.members ? { members: t.members } : {}),
 })
 
 export const fromEntry = (e: RepoIndex["troves"][number]): NewTrove => ({ ...e, files: e.files })
@@ -90,6 +93,10 @@ export const decodeIndex = (bytes: Buffer, where: string): RepoIndex => {
   }
   const decoded = decodeOrProblem(RepoIndex, json)
   if (Either.isLeft(decoded)) throw new SourceError({ source: where, reason: `bad index.json: ${decoded.left}` })
+  for (const [i, t] of decoded.right.troves.entries()) {
+    const problem = t.members && membersProblem(t.name, t.members)
+    if (problem) throw new SourceError({ source: where, reason: `bad index.json: troves.${i}.${problem}` })
+  }
   return decoded.right
 }
 

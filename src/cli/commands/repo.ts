@@ -4,8 +4,9 @@ import * as Options from "@effect/cli/Options"
 import * as Option from "effect/Option"
 import * as path from "node:path"
 import { buildRepo, generateKey } from "../../source/repo.js"
-import { rootStatus } from "../../reconcile/status.js"
 import { printable } from "../../errors.js"
+import { differenceLine } from "../../reconcile/group-state.js"
+import { rootStatus } from "../../reconcile/status.js"
 import { attempt, jsonOption, rootOptions, withConary } from "../context.js"
 import { EXIT_CHANGES, EXIT_OK } from "../exit.js"
 import { count, printJson, println } from "../format.js"
@@ -65,6 +66,10 @@ export const statusCommand = Command.make("status", { ...rootOptions, json: json
                 (src.mirrors.length > 0 && src.syncedFrom ? ` from ${src.syncedFrom}` : ""),
             ),
           )
+        if (s.groups.installed > 0) {
+          println(`groups: ${s.groups.installed} installed, ${count(s.groups.differences.length, "member")} not as pinned`)
+          for (const d of s.groups.differences) println(`  ${printable(differenceLine(d))}`)
+        }
         println(s.converged ? "converged" : "not converged")
       }
       process.exitCode = s.converged ? EXIT_OK : EXIT_CHANGES
