@@ -159,9 +159,16 @@ export interface BuildResult {
 
 /**
  * Publishes troves into a static repository, adding to what is there: each
- * input's metadata goes into the index and its contents into objects/.
+ * input's metadata goes into the index and its contents into objects/; so do
+ * troves `imported` from another repository (promotion, ./promote.ts).
  */
-export const buildRepo = async (out: string, inputs: ReadonlyArray<string>, signKey: string | undefined, now: string): Promise<BuildResult> => {
+export const buildRepo = async (
+  out: string,
+  inputs: ReadonlyArray<string>,
+  signKey: string | undefined,
+  now: string,
+  imported?: { readonly entries: ReadonlyArray<RepoIndex["troves"][number]>; readonly fetch: (store: ContentStore) => Promise<void> },
+): Promise<BuildResult> => {
   fs.mkdirSync(out, { recursive: true })
   const indexPath = path.join(out, INDEX)
   const existing = fs.existsSync(indexPath) ? decodeIndex(fs.readFileSync(indexPath), out).troves : []
@@ -174,6 +181,13 @@ export const buildRepo = async (out: string, inputs: ReadonlyArray<string>, sign
     await fetchFromArchive(trove.format, file, trove.files, shas, store)
     if (!byDigest.has(trove.digest)) added++
     byDigest.set(trove.digest, toEntry(trove))
+  }
+  if (imported) {
+    await imported.fetch(store)
+    for (const entry of imported.entries) {
+      if (!byDigest.has(entry.digest)) added++
+      byDigest.set(entry.digest, entry)
+    }
   }
   const index: RepoIndex = {
     formatVersion: 1,

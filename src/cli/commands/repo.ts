@@ -3,8 +3,10 @@ import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as Option from "effect/Option"
 import * as path from "node:path"
+import { UsageError, printable } from "../../errors.js"
+import { silentReport } from "../../model/report.js"
+import { selectFromRepo } from "../../source/promote.js"
 import { buildRepo, generateKey } from "../../source/repo.js"
-import { printable } from "../../errors.js"
 import { differenceLine } from "../../reconcile/group-state.js"
 import { rootStatus } from "../../reconcile/status.js"
 import { attempt, jsonOption, rootOptions, withConary } from "../context.js"
@@ -16,19 +18,28 @@ const build = Command.make(
   {
     json: jsonOption,
     sign: Options.text("sign").pipe(Options.withDescription("ed25519 private key (from `conary key generate`) to sign the index"), Options.optional),
+    from: Options.text("from").pipe(Options.withDescription("promote: another repository (directory or URL) to copy --trove troves from"), Options.optional),
+    trove: Options.text("trove").pipe(Options.withDescription("promote: a trove of --from (name=version), a group with all its members"), Options.repeated),
+    trust: Options.text("trust").pipe(Options.withDescription("promote: the public key --from's index must be signed with"), Options.optional),
     out: Args.text({ name: "OUTDIR" }),
-    inputs: Args.text({ name: "INPUT" }).pipe(Args.atLeast(1)),
+    inputs: Args.text({ name: "INPUT" }).pipe(Args.repeated),
   },
   (args) =>
     attempt(async () => {
-      const r = await buildRepo(path.resolve(args.out), args.inputs.map((i) => path.resolve(i)), Option.getOrUndefined(args.sign), new Date().toISOString())
+      const from = Option.getOrUndefined(args.from)
+      if (from === undefined && (args.trove.length > 0 || Option.isSome(args.trust)))
+        throw new UsageError({ message: "repo build: --trove and --trust choose troves of another repository, given with --from" })
+      if (from !== undefined && args.trove.length === 0) throw new UsageError({ message: "repo build: --from needs the troves to copy (--trove group-web=VERSION)" })
+      if (from === undefined && args.inputs.length === 0) throw new UsageError({ message: "repo build: give archives (INPUT...) or --from REPO --trove SPEC" })
+      const imported = from === undefined ? undefined : await selectFromRepo(from, args.trove, Option.getOrUndefined(args.trust), silentReport)
+      const r = await buildRepo(path.resolve(args.out), args.inputs.map((i) => path.resolve(i)), Option.getOrUndefined(args.sign), new Date().toISOString(), imported)
       if (args.json) return printJson({ formatVersion: 1, repository: path.resolve(args.out), ...r })
       println(
         `Repository ${path.resolve(args.out)}: ${count(r.troves, "trove")} (${r.added} new), ${count(r.objects, "content object")}, ` +
           (r.signed ? "index signed." : "index not signed."),
       )
     }),
-).pipe(Command.withDescription("publish native archives and .deb files into a static repository (adds to what is there)"))
+).pipe(Command.withDescription("publish archives (native, .deb, groups) into a static repository, adding to it; --from promotes troves of another"))
 
 export const repoCommand = Command.make("repo").pipe(
   Command.withDescription("static trove repositories, for any HTTP server or object store"),
