@@ -432,6 +432,10 @@ const expandGroups = (
     for (const row of memberRows) if (row.name === group.name && members.some((m) => m.name === row.member)) usedRows.add(row)
     for (const m of chosenMembers(group, members, input.desired)) {
       const pin = troveLabel(m)
+      if (chain.includes(m.name)) {
+        problems.push(`${m.name} includes itself: ${[...chain.slice(chain.indexOf(m.name)), m.name].join(" includes ")}`)
+        continue
+      }
       if (overriding.has(m.name)) {
         overrides.push({ name: m.name, group: group.name, pinned: pin })
         continue
@@ -439,10 +443,6 @@ const expandGroups = (
       const exact = (byName.get(m.name) ?? []).find((t) => isPinned(m, t))
       if (!exact) {
         problems.push(`${troveLabel(group)}: member ${pin} is not offered by any source`)
-        continue
-      }
-      if (chain.includes(exact.name)) {
-        problems.push(`${group.name} includes itself: ${[...chain, exact.name].join(" includes ")}`)
         continue
       }
       const fit = matchFlavor(input.systemFlavor, flavorOf(exact.flavor))
