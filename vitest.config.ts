@@ -7,5 +7,9 @@ export default defineConfig({
     setupFiles: ["test/setup-yield.ts"],
     testTimeout: 60_000,
     hookTimeout: 120_000,
+    // Most tests wait on a CLI subprocess: two test files at a time keep both
+    // cores busy (vitest's default here would be one).
+    maxWorkers: 2,
+    minWorkers: 2,
   },
 })

@@ -1,7 +1,11 @@
 // Fleet benchmark: one signed repository behind nginx on loopback; 50 roots on
-// this machine provisioned in parallel by a shell script (bench/fleet-provision.sh);
-// prints total wall time, bytes nginx served against the unique content size,
-// and the time of one aggregated drift report (`conary status --json`) over all roots.
+// this machine provisioned in parallel by a shell script (bench/fleet-provision.sh)
+// from one desired row, a group (`group-fleet`, built from the troves like a
+// lockfile); prints total wall time, bytes nginx served against the unique
+// content size, how long a new group version (a quarter of its members
+// updated) takes to converge every root (each: source sync, apply), and the
+// time of one aggregated drift report (`conary status --json`) over all roots.
+// No peer tool has groups, so these figures stand alone.
 //
 //   npx tsx bench/fleet.ts
 //   FLEET_ROOTS=10 FLEET_TROVES=20 npx tsx bench/fleet.ts
@@ -10,7 +14,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { requests, startNginx } from "../test/nginx.js"
-import { du, generateTroves, time, troveName } from "./lib.js"
+import { generateTroves, time, troveName } from "./lib.js"
 
 const ROOTS = Number(process.env.FLEET_ROOTS ?? 50)
 const TROVES = Number(process.env.FLEET_TROVES ?? 40)
@@ -18,6 +22,13 @@ const PER_TROVE = Number(process.env.FLEET_FILES_PER_TROVE ?? 50)
 const PARALLEL = Number(process.env.FLEET_PARALLEL ?? os.availableParallelism() * 2)
 const bin = path.resolve(import.meta.dirname, "../bin/conary.js")
 const conary = (...args: string[]) => execFileSync(process.execPath, [bin, ...args], { encoding: "utf8", maxBuffer: 1 << 28 })
+
+/** The summed sizes of the regular files under a directory. */
+const contentBytes = (dir: string): number => {
+  let total = 0
+  for (const e of fs.readdirSync(dir, { withFileTypes: true, recursive: true })) if (e.isFile()) total += fs.statSync(path.join(e.parentPath, e.name)).size
+  return total
+}
 
 const base = fs.mkdtempSync(path.join(process.env.BENCH_DIR ?? os.tmpdir(), "conary-fleet-"))
 const nginx = await startNginx(path.join(base, "nginx"), path.join(base, "www"))
@@ -27,10 +38,25 @@ try {
   await generateTroves(inputs, 0, TROVES, PER_TROVE)
   conary("key", "generate", path.join(base, "fleet"))
   const repo = path.join(base, "www", "repo")
-  const built = JSON.parse(conary("repo", "build", repo, inputs, "--sign", path.join(base, "fleet.key"), "--json"))
-  const unique = du(path.join(repo, "objects"))
+  const publish = () => JSON.parse(conary("repo", "build", repo, inputs, "--sign", path.join(base, "fleet.key"), "--json"))
+  publish()
+  // The group is built against the repository as it is now: every trove at its exact version.
+  const builder = path.join(base, "builder")
+  fs.mkdirSync(builder)
+  conary("init", "--root", builder)
+  conary("source", "add", "fleet", repo, "--root", builder)
+  const names = path.join(base, "names.json")
+  fs.writeFileSync(names, JSON.stringify({ formatVersion: 1, troves: Array.from({ length: TROVES }, (_, t) => ({ name: troveName(t) })) }))
+  const buildGroup = (version: string) => {
+    conary("source", "sync", "--root", builder)
+    conary("group", "build", "--name", "group-fleet", "--trove-version", version, "--from", names, "--out", path.join(inputs, `group-fleet-${version}.cgrp`), "--root", builder)
+    return publish()
+  }
+  const built = buildGroup("1-1-1")
+  // The bytes of the distinct contents (not `du`, which also counts directory blocks).
+  const unique = contentBytes(path.join(repo, "objects"))
   const desired = path.join(base, "desired.json")
-  fs.writeFileSync(desired, JSON.stringify({ formatVersion: 1, troves: Array.from({ length: TROVES }, (_, t) => ({ name: troveName(t) })) }))
+  fs.writeFileSync(desired, JSON.stringify({ formatVersion: 1, troves: [{ name: "group-fleet" }] }))
   console.log(
     `repository: ${built.troves} troves, ${built.objects} objects, ${(unique / 2 ** 20).toFixed(1)} MiB unique content; ` +
       `${ROOTS} roots, ${PARALLEL} provisioned at a time`,
@@ -42,8 +68,23 @@ try {
   const provision = time(() =>
     execFileSync(script, [bin, `${nginx.url}/repo`, path.join(base, "fleet.pub"), desired, roots, String(ROOTS), String(PARALLEL)], { stdio: "inherit" }),
   )
-  const served = requests(nginx).reduce((n, [, , status, bytes]) => n + (status < 400 ? bytes : 0), 0)
+  // Object bodies only: the index and signature are metadata, not content.
+  const served = requests(nginx).reduce((n, [, p, status, bytes]) => n + (status < 400 && p.includes("/objects/") ? bytes : 0), 0)
   const objectRequests = requests(nginx).filter(([, p]) => p.includes("/objects/")).length
+
+  // A new group version: a quarter of the troves at a new revision; every root syncs and applies it.
+  const updated = Math.max(1, Math.floor(TROVES / 4))
+  await generateTroves(inputs, 0, updated, PER_TROVE, 2)
+  buildGroup("2-1-1")
+  const update = time(() =>
+    execSync(
+      `ls ${roots} | xargs -P ${PARALLEL} -I{} sh -c 'node ${bin} source sync --root ${roots}/{} >/dev/null && node ${bin} apply --root ${roots}/{} >/dev/null'`,
+      { stdio: "inherit" },
+    ),
+  )
+  const groupAt = (root: string) =>
+    JSON.parse(conary("list", "--json", "--root", root)).troves.find((t: { name: string }) => t.name === "group-fleet").version as string
+  const onNew = fs.readdirSync(roots).filter((h) => groupAt(path.join(roots, h)) === "2-1-1").length
 
   // Drift on a few roots, then one aggregated report over all of them.
   for (let i = 1; i <= Math.min(5, ROOTS); i++) fs.appendFileSync(path.join(roots, `host${i}`, "usr/share", troveName(0), "d0/f0"), "drift")
@@ -56,7 +97,11 @@ try {
     ),
   )
   const agg = JSON.parse(report.value)
-  console.log(`provisioned ${ROOTS} roots in ${provision.seconds.toFixed(1)} s wall (${(ROOTS / provision.seconds).toFixed(2)} roots/s)`)
+  console.log(`provisioned ${ROOTS} roots from one group row in ${provision.seconds.toFixed(1)} s wall (${(ROOTS / provision.seconds).toFixed(2)} roots/s)`)
+  console.log(
+    `group update (${updated} of ${TROVES} members changed): ${onNew} of ${ROOTS} roots converged on group-fleet=2-1-1 in ` +
+      `${update.seconds.toFixed(1)} s wall (${(update.seconds / ROOTS).toFixed(2)} s per root, ${PARALLEL} at a time)`,
+  )
   console.log(
     `nginx served ${(served / 2 ** 20).toFixed(1)} MiB in ${objectRequests} object requests: ${(served / unique).toFixed(1)}x the unique content ` +
       `(each root keeps its own store, so each downloads every content once)`,

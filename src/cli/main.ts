@@ -11,6 +11,7 @@ import { dbCommand } from "./commands/db.js"
 import { desiredCommand } from "./commands/desired.js"
 import { flavorCommand } from "./commands/flavor.js"
 import { generationCommands } from "./commands/generations.js"
+import { groupCommand } from "./commands/group.js"
 import { initCommand } from "./commands/init.js"
 import { planCommand } from "./commands/plan.js"
 import { provideCommand } from "./commands/provide.js"
@@ -32,6 +33,7 @@ const conary = Command.make("conary").pipe(
   Command.withSubcommands([
     initCommand,
     troveCommand,
+    groupCommand,
     sourceCommand,
     desiredCommand,
     provideCommand,
@@ -64,7 +66,7 @@ const json = args.includes("--json")
  */
 const versionMistaken = (): boolean => {
   const words = args.filter((a) => !a.startsWith("-"))
-  return words[0] === "trove" && words[1] === "build" && args.some((a) => a === "--version" || a.startsWith("--version="))
+  return (words[0] === "trove" || words[0] === "group") && words[1] === "build" && args.some((a) => a === "--version" || a.startsWith("--version="))
 }
 
 const fail = (type: string, lines: ReadonlyArray<string>, message: string) => {
@@ -76,7 +78,7 @@ const fail = (type: string, lines: ReadonlyArray<string>, message: string) => {
 /** What is wrong with the command line before @effect/cli parses it, if anything. */
 const preflight = (): UsageError | undefined => {
   if (versionMistaken())
-    return new UsageError({ message: "trove build: the trove's version is given as --trove-version V (--version prints conary's)" })
+    return new UsageError({ message: `${args.find((a) => !a.startsWith("-"))} build: the trove's version is given as --trove-version V (--version prints conary's)` })
   const unknown = unknownOption(conary, args)
   return unknown === undefined ? undefined : new UsageError({ message: unknown })
 }

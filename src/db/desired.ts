@@ -5,31 +5,37 @@ import type { Db } from "./connection.js"
 // Desired rows, system provides and the system flavor: what the operator says.
 
 export const desiredRows = (db: Db): DesiredRow[] =>
-  db.prepare("SELECT name, component, version, flavor FROM desired ORDER BY name, component, version, flavor").all() as DesiredRow[]
+  (
+    db.prepare("SELECT name, member, component, version, flavor FROM desired ORDER BY name, member, component, version, flavor").all() as Array<
+      DesiredRow & { member: string }
+    >
+  ).map(({ member, ...r }) => (member ? { ...r, member } : r))
 
-/** Adds rows; a row for the same name and component replaces the old constraint. */
+/** Adds rows; a row for the same name, member, component and flavor replaces the old constraint. */
 export const addDesired = (db: Db, rows: ReadonlyArray<DesiredRow>, now: string): void => {
-  const del = db.prepare("DELETE FROM desired WHERE name = ? AND component = ? AND flavor = ?")
-  const ins = db.prepare("INSERT OR REPLACE INTO desired (name, component, version, flavor, added_at) VALUES (?, ?, ?, ?, ?)")
+  const del = db.prepare("DELETE FROM desired WHERE name = ? AND member = ? AND component = ? AND flavor = ?")
+  const ins = db.prepare("INSERT OR REPLACE INTO desired (name, member, component, version, flavor, added_at) VALUES (?, ?, ?, ?, ?, ?)")
   db.transaction(() => {
     for (const r of rows) {
-      del.run(r.name, r.component, r.flavor)
-      ins.run(r.name, r.component, r.version, r.flavor, now)
+      del.run(r.name, r.member ?? "", r.component, r.flavor)
+      ins.run(r.name, r.member ?? "", r.component, r.version, r.flavor, now)
     }
   })()
 }
 
 /**
- * Removes every row for each name (or name:component). When any of them has
- * no row, nothing is removed and the missing ones are returned.
+ * Removes every row for each name (or name:component, or group/member; a
+ * group's name removes its member rows too). When any of them has no row,
+ * nothing is removed and the missing ones are returned.
  */
-export const removeDesired = (db: Db, specs: ReadonlyArray<{ name: string; component: string }>): string[] =>
+export const removeDesired = (db: Db, specs: ReadonlyArray<{ name: string; component: string; member?: string }>): string[] =>
   db.transaction(() => {
-    const where = (s: { component: string }) => (s.component ? "name = ? AND component = ?" : "name = ?")
-    const args = (s: { name: string; component: string }) => (s.component ? [s.name, s.component] : [s.name])
+    type Spec = (typeof specs)[number]
+    const where = (s: Spec) => ["name = ?", ...(s.member ? ["member = ?"] : []), ...(s.component ? ["component = ?"] : [])].join(" AND ")
+    const args = (s: Spec) => [s.name, ...(s.member ? [s.member] : []), ...(s.component ? [s.component] : [])]
     const missing = specs
       .filter((s) => db.prepare(`SELECT count(*) FROM desired WHERE ${where(s)}`).pluck().get(...args(s)) === 0)
-      .map((s) => (s.component ? `${s.name}:${s.component}` : s.name))
+      .map((s) => `${s.name}${s.member ? "/" + s.member : ""}${s.component ? ":" + s.component : ""}`)
     if (missing.length === 0) for (const s of specs) db.prepare(`DELETE FROM desired WHERE ${where(s)}`).run(...args(s))
     return missing
   })()

@@ -216,6 +216,40 @@ export const migrations: ReadonlyArray<string> = [
   ALTER TABLE troves ADD COLUMN license TEXT;
   `,
   `
+  -- Groups: troves of troves. Each member is a trove at an exact version and
+  -- flavor (or another group), with the components it installs ('[]' = the
+  -- defaults) and whether it comes by default or only when a row names it.
+  CREATE TABLE group_members (
+    group_id   INTEGER NOT NULL REFERENCES troves(id) ON DELETE CASCADE,
+    seq        INTEGER NOT NULL,
+    name       TEXT NOT NULL,
+    version    TEXT NOT NULL,
+    flavor     TEXT NOT NULL,
+    components TEXT NOT NULL,
+    by_default INTEGER NOT NULL,
+    PRIMARY KEY (group_id, seq)
+  ) WITHOUT ROWID;
+
+  -- The group whose pin brought an installed trove in (reason 'group').
+  ALTER TABLE installed_troves ADD COLUMN via_group TEXT;
+  ALTER TABLE generation_troves ADD COLUMN via_group TEXT;
+
+  -- A desired row may name an optional member of a group ('group-web/extras'):
+  -- member joins the key.
+  CREATE TABLE desired_v2 (
+    name      TEXT NOT NULL,
+    member    TEXT NOT NULL DEFAULT '', -- '' unless the row picks a group's optional member
+    component TEXT NOT NULL DEFAULT '',
+    version   TEXT NOT NULL DEFAULT '',
+    flavor    TEXT NOT NULL DEFAULT '',
+    added_at  TEXT NOT NULL,
+    PRIMARY KEY (name, member, component, version, flavor)
+  ) WITHOUT ROWID;
+  INSERT INTO desired_v2 (name, component, version, flavor, added_at) SELECT name, component, version, flavor, added_at FROM desired;
+  DROP TABLE desired;
+  ALTER TABLE desired_v2 RENAME TO desired;
+  `,
+  `
   -- Repositories of format version 2 (README: Repositories). What the client
   -- trusts of each: the root (list of signing keys) it followed the chain to
   -- (0: none yet, only the key given with --trust), and the highest metadata

@@ -11,20 +11,26 @@ import { trovesById } from "./troves.js"
 // Installed state and its history of generations.
 
 export const installedTroves = (db: Db): InstalledTrove[] => {
-  const rows = db.prepare("SELECT trove_id, components, reason FROM installed_troves ORDER BY trove_id").all() as Array<{
+  const rows = db.prepare("SELECT trove_id, components, reason, via_group FROM installed_troves ORDER BY trove_id").all() as Array<{
     trove_id: number
     components: string
     reason: Reason
+    via_group: string | null
   }>
   const metas = new Map(trovesById(db, rows.map((r) => r.trove_id)).map((m) => [m.id, m]))
-  return rows.map((r) => ({ trove: metas.get(r.trove_id)!, components: JSON.parse(r.components) as string[], reason: r.reason }))
+  return rows.map((r) => ({
+    trove: metas.get(r.trove_id)!,
+    components: JSON.parse(r.components) as string[],
+    reason: r.reason,
+    ...(r.via_group === null ? {} : { group: r.via_group }),
+  }))
 }
 
-/** Records why installed troves are there (a dependency made desired is explicit at once). */
-export const setInstalledReasons = (db: Db, reasons: ReadonlyMap<number, Reason>): void => {
-  const set = db.prepare("UPDATE installed_troves SET reason = ? WHERE trove_id = ? AND reason <> ?")
+/** Records why installed troves are there (a dependency made desired is explicit at once; a group's pin names the group). */
+export const setInstalledReasons = (db: Db, reasons: ReadonlyMap<number, { readonly reason: Reason; readonly group?: string }>): void => {
+  const set = db.prepare("UPDATE installed_troves SET reason = ?, via_group = ? WHERE trove_id = ?")
   db.transaction(() => {
-    for (const [id, reason] of reasons) set.run(reason, id, reason)
+    for (const [id, r] of reasons) set.run(r.reason, r.group ?? null, id)
   })()
 }
 
@@ -125,8 +131,8 @@ export const recordGeneration = (
         .prepare("INSERT INTO generations (created_at, command, summary, desired) VALUES (?, ?, ?, ?)")
         .run(now, args.command, JSON.stringify(plan.summary), args.desired).lastInsertRowid,
     )
-    const gt = db.prepare("INSERT INTO generation_troves (generation, trove_id, components, reason) VALUES (?, ?, ?, ?)")
-    for (const t of plan.target) gt.run(gen, t.troveId, JSON.stringify(t.components), t.reason)
+    const gt = db.prepare("INSERT INTO generation_troves (generation, trove_id, components, reason, via_group) VALUES (?, ?, ?, ?, ?)")
+    for (const t of plan.target) gt.run(gen, t.troveId, JSON.stringify(t.components), t.reason, t.group ?? null)
     const filesPerTrove = new Map<string, number>()
     for (const f of plan.files) filesPerTrove.set(f.trove, (filesPerTrove.get(f.trove) ?? 0) + 1)
     const op = db.prepare(
@@ -145,12 +151,12 @@ export const recordGeneration = (
     const delTrove = db.prepare("DELETE FROM installed_troves WHERE trove_id = ?")
     for (const t of plan.troves) if (t.from) delTrove.run(t.from.troveId)
     const insTrove = db.prepare(
-      "INSERT INTO installed_troves (trove_id, components, reason, generation, installed_at) VALUES (?, ?, ?, ?, ?)",
+      "INSERT INTO installed_troves (trove_id, components, reason, via_group, generation, installed_at) VALUES (?, ?, ?, ?, ?, ?)",
     )
-    for (const t of plan.troves) if (t.to) insTrove.run(t.to.troveId, JSON.stringify(t.to.components), t.reason, gen, now)
-    // Reasons can change without the trove changing (a dependency becomes desired).
-    const reason = db.prepare("UPDATE installed_troves SET reason = ? WHERE trove_id = ? AND reason <> ?")
-    for (const t of plan.target) reason.run(t.reason, t.troveId, t.reason)
+    for (const t of plan.troves) if (t.to) insTrove.run(t.to.troveId, JSON.stringify(t.to.components), t.reason, t.group ?? null, gen, now)
+    // Reasons can change without the trove changing (a dependency becomes desired, a group starts pinning it).
+    const reason = db.prepare("UPDATE installed_troves SET reason = ?, via_group = ? WHERE trove_id = ?")
+    for (const t of plan.target) reason.run(t.reason, t.group ?? null, t.troveId)
     const insFile = db.prepare(
       `INSERT OR REPLACE INTO installed_files (trove_id, path, kind, mode, uid, gid, sha256, size, link_target, is_config, mtime_ns, ctime_ns, ino)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -209,13 +215,17 @@ export const generationState = (db: Db, gen: number) => {
   if (!row) return undefined
   const troves = db
     .prepare(
-      `SELECT g.trove_id AS troveId, t.name, t.version, t.flavor, g.components, g.reason
+      `SELECT g.trove_id AS troveId, t.name, t.version, t.flavor, g.components, g.reason, g.via_group AS viaGroup
        FROM generation_troves g JOIN troves t ON t.id = g.trove_id WHERE g.generation = ? ORDER BY t.name, t.id`,
     )
-    .all(gen) as Array<{ troveId: number; name: string; version: string; flavor: string; components: string; reason: Reason }>
+    .all(gen) as Array<{ troveId: number; name: string; version: string; flavor: string; components: string; reason: Reason; viaGroup: string | null }>
   return {
     desired: row.desired,
-    target: troves.map((t) => ({ ...t, components: JSON.parse(t.components) as string[] })),
+    target: troves.map(({ viaGroup, ...t }) => ({
+      ...t,
+      components: JSON.parse(t.components) as string[],
+      ...(viaGroup === null ? {} : { group: viaGroup }),
+    })),
   }
 }
 

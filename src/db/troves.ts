@@ -1,4 +1,4 @@
-import { DEP_KINDS, type DepKind, type FileKind, type TroveFile, type TroveMeta, type VersionScheme } from "../model/trove.js"
+import { DEP_KINDS, type DepKind, type FileKind, type GroupMember, type TroveFile, type TroveMeta, type VersionScheme } from "../model/trove.js"
 import type { Db } from "./connection.js"
 
 // The trove catalog: every trove seen, its files and dependencies.
@@ -20,6 +20,8 @@ export interface NewTrove {
   readonly scripts?: Readonly<Record<string, string>>
   /** as the package declares it (see TroveMeta.license) */
   readonly license?: string
+  /** a group's members (a group has no files) */
+  readonly members?: ReadonlyArray<GroupMember>
 }
 
 /** A trove whose files are not known yet: a repository's entry, with the digest of its manifest. */
@@ -49,6 +51,10 @@ const insertRow = (
   )
   const dep = db.prepare("INSERT INTO trove_deps (trove_id, kind, seq, value) VALUES (?, ?, ?, ?)")
   for (const kind of DEP_KINDS) (t[kind] ?? []).forEach((v, i) => dep.run(id, kind, i, v))
+  const member = db.prepare(
+    "INSERT INTO group_members (group_id, seq, name, version, flavor, components, by_default) VALUES (?, ?, ?, ?, ?, ?, ?)",
+  )
+  ;(t.members ?? []).forEach((m, i) => member.run(id, i, m.name, m.version, m.flavor, JSON.stringify(m.components), m.byDefault ? 1 : 0))
   return id
 }
 
@@ -119,6 +125,21 @@ export const lazyTroves = (db: Db, ids: ReadonlyArray<number>): Array<{ id: numb
        WHERE manifest IS NOT NULL AND id IN (SELECT value FROM json_each(?)) ORDER BY id`,
     )
     .all(JSON.stringify(ids)) as Array<{ id: number; manifest: string; manifestSize: number }>
+
+/** Every group's members, by the group's trove id (what resolve expands groups with). */
+export const groupMembers = (db: Db): Map<number, GroupMember[]> => {
+  const groups = new Map<number, GroupMember[]>()
+  const rows = db
+    .prepare("SELECT group_id, name, version, flavor, components, by_default FROM group_members ORDER BY group_id, seq")
+    .raw()
+    .all() as Array<[number, string, string, string, string, number]>
+  for (const [id, name, version, flavor, components, byDefault] of rows) {
+    let list = groups.get(id)
+    if (!list) groups.set(id, (list = []))
+    list.push({ name, version, flavor, components: JSON.parse(components) as string[], byDefault: byDefault === 1 })
+  }
+  return groups
+}
 
 interface TroveRow {
   id: number

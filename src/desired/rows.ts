@@ -14,25 +14,42 @@ export interface DesiredRow {
   readonly version: string
   /** canonical flavor, '' = no constraint */
   readonly flavor: string
+  /**
+   * an optional member of the group `name` that this row asks for
+   * (`group-web/nginx-extras`), at the group's pin; absent or '' otherwise
+   */
+  readonly member?: string
 }
 
-const NAME = /^[A-Za-z0-9][A-Za-z0-9+._-]*$/
-const COMPONENT = /^[a-z][a-z0-9-]*$/
-const VERSION = /^[A-Za-z0-9][A-Za-z0-9.+~:_-]*$/
+export const NAME = /^[A-Za-z0-9][A-Za-z0-9+._-]*$/
+export const COMPONENT = /^[a-z][a-z0-9-]*$/
+export const VERSION = /^[A-Za-z0-9][A-Za-z0-9.+~:_-]*$/
 
 // name[:component][=version][[flavor]]
 const SPEC = /^([^:=[\]]+)(?::([^=[\]]+))?(?:=([^[\]]+))?(?:\[([^\]]*)\])?$/
 
-/** Parses `nginx`, `nginx:runtime`, `nginx=1.24`, `'nginx=1.24[ssl is: x86_64]'`. */
+/**
+ * Parses `nginx`, `nginx:runtime`, `nginx=1.24`, `'nginx=1.24[ssl is: x86_64]'`,
+ * and `group-web/nginx-extras` (an optional member of a group).
+ */
 export const parseSpec = (spec: string): DesiredRow => {
   const m = SPEC.exec(spec.trim())
-  if (!m) throw new UsageError({ message: `bad trove spec '${spec}': expected name[:component][=version][[flavor]]` })
-  return checkRow({ name: m[1]!, component: m[2] ?? "", version: m[3] ?? "", flavor: m[4] ?? "" }, `'${spec}'`)
+  if (!m) throw new UsageError({ message: `bad trove spec '${spec}': expected name[:component][=version][[flavor]] or group/member` })
+  const [name, ...member] = m[1]!.split("/")
+  return checkRow(
+    { name: name!, component: m[2] ?? "", version: m[3] ?? "", flavor: m[4] ?? "", ...(member.length > 0 ? { member: member.join("/") } : {}) },
+    `'${spec}'`,
+  )
 }
 
 const checkRow = (row: DesiredRow, where: string): DesiredRow => {
   const bad = (what: string) => new UsageError({ message: `bad trove spec ${where}: ${what}` })
   if (!NAME.test(row.name)) throw bad(`invalid name '${row.name}'`)
+  if (row.member !== undefined) {
+    if (!NAME.test(row.member)) throw bad(`invalid member name '${row.member}'`)
+    if (row.component || row.version || row.flavor)
+      throw bad(`a group's member takes no component, version or flavor (the group pins them): write ${row.name}/${row.member}`)
+  }
   if (row.component !== "" && !COMPONENT.test(row.component)) throw bad(`invalid component '${row.component}'`)
   if (row.version !== "" && !VERSION.test(row.version)) throw bad(`invalid version '${row.version}'`)
   try {
@@ -44,7 +61,7 @@ const checkRow = (row: DesiredRow, where: string): DesiredRow => {
 }
 
 export const formatSpec = (row: DesiredRow): string =>
-  `${row.name}${row.component ? ":" + row.component : ""}${row.version ? "=" + row.version : ""}${row.flavor ? `[${row.flavor}]` : ""}`
+  `${row.name}${row.member ? "/" + row.member : ""}${row.component ? ":" + row.component : ""}${row.version ? "=" + row.version : ""}${row.flavor ? `[${row.flavor}]` : ""}`
 
 // ---- the JSON form of the whole desired state (desired set/export) ---------
 
@@ -52,6 +69,7 @@ export const DESIRED_FORMAT_VERSION = 1
 
 const DesiredEntry = Schema.Struct({
   name: Schema.String,
+  member: Schema.optional(Schema.String),
   component: Schema.optional(Schema.String),
   version: Schema.optional(Schema.String),
   flavor: Schema.optional(Schema.String),
@@ -66,6 +84,7 @@ export const toDocument = (rows: ReadonlyArray<DesiredRow>) => ({
   formatVersion: DESIRED_FORMAT_VERSION,
   troves: rows.map((r) => ({
     name: r.name,
+    ...(r.member ? { member: r.member } : {}),
     ...(r.component ? { component: r.component } : {}),
     ...(r.version ? { version: r.version } : {}),
     ...(r.flavor ? { flavor: r.flavor } : {}),
@@ -79,7 +98,13 @@ export const fromDocument = (text: string, origin: string): DesiredRow[] => {
   if (Either.isLeft(decoded)) throw new UsageError({ message: `${origin}: ${decoded.left}` })
   const rows = decoded.right.troves.map((t, i) =>
     checkRow(
-      { name: t.name, component: t.component ?? "", version: t.version ?? "", flavor: t.flavor ?? "" },
+      {
+        name: t.name,
+        component: t.component ?? "",
+        version: t.version ?? "",
+        flavor: t.flavor ?? "",
+        ...(t.member !== undefined ? { member: t.member } : {}),
+      },
       `in ${origin} at troves.${i}`,
     ),
   )
@@ -87,7 +112,7 @@ export const fromDocument = (text: string, origin: string): DesiredRow[] => {
   const first = new Map<string, number>()
   const twice: string[] = []
   rows.forEach((r, i) => {
-    const key = JSON.stringify([r.name, r.component, r.flavor])
+    const key = JSON.stringify([r.name, r.member ?? "", r.component, r.flavor])
     const at = first.get(key)
     if (at === undefined) first.set(key, i)
     else twice.push(`troves.${at} and troves.${i} (${formatSpec({ ...r, version: "" })})`)

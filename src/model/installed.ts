@@ -7,6 +7,8 @@ export interface InstalledTrove {
   readonly trove: TroveMeta
   readonly components: ReadonlyArray<string>
   readonly reason: Reason
+  /** reason group: the group whose pin brought it in */
+  readonly group?: string
 }
 
 /** What was at a path before troves came: a kept directory or a displaced file. */

@@ -12,13 +12,16 @@ export const TroveRef = Schema.Struct({
 })
 export type TroveRef = typeof TroveRef.Type
 
-export const Reason = Schema.Literal("explicit", "dependency")
+/** explicit: a desired row names it; group: a group's pin brought it in; dependency: another trove requires it */
+export const Reason = Schema.Literal("explicit", "dependency", "group")
 export type Reason = typeof Reason.Type
 
 export const TroveOp = Schema.Struct({
   op: Schema.Literal("install", "update", "erase"),
   name: Schema.String,
   reason: Reason,
+  /** reason group: the group whose pin it is */
+  group: Schema.optional(Schema.String),
   from: Schema.optional(TroveRef),
   to: Schema.optional(TroveRef),
   /** the trove carries maintainer scripts, which conary does not run */
@@ -81,6 +84,15 @@ export const Blocked = Schema.Struct({
 })
 export type Blocked = typeof Blocked.Type
 
+/** A desired row for a trove some group pins: the row wins, and plan says so. */
+export const Override = Schema.Struct({
+  name: Schema.String,
+  group: Schema.String,
+  /** the group's pin, as name=version[flavor] */
+  pinned: Schema.String,
+})
+export type Override = typeof Override.Type
+
 export const TargetTrove = Schema.Struct({
   troveId: Schema.Int,
   name: Schema.String,
@@ -88,6 +100,8 @@ export const TargetTrove = Schema.Struct({
   flavor: Schema.String,
   components: Schema.Array(Schema.String),
   reason: Reason,
+  /** reason group: the group whose pin it is */
+  group: Schema.optional(Schema.String),
 })
 export type TargetTrove = typeof TargetTrove.Type
 
@@ -109,6 +123,8 @@ export const Plan = Schema.Struct({
   target: Schema.Array(TargetTrove),
   /** paths left alone: the rest of the plan goes on without them */
   blocked: Schema.optionalWith(Schema.Array(Blocked), { default: () => [] }),
+  /** desired rows that override a group's pin of the same trove */
+  overrides: Schema.optionalWith(Schema.Array(Override), { default: () => [] }),
   summary: PlanSummary,
 })
 export type Plan = typeof Plan.Type

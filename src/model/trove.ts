@@ -57,6 +57,21 @@ export interface TroveMeta {
   readonly license?: string
 }
 
+/**
+ * A member of a group trove: a trove (or another group) at an exact version
+ * and flavor, like a lockfile's entry.
+ */
+export interface GroupMember {
+  readonly name: string
+  readonly version: string
+  /** canonical */
+  readonly flavor: string
+  /** the components it installs; empty: the trove's defaults */
+  readonly components: ReadonlyArray<string>
+  /** installed with the group, or only when a desired row names it (`group-web/extras`) */
+  readonly byDefault: boolean
+}
+
 export const DEP_KINDS = ["requires", "provides", "conflicts", "breaks", "replaces", "optional"] as const
 export type DepKind = (typeof DEP_KINDS)[number]
 

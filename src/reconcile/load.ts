@@ -5,7 +5,7 @@ import type { Db } from "../db/connection.js"
 import { desiredRows, systemFlavor, systemProvides } from "../db/desired.js"
 import { ROOT_ID_FILE } from "../db/root-id.js"
 import { foreignLookup, installedOwnersLookup, installedTroves, recordedFiles, recordedFilesAt } from "../db/state.js"
-import { availableTroves, fileOwnersAt, troveFilesLookup } from "../db/troves.js"
+import { availableTroves, fileOwnersAt, groupMembers, troveFilesLookup } from "../db/troves.js"
 import { type TroveMeta, parseDepGroup } from "../model/trove.js"
 import { type RootLayout, aliasesOf, diskLayout, emptyLayout } from "./layout.js"
 import type { Plan } from "../model/plan-schema.js"
@@ -126,6 +126,7 @@ const planInputWith = (db: Db, options: RefreshOptions, diffInput: DiffInput): P
     available,
     fileOwners: fileOwners(db, available, diffInput.layout ?? emptyLayout),
     reflavor: options.reflavor === true,
+    groups: groupMembers(db),
     ...diffInput,
   }
 }
@@ -178,7 +179,7 @@ export const planInstalled = async <E>(
 export const ensureTargetFiles = async (db: Db, input: PlanInput): Promise<void> => {
   let ids: number[]
   try {
-    ids = resolve(input).map((t) => t.troveId)
+    ids = resolve(input).target.map((t) => t.troveId)
   } catch (e) {
     if (e instanceof UnresolvableError || e instanceof FileConflictError || e instanceof PathError) return
     throw e

@@ -183,7 +183,10 @@ const catching = <A>(f: () => A): Either.Either<A, PlanFailure> => {
 
 /** The plan that brings the installed state to the desired state. */
 export const plan = (input: PlanInput): Either.Either<Plan, PlanFailure> =>
-  catching(() => diff(input, resolve(input), input.available))
+  catching(() => {
+    const { target, overrides } = resolve(input)
+    return { ...diff(input, target, input.available), overrides }
+  })
 
 /** The plan that brings the installed state to an exact trove set (rollback). */
 export const planTo = (
@@ -286,6 +289,7 @@ const diff = (input: DiffInput, target: ReadonlyArray<TargetTrove>, metas: Reado
       op: from && to ? "update" : to ? "install" : "erase",
       name: (to ?? from!.trove).name,
       reason: to?.reason ?? from!.reason,
+      ...((to ? to.group : from!.group) === undefined ? {} : { group: (to ? to.group : from!.group)! }),
       ...(from ? { from: ref(from) } : {}),
       ...(to ? { to: ref({ trove: toMeta!, components: to.components }) } : {}),
       scripts: (toMeta ?? from!.trove).hasScripts,
@@ -406,6 +410,7 @@ const diff = (input: DiffInput, target: ReadonlyArray<TargetTrove>, metas: Reado
     files: ops,
     target: [...target],
     blocked,
+    overrides: [],
     summary: {
       install: count("install"),
       update: count("update"),

@@ -2,8 +2,8 @@ import { type Flavor, type Match, archRank, matchFlavor, narrows, overrideFlavor
 import { type DesiredRow, formatSpec } from "../desired/rows.js"
 import { compareVersions, matchesVersionSpec, satisfiesRelation } from "../desired/version.js"
 import { UnresolvableError } from "../errors.js"
-import { type Dep, type TroveMeta, depKey, formatDep, formatDepGroup, isDefaultComponent, parseDep, parseDepGroup } from "../model/trove.js"
-import type { Reason, TargetTrove } from "../model/plan-schema.js"
+import { type Dep, type GroupMember, type TroveMeta, depKey, formatDep, formatDepGroup, isDefaultComponent, parseDep, parseDepGroup, troveLabel } from "../model/trove.js"
+import type { Override, Reason, TargetTrove } from "../model/plan-schema.js"
 import type { InstalledTrove } from "../model/installed.js"
 
 // Resolution: desired rows -> one trove each -> dependency closure. Pure.
@@ -24,6 +24,14 @@ export interface ResolveInput {
   readonly fileOwners?: ReadonlyMap<string, ReadonlyArray<FileOwner>>
   /** choose flavors afresh, as if nothing were installed (`--reflavor`) */
   readonly reflavor?: boolean
+  /** each group's members, by the group's trove id: a trove with members is a group */
+  readonly groups?: ReadonlyMap<number, ReadonlyArray<GroupMember>>
+}
+
+/** The trove set a desired state resolves to, and the group pins desired rows override. */
+export interface Resolution {
+  readonly target: ReadonlyArray<TargetTrove>
+  readonly overrides: ReadonlyArray<Override>
 }
 
 /** The key a provide is found by; an unreadable one provides nothing. */
@@ -111,6 +119,17 @@ const rowAsksFor = (row: DesiredRow, rowFlavor: Flavor, trove: TroveMeta, flavor
   return narrows(rowFlavor, flavor)
 }
 
+/** A group's members a desired state installs: those by default, and the optional ones a `group/member` row names. */
+export const chosenMembers = (
+  group: { readonly name: string },
+  members: ReadonlyArray<GroupMember>,
+  desired: ReadonlyArray<DesiredRow>,
+): GroupMember[] => members.filter((m) => m.byDefault || desired.some((r) => r.member === m.name && r.name === group.name))
+
+/** Whether a trove is exactly a group member's pin. */
+export const isPinned = (m: GroupMember, t: { readonly name: string; readonly version: string; readonly flavor: string }): boolean =>
+  m.name === t.name && m.version === t.version && m.flavor === t.flavor
+
 /**
  * Whether a trove takes the place of another name: it replaces it and
  * conflicts with it (pacman replaces such a package on upgrade; Debian policy
@@ -122,7 +141,9 @@ const takesPlaceOf = (t: TroveMeta, name: string): boolean =>
 
 /**
  * Why each installed trove is there, by the desired rows as they are now: a
- * trove some row names (name, component, flavor), or takes the place of, is explicit, any other a
+ * trove some row names (name, component, flavor), or takes the place of, is
+ * explicit; one an installed group that is itself wanted pins is the group's;
+ * any other a
  * dependency. A row's version spec does not enter: a new pin says where plan
  * moves the trove, not that it was pulled in. Recorded when the desired state
  * changes, not only when files do.
@@ -130,21 +151,39 @@ const takesPlaceOf = (t: TroveMeta, name: string): boolean =>
 export const reasonsFor = (
   desired: ReadonlyArray<DesiredRow>,
   installed: ReadonlyArray<TroveMeta>,
-): Map<number, Reason> => {
-  const reasons = new Map<number, Reason>()
+  groups: ReadonlyMap<number, ReadonlyArray<GroupMember>> = new Map(),
+): Map<number, { reason: Reason; group?: string }> => {
+  const reasons = new Map<number, { reason: Reason; group?: string }>()
+  const rows = desired.filter((r) => !r.member)
   for (const trove of installed) {
     const flavor = parseFlavor(trove.flavor)
-    const asked = desired.some(
+    const asked = rows.some(
       (row) =>
         (row.name === trove.name || (row.version === "" && takesPlaceOf(trove, row.name))) &&
         rowAsksFor(row, parseFlavor(row.flavor), trove, flavor).ok,
     )
-    reasons.set(trove.id, asked ? "explicit" : "dependency")
+    if (asked) reasons.set(trove.id, { reason: "explicit" })
   }
+  // Groups wanted (explicitly, or through a wanted group) lend their members the reason, outermost first.
+  for (let changed = true; changed; ) {
+    changed = false
+    for (const g of installed) {
+      const members = groups.get(g.id)
+      if (!members || !reasons.has(g.id)) continue
+      for (const m of chosenMembers(g, members, desired)) {
+        const t = installed.find((i) => isPinned(m, i))
+        if (t && !reasons.has(t.id)) {
+          reasons.set(t.id, { reason: "group", group: g.name })
+          changed = true
+        }
+      }
+    }
+  }
+  for (const trove of installed) if (!reasons.has(trove.id)) reasons.set(trove.id, { reason: "dependency" })
   return reasons
 }
 
-export const resolve = (input: ResolveInput): ReadonlyArray<TargetTrove> => {
+export const resolve = (input: ResolveInput): Resolution => {
   const flavorCache = new Map<string, Flavor>()
   const flavorOf = (text: string): Flavor => {
     let f = flavorCache.get(text)
@@ -211,21 +250,27 @@ export const resolve = (input: ResolveInput): ReadonlyArray<TargetTrove> => {
   const selectedProviders = new Map<string, TroveMeta[]>()
 
   const problems: string[] = []
-  const selected = new Map<number, { trove: TroveMeta; components: Set<string>; reason: Reason }>()
-  const select = (trove: TroveMeta, components: ReadonlyArray<string>, reason: Reason) => {
+  const selected = new Map<number, { trove: TroveMeta; components: Set<string>; reason: Reason; group?: string }>()
+  const select = (trove: TroveMeta, components: ReadonlyArray<string>, reason: Reason, group?: string) => {
     const existing = selected.get(trove.id)
     if (existing) {
       for (const c of components) existing.components.add(c)
-      if (reason === "explicit") existing.reason = "explicit"
+      if (reason === "explicit") {
+        existing.reason = "explicit"
+        delete existing.group
+      }
       return false
     }
-    selected.set(trove.id, { trove, components: new Set(components), reason })
+    selected.set(trove.id, { trove, components: new Set(components), reason, ...(group === undefined ? {} : { group }) })
     index(selectedProviders, trove)
     return true
   }
   const defaults = (t: TroveMeta) => t.components.filter(isDefaultComponent)
+  const groups = input.groups ?? new Map<number, ReadonlyArray<GroupMember>>()
+  const wantedGroups: TroveMeta[] = []
 
   for (const row of input.desired) {
+    if (row.member) continue // a group's optional member: settled when the group is expanded
     const rowFlavor = flavorOf(row.flavor)
     const effective = overrideFlavor(input.systemFlavor, rowFlavor)
     const rejected: Rejection[] = []
@@ -255,6 +300,7 @@ export const resolve = (input: ResolveInput): ReadonlyArray<TargetTrove> => {
     }
     if (best) {
       select(best.trove, row.component ? [row.component] : defaults(best.trove), "explicit")
+      if (groups.has(best.trove.id)) wantedGroups.push(best.trove)
     } else if (rejected.length > 0) {
       const why = rejected.map((r) => `${r.trove.version} [${r.trove.flavor || "no flavor"}] ${r.reason}`).join("; ")
       problems.push(`${formatSpec(row)}: nothing fits the flavor: ${why}`)
@@ -265,6 +311,9 @@ export const resolve = (input: ResolveInput): ReadonlyArray<TargetTrove> => {
       problems.push(`${formatSpec(row)}: no source provides it`)
     }
   }
+  if (problems.length > 0) throw new UnresolvableError({ problems })
+
+  const overrides = expandGroups(input, wantedGroups, byName, flavorOf, select, problems)
   if (problems.length > 0) throw new UnresolvableError({ problems })
 
   // Dependency closure, breadth first so explicit troves are settled first.
@@ -339,14 +388,87 @@ export const resolve = (input: ResolveInput): ReadonlyArray<TargetTrove> => {
   }
   if (problems.length > 0) throw new UnresolvableError({ problems: [...new Set(problems)] })
 
-  return [...selected.values()]
-    .map(({ trove, components, reason }) => ({
+  const target = [...selected.values()]
+    .map(({ trove, components, reason, group }) => ({
       troveId: trove.id,
       name: trove.name,
       version: trove.version,
       flavor: trove.flavor,
       components: [...components].sort(),
       reason,
+      ...(group === undefined ? {} : { group }),
     }))
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.troveId - b.troveId))
+  return { target, overrides }
+}
+
+/**
+ * Expands the wanted groups to their members at their exact versions and
+ * flavors, nested groups too: a member comes by default, or when a
+ * `group/member` row names it. A desired row for a member's name overrides
+ * the pin (and is reported). Problems: a member no source offers, one that
+ * does not fit the system, two groups pinning one trove differently, a group
+ * that includes itself, a `group/member` row that names nothing.
+ */
+const expandGroups = (
+  input: ResolveInput,
+  wanted: ReadonlyArray<TroveMeta>,
+  byName: ReadonlyMap<string, ReadonlyArray<TroveMeta>>,
+  flavorOf: (text: string) => Flavor,
+  select: (trove: TroveMeta, components: ReadonlyArray<string>, reason: Reason, group?: string) => boolean,
+  problems: string[],
+): Override[] => {
+  const groups = input.groups ?? new Map<number, ReadonlyArray<GroupMember>>()
+  const overriding = new Set(input.desired.filter((r) => !r.member).map((r) => r.name))
+  const memberRows = input.desired.filter((r) => r.member)
+  const usedRows = new Set<DesiredRow>()
+  const expanded = new Map<string, TroveMeta>()
+  const pinnedBy = new Map<string, { group: string; pin: string }>()
+  const overrides: Override[] = []
+  const expand = (group: TroveMeta, chain: ReadonlyArray<string>) => {
+    if (expanded.has(troveLabel(group))) return
+    expanded.set(troveLabel(group), group)
+    const members = groups.get(group.id) ?? []
+    for (const row of memberRows) if (row.name === group.name && members.some((m) => m.name === row.member)) usedRows.add(row)
+    for (const m of chosenMembers(group, members, input.desired)) {
+      const pin = troveLabel(m)
+      if (chain.includes(m.name)) {
+        problems.push(`${m.name} includes itself: ${[...chain.slice(chain.indexOf(m.name)), m.name].join(" includes ")}`)
+        continue
+      }
+      if (overriding.has(m.name)) {
+        overrides.push({ name: m.name, group: group.name, pinned: pin })
+        continue
+      }
+      const exact = (byName.get(m.name) ?? []).find((t) => isPinned(m, t))
+      if (!exact) {
+        problems.push(`${troveLabel(group)}: member ${pin} is not offered by any source`)
+        continue
+      }
+      const fit = matchFlavor(input.systemFlavor, flavorOf(exact.flavor))
+      if (!fit.ok) {
+        problems.push(`${troveLabel(group)}: member ${pin} does not fit the system flavor: ${fit.reason}`)
+        continue
+      }
+      const key = `${m.name}[${m.flavor}]`
+      const other = pinnedBy.get(key)
+      if (other && other.pin !== pin) problems.push(`${other.group} pins ${other.pin} but ${group.name} pins ${pin}`)
+      else pinnedBy.set(key, { group: group.name, pin })
+      if (groups.has(exact.id)) {
+        select(exact, [], "group", group.name)
+        expand(exact, [...chain, exact.name])
+      } else select(exact, m.components.length > 0 ? m.components : exact.components.filter(isDefaultComponent), "group", group.name)
+    }
+  }
+  for (const g of wanted) expand(g, [g.name])
+  for (const row of memberRows) {
+    if (usedRows.has(row)) continue
+    const group = [...expanded.values()].find((g) => g.name === row.name)
+    problems.push(
+      group
+        ? `${formatSpec(row)}: ${troveLabel(group)} has no member ${row.member}`
+        : `${formatSpec(row)}: no group ${row.name} is desired (add it, or a group that includes it)`,
+    )
+  }
+  return overrides
 }

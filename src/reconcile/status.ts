@@ -6,6 +6,7 @@ import { currentGeneration, recordedFiles } from "../db/state.js"
 import { ArchiveError, SourceError } from "../errors.js"
 import { ensureTargetFiles, planInputFromDb } from "./load.js"
 import { plan } from "./plan.js"
+import { type GroupDifference, groupDifferences } from "./group-state.js"
 import { scanDrift } from "./verify.js"
 
 /** One root's state in one object: what a fleet dashboard or a cron job aggregates. */
@@ -22,6 +23,8 @@ export interface RootStatus {
     | { error: string }
   /** drift `verify` reports; config files changed locally are drift that apply leaves alone */
   readonly drift: { files: number; drifted: number; missing: number; config: number }
+  /** where the installed set differs from the installed groups' pins (overridden ones included) */
+  readonly groups: { installed: number; differences: ReadonlyArray<GroupDifference> }
   /** nothing to apply: installed state equals desired state and every drift apply would repair is repaired */
   readonly converged: boolean
   /** each source: where it is (a repository's mirrors too), when it was synced and from where; a repository's accepted metadata version and expiry, and whether it was added --insecure */
@@ -70,6 +73,10 @@ export const rootStatus = async (db: Db, root: string, dbPath: string): Promise<
       drifted: scan.drift.length,
       missing: scan.drift.filter((d) => d.missing).length,
       config: scan.drift.filter((d) => d.config).length,
+    },
+    groups: {
+      installed: installed.filter((i) => input.groups?.has(i.trove.id)).length,
+      differences: groupDifferences(installed, input.groups ?? new Map(), input.desired),
     },
     converged: "files" in pending && pending.files + pending.install + pending.update + pending.erase + pending.blocked === 0,
     sources: listSources(db).map((s) => ({

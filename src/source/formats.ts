@@ -3,13 +3,14 @@ import type { TroveFile } from "../model/trove.js"
 import type { ContentStore } from "../store/store.js"
 import { archFormat } from "./arch.js"
 import { debFormat } from "./deb.js"
+import { groupFormat } from "./group.js"
 import { nativeFormat } from "./native.js"
 import { rpmFormat } from "./rpm.js"
 import type { PackageFormat } from "./package-format.js"
 
 // The package formats conary reads, one line each. Sources, repositories and
 // apply go through here, not to a format directly.
-const FORMATS: readonly [PackageFormat, ...PackageFormat[]] = [nativeFormat, debFormat, archFormat, rpmFormat]
+const FORMATS: readonly [PackageFormat, ...PackageFormat[]] = [nativeFormat, debFormat, archFormat, rpmFormat, groupFormat]
 
 /** Format names, for the repository index to check. */
 export const FORMAT_NAMES = FORMATS.map((f) => f.name) as [string, ...string[]]

@@ -7,6 +7,7 @@ import { normalizeFlavor } from "../desired/flavor.js"
 import { ArchiveError, SourceError } from "../errors.js"
 import { DEP_KINDS, parseDepGroup } from "../model/trove.js"
 import { unzstd } from "./decompress.js"
+import { membersProblem } from "./group.js"
 import { checkManifestFiles, rootedPath } from "./native.js"
 import { readRepoDocument, readRepoFile } from "./remote.js"
 import {
@@ -58,7 +59,7 @@ interface Trust {
 const sha256Of = (data: Uint8Array) => createHash("sha256").update(data).digest("hex")
 
 /** Reads a content-addressed object of the repository: decompressed within its size, and checked against its digest. */
-const readObject = async (source: SourceRow, base: string, what: string, sha256: string, size: number): Promise<Buffer> => {
+export const readObject = async (source: SourceRow, base: string, what: string, sha256: string, size: number): Promise<Buffer> => {
   const fail = (reason: string) => new SourceError({ source: source.name, reason: `${what} ${sha256.slice(0, 16)}: ${reason}` })
   const compressed = await readRepoFile(source.name, base, objectFile(sha256))
   if (compressed === undefined) throw fail("missing from the repository")
@@ -163,6 +164,10 @@ const checkEntry = (source: SourceRow, e: Entry): Entry => {
   // Optional dependencies are text to show (`name: why`), never resolved.
   for (const kind of DEP_KINDS) if (kind !== "optional") for (const dep of e[kind]) if (parseDepGroup(dep) === undefined) throw bad(`bad dependency '${dep}'`)
   for (const [p] of e.paths ?? []) if (!p.startsWith("/") || rootedPath(p.slice(1)) !== p) throw bad(`unsafe path '${p}'`)
+  if (e.members) {
+    const problem = membersProblem(e.name, e.members)
+    if (problem !== undefined) throw bad(problem)
+  }
   let flavor: string
   try {
     flavor = normalizeFlavor(e.flavor)
@@ -240,6 +245,26 @@ export const syncRepoV2 = async (db: Db, source: SourceRow, base: string, now: s
 }
 
 /**
+ * A trove's manifest from a repository: checked against its digest, its paths
+ * as an archive's are, and against what the metadata said of it (the planner
+ * chose by those figures).
+ */
+export const readManifest = async (
+  source: SourceRow,
+  base: string,
+  t: Pick<Entry, "name" | "version" | "fileCount" | "totalSize" | "components" | "manifest">,
+): Promise<{ doc: ManifestDoc; files: ReturnType<typeof checkManifestFiles> }> => {
+  const bytes = await readObject(source, base, `manifest of ${t.name} ${t.version}`, t.manifest.sha256, t.manifest.size)
+  const bad = (reason: string) => new SourceError({ source: source.name, reason: `manifest of ${t.name} ${t.version}: ${reason}` })
+  const doc = decodeJson(ManifestDoc, bytes, bad)
+  const files = checkManifestFiles(doc.files, bad)
+  const components = JSON.stringify([...new Set(files.map((f) => f.component))].sort())
+  if (files.length !== t.fileCount || files.reduce((n, f) => n + f.size, 0) !== t.totalSize || components !== JSON.stringify(t.components))
+    throw bad("does not agree with the repository's metadata (file count, size or components)")
+  return { doc, files }
+}
+
+/**
  * Makes sure the database holds the files of these troves: fetches the
  * manifests of repository troves that lack them (in parallel, each checked
  * against its digest, its paths as an archive's), and records them.
@@ -259,15 +284,8 @@ export const ensureManifests = async (db: Db, troveIds: ReadonlyArray<number>): 
     const m = meta.get(t.id) as { name: string; version: string; fileCount: number; totalSize: number; components: string }
     if (!src) throw new ArchiveError({ archive: `${m.name} ${m.version}`, reason: "its files are not known and no repository offers it any more" })
     const source = { name: src.name, location: src.location } as SourceRow
-    const bytes = await readObject(source, src.location, `manifest of ${m.name} ${m.version}`, t.manifest, t.manifestSize)
-    const bad = (reason: string) => new SourceError({ source: src.name, reason: `manifest of ${m.name} ${m.version}: ${reason}` })
-    const doc = decodeJson(ManifestDoc, bytes, bad)
-    const files = checkManifestFiles(doc.files, bad)
-    // The planner chose by the part's figures: the manifest must agree with them.
-    const components = JSON.stringify([...new Set(files.map((f) => f.component))].sort())
-    if (files.length !== m.fileCount || files.reduce((n, f) => n + f.size, 0) !== m.totalSize || components !== m.components)
-      throw bad("does not agree with the repository's metadata (file count, size or components)")
-    fetched.push({ id: t.id, doc, files })
+    const expected = { ...m, components: JSON.parse(m.components) as string[], manifest: { sha256: t.manifest, size: t.manifestSize } }
+    fetched.push({ id: t.id, ...(await readManifest(source, src.location, expected)) })
   })
   db.transaction(() => {
     for (const f of fetched) fillTroveFiles(db, f.id, f.files, f.doc.scripts)

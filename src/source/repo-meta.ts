@@ -4,6 +4,7 @@ import * as Schema from "effect/Schema"
 import { decodeOrProblem } from "../decode.js"
 import { VERSION_SCHEMES } from "../model/trove.js"
 import { FORMAT_NAMES } from "./formats.js"
+import { GroupMembers } from "./group.js"
 import { ManifestFile } from "./native.js"
 
 // The documents of a format version 2 repository (README: Repositories).
@@ -88,6 +89,8 @@ export const Entry = Schema.Struct({
   paths: Schema.optional(Schema.Array(Schema.Tuple(Schema.String, Schema.String))),
   /** the licence the package declares, for SBOMs */
   license: Schema.optional(Schema.String),
+  /** a group's members */
+  members: Schema.optional(GroupMembers),
 })
 export type Entry = typeof Entry.Type
 

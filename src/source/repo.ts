@@ -176,6 +176,7 @@ export const publishable = (t: NewTrove): { manifest: Buffer; entry: Entry } => 
       manifest: { sha256: sha256Of(manifest), size: manifest.length },
       ...(paths.length > 0 ? { paths } : {}),
       ...(t.license === undefined ? {} : { license: t.license }),
+      ...(t.members ? { members: t.members } : {}),
     },
   }
 }
@@ -207,8 +208,12 @@ export type TroveInput = { readonly archive: string } | { readonly trove: NewTro
  * inside OUTDIR first and moved in at the end, metadata last: a build that
  * fails (a bad archive, a missing key) leaves the repository as it was.
  */
-export const buildRepo = async (out: string, inputs: ReadonlyArray<string>, options: BuildOptions): Promise<BuildResult> =>
-  publish(out, inputs.flatMap(inputsOf).map((archive) => ({ archive })), options)
+export const buildRepo = async (
+  out: string,
+  inputs: ReadonlyArray<string>,
+  options: BuildOptions,
+  imported: ReadonlyArray<TroveInput> = [],
+): Promise<BuildResult> => publish(out, [...inputs.flatMap(inputsOf).map((archive) => ({ archive })), ...imported], options)
 
 export const publish = async (out: string, inputs: Iterable<TroveInput>, options: BuildOptions): Promise<BuildResult> => {
   const expires = expiryAfter(options.now, options.expires)

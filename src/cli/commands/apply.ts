@@ -11,7 +11,7 @@ import { type Plan, isEmptyPlan } from "../../model/plan-schema.js"
 import { loadPlan } from "../../reconcile/saved-plan.js"
 import { type Conary, attempt, jsonOption, rootOptions, withConary } from "../context.js"
 import { count, formatBytes, printJson, println } from "../format.js"
-import { NO_CHANGES, blockedLines, currentPlan, fileNoteLines, planLines, refreshOf, resolveOptions } from "./plan.js"
+import { NO_CHANGES, blockedLines, currentPlan, fileNoteLines, overrideLines, planLines, refreshOf, resolveOptions } from "./plan.js"
 
 /** Applies a plan and reports it; shared by apply and rollback. */
 export const applyAndReport = (c: Conary, plan: Plan, command: string, desired: string, json: boolean) =>
@@ -26,7 +26,7 @@ export const applyAndReport = (c: Conary, plan: Plan, command: string, desired: 
       return println(NO_CHANGES)
     }
     const merged = new Map(result.merges.map((m) => [m.path, m.merged]))
-    for (const line of [...planLines(plan), ...fileNoteLines(plan, merged)]) println(printable(line))
+    for (const line of [...planLines(plan), ...overrideLines(plan), ...fileNoteLines(plan, merged)]) println(printable(line))
     println()
     const s = plan.summary
     println(

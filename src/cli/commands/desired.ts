@@ -6,6 +6,7 @@ import { formatSpec, fromDocument, parseSpec, toDocument } from "../../desired/r
 import { UsageError } from "../../errors.js"
 import { JSON_INPUT_LIMIT, readInputFile } from "../../files.js"
 import { installedTroves, setInstalledReasons } from "../../db/state.js"
+import { groupMembers } from "../../db/troves.js"
 import { reasonsFor } from "../../reconcile/resolve.js"
 import { type Conary, attempt, jsonOption, rootOptions, withConary } from "../context.js"
 import { printJson, println } from "../format.js"
@@ -17,7 +18,7 @@ import { printJson, println } from "../format.js"
 const changeDesired = <A>(c: Conary, change: () => A): A =>
   c.db.transaction(() => {
     const result = change()
-    setInstalledReasons(c.db, reasonsFor(desiredRows(c.db), installedTroves(c.db).map((i) => i.trove)))
+    setInstalledReasons(c.db, reasonsFor(desiredRows(c.db), installedTroves(c.db).map((i) => i.trove), groupMembers(c.db)))
     return result
   })()
 
@@ -31,7 +32,7 @@ const add = Command.make("add", { ...rootOptions, specs }, (args) =>
       for (const r of rows) println(`desired: ${formatSpec(r)}`)
     }),
   ),
-).pipe(Command.withDescription("add desired troves: name, name:component, name=version, 'name[flavor]'"))
+).pipe(Command.withDescription("add desired troves: name, name:component, name=version, 'name[flavor]', group/member (a group's optional member)"))
 
 const remove = Command.make("remove", { ...rootOptions, specs }, (args) =>
   withConary(args, { write: true, command: "desired remove" }, (c) =>

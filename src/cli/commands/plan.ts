@@ -50,7 +50,8 @@ const withFlavor = (version: string, flavor: string) => (flavor ? `${version} [$
 /** Terraform-style lines: `+ name version`, `~ name old → new`, `- name version`. */
 export const planLines = (plan: Plan): string[] =>
   plan.troves.map((t) => {
-    const notes = [t.reason === "dependency" && t.op !== "erase" ? "(dependency)" : "", t.scripts ? "[scripts not run]" : ""]
+    const why = t.op === "erase" ? "" : t.reason === "dependency" ? "(dependency)" : t.reason === "group" ? `(${t.group})` : ""
+    const notes = [why, t.scripts ? "[scripts not run]" : ""]
       .filter((n) => n !== "")
       .join(" ")
     const tail = notes ? ` ${notes}` : ""
@@ -95,6 +96,13 @@ export const fileNoteLines = (plan: Plan, merged?: ReadonlyMap<string, boolean>)
                   : [],
   ).concat(blockedLines(plan))
 
+/** Desired rows that override a group's pin. */
+export const overrideLines = (plan: Plan): string[] =>
+  plan.overrides.map((o) => {
+    const chosen = plan.target.filter((t) => t.name === o.name).map((t) => t.version)
+    return `! ${o.name}: a desired row overrides ${o.group}'s pin ${o.pinned}${chosen.length > 0 ? ` (${chosen.join(", ")} chosen)` : ""}`
+  })
+
 /** Paths the plan leaves alone, and why. */
 export const blockedLines = (plan: Plan): string[] => plan.blocked.map((b) => `! blocked ${b.path}: ${b.reason}`)
 
@@ -108,10 +116,10 @@ export const NO_CHANGES = "No changes. Installed state matches desired state."
 
 export const showPlan = (plan: Plan) => {
   if (isEmptyPlan(plan)) {
-    for (const line of blockedLines(plan)) println(printable(line))
+    for (const line of [...overrideLines(plan), ...blockedLines(plan)]) println(printable(line))
     return println(NO_CHANGES)
   }
-  for (const line of [...planLines(plan), ...fileNoteLines(plan)]) println(printable(line))
+  for (const line of [...planLines(plan), ...overrideLines(plan), ...fileNoteLines(plan)]) println(printable(line))
   println()
   println(summaryLine(plan))
 }

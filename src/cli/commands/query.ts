@@ -1,9 +1,11 @@
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
+import { desiredRows } from "../../db/desired.js"
 import { generations, installedTroves } from "../../db/state.js"
 import { ensureManifests } from "../../source/repo-client.js"
-import { availableTroves, provenanceOf, troveFilesLookup, troveScripts } from "../../db/troves.js"
+import { availableTroves, groupMembers, provenanceOf, troveFilesLookup, troveScripts } from "../../db/troves.js"
+import { type MemberState, type MemberStatus, memberStatus } from "../../reconcile/group-state.js"
 import { compareVersions, matchesVersionSpec } from "../../desired/version.js"
 import { parseSpec } from "../../desired/rows.js"
 import { NotFoundError, printable } from "../../errors.js"
@@ -46,13 +48,15 @@ const list = Command.make("list", { ...rootOptions, json: jsonOption }, (args) =
           flavor: i.trove.flavor,
           components: i.components,
           reason: i.reason,
+          /** the group whose pin brought it in */
+          group: i.group ?? null,
         }))
         .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
       if (args.json) return printJson({ formatVersion: 1, troves: installed })
       if (installed.length === 0) return println("Nothing is installed.")
       for (const line of table([
-        ["NAME", "VERSION", "FLAVOR", "COMPONENTS", "REASON"],
-        ...installed.map((t) => [t.name, t.version, t.flavor || "-", t.components.join(","), t.reason]),
+        ["NAME", "VERSION", "FLAVOR", "COMPONENTS", "REASON", "GROUP"],
+        ...installed.map((t) => [t.name, t.version, t.flavor || "-", t.components.join(",") || "-", t.reason, t.group ?? "-"]),
       ]))
         println(line)
     }),
@@ -84,6 +88,8 @@ const show = Command.make(
         if (!trove) throw new NotFoundError({ what: "installed or available trove", name: args.trove })
         // A repository trove's files come with its manifest, fetched the first time they are wanted.
         if (args.files || args.scripts) await ensureManifests(c.db, [trove.id])
+        const members = groupMembers(c.db).get(trove.id)
+        const status = members ? memberStatus(trove, members, installedTroves(c.db), desiredRows(c.db)) : undefined
         const all = troveFilesLookup(c.db)(trove.id)
         const files = installed ? filesForComponents(all, installed.components) : all
         const data = {
@@ -93,6 +99,8 @@ const show = Command.make(
           flavor: trove.flavor,
           installed: installed !== undefined,
           reason: installed?.reason ?? null,
+          group: installed?.group ?? null,
+          ...(status ? { members: status.map((s) => ({ ...s.member, state: s.state, installed: s.installed })) } : {}),
           components: installed?.components ?? trove.components,
           availableComponents: trove.components,
           requires: trove.requires,
@@ -115,7 +123,7 @@ const show = Command.make(
           ["Name:", data.name],
           ["Version:", data.version],
           ["Flavor:", data.flavor || "(none)"],
-          ["Status:", installed ? `installed (${installed.reason === "explicit" ? "desired" : "pulled in as a dependency"})` : "available, not installed"],
+          ["Status:", installed ? `installed (${whyInstalled(installed)})` : "available, not installed"],
           ["Components:", data.components.map((x) => ":" + x).join(" ")],
           ...classRows("Requires", data.requiresByClass),
           ...classRows("Provides", data.providesByClass),
@@ -128,6 +136,10 @@ const show = Command.make(
           ...data.provenance.map((p) => ["From:", `${p.source}: ${p.origin} (sha256 ${p.archiveSha256.slice(0, 16)}…, ${p.importedAt})`]),
         ]
         for (const line of table(rows)) println(line)
+        if (status) {
+          println()
+          for (const line of table([["MEMBER", "PINNED", "COMPONENTS", "DEFAULT", "STATE"], ...status.map(memberRow)])) println(printable(line))
+        }
         if (args.scripts) {
           for (const [name, body] of Object.entries(data.scripts)) {
             println()
@@ -146,6 +158,25 @@ const show = Command.make(
       }),
     ),
 ).pipe(Command.withDescription("show a trove: version, flavor, components, files, provenance, why installed"))
+
+const whyInstalled = (i: { reason: string; group?: string }) =>
+  i.reason === "explicit" ? "desired" : i.reason === "group" ? `pinned by ${i.group}` : "pulled in as a dependency"
+
+const STATES: Record<MemberState, (s: MemberStatus) => string> = {
+  pinned: () => "installed as pinned",
+  overridden: (s) => `overridden by a desired row${s.installed.length > 0 ? `: ${s.installed.join(", ")} installed` : ""}`,
+  differs: (s) => `differs: ${s.installed.join(", ")} installed`,
+  missing: () => "not installed",
+  "not-selected": () => "optional, not selected",
+}
+
+const memberRow = (s: MemberStatus): string[] => [
+  s.member.name,
+  s.member.flavor ? `${s.member.version} [${s.member.flavor}]` : s.member.version,
+  s.member.components.join(",") || "-",
+  s.member.byDefault ? "yes" : "no",
+  STATES[s.state](s),
+]
 
 const history = Command.make("history", { ...rootOptions, json: jsonOption }, (args) =>
   withConary(args, { write: false, command: "history" }, (c) =>

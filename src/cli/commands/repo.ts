@@ -3,9 +3,11 @@ import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as Option from "effect/Option"
 import * as path from "node:path"
+import { UsageError, printable } from "../../errors.js"
+import { selectFromRepo } from "../../source/promote.js"
 import { buildRepo, generateKey, rotateKey } from "../../source/repo.js"
+import { differenceLine } from "../../reconcile/group-state.js"
 import { rootStatus } from "../../reconcile/status.js"
-import { printable } from "../../errors.js"
 import { attempt, jsonOption, rootOptions, withConary } from "../context.js"
 import { EXIT_CHANGES, EXIT_OK } from "../exit.js"
 import { count, printJson, println } from "../format.js"
@@ -21,16 +23,26 @@ const build = Command.make(
     json: jsonOption,
     sign: Options.text("sign").pipe(Options.withDescription("ed25519 private key (from `conary key generate`) to sign the metadata"), Options.optional),
     expires: expiresOption,
+    from: Options.text("from").pipe(Options.withDescription("promote: another repository (directory or URL) to copy --trove troves from"), Options.optional),
+    trove: Options.text("trove").pipe(Options.withDescription("promote: a trove of --from (name=version), a group with all its members"), Options.repeated),
+    trust: Options.text("trust").pipe(Options.withDescription("promote: the public key --from's index must be signed with"), Options.optional),
     out: Args.text({ name: "OUTDIR" }),
     inputs: Args.text({ name: "INPUT" }).pipe(Args.repeated),
   },
   (args) =>
     attempt(async () => {
+      const from = Option.getOrUndefined(args.from)
+      if (from === undefined && (args.trove.length > 0 || Option.isSome(args.trust)))
+        throw new UsageError({ message: "repo build: --trove and --trust choose troves of another repository, given with --from" })
+      if (from !== undefined && args.trove.length === 0) throw new UsageError({ message: "repo build: --from needs the troves to copy (--trove group-web=VERSION)" })
       const out = path.resolve(args.out)
+      const now = new Date().toISOString()
+      const imported = from === undefined ? [] : await selectFromRepo(from, args.trove, Option.getOrUndefined(args.trust), now)
       const r = await buildRepo(
         out,
         args.inputs.map((i) => path.resolve(i)),
-        { signKey: Option.getOrUndefined(args.sign), expires: args.expires, now: new Date().toISOString() },
+        { signKey: Option.getOrUndefined(args.sign), expires: args.expires, now },
+        imported,
       )
       if (args.json) return printJson({ formatVersion: 1, repository: out, ...r })
       println(
@@ -39,7 +51,7 @@ const build = Command.make(
           (r.signed ? `signed (root ${r.root}).` : "not signed."),
       )
     }),
-).pipe(Command.withDescription("publish native archives and .deb files into a static repository (adds to what is there; with no INPUT, signs the metadata anew)"))
+).pipe(Command.withDescription("publish archives (native, .deb, rpm, Arch, groups) into a static repository, adding to it (no INPUT: sign the metadata anew); --from promotes troves of another"))
 
 const rotate = Command.make(
   "rotate-key",
@@ -94,6 +106,10 @@ export const statusCommand = Command.make("status", { ...rootOptions, json: json
                 (src.insecure ? " (INSECURE: unsigned metadata accepted)" : ""),
             ),
           )
+        if (s.groups.installed > 0) {
+          println(`groups: ${s.groups.installed} installed, ${count(s.groups.differences.length, "member")} not as pinned`)
+          for (const d of s.groups.differences) println(`  ${printable(differenceLine(d))}`)
+        }
         println(s.converged ? "converged" : "not converged")
       }
       process.exitCode = s.converged ? EXIT_OK : EXIT_CHANGES

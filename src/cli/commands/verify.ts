@@ -8,6 +8,9 @@ import { installedPaths, installedTroves, keepRefreshed, recordedFiles } from ".
 import { NotFoundError, UsageError, printable } from "../../errors.js"
 import { PROVENANCE_STATUSES, checkProvenance } from "../../reconcile/provenance.js"
 import { findUnowned, scanDrift } from "../../reconcile/verify.js"
+import { desiredRows } from "../../db/desired.js"
+import { groupMembers } from "../../db/troves.js"
+import { differenceLine, groupDifferences } from "../../reconcile/group-state.js"
 import { type Conary, attempt, jsonOption, rootOptions, withConary } from "../context.js"
 import { EXIT_CHANGES, EXIT_OK } from "../exit.js"
 import { count, printJson, println, table } from "../format.js"
@@ -69,11 +72,18 @@ export const verifyCommand = Command.make(
           keepRefreshed(c.db, { dbPath: c.dbPath, root: c.root, command: "verify", holdsLock: false }, scan.refresh)
           const owned = args.unowned ? installedPaths(c.db) : undefined
           const unowned = owned ? findUnowned(c.root, owned.all, owned.dirs, "/" + path.relative(c.root, path.dirname(c.dbPath))) : []
-          return { scan, unowned, troves: ids?.length ?? installedTroves(c.db).length }
+          // The installed set against the installed groups' pins (of the named troves, when some are named).
+          const installed = installedTroves(c.db)
+          const groups = groupDifferences(installed, groupMembers(c.db), desiredRows(c.db)).filter(
+            (d) => args.troves.length === 0 || args.troves.some((t) => d.group.startsWith(t + "=")),
+          )
+          return { scan, unowned, groups, troves: ids?.length ?? installed.length }
         })
-        const { scan, unowned } = result
+        const { scan, unowned, groups } = result
         const missing = scan.drift.filter((d) => d.missing).length
-        const clean = scan.drift.length === 0 && unowned.length === 0
+        // An overridden pin is the admin's intent: reported, not drift.
+        const groupDrift = groups.filter((d) => d.state !== "overridden").length
+        const clean = scan.drift.length === 0 && unowned.length === 0 && groupDrift === 0
         const summary = {
           troves: result.troves,
           files: scan.checked,
@@ -81,6 +91,7 @@ export const verifyCommand = Command.make(
           drifted: scan.drift.length,
           missing,
           unowned: unowned.length,
+          groupDifferences: groupDrift,
           refreshed: scan.refresh.length,
         }
         if (args.json) {
@@ -90,17 +101,22 @@ export const verifyCommand = Command.make(
             summary,
             drift: scan.drift.map(({ path: p, trove, flags, config, missing: m, localSha256 }) => ({ path: p, trove, flags, config, missing: m, localSha256 })),
             ...(args.unowned ? { unowned } : {}),
+            groups,
           })
         } else if (!(clean && args.quiet)) {
           for (const d of scan.drift) println(`${d.missing ? "missing  " : d.flags}  ${d.config ? "c" : " "} ${printable(d.path)}`)
           for (const u of unowned) println(`unowned      ${printable(u)}`)
+          for (const d of groups) println(`group        ${printable(differenceLine(d))}`)
           // After restoring an older database these are what it forgot: say plainly that nothing rebuilds them.
           if (unowned.length > 0)
             println(`Unowned entries have no records, and conary cannot rebuild any: remove them, or install the trove that ships them (apply saves what it finds there before replacing it).`)
           if (!args.quiet || !clean)
             println(
               `Verified ${count(scan.checked, "file")} of ${count(result.troves, "trove")}: ` +
-                (clean ? "no drift." : `${count(scan.drift.length, "file")} drifted (${missing} missing)${args.unowned ? `, ${unowned.length} unowned` : ""}.`),
+                (clean
+                  ? "no drift."
+                  : `${count(scan.drift.length, "file")} drifted (${missing} missing)${args.unowned ? `, ${unowned.length} unowned` : ""}` +
+                    `${groupDrift > 0 ? `; ${count(groupDrift, "group member")} not as pinned` : ""}.`),
             )
         }
         process.exitCode = clean ? EXIT_OK : EXIT_CHANGES
