@@ -292,12 +292,8 @@ const corrupt = (f: () => void) => {
   }
 }
 
-/**
- * zstd-decompresses a stream (a repository's objects), fed in small slices
- * and failing once more than `limit` bytes came out: the size a repository
- * names bounds what a hostile object can make us write or hold.
- */
-export async function* unzstdChunks(source: AsyncIterable<Uint8Array>, limit: number): AsyncGenerator<Buffer> {
+/** A zstd decoder collecting its output in `out`, failing once more than `limit` bytes came out. */
+const boundedZstd = (limit: number): { z: ZstdDecompress; out: Buffer[] } => {
   const out: Buffer[] = []
   let total = 0
   const z = new ZstdDecompress((chunk) => {
@@ -305,6 +301,16 @@ export async function* unzstdChunks(source: AsyncIterable<Uint8Array>, limit: nu
     if (total > limit) throw new BombError(`unpacks to more than ${limit} bytes`)
     out.push(Buffer.from(chunk))
   })
+  return { z, out }
+}
+
+/**
+ * zstd-decompresses a stream (a repository's objects), fed in small slices
+ * and failing once more than `limit` bytes came out: the size a repository
+ * names bounds what a hostile object can make us write or hold.
+ */
+export async function* unzstdChunks(source: AsyncIterable<Uint8Array>, limit: number): AsyncGenerator<Buffer> {
+  const { z, out } = boundedZstd(limit)
   for await (const chunk of source) {
     for (let i = 0; i < chunk.length; i += 512) {
       corrupt(() => z.push(chunk.subarray(i, i + 512)))
@@ -317,13 +323,7 @@ export async function* unzstdChunks(source: AsyncIterable<Uint8Array>, limit: nu
 
 /** zstd-decompresses bytes held in memory, at most `limit` bytes of output. */
 export const unzstd = (data: Uint8Array, limit: number): Buffer => {
-  const out: Buffer[] = []
-  let total = 0
-  const z = new ZstdDecompress((chunk) => {
-    total += chunk.length
-    if (total > limit) throw new BombError(`unpacks to more than ${limit} bytes`)
-    out.push(Buffer.from(chunk))
-  })
+  const { z, out } = boundedZstd(limit)
   for (let i = 0; i < data.length; i += 512) corrupt(() => z.push(data.subarray(i, i + 512)))
   corrupt(() => z.push(new Uint8Array(0), true))
   return Buffer.concat(out)
