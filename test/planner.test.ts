@@ -193,6 +193,20 @@ describe("plan", () => {
     expect(Either.isLeft(version) && version.left.message).toBe("unresolvable: tool=9: no such version (available: 1.0-1-1)")
   })
 
+  it("keeps an installed provider of a virtual dependency rather than switching to a newer one of another name", () => {
+    const v = makeUniverse([
+      { name: "app", version: "1-1-1", files: [], requires: ["virtual-tool"] },
+      { name: "atool", version: "2-1-1", files: [], provides: ["virtual-tool"] },
+      { name: "ztool", version: "1-1-1", files: [], provides: ["virtual-tool"] },
+    ])
+    // Nothing installed: the newest provider.
+    expect(mustPlan(inputFor(v, [row("app")], [])).target.map((t) => t.name)).toEqual(["app", "atool"])
+    // ztool was asked for once; dropping that row keeps it as app's provider.
+    const first = mustPlan(inputFor(v, [row("app"), row("ztool")], []))
+    expect(first.target.map((t) => t.name)).toEqual(["app", "ztool"])
+    expect(mustPlan(inputFor(v, [row("app")], installedAfter(v, first))).target.map((t) => t.name)).toEqual(["app", "ztool"])
+  })
+
   it("reports a conflict between two troves writing one path differently", () => {
     const v = makeUniverse([
       { name: "a", version: "1-1-1", files: [regular("/usr/bin/x", "1")] },

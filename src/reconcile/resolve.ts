@@ -246,6 +246,7 @@ export const resolve = (input: ResolveInput): Resolution => {
     const kept = new Set(candidates.filter(keeps).map((c) => c.trove.name))
     return kept.size === 0 ? candidates : candidates.filter((c) => !kept.has(c.trove.name) || keeps(c))
   }
+  const installedNames = new Set(input.installed.map((i) => i.trove.name))
   /** selected troves by every dependency key they provide */
   const selectedProviders = new Map<string, TroveMeta[]>()
 
@@ -336,7 +337,10 @@ export const resolve = (input: ResolveInput): Resolution => {
       const m = matchFlavor(input.systemFlavor, flavor)
       if (m.ok) ok.push({ trove: c, flavor, score: m.score })
     }
-    const best = pickBest(input.systemFlavor, keepInstalledFlavor(ok))?.trove
+    // An installed provider stays (as apt and dnf keep it): no switch to a newer trove of another name.
+    const fitting = keepInstalledFlavor(ok)
+    const installed = fitting.filter((c) => installedNames.has(c.trove.name))
+    const best = pickBest(input.systemFlavor, installed.length > 0 ? installed : fitting)?.trove
     if (!best) return undefined
     const component = owned.get(best.id)
     return { trove: best, components: component === undefined ? defaults(best) : [...new Set([...defaults(best), component])] }
