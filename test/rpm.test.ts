@@ -122,6 +122,20 @@ Requires: (libfoo and libbar)
 t
 %files
 `)[0]!
+  // An unversioned provide and a versioned requirement of it.
+  for (const [name, dep] of [["vprov", "Provides: vfoo"], ["vreq", "Requires: vfoo >= 2.0"]] as const)
+    built[name] = rpmbuild(top, name, `
+Name: ${name}
+Version: 1
+Release: 1
+Summary: t
+License: MIT
+BuildArch: noarch
+${dep}
+%description
+t
+%files
+`)[0]!
 }, 120_000)
 
 afterAll(() => {
@@ -269,6 +283,29 @@ print(table.concat(out, " "))
     expect(ok(["plan", ...r])).toContain("+ deps 3.1-2 [is: x86_64] [scripts not run]")
     // The License tag is read (the trove model has no field for it yet).
     expect((await readRpm(built.deps!)).license).toBe("GPL-2.0-only")
+  })
+
+  it("an unversioned provide meets a versioned requirement, as rpm itself decides", () => {
+    // rpm's own verdict on the same two packages, in a scratch root (--test installs nothing).
+    const scratch = fs.mkdtempSync(path.join(top, "rpmroot-"))
+    const rpmTest = (...pkgs: string[]) => {
+      try {
+        execFileSync("rpm", ["--root", scratch, "-i", "--test", "--nosignature", ...pkgs], { stdio: "pipe" })
+        return true
+      } catch {
+        return false
+      }
+    }
+    expect(rpmTest(built.vreq!)).toBe(false)
+    expect(rpmTest(built.vreq!, built.vprov!)).toBe(true)
+    const { repo, r } = setupRoot()
+    copyInto(repo, "vreq")
+    ok(["source", "sync", ...r])
+    ok(["desired", "add", "vreq", ...r])
+    expect(conary(["plan", ...r]).stderr).toContain("vreq=1-1 requires vfoo (>= 2.0): not available")
+    copyInto(repo, "vprov")
+    ok(["source", "sync", ...r])
+    expect(ok(["plan", ...r])).toContain("+ vprov 1-1")
   })
 
   it("recognises sonames and rich dependencies carefully", () => {

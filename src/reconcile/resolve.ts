@@ -78,7 +78,9 @@ export const provides = (t: TroveMeta, dep: Dep): boolean => {
     const pd = parseDep(p)
     if (!pd || pd.class !== dep.class || pd.name !== dep.name) continue
     if (!dep.relation) return true
-    // A versioned requirement is met only by a versioned provide (Debian policy).
+    // A versioned requirement is met only by a versioned provide (Debian
+    // policy, pacman); rpm lets an unversioned provide meet any version.
+    if (!pd.relation && t.scheme === "rpm") return true
     if (pd.relation === "=" && satisfiesRelation(t.scheme, pd.version!, dep.relation, dep.version!)) return true
   }
   return false
