@@ -65,6 +65,7 @@ describe("the CLI in pipes, scripts and terminals", () => {
     expect(line(["plan", "--rot", "/x"])).toBe("conary: plan: unknown option '--rot'; did you mean '--root'?")
     expect(line(["desired", "list", "--jsn"])).toBe("conary: desired list: unknown option '--jsn'; did you mean '--json'?")
     expect(line(["plan", "--lock-timeout", "soon"])).toMatch(/^conary: plan: 'soon' is not a float$/)
+    expect(line(["plan", "--lock-timeout", "-1"])).toMatch(/^conary: plan: --lock-timeout takes seconds, 0 or more$/)
     expect(line(["desired", "add"])).toBe("conary: desired add: Missing argument <SPEC>")
     // Before variadic arguments @effect/cli would take an unknown option for one, and lose the options after it.
     expect(line(["desired", "add", "--rot", "/x", "foo", "--root", "/nonexistent"])).toBe(

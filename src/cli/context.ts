@@ -31,6 +31,8 @@ export const rootOptions = {
   ),
   lockTimeout: Options.float("lock-timeout").pipe(
     Options.withDescription("seconds to wait for another conary working on this root (default 0: fail at once)"),
+    // SQLite reads a negative busy timeout as "never wait": say so instead of guessing.
+    Options.filterMap((s) => (s >= 0 && Number.isFinite(s) ? Option.some(s) : Option.none()), "--lock-timeout takes seconds, 0 or more"),
     Options.withDefault(0),
   ),
 }
