@@ -140,6 +140,16 @@ export class StalePlanError extends Data.TaggedError("StalePlanError")<{
   }
 }
 
+/** A changeset file that cannot be applied here: damaged, untrusted, or made for another state. */
+export class ChangesetError extends Data.TaggedError("ChangesetError")<{
+  readonly file: string
+  readonly reason: string
+}> {
+  override get message() {
+    return `changeset ${this.file} refused: ${this.reason}`
+  }
+}
+
 /** A system call on a path failed in a way no other error explains (disk full, I/O error). */
 export class IoError extends Data.TaggedError("IoError")<{
   readonly path: string
@@ -166,6 +176,7 @@ export type ConaryError =
   | FlavorError
   | LockError
   | StalePlanError
+  | ChangesetError
   | IoError
 
 const TAGS = new Set([
@@ -184,6 +195,7 @@ const TAGS = new Set([
   "FlavorError",
   "LockError",
   "StalePlanError",
+  "ChangesetError",
   "IoError",
 ])
 

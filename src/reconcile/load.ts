@@ -117,7 +117,7 @@ const fileOwners = (db: Db, candidates: ReadonlyArray<TroveMeta>, layout: RootLa
   return owners
 }
 
-const planInputWith = (db: Db, options: RefreshOptions, diffInput: DiffInput): PlanInput => {
+export const planInputWith = (db: Db, options: RefreshOptions, diffInput: DiffInput): PlanInput => {
   const available = plannable(availableTroves(db), diffInput.installed)
   return {
     desired: desiredRows(db),

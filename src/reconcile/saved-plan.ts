@@ -84,6 +84,10 @@ const PLAN_OPTIONS = [
   { refresh: true, restoreConfig: true },
 ] as const
 
+/** Why a plan or changeset made at an earlier generation of the root is refused. */
+export const movedSince = (generation: number, madeAt: number, what: string) =>
+  `the root moved to generation ${generation} since the ${what} was made at generation ${madeAt}`
+
 /** Reads a saved plan, checks it still applies to this root, and that conary itself would plan exactly it. */
 export const loadPlan = async (db: Db, root: string, dbPath: string, file: string): Promise<Plan> => {
   const refuse = (reason: string) => new StalePlanError({ file, reason })
@@ -94,7 +98,7 @@ export const loadPlan = async (db: Db, root: string, dbPath: string, file: strin
   if (saved.root !== root) throw refuse(`it was made for root ${saved.root}, not ${root}`)
   const generation = currentGeneration(db)
   if (saved.generation !== generation)
-    throw refuse(`the root moved to generation ${generation} since the plan was made at generation ${saved.generation}; plan again`)
+    throw refuse(`${movedSince(generation, saved.generation, "plan")}; plan again`)
   if (saved.desiredDigest !== desiredDigest(db)) throw refuse("the desired state changed since the plan was made; plan again")
   if (saved.availableDigest !== availableDigest(db)) throw refuse("the sources changed since the plan was made (a sync); plan again")
   const wanted = canonical(saved.plan)

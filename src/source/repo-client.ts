@@ -159,8 +159,11 @@ const readTop = async (
 }
 
 /** Checks what a part says of a trove beyond its schema: the same checks an archive's metadata gets. */
-const checkEntry = (source: SourceRow, e: Entry): Entry => {
-  const bad = (reason: string) => new SourceError({ source: source.name, reason: `trove ${e.name} ${e.version}: ${reason}` })
+const checkEntry = (source: SourceRow, e: Entry): Entry =>
+  checkedEntry(e, (reason) => new SourceError({ source: source.name, reason: `trove ${e.name} ${e.version}: ${reason}` }))
+
+/** A repository's (or a changeset's) entry for a trove, checked; its flavor made canonical. */
+export const checkedEntry = (e: Entry, bad: (reason: string) => Error): Entry => {
   // Optional dependencies are text to show (`name: why`), never resolved.
   for (const kind of DEP_KINDS) if (kind !== "optional") for (const dep of e[kind]) if (parseDepGroup(dep) === undefined) throw bad(`bad dependency '${dep}'`)
   for (const [p] of e.paths ?? []) if (!p.startsWith("/") || rootedPath(p.slice(1)) !== p) throw bad(`unsafe path '${p}'`)
@@ -255,7 +258,15 @@ export const readManifest = async (
   t: Pick<Entry, "name" | "version" | "fileCount" | "totalSize" | "components" | "manifest">,
 ): Promise<{ doc: ManifestDoc; files: ReturnType<typeof checkManifestFiles> }> => {
   const bytes = await readObject(source, base, `manifest of ${t.name} ${t.version}`, t.manifest.sha256, t.manifest.size)
-  const bad = (reason: string) => new SourceError({ source: source.name, reason: `manifest of ${t.name} ${t.version}: ${reason}` })
+  return checkManifest(bytes, t, (reason) => new SourceError({ source: source.name, reason: `manifest of ${t.name} ${t.version}: ${reason}` }))
+}
+
+/** A trove's manifest (bytes already checked against its digest): its paths as an archive's, and agreeing with the trove's entry. */
+export const checkManifest = (
+  bytes: Buffer,
+  t: Pick<Entry, "fileCount" | "totalSize" | "components">,
+  bad: (reason: string) => Error,
+): { doc: ManifestDoc; files: ReturnType<typeof checkManifestFiles> } => {
   const doc = decodeJson(ManifestDoc, bytes, bad)
   const files = checkManifestFiles(doc.files, bad)
   const components = JSON.stringify([...new Set(files.map((f) => f.component))].sort())
