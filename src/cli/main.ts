@@ -7,6 +7,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import { UsageError, isConaryError, printable } from "../errors.js"
 import { applyCommand } from "./commands/apply.js"
+import { changesetCommand } from "./commands/changeset.js"
 import { dbCommand } from "./commands/db.js"
 import { desiredCommand } from "./commands/desired.js"
 import { flavorCommand } from "./commands/flavor.js"
@@ -40,6 +41,7 @@ const conary = Command.make("conary").pipe(
     flavorCommand,
     planCommand,
     applyCommand,
+    changesetCommand,
     verifyCommand,
     sbomCommand,
     statusCommand,

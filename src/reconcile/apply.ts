@@ -82,7 +82,7 @@ const missingContents = (ctx: Pick<ApplyContext, "store">, plan: Plan): Map<numb
  * still missing comes from every repository that offers the trove, each
  * from the mirror that served its index first, then the others.
  */
-const fetchContents = async (ctx: ApplyContext, plan: Plan) => {
+export const fetchContents = async (ctx: ApplyContext, plan: Plan) => {
   const wanted = missingContents(ctx, plan)
   if (wanted.size === 0) return
   const sources = new Map(listSources(ctx.db).map((s) => [s.name, s]))
@@ -725,8 +725,9 @@ const statChanged = (
   })
 }
 
-/** The command name under which a generation also restores its desired state. */
+/** The command names under which a generation also restores its desired state (a changeset carries the one it was made from). */
 export const ROLLBACK = "rollback"
+export const APPLY_CHANGESET = "apply-changeset"
 
 /**
  * Steps 5 and 6: shared by apply and by recovery of a committing journal.
@@ -747,7 +748,7 @@ const finish = async (
     // recorded anyway: the kernel writes the data back on its own
   }
   const stats = statChanged(ctx, plan, written, new Set(failed.map((f) => f.path)))
-  const generation = recordGeneration(ctx.db, { plan, command, now: ctx.now(), stats, desired, restoreDesired: command === ROLLBACK })
+  const generation = recordGeneration(ctx.db, { plan, command, now: ctx.now(), stats, desired, restoreDesired: command === ROLLBACK || command === APPLY_CHANGESET })
   if (failed.length > 0) undoStaging(ctx.root, { ...plan, files: plan.files.filter((op) => failed.some((f) => f.path === op.path)) }, [])
   return { generation, failed }
 }

@@ -3,14 +3,18 @@ import * as Command from "@effect/cli/Command"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as path from "node:path"
-import { printable } from "../../errors.js"
-import { desiredRows } from "../../db/desired.js"
+import { UsageError, printable } from "../../errors.js"
+import { looksLikeChangeset } from "../../changeset/container.js"
+import { desiredRows, replaceDesired } from "../../db/desired.js"
 import { toDocument } from "../../desired/rows.js"
-import { applyPlan } from "../../reconcile/apply.js"
+import { APPLY_CHANGESET, applyPlan } from "../../reconcile/apply.js"
+import { type Trust, recordTroves, verifyObjects } from "../../changeset/load.js"
+import type { RefreshOptions } from "../../reconcile/load.js"
 import { type Plan, isEmptyPlan } from "../../model/plan-schema.js"
 import { loadPlan } from "../../reconcile/saved-plan.js"
 import { type Conary, attempt, jsonOption, rootOptions, withConary } from "../context.js"
 import { count, formatBytes, printJson, println } from "../format.js"
+import { loadingChangeset, trustOf, trustOptions } from "./changeset.js"
 import { NO_CHANGES, blockedLines, currentPlan, fileNoteLines, overrideLines, planLines, refreshOf, resolveOptions } from "./plan.js"
 
 /** Applies a plan and reports it; shared by apply and rollback. */
@@ -35,16 +39,30 @@ export const applyAndReport = (c: Conary, plan: Plan, command: string, desired: 
     )
   })
 
+/** `apply FILE.ccs`: everything checked, then applied as any apply; the root takes the changeset's desired state. */
+const applyChangesetFile = (c: Conary, file: string, trust: Trust, refresh: RefreshOptions, json: boolean) =>
+  Effect.gen(function* () {
+    const loaded = yield* attempt(() => loadingChangeset(c, file, trust, refresh, "apply", true))
+    yield* attempt(() => verifyObjects(c, loaded, { store: true }))
+    const plan = yield* attempt(() => recordTroves(c, loaded))
+    // Nothing to change on disk: the desired state is the changeset's all the same.
+    if (isEmptyPlan(plan)) yield* attempt(() => replaceDesired(c.db, loaded.rows, c.now()))
+    yield* applyAndReport(c, plan, APPLY_CHANGESET, loaded.desired, json)
+  })
+
 export const applyCommand = Command.make(
   "apply",
-  { ...rootOptions, ...resolveOptions, json: jsonOption, file: Args.text({ name: "PLAN" }).pipe(Args.optional) },
+  { ...rootOptions, ...resolveOptions, ...trustOptions, json: jsonOption, file: Args.text({ name: "PLAN" }).pipe(Args.optional) },
   (args) =>
     withConary(args, { write: true, command: "apply" }, (c) =>
       Effect.gen(function* () {
         const file = args.file
+        const changeset = Option.isSome(file) && looksLikeChangeset(path.resolve(file.value))
+        if (changeset) return yield* applyChangesetFile(c, path.resolve(file.value), yield* attempt(() => trustOf(c, args)), refreshOf(args), args.json)
+        if (args.trust.length > 0 || args.insecure) return yield* Effect.fail(new UsageError({ message: "--trust and --insecure are for changeset files (apply FILE.ccs)" }))
         const plan = Option.isSome(file) ? yield* attempt(() => loadPlan(c.db, c.root, c.dbPath, path.resolve(file.value))) : yield* currentPlan(c, refreshOf(args), { name: "apply", holdsLock: true })
         const desired = JSON.stringify(toDocument(desiredRows(c.db)))
         yield* applyAndReport(c, plan, "apply", desired, args.json)
       }),
     ),
-).pipe(Command.withDescription("apply the changeset (or a plan saved by `plan --out`) to the root, making a new generation"))
+).pipe(Command.withDescription("apply the changeset (or a plan saved by `plan --out`, or a changeset file from `changeset create`) to the root, making a new generation"))

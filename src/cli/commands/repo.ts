@@ -8,6 +8,7 @@ import { selectFromRepo } from "../../source/promote.js"
 import { buildRepo, generateKey, rotateKey } from "../../source/repo.js"
 import { differenceLine } from "../../reconcile/group-state.js"
 import { rootStatus } from "../../reconcile/status.js"
+import { installedState } from "../../changeset/state.js"
 import { attempt, jsonOption, rootOptions, withConary } from "../context.js"
 import { EXIT_CHANGES, EXIT_OK } from "../exit.js"
 import { count, printJson, println } from "../format.js"
@@ -82,37 +83,48 @@ const generate = Command.make("generate", { name: Args.text({ name: "NAME" }) },
 
 export const keyCommand = Command.make("key").pipe(Command.withDescription("signing keys for repositories"), Command.withSubcommands([generate]))
 
-export const statusCommand = Command.make("status", { ...rootOptions, json: jsonOption }, (args) =>
-  withConary(args, { write: false, command: "status" }, (c) =>
-    attempt(async () => {
-      const s = await rootStatus(c.db, c.root, c.dbPath)
-      if (args.json) printJson(s)
-      else {
-        println(`root ${s.root}: generation ${s.generation}${s.lastApply ? `, last applied ${s.lastApply}` : ", never applied"}`)
-        println(`desired ${count(s.desired, "row")}, installed ${count(s.installed, "trove")}`)
-        if ("error" in s.pending) println(`plan: ${s.pending.error}`)
-        else
-          println(
-            `plan: ${s.pending.install} to install, ${s.pending.update} to update, ${s.pending.erase} to erase, ${s.pending.repair} to repair` +
-              (s.pending.blocked > 0 ? `, ${s.pending.blocked} blocked` : ""),
-          )
-        println(`drift: ${s.drift.drifted} of ${count(s.drift.files, "file")} (${s.drift.missing} missing, ${s.drift.config} config)`)
-        for (const src of s.sources.filter((x) => x.kind === "repo"))
-          println(
-            printable(
-              `source ${src.name}: ` +
-                (src.version === null ? "never synced" : `metadata version ${src.version}, expires ${src.expires}`) +
-                (src.mirrors.length > 0 ? `; mirrors ${src.mirrors.join(" ")}${src.syncedFrom ? `, synced from ${src.syncedFrom}` : ""}` : "") +
-                (src.insecure ? " (INSECURE: unsigned metadata accepted)" : ""),
-            ),
-          )
-        if (s.groups.installed > 0) {
-          println(`groups: ${s.groups.installed} installed, ${count(s.groups.differences.length, "member")} not as pinned`)
-          for (const d of s.groups.differences) println(`  ${printable(differenceLine(d))}`)
+export const statusCommand = Command.make(
+  "status",
+  {
+    ...rootOptions,
+    json: jsonOption,
+    installed: Options.boolean("installed").pipe(
+      Options.withDescription("also the installed troves (and the flavor and provides): with --json, what `changeset create --for` takes"),
+    ),
+  },
+  (args) =>
+    withConary(args, { write: false, command: "status" }, (c) =>
+      attempt(async () => {
+        const s = await rootStatus(c.db, c.root, c.dbPath)
+        const state = args.installed ? installedState(c.db) : undefined
+        if (args.json) printJson(state ? { ...s, state } : s)
+        else {
+          println(`root ${s.root}: generation ${s.generation}${s.lastApply ? `, last applied ${s.lastApply}` : ", never applied"}`)
+          println(`desired ${count(s.desired, "row")}, installed ${count(s.installed, "trove")}`)
+          if ("error" in s.pending) println(`plan: ${s.pending.error}`)
+          else
+            println(
+              `plan: ${s.pending.install} to install, ${s.pending.update} to update, ${s.pending.erase} to erase, ${s.pending.repair} to repair` +
+                (s.pending.blocked > 0 ? `, ${s.pending.blocked} blocked` : ""),
+            )
+          println(`drift: ${s.drift.drifted} of ${count(s.drift.files, "file")} (${s.drift.missing} missing, ${s.drift.config} config)`)
+          for (const src of s.sources.filter((x) => x.kind === "repo"))
+            println(
+              printable(
+                `source ${src.name}: ` +
+                  (src.version === null ? "never synced" : `metadata version ${src.version}, expires ${src.expires}`) +
+                  (src.mirrors.length > 0 ? `; mirrors ${src.mirrors.join(" ")}${src.syncedFrom ? `, synced from ${src.syncedFrom}` : ""}` : "") +
+                  (src.insecure ? " (INSECURE: unsigned metadata accepted)" : ""),
+              ),
+            )
+          if (s.groups.installed > 0) {
+            println(`groups: ${s.groups.installed} installed, ${count(s.groups.differences.length, "member")} not as pinned`)
+            for (const d of s.groups.differences) println(`  ${printable(differenceLine(d))}`)
+          }
+          for (const t of state?.troves ?? []) println(printable(`installed ${t.name} ${t.version}${t.flavor ? ` [${t.flavor}]` : ""} (${t.components.join(",")})`))
+          println(s.converged ? "converged" : "not converged")
         }
-        println(s.converged ? "converged" : "not converged")
-      }
-      process.exitCode = s.converged ? EXIT_OK : EXIT_CHANGES
-    }),
-  ),
+        process.exitCode = s.converged ? EXIT_OK : EXIT_CHANGES
+      }),
+    ),
 ).pipe(Command.withDescription("the root's generation, pending changes and drift in one report (exit 0 converged, 2 not)"))
