@@ -114,7 +114,7 @@ export const openChangeset = (file: string, fail: (reason: string) => Error): Op
     const headerLength = Number(length)
     if (PREAMBLE + headerLength > st.size) throw fail(`truncated (its header is cut short at ${st.size} bytes)`)
     const bytes = Buffer.alloc(headerLength)
-    fs.readSync(fd, bytes, 0, headerLength, PREAMBLE)
+    for (let got = 0, n = 1; got < headerLength && n > 0; got += n) n = fs.readSync(fd, bytes, got, headerLength - got, PREAMBLE + got)
     const envelope = openEnvelope(bytes, (r) => fail(`bad header: ${r}`))
     const header = decodeJson(Header, envelope.signed, (r) => fail(`bad header: ${r}`))
     const at = new Map<string, ObjectRef & { offset: number }>()

@@ -12,7 +12,7 @@ import { planTo } from "../reconcile/plan.js"
 import { movedSince } from "../reconcile/saved-plan.js"
 import { CorruptError } from "../source/decompress.js"
 import { checkManifest, checkedEntry } from "../source/repo-client.js"
-import { type Entry, validSignatures } from "../source/repo-meta.js"
+import { type Entry, MAX_META, validSignatures } from "../source/repo-meta.js"
 import { type OpenedChangeset, objectStream, openChangeset } from "./container.js"
 import { installedState } from "./state.js"
 
@@ -155,6 +155,7 @@ export const loadChangeset = async (ctx: ApplyContext, file: string, trust: Trus
       if (e.name !== ref.name || e.version !== ref.version || e.flavor !== ref.flavor) throw refuse(`its trove set names ${label}, which it carries as ${troveLabel(e)}`)
       const listed = cs.at.get(e.manifest.sha256)
       if (!listed || listed.size !== e.manifest.size) throw refuse(`it lacks the manifest of ${label}`)
+      if (listed.size > MAX_META) throw refuse(`the manifest of ${label} is larger than the ${MAX_META} bytes allowed`)
       const { doc, files: list } = checkManifest(await readObject(cs, e.manifest.sha256, refuse), e, (reason) => refuse(`manifest of ${label}: ${reason}`))
       manifests.add(e.manifest.sha256)
       id = -(troves.size + 1)

@@ -77,6 +77,8 @@ export const readStateFile = (file: string): InstalledState => {
   if (state === undefined) throw fail("has no installed state (write it with `conary status --json --installed` on the target)")
   const decoded = decodeOrProblem(InstalledState, state)
   if (Either.isLeft(decoded)) throw fail(`state.${decoded.left}`)
+  const digests = new Set(decoded.right.troves.map((t) => t.digest))
+  if (digests.size !== decoded.right.troves.length) throw fail("lists a trove twice")
   if (stateDigest(decoded.right) !== decoded.right.digest) throw fail("its digest does not match the state it lists (edited?)")
   return decoded.right
 }
