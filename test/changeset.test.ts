@@ -29,19 +29,22 @@ beforeAll(() => {
   base = fs.mkdtempSync(path.join(os.tmpdir(), "conary-ccs-"))
   repo = path.join(base, "repo")
   fs.mkdirSync(repo)
-  buildTrove(repo, "libtext", "1.0-1-1", { "usr/lib/libtext.so.1": "text library v1\n" })
+  // Two troves without files: their manifests are the same object, carried once.
+  buildTrove(repo, "text-common", "1.0-1-1", {})
+  buildTrove(repo, "greet-common", "1.0-1-1", {})
+  buildTrove(repo, "libtext", "1.0-1-1", { "usr/lib/libtext.so.1": "text library v1\n" }, { requires: ["text-common"] })
   const greet = {
     "usr/share/doc/greet/README": "read me\n",
     "usr/share/greet/words": { symlink: "../doc/greet/README" },
     "etc/greet.conf": "greeting = hello\n",
   }
-  buildTrove(repo, "greet", "1.0-1-1", { ...greet, "usr/bin/greet": { content: "#!/bin/sh\necho hello\n", mode: 0o755 }, "usr/share/greet/old": "gone in 2.0\n" }, { requires: ["libtext"] })
+  buildTrove(repo, "greet", "1.0-1-1", { ...greet, "usr/bin/greet": { content: "#!/bin/sh\necho hello\n", mode: 0o755 }, "usr/share/greet/old": "gone in 2.0\n" }, { requires: ["libtext", "greet-common"] })
   buildTrove(
     repo,
     "greet",
     "2.0-1-1",
     { ...greet, "usr/bin/greet": { content: "#!/bin/sh\necho hello, world\n", mode: 0o755 }, "etc/greet.conf": "greeting = hello, world\n", "usr/share/greet/new": "new in 2.0\n" },
-    { requires: ["libtext"] },
+    { requires: ["libtext", "greet-common"] },
   )
   key = path.join(base, "ops")
   ok(["key", "generate", key])
@@ -77,23 +80,27 @@ const assemble = (file: string, header: unknown, objects: ReadonlyArray<Buffer>,
   return file
 }
 
+/** Lets the event loop poll between runs of synchronous CLI calls, so vitest's worker channel gets its replies (see setup-yield.ts). */
+const settle = () => new Promise<void>((resolve) => setTimeout(resolve, 5))
+
 const zstd = (data: Buffer) => spawnSync("zstd", ["-q", "-c"], { input: data }).stdout
 
 describe("changeset files", () => {
   let absolute: string
 
-  it("air gap: an absolute changeset installs on an empty root, one made for its state updates it; both equal an online apply, file by file", () => {
+  it("air gap: an absolute changeset installs on an empty root, one made for its state updates it; both equal an online apply, file by file", async () => {
     absolute = path.join(base, "absolute.ccs")
     const made = JSON.parse(ok(["changeset", "create", absolute, "--sign", `${key}.key`, "--json", ...host])) as { troves: number; contents: number; madeFor: unknown }
-    expect(made).toMatchObject({ troves: 2, contents: 5, madeFor: null })
+    expect(made).toMatchObject({ troves: 4, contents: 5, madeFor: null })
 
     // The target has no source at all; the online root reaches the repository.
     const target = newRoot("target")
     const online = newRoot("online", ["source", "add", "local", repo], ["source", "sync"], ["desired", "add", "greet=1.0"])
-    expect(ok(["apply", absolute, "--trust", pub, ...target])).toContain("Applied generation 1: 2 installed")
+    expect(ok(["apply", absolute, "--trust", pub, ...target])).toContain("Applied generation 1: 4 installed")
     ok(["apply", ...online])
     expect(listTree(target[1]!, "var/lib/conary", { times: true })).toEqual(listTree(online[1]!, "var/lib/conary", { times: true }))
 
+    await settle()
     // An update: the changeset for the target's state carries only the contents it lacks.
     ok(["desired", "add", "greet", ...host])
     const state = path.join(base, "state.json")
@@ -118,6 +125,7 @@ describe("changeset files", () => {
     expect(conary(["plan", "--detailed-exitcode", ...target]).code).toBe(0)
     expect(conary(["verify", "--quiet", ...target]).code).toBe(0)
 
+    await settle()
     // Made for another state: the same target a generation later, and another root.
     const again = conary(["apply", update, "--trust", pub, ...target])
     expect(again.code).toBe(1)
@@ -136,7 +144,7 @@ describe("changeset files", () => {
     expect(fs.readdirSync(other[1]!)).toEqual(["var"])
   })
 
-  it("hostile changesets: one clear line, exit 1, nothing applied", () => {
+  it("hostile changesets: one clear line, exit 1, nothing applied", async () => {
     const { bytes, envelope, header, objects } = parts(absolute)
     const r = newRoot("hostile")
     const bad = (name: string) => path.join(base, `${name}.ccs`)
@@ -196,6 +204,7 @@ describe("changeset files", () => {
       expect({ file, code: run.code, stdout: run.stdout }).toEqual({ file, code: 1, stdout: "" })
       expect(run.stderr.split("\n")).toHaveLength(2)
       expect(run.stderr.trim(), file).toMatch(why)
+      await settle()
     }
     expect(fs.readdirSync(r[1]!)).toEqual(["var"])
     expect(JSON.parse(ok(["history", "--json", ...r]))).toMatchObject({ generations: [] })

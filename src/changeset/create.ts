@@ -184,14 +184,17 @@ export const createChangeset = async (
   fs.mkdirSync(path.join(scratch, "raw"), { recursive: true })
   fs.mkdirSync(path.join(scratch, "zst"))
   try {
-    // Each object's source file, named so its compressed copy cannot clash with another's.
-    const sources: Array<{ sha256: string; size: number; file: string }> = []
+    // Each object once (troves without files share a manifest), from a file named so its compressed copy cannot clash with another's.
+    const bySha = new Map<string, { sha256: string; size: number; file: string }>()
     for (const p of published) {
-      const file = path.join(scratch, "raw", p.entry.manifest.sha256)
+      const sha256 = p.entry.manifest.sha256
+      if (bySha.has(sha256)) continue
+      const file = path.join(scratch, "raw", sha256)
       fs.writeFileSync(file, p.manifest)
-      sources.push({ sha256: p.entry.manifest.sha256, size: p.manifest.length, file })
+      bySha.set(sha256, { sha256, size: p.manifest.length, file })
     }
-    for (const [sha256, w] of wanted) sources.push({ sha256, size: w.size, file: ctx.store.pathOf(sha256) })
+    for (const [sha256, w] of wanted) if (!bySha.has(sha256)) bySha.set(sha256, { sha256, size: w.size, file: ctx.store.pathOf(sha256) })
+    const sources = [...bySha.values()]
     compressInto(sources.map((s) => s.file), path.join(scratch, "zst"), scratch)
     const compressed = (s: { file: string }) => path.join(scratch, "zst", path.basename(s.file) + ".zst")
     const objects: ObjectRef[] = sources.map((s) => ({ sha256: s.sha256, size: s.size, length: fs.statSync(compressed(s)).size }))

@@ -185,7 +185,7 @@ export const loadChangeset = async (ctx: ApplyContext, file: string, trust: Trus
 export const verifyObjects = async (ctx: ApplyContext, loaded: LoadedChangeset, options: { readonly store: boolean }): Promise<void> => {
   const refuse = (reason: string) => new ChangesetError({ file: loaded.cs.file, reason })
   const wanted = new Set(loaded.plan.files.filter(writesContent).map((op) => op.sha256!))
-  const objects = loaded.cs.header.objects.filter((o) => !loaded.manifests.has(o.sha256))
+  const objects = loaded.cs.header.objects.filter((o) => !loaded.manifests.has(o.sha256) || wanted.has(o.sha256))
   const bad = (sha256: string) => refuse(`object ${sha256.slice(0, 16)} does not match its sha256 (tampered, truncated or corrupt)`)
   ctx.report.start("verify", objects.length)
   for (const o of objects) {
