@@ -1,4 +1,3 @@
-import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Either from "effect/Either"
@@ -16,7 +15,7 @@ import { type ApplyContext, fetchContents } from "../reconcile/apply.js"
 import { ensureTargetFiles, planInputWith, reservedPaths } from "../reconcile/load.js"
 import { type DiffInput, plan as planOf } from "../reconcile/plan.js"
 import { ensureManifests } from "../source/repo-client.js"
-import { publishable, readPrivateKey } from "../source/repo.js"
+import { compressAll, publishable, readPrivateKey } from "../source/repo.js"
 import { type Entry, signEnvelope } from "../source/repo-meta.js"
 import { type Header, type ObjectRef, type TargetRef, preamble } from "./container.js"
 import type { InstalledState } from "./state.js"
@@ -80,17 +79,6 @@ const contentsOf = (filesOf: (id: number) => ReadonlyArray<TroveFile>, troves: R
     for (const file of filesForComponents(filesOf(t.troveId), t.components))
       if (onDisk(file) && file.kind === "file" && file.sha256 !== null && !out.has(file.sha256)) out.set(file.sha256, { size: file.size, troveId: t.troveId, file })
   return out
-}
-
-/** Compresses files with the zstd command, many per process, into `outDir` (each as its name + .zst). */
-const compressInto = (files: ReadonlyArray<string>, outDir: string, scratch: string) => {
-  for (let i = 0; i < files.length; i += 10_000) {
-    const list = path.join(scratch, "zstd-list")
-    fs.writeFileSync(list, files.slice(i, i + 10_000).join("\n") + "\n")
-    const r = spawnSync("zstd", ["-q", "-f", "-3", "--output-dir-flat", outDir, "--filelist", list], { encoding: "utf8" })
-    if (r.error) throw new UsageError({ message: "changeset create needs the zstd command (Debian: apt-get install zstd)" })
-    if (r.status !== 0) throw new UsageError({ message: `zstd failed: ${(r.stderr || "").trim().split("\n")[0]}` })
-  }
 }
 
 const writeAll = (fd: number, data: Buffer, length = data.length) => {
@@ -195,7 +183,7 @@ export const createChangeset = async (
     }
     for (const [sha256, w] of wanted) if (!bySha.has(sha256)) bySha.set(sha256, { sha256, size: w.size, file: ctx.store.pathOf(sha256) })
     const sources = [...bySha.values()]
-    compressInto(sources.map((s) => s.file), path.join(scratch, "zst"), scratch)
+    compressAll(sources.map((s) => s.file), 3, scratch, path.join(scratch, "zst"))
     const compressed = (s: { file: string }) => path.join(scratch, "zst", path.basename(s.file) + ".zst")
     const objects: ObjectRef[] = sources.map((s) => ({ sha256: s.sha256, size: s.size, length: fs.statSync(compressed(s)).size }))
     const header: Header = {

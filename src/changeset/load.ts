@@ -6,7 +6,7 @@ import { type DesiredRow, fromDocument } from "../desired/rows.js"
 import { ChangesetError, StoreError, UsageError } from "../errors.js"
 import type { Plan, TargetTrove } from "../model/plan-schema.js"
 import { type TroveFile, type TroveMeta, troveLabel } from "../model/trove.js"
-import type { ApplyContext } from "../reconcile/apply.js"
+import { type ApplyContext, writesContent } from "../reconcile/apply.js"
 import { type RefreshOptions, planInstalled } from "../reconcile/load.js"
 import { planTo } from "../reconcile/plan.js"
 import { movedSince } from "../reconcile/saved-plan.js"
@@ -50,9 +50,6 @@ export interface LoadedChangeset {
   /** manifests read and checked already */
   readonly manifests: ReadonlySet<string>
 }
-
-const writesContent = (op: Plan["files"][number]) =>
-  op.kind === "file" && (op.op === "add" || op.op === "replace" || op.op === "repair" || op.op === "merge")
 
 const sha256Of = (data: Uint8Array) => createHash("sha256").update(data).digest("hex")
 

@@ -59,7 +59,7 @@ const SAVE_SUFFIX = ".conary-save"
 export const stagePath = (target: string) => path.join(path.dirname(target), `.conary-new.${path.basename(target)}`)
 
 /** Operations that write a content from the store. */
-const writesContent = (op: FileOp) => op.kind === "file" && (op.op === "add" || op.op === "replace" || op.op === "repair" || op.op === "merge")
+export const writesContent = (op: FileOp) => op.kind === "file" && (op.op === "add" || op.op === "replace" || op.op === "repair" || op.op === "merge")
 
 /**
  * Contents the plan writes that the store lacks, by trove. Empty when

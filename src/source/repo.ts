@@ -183,14 +183,16 @@ export const publishable = (t: NewTrove): { manifest: Buffer; entry: Entry } => 
 
 /**
  * Compresses files in place (FILE -> FILE.zst) with the zstd command, many
- * files per process. Parts are read by every client: they get a high level.
+ * files per process; or, given `outDir`, keeps them and writes outDir/NAME.zst.
+ * Parts are read by every client: they get a high level.
  */
-const compressAll = (files: ReadonlyArray<string>, level: number, listDir: string) => {
+export const compressAll = (files: ReadonlyArray<string>, level: number, listDir: string, outDir?: string) => {
   for (let i = 0; i < files.length; i += 10_000) {
     const list = path.join(listDir, "zstd-list")
     fs.writeFileSync(list, files.slice(i, i + 10_000).join("\n") + "\n")
-    const r = spawnSync("zstd", ["-q", "-f", "--rm", `-${level}`, "--filelist", list], { encoding: "utf8" })
-    if (r.error) throw new UsageError({ message: "repo build needs the zstd command (Debian: apt-get install zstd)" })
+    const where = outDir === undefined ? ["--rm"] : ["--output-dir-flat", outDir]
+    const r = spawnSync("zstd", ["-q", "-f", ...where, `-${level}`, "--filelist", list], { encoding: "utf8" })
+    if (r.error) throw new UsageError({ message: "conary needs the zstd command to compress (Debian: apt-get install zstd)" })
     if (r.status !== 0) throw new UsageError({ message: `zstd failed: ${(r.stderr || "").trim().split("\n")[0]}` })
   }
 }
