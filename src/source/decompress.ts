@@ -37,9 +37,10 @@ class Zstd extends Transform {
  * output (128 KiB, the format's limit), and the decoder never gathers a block
  * from many small pieces (fzstd copies what it holds on every push).
  * Skippable frames are dropped; anything it cannot parse goes to the decoder
- * as it is, which says what is wrong.
+ * as it is, which says what is wrong. Package payloads (a stream) and
+ * repository objects (bounded, streamed or in memory) are both fed by it.
  */
-class ZstdBlocks extends Transform {
+class ZstdCutter {
   private pending: Buffer = Buffer.alloc(0)
   private state: "frame" | "block" | "checksum" | "skip" | "raw" = "frame"
   private checksum = false
@@ -108,22 +109,35 @@ class ZstdBlocks extends Transform {
     }
   }
 
-  override _transform(chunk: Buffer, _: BufferEncoding, done: TransformCallback) {
-    const b = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk])
+  /** Hands each whole unit of what has come so far to `feed`. */
+  cut(chunk: Uint8Array, feed: (unit: Buffer) => void): void {
+    const c = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
+    const b = this.pending.length === 0 ? c : Buffer.concat([this.pending, c])
     let at = 0
     for (;;) {
       const size = this.unit(b, at)
       if (size === undefined || size === 0 || size > b.length - at) break
-      if (this.advance(b, at, size)) this.push(b.subarray(at, at + size))
+      if (this.advance(b, at, size)) feed(b.subarray(at, at + size))
       at += size
     }
     this.pending = b.subarray(at)
-    done()
   }
 
+  /** At the end, an unfinished unit goes to the decoder, which says the stream is cut short. */
+  end(feed: (unit: Buffer) => void): void {
+    if (this.pending.length > 0 && this.state !== "skip") feed(this.pending)
+  }
+}
+
+/** The cutter as a stream, in front of the streaming decoder. */
+class ZstdBlocks extends Transform {
+  private readonly cutter = new ZstdCutter()
+  override _transform(chunk: Buffer, _: BufferEncoding, done: TransformCallback) {
+    this.cutter.cut(chunk, (unit) => this.push(unit))
+    done()
+  }
   override _flush(done: TransformCallback) {
-    // An unfinished unit: the decoder says the stream is cut short.
-    if (this.pending.length > 0 && this.state !== "skip") this.push(this.pending)
+    this.cutter.end((unit) => this.push(unit))
     done()
   }
 }
@@ -292,8 +306,12 @@ const corrupt = (f: () => void) => {
   }
 }
 
-/** A zstd decoder collecting its output in `out`, failing once more than `limit` bytes came out. */
-const boundedZstd = (limit: number): { z: ZstdDecompress; out: Buffer[] } => {
+/**
+ * A zstd decoder fed whole blocks (ZstdCutter), collecting its output in
+ * `out` and failing once more than `limit` bytes came out: one push yields at
+ * most one block (128 KiB), so the bound holds within a block.
+ */
+const boundedZstd = (limit: number) => {
   const out: Buffer[] = []
   let total = 0
   const z = new ZstdDecompress((chunk) => {
@@ -301,30 +319,44 @@ const boundedZstd = (limit: number): { z: ZstdDecompress; out: Buffer[] } => {
     if (total > limit) throw new BombError(`unpacks to more than ${limit} bytes`)
     out.push(Buffer.from(chunk))
   })
-  return { z, out }
+  const cutter = new ZstdCutter()
+  const units: Buffer[] = []
+  const take = (unit: Buffer) => units.push(unit)
+  return {
+    out,
+    /** The whole blocks that `chunk` completes (empty: the end), each to give to `decode`. */
+    cut: (chunk: Uint8Array | undefined): Buffer[] => {
+      if (chunk === undefined) cutter.end(take)
+      else cutter.cut(chunk, take)
+      return units.splice(0)
+    },
+    decode: (unit: Buffer) => corrupt(() => z.push(unit)),
+    end: () => corrupt(() => z.push(new Uint8Array(0), true)),
+  }
 }
 
 /**
- * zstd-decompresses a stream (a repository's objects), fed in small slices
- * and failing once more than `limit` bytes came out: the size a repository
- * names bounds what a hostile object can make us write or hold.
+ * zstd-decompresses a stream (a repository's objects), failing once more
+ * than `limit` bytes came out: the size a repository names bounds what a
+ * hostile object can make us write or hold. What each block makes is passed
+ * on before the next is decoded.
  */
 export async function* unzstdChunks(source: AsyncIterable<Uint8Array>, limit: number): AsyncGenerator<Buffer> {
-  const { z, out } = boundedZstd(limit)
-  for await (const chunk of source) {
-    for (let i = 0; i < chunk.length; i += 512) {
-      corrupt(() => z.push(chunk.subarray(i, i + 512)))
-      if (out.length > 0) yield* out.splice(0)
+  const z = boundedZstd(limit)
+  for await (const chunk of source)
+    for (const unit of z.cut(chunk)) {
+      z.decode(unit)
+      if (z.out.length > 0) yield* z.out.splice(0)
     }
-  }
-  corrupt(() => z.push(new Uint8Array(0), true))
-  yield* out.splice(0)
+  for (const unit of z.cut(undefined)) z.decode(unit)
+  z.end()
+  yield* z.out.splice(0)
 }
 
 /** zstd-decompresses bytes held in memory, at most `limit` bytes of output. */
 export const unzstd = (data: Uint8Array, limit: number): Buffer => {
-  const { z, out } = boundedZstd(limit)
-  for (let i = 0; i < data.length; i += 512) corrupt(() => z.push(data.subarray(i, i + 512)))
-  corrupt(() => z.push(new Uint8Array(0), true))
-  return Buffer.concat(out)
+  const z = boundedZstd(limit)
+  for (const unit of [...z.cut(data), ...z.cut(undefined)]) z.decode(unit)
+  z.end()
+  return Buffer.concat(z.out)
 }
