@@ -7,7 +7,7 @@ import * as path from "node:path"
 import { spawnSync } from "node:child_process"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { unzstd } from "../src/source/decompress.js"
-import { signEnvelope } from "../src/source/repo-meta.js"
+import { FORMAT_VERSION, signEnvelope } from "../src/source/repo-meta.js"
 import { buildTrove, conaryAsync, mustSkip, ok, okAsync, setupRoot, sha256 } from "./helpers.js"
 import { hasNginx, requests, startNginx } from "./nginx.js"
 
@@ -267,7 +267,7 @@ describe("a hostile repository server", () => {
     const signed = JSON.parse(JSON.parse(unzstd(fs.readFileSync(path.join(repoDir, TOP)), 1 << 26).toString()).signed)
     // The real metadata signed by a key the source does not trust; metadata the trusted key signed that does not decode.
     const forged = zstd(signEnvelope(signed, [crypto.generateKeyPairSync("ed25519").privateKey]))
-    const broken = zstd(signEnvelope({ formatVersion: 2 }, [key]))
+    const broken = zstd(signEnvelope({ formatVersion: FORMAT_VERSION }, [key]))
     handler = (req, res, serve) => {
       const [, mirror, rel] = req.url!.split("/")
       if (mirror === "forged" && rel === TOP) return res.end(forged)

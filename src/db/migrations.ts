@@ -277,6 +277,14 @@ export const migrations: ReadonlyArray<string> = [
     PRIMARY KEY (trove_id, path)
   ) WITHOUT ROWID;
   `,
+  `
+  -- Repositories of format version 3: a trove's metadata line (its sha256)
+  -- in the state the repository last named; a re-sync applies a patch from
+  -- the state these make up (README: Repositories). Lines of format version 2
+  -- parts are not known: the next sync reads the parts.
+  ALTER TABLE available RENAME COLUMN part TO entry;
+  UPDATE available SET entry = NULL WHERE entry IS NOT NULL;
+  `,
 ]
 
 export const schemaVersion = migrations.length

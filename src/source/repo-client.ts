@@ -11,24 +11,27 @@ import { membersProblem } from "./group.js"
 import { checkManifestFiles, rootedPath } from "./native.js"
 import { readRepoDocument, readRepoFile } from "./remote.js"
 import {
-  type Entry,
+  Entry,
+  FORMAT_VERSION,
   MAX_META,
   ManifestDoc,
-  PartDoc,
   Root,
   TOP,
   Top,
   V1_INDEX,
   decodeJson,
+  formatVersionOf,
   objectFile,
   openEnvelope,
   rootFile,
   validSignatures,
 } from "./repo-meta.js"
+import { applyPatch, decodePatch, lineHash, linesOf, stateDigest } from "./repo-state.js"
 
-// The client side of a format version 2 repository: follow the root chain
+// The client side of a format version 3 repository: follow the root chain
 // from the trusted key, accept only fresh metadata signed by the root's keys,
-// read the parts not seen before, and fetch trove manifests when a plan
+// bring the troves' metadata lines to the state it names (by one patch from
+// the state held, or from the parts), and fetch trove manifests when a plan
 // needs them. Every byte is checked against a digest or a signature first.
 
 const CONCURRENCY = 8
@@ -139,7 +142,7 @@ const readTop = async (
   if (doc.status === "unchanged") return { unchanged: true }
   if (doc.status === "missing") {
     if ((await readRepoFile(source.name, base, V1_INDEX)) !== undefined)
-      throw err(`${base} is a format version 1 repository (${V1_INDEX}); this conary reads version 2: rebuild it with \`conary repo build\``)
+      throw err(`${base} is a format version 1 repository (${V1_INDEX}); this conary reads version ${FORMAT_VERSION}: rebuild it with \`conary repo build\``)
     throw err(`${base} has no ${TOP}`)
   }
   let bytes: Buffer
@@ -151,6 +154,9 @@ const readTop = async (
   const env = openEnvelope(bytes, (r) => err(`bad ${TOP}: ${r}`))
   if (trust && validSignatures(env, trust.keys) < trust.threshold)
     throw err(`the metadata signature does not verify against the trusted keys (root ${trust.version}): tampered, or signed by another or a revoked key`)
+  const format = formatVersionOf(env.signed)
+  if (typeof format === "number" && format !== FORMAT_VERSION)
+    throw err(`${base} is a format version ${format} repository; this conary reads version ${FORMAT_VERSION}: rebuild it with \`conary repo build\``)
   const top = decodeJson(Top, env.signed, (r) => err(`bad ${TOP}: ${r}`))
   if (top.version < lastVersion)
     throw err(`the repository offers metadata version ${top.version}, older than version ${lastVersion} already accepted (a rollback, or a stale mirror); refused`)
@@ -180,9 +186,50 @@ export const checkedEntry = (e: Entry, bad: (reason: string) => Error): Entry =>
   return flavor === e.flavor ? e : { ...e, flavor }
 }
 
+/** A metadata line of the repository, decoded and checked. */
+const entryOf = (source: SourceRow, line: string): Entry =>
+  checkEntry(source, decodeJson(Entry, line, (r) => new SourceError({ source: source.name, reason: `bad metadata line: ${r}` })))
+
+/** Every line the parts hold, by hash (the parts fetched 8 at a time, each checked by digest), which must make up the state the top document names. */
+const readParts = async (source: SourceRow, base: string, top: Top): Promise<Map<string, string>> => {
+  const lines = new Map<string, string>()
+  await forEachBounded(top.parts, CONCURRENCY, async (p) => {
+    const bytes = await readObject(source, base, "metadata part", p.sha256, p.size)
+    for (const line of linesOf(bytes.toString())) lines.set(lineHash(line), line)
+  })
+  if (stateDigest(lines.keys()) !== top.state) throw new SourceError({ source: source.name, reason: `bad ${TOP}: its parts do not make up the state it names` })
+  return lines
+}
+
 /**
- * Indexes a format version 2 repository: metadata only. Reads the parts it
- * has not seen (by digest), drops the troves of parts no longer listed, and
+ * What changes from the lines held (by hash) to the state the top document
+ * names: the patch from the state held, when the top document lists one and
+ * it leads there; otherwise what differs from the parts. `complete`: the
+ * lines held are a state (not rows of an older format).
+ */
+const changesTo = async (
+  source: SourceRow,
+  base: string,
+  top: Top,
+  held: ReadonlySet<string>,
+  complete: boolean,
+): Promise<{ remove: ReadonlyArray<string>; add: ReadonlyArray<string> }> => {
+  const from = complete ? stateDigest(held) : undefined
+  if (from === top.state) return { remove: [], add: [] }
+  const ref = top.patches.find((p) => p.from === from)
+  if (ref) {
+    const bytes = await readObject(source, base, "metadata patch", ref.sha256, ref.size)
+    const patch = decodePatch(bytes, (r) => new SourceError({ source: source.name, reason: `bad metadata patch ${ref.sha256.slice(0, 16)}: ${r}` }))
+    // One that does not lead there (the lines held are not that state after all) is passed over for the parts.
+    if (patch.from === from && stateDigest(applyPatch(held, patch)) === top.state) return patch
+  }
+  const lines = await readParts(source, base, top)
+  return { remove: [...held].filter((h) => !lines.has(h)), add: [...lines].filter(([h]) => !held.has(h)).map(([, line]) => line) }
+}
+
+/**
+ * Indexes a format version 3 repository: metadata only. Brings the lines
+ * held to the state the top document names (one patch, or the parts), and
  * records the version it accepted, all in one transaction.
  */
 export const syncRepoV2 = async (db: Db, source: SourceRow, base: string, now: string, options: RepoSyncOptions): Promise<RepoSyncResult> => {
@@ -206,34 +253,32 @@ export const syncRepoV2 = async (db: Db, source: SourceRow, base: string, now: s
   const top = read.top
   // Provenance names where the metadata really came from: the base a redirect led to.
   const origin = read.url.endsWith(`/${TOP}`) ? read.url.slice(0, -TOP.length - 1) : base
-  const known = new Set(db.prepare("SELECT DISTINCT part FROM available WHERE source = ? AND part IS NOT NULL").pluck().all(source.name) as string[])
-  const fresh = top.parts.filter((p) => !known.has(p.sha256))
-  const entries: Array<{ part: string; entry: Entry }> = []
-  await forEachBounded(fresh, CONCURRENCY, async (p) => {
-    const bytes = await readObject(source, base, "metadata part", p.sha256, p.size)
-    const doc = decodeJson(PartDoc, bytes, (r) => new SourceError({ source: source.name, reason: `bad metadata part ${p.sha256.slice(0, 16)}: ${r}` }))
-    for (const e of doc.troves) entries.push({ part: p.sha256, entry: checkEntry(source, e) })
-  })
-  const listed = JSON.stringify(top.parts.map((p) => p.sha256))
+  const rows = db.prepare("SELECT entry FROM available WHERE source = ?").pluck().all(source.name) as Array<string | null>
+  const held = new Set(rows.filter((h): h is string => h !== null))
+  const changes = await changesTo(source, base, top, held, held.size === rows.length)
+  const entries = changes.add.map((line) => ({ hash: lineHash(line), entry: entryOf(source, line) }))
   const offered = db.prepare("SELECT trove_id FROM available WHERE source = ?").pluck()
   let before = new Set<number>()
   let after = new Set<number>()
   db.transaction(() => {
     before = new Set(offered.all(source.name) as number[])
-    db.prepare("DELETE FROM available WHERE source = ? AND (part IS NULL OR part NOT IN (SELECT value FROM json_each(?)))").run(source.name, listed)
+    db.prepare("DELETE FROM available WHERE source = ? AND (entry IS NULL OR entry IN (SELECT value FROM json_each(?)))").run(
+      source.name,
+      JSON.stringify(changes.remove),
+    )
     const avail = db.prepare(
-      `INSERT OR IGNORE INTO available (source, trove_id, archive, archive_sha256, archive_size, archive_mtime, part) VALUES (?, ?, ?, ?, 0, 0, ?)`,
+      `INSERT OR REPLACE INTO available (source, trove_id, archive, archive_sha256, archive_size, archive_mtime, entry) VALUES (?, ?, ?, ?, 0, 0, ?)`,
     )
     const prov = db.prepare(
       `INSERT OR IGNORE INTO provenance (trove_id, source, origin, archive_sha256, signature_key, imported_at) VALUES (?, ?, ?, ?, ?, ?)`,
     )
-    for (const { part, entry } of entries) {
+    for (const { hash, entry } of entries) {
       const id = upsertLazyTrove(db, {
         ...entry,
         hasScripts: entry.scripts,
         manifest: entry.manifest,
       })
-      avail.run(source.name, id, entry.digest, entry.digest, part)
+      avail.run(source.name, id, entry.digest, entry.digest, hash)
       prov.run(id, source.name, origin, entry.digest, trust ? trust.keys.join(" ") : null, now)
     }
     db.prepare(
@@ -313,7 +358,7 @@ export interface RepoOffer {
 }
 
 /**
- * Reads every part a repository lists now, with the same checks as a sync
+ * Reads every trove a repository lists now, with the same checks as a sync
  * (root chain, signature, digests) but accepting an older or expired
  * document: the caller reports those rather than refusing to look.
  * Undefined when the location has no repository any more.
@@ -324,11 +369,6 @@ export const readRepoOffer = async (source: SourceRow, base: string, now: string
   const trust = source.insecure ? undefined : await followRoots(source, base)
   const read = await readTop(source, base, trust, 0, now, { allowExpired: true }, null)
   if (read.unchanged) throw new SourceError({ source: source.name, reason: `${base} answered 304 to an unconditional request` })
-  const entries: Entry[] = []
-  await forEachBounded(read.top.parts, CONCURRENCY, async (p) => {
-    const bytes = await readObject(source, base, "metadata part", p.sha256, p.size)
-    const doc = decodeJson(PartDoc, bytes, (r) => new SourceError({ source: source.name, reason: `bad metadata part ${p.sha256.slice(0, 16)}: ${r}` }))
-    for (const e of doc.troves) entries.push(checkEntry(source, e))
-  })
+  const entries = [...(await readParts(source, base, read.top)).values()].map((line) => entryOf(source, line))
   return { entries, signed: trust !== undefined, version: read.top.version }
 }

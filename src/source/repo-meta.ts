@@ -7,21 +7,26 @@ import { FORMAT_NAMES } from "./formats.js"
 import { GroupMembers } from "./group.js"
 import { ManifestFile } from "./native.js"
 
-// The documents of a format version 2 repository (README: Repositories).
+// The documents of a format version 3 repository (README: Repositories).
 //
 //   root/N.json     the signing keys, N = 1, 2, …; root N+1 is signed by the
 //                   keys of root N and by its own (key rotation, revocation)
 //   repo.zst        the signed top document: format version, a `version`
-//                   serial, `expires`, and the metadata parts by digest
+//                   serial, `expires`, the digest of the state (every trove's
+//                   metadata line), the parts by digest, and patches to this
+//                   state from the states before it
 //   objects/ab/cd….zst  content-addressed, zstd-compressed, keyed by the
-//                   sha256 of the uncompressed bytes: metadata parts (the
-//                   planner's view of the troves whose names hash to one
-//                   bucket), per-trove file manifests, and file contents
+//                   sha256 of the uncompressed bytes: metadata parts (one
+//                   line per trove, the troves whose names hash to one
+//                   bucket), patches (repo-state.ts), per-trove file
+//                   manifests, and file contents
 //
 // Signed documents are an envelope: the signed JSON as a string (verified as
 // the bytes it is, before it is parsed) and signatures by key id.
 
-export const FORMAT_VERSION = 2
+export const FORMAT_VERSION = 3
+/** The version before: its metadata is read only to rebuild it as this version (roots did not change). */
+export const PREVIOUS_FORMAT = 2
 export const TOP = "repo.zst"
 export const rootFile = (version: number) => `root/${version}.json`
 export const objectFile = (sha256: string) => `objects/${sha256.slice(0, 2)}/${sha256.slice(2)}.zst`
@@ -42,7 +47,7 @@ type Envelope = typeof Envelope.Type
 
 export const Root = Schema.Struct({
   type: Schema.Literal("root"),
-  formatVersion: Schema.Literal(FORMAT_VERSION),
+  formatVersion: Schema.Literal(PREVIOUS_FORMAT, FORMAT_VERSION),
   version: Schema.Int.pipe(Schema.positive()),
   /** ed25519 public keys, each as the base64 text of a .pub file */
   keys: Schema.Array(Schema.String).pipe(Schema.minItems(1)),
@@ -53,17 +58,46 @@ export type Root = typeof Root.Type
 export const Part = Schema.Struct({ sha256: Sha256, size: Count })
 export type Part = typeof Part.Type
 
+/** A patch object: from the state `from` to the state the top document names. */
+export const PatchRef = Schema.Struct({ from: Sha256, sha256: Sha256, size: Count })
+export type PatchRef = typeof PatchRef.Type
+
 export const Top = Schema.Struct({
   type: Schema.Literal("repo"),
   formatVersion: Schema.Literal(FORMAT_VERSION),
   version: Schema.Int.pipe(Schema.positive()),
   expires: Schema.String,
   generatedAt: Schema.String,
+  /** the digest of the set of metadata lines the parts hold (repo-state.ts: stateDigest) */
+  state: Sha256,
   /** how many buckets trove names hash into: kept while it fits, so a rebuild changes only the parts whose troves changed */
   buckets: Schema.Int.pipe(Schema.positive()),
   parts: Schema.Array(Part),
+  /** from the last states before this one, newest first: a client at one of them reads one patch, not the parts */
+  patches: Schema.Array(PatchRef),
 })
 export type Top = typeof Top.Type
+
+/** Format version 2's top document and parts, as much as rebuilding it as version 3 reads. */
+export const TopV2 = Schema.Struct({
+  type: Schema.Literal("repo"),
+  formatVersion: Schema.Literal(PREVIOUS_FORMAT),
+  version: Schema.Int.pipe(Schema.positive()),
+  expires: Schema.String,
+  generatedAt: Schema.String,
+  buckets: Schema.Int,
+  parts: Schema.Array(Part),
+})
+export const PartV2 = Schema.Struct({ formatVersion: Schema.Literal(PREVIOUS_FORMAT), troves: Schema.Array(Schema.Unknown) })
+
+/** The format version a signed document says it is, read before its schema: an older one is named, not a schema problem. */
+export const formatVersionOf = (signed: string): unknown => {
+  try {
+    return (JSON.parse(signed) as { formatVersion?: unknown } | null)?.formatVersion
+  } catch {
+    return undefined
+  }
+}
 
 /** What the planner needs of one trove, and where its files are. */
 export const Entry = Schema.Struct({
@@ -93,8 +127,6 @@ export const Entry = Schema.Struct({
   members: Schema.optional(GroupMembers),
 })
 export type Entry = typeof Entry.Type
-
-export const PartDoc = Schema.Struct({ formatVersion: Schema.Literal(FORMAT_VERSION), troves: Schema.Array(Entry) })
 
 /** A trove's files as in a native archive's manifest (relative paths: checked as an archive's are), and its maintainer scripts. */
 export const ManifestDoc = Schema.Struct({
@@ -166,14 +198,16 @@ export const validSignatures = (env: Envelope, keys: ReadonlyArray<string>): num
 // ---- buckets ----------------------------------------------------------------
 
 /**
- * Buckets for `troves` troves: about 16 troves each, a power of two. The
- * count stays while a rebuild keeps between 2 and 32 troves a bucket, since
- * changing it changes every part (clients then fetch all of them once).
+ * Buckets for `troves` troves: about 1024 troves each, a power of two: parts
+ * that compress well and few requests for a first sync (a re-sync reads a
+ * patch, not parts). The count stays while a rebuild keeps between 128 and
+ * 2048 troves a bucket, since changing it changes every part.
  */
+export const TROVES_PER_PART = 1024
 export const bucketCount = (troves: number, previous: number | undefined): number => {
-  if (previous !== undefined && troves <= previous * 32 && troves >= previous * 2) return previous
+  if (previous !== undefined && troves <= previous * TROVES_PER_PART * 2 && troves >= (previous * TROVES_PER_PART) / 8) return previous
   let n = 1
-  while (n * 16 < troves) n *= 2
+  while (n * TROVES_PER_PART < troves) n *= 2
   return n
 }
 

@@ -6,21 +6,15 @@ import type { NewTrove } from "../db/troves.js"
 import { UsageError } from "../errors.js"
 import { checkOutputFile, readInputFile, writeOutputFile } from "../files.js"
 import { ContentStore } from "../store/store.js"
-import { unzstd } from "./decompress.js"
 import { fetchFromArchive, isTroveArchive, readTroveArchive } from "./formats.js"
 import type { ManifestFile } from "./native.js"
 import {
   type Entry,
   FORMAT_VERSION,
-  MAX_META,
   type ManifestDoc,
-  PartDoc,
   Root,
   TOP,
-  Top,
   V1_INDEX,
-  bucketCount,
-  bucketOf,
   decodeJson,
   dependablePath,
   objectFile,
@@ -30,6 +24,7 @@ import {
   rootFile,
   signEnvelope,
 } from "./repo-meta.js"
+import { readPublished, writeMetadata } from "./repo-publish.js"
 
 // Publishing a static repository of format version 2 (see repo-meta.ts for
 // the layout). Any HTTP server, CDN or object store can serve it.
@@ -123,14 +118,6 @@ export const latestRoot = (out: string): Root | undefined => {
   return root
 }
 
-const readTop = (out: string): Top | undefined => {
-  const file = path.join(out, TOP)
-  if (!fs.existsSync(file)) return undefined
-  return decodeJson(Top, openEnvelope(unzstd(fs.readFileSync(file), MAX_META), bad(out)).signed, bad(out))
-}
-
-const readObject = (out: string, sha256: string, size: number): Buffer => unzstd(fs.readFileSync(path.join(out, objectFile(sha256))), size)
-
 const sha256Of = (data: Uint8Array) => crypto.createHash("sha256").update(data).digest("hex")
 
 const toManifestFile = (f: NewTrove["files"][number]): typeof ManifestFile.Type => ({
@@ -222,7 +209,7 @@ export const publish = async (out: string, inputs: Iterable<TroveInput>, options
   if (expires === undefined) throw new UsageError({ message: `--expires '${options.expires}': give a number and d, h or m (7d, 12h, 90m)` })
   const key = options.signKey === undefined ? undefined : readPrivateKey(options.signKey)
   if (fs.existsSync(path.join(out, V1_INDEX)) && !fs.existsSync(path.join(out, TOP)))
-    throw bad(out)(`is a format version 1 repository (${V1_INDEX}); build version 2 into a new directory from the archives`)
+    throw bad(out)(`is a format version 1 repository (${V1_INDEX}); build version ${FORMAT_VERSION} into a new directory from the archives`)
   const root = latestRoot(out)
   let newRoot: Root | undefined
   if (key) {
@@ -232,11 +219,8 @@ export const publish = async (out: string, inputs: Iterable<TroveInput>, options
       throw bad(out)(`${options.signKey} is not a signing key of its root (version ${root.version}); change keys with \`conary repo rotate-key\``)
   } else if (root) throw bad(out)(`is signed (root version ${root.version}): give --sign KEY`)
 
-  const old = readTop(out)
-  const entries = new Map<string, Entry>()
-  for (const part of old?.parts ?? []) {
-    for (const e of decodeJson(PartDoc, readObject(out, part.sha256, part.size), bad(out)).troves) entries.set(e.digest, e)
-  }
+  const old = readPublished(out, bad(out))
+  const entries = new Map<string, string>(old?.lines)
   fs.mkdirSync(out, { recursive: true })
   const temp = path.join(out, `.conary-build-${process.pid}`)
   fs.rmSync(temp, { recursive: true, force: true })
@@ -258,46 +242,14 @@ export const publish = async (out: string, inputs: Iterable<TroveInput>, options
       const { manifest, entry } = publishable(trove)
       if (!present(entry.manifest.sha256)) store.putBuffer(manifest, entry.manifest.sha256)
       if (!entries.has(trove.digest)) added++
-      entries.set(trove.digest, entry)
+      entries.set(trove.digest, JSON.stringify(entry))
     }
     const objects = filesUnder(path.join(temp, "objects"))
     compressAll(objects, 3, temp)
 
-    // Metadata parts: the troves whose names hash to one bucket, sorted, so an unchanged bucket is the same object.
-    const buckets = bucketCount(entries.size, old?.buckets)
-    const byBucket = new Map<number, Entry[]>()
-    for (const e of entries.values()) {
-      const b = bucketOf(e.name, buckets)
-      let list = byBucket.get(b)
-      if (!list) byBucket.set(b, (list = []))
-      list.push(e)
-    }
-    const parts: Array<{ sha256: string; size: number }> = []
-    const partFiles: string[] = []
-    for (const b of [...byBucket.keys()].sort((x, y) => x - y)) {
-      const troves = byBucket.get(b)!.sort((x, y) => (x.name < y.name ? -1 : x.name > y.name ? 1 : x.digest < y.digest ? -1 : 1))
-      const bytes = Buffer.from(JSON.stringify({ formatVersion: FORMAT_VERSION, troves }))
-      const sha256 = sha256Of(bytes)
-      parts.push({ sha256, size: bytes.length })
-      if (!present(sha256)) {
-        store.putBuffer(bytes, sha256)
-        partFiles.push(store.pathOf(sha256))
-      }
-    }
-    compressAll(partFiles, 19, temp)
-
-    const top: Top = {
-      type: "repo",
-      formatVersion: FORMAT_VERSION,
-      version: (old?.version ?? 0) + 1,
-      expires,
-      generatedAt: options.now,
-      buckets,
-      parts,
-    }
-    const topBytes = path.join(temp, "top.json")
-    fs.writeFileSync(topBytes, signEnvelope(top, key ? [key] : []))
-    compressAll([topBytes], 19, temp)
+    const { version, topFile } = writeMetadata(old, entries, { out, fail: bad(out), store, present, expires, now: options.now, key })
+    compressAll([...filesUnder(path.join(temp, "objects"))].filter((f) => !f.endsWith(".zst")), 19, temp)
+    compressAll([topFile], 19, temp)
 
     // Commit: objects first (content-addressed: harmless to the metadata in force), then the root, then the top document.
     let written = 0
@@ -311,12 +263,12 @@ export const publish = async (out: string, inputs: Iterable<TroveInput>, options
       fs.mkdirSync(path.join(out, "root"), { recursive: true })
       writeAtomic(path.join(out, rootFile(newRoot.version)), signEnvelope(newRoot, [key!]))
     }
-    fs.renameSync(`${topBytes}.zst`, path.join(out, TOP))
+    fs.renameSync(`${topFile}.zst`, path.join(out, TOP))
     return {
       troves: entries.size,
       added,
       objects: written,
-      version: top.version,
+      version,
       expires,
       root: (newRoot ?? root)?.version ?? null,
       signed: key !== undefined,

@@ -9,7 +9,7 @@ import { addSource, listSources, removeSource } from "../../db/sources.js"
 import { BadArchivesError, NotFoundError, UsageError } from "../../errors.js"
 import { isHttp } from "../../source/remote.js"
 import { publicKeyString } from "../../source/repo.js"
-import { TOP, V1_INDEX } from "../../source/repo-meta.js"
+import { FORMAT_VERSION, TOP, V1_INDEX } from "../../source/repo-meta.js"
 import { syncSource } from "../../source/sync.js"
 import { attempt, jsonOption, rootOptions, withConary } from "../context.js"
 import { printJson, println, table } from "../format.js"
@@ -48,7 +48,7 @@ const add = Command.make(
           // A repository (over HTTP, or a directory with its top document); otherwise a directory of archives.
           if (fs.existsSync(path.join(dir, V1_INDEX)) && !fs.existsSync(path.join(dir, TOP)))
             throw new UsageError({
-              message: `source ${args.name}: ${dir} is a format version 1 repository (${V1_INDEX}); this conary reads version 2: rebuild it with \`conary repo build\``,
+              message: `source ${args.name}: ${dir} is a format version 1 repository (${V1_INDEX}); this conary reads version ${FORMAT_VERSION}: rebuild it with \`conary repo build\``,
             })
           return dir
         }) as [string, ...string[]]
