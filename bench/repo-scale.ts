@@ -2,18 +2,23 @@
 // Debian main (60,000 troves, 3,000,000 files; names, dependencies and sizes
 // generated), served by nginx on loopback. Prints the build time, the size of
 // the top metadata, the first `source sync` (seconds, bytes), a re-sync after
-// 100 troves changed, and a `plan` of 50 troves (manifests fetched), beside
-// what apt downloads for Debian main (Packages.xz, read from this machine's
-// apt lists when present).
+// 100 troves changed (one patch), a re-sync after a rebuild that only renews
+// the expiry and one with nothing new (304), and a `plan` of 50 troves
+// (manifests fetched), beside what apt downloads for Debian main
+// (Packages.xz, and Contents for the files, from this machine's apt lists
+// when present).
 //
 //   npx tsx bench/repo-scale.ts
 //   REPO_TROVES=6000 REPO_FILES=300000 npx tsx bench/repo-scale.ts     (a tenth)
 //
-// The troves are made in-process and published with the code `repo build`
-// runs after reading archives (publish()); file contents come from a pool of
+// The troves are made one at a time as publish() (the code `repo build` runs
+// after reading archives) asks for them, so memory holds one trove's files
+// and every trove's metadata line; file contents come from a pool of
 // REPO_CONTENTS distinct ones (default 20,000), so the manifests list every
 // file but the disk holds a bounded number of contents. Metadata figures do
 // not depend on the pool; the build time of real contents would be larger.
+// BENCH_DIR puts the repository and the root somewhere other than the temp
+// directory (the full shape writes ~1 GB of manifests).
 import { execFileSync } from "node:child_process"
 import { createHash } from "node:crypto"
 import * as fs from "node:fs"
@@ -106,7 +111,6 @@ try {
   const buildSeconds = (performance.now() - t0) / 1000
   const topSize = fs.statSync(path.join(repo, "repo.zst")).size
   console.log(`repo build:       ${buildSeconds.toFixed(1)} s, ${built.objects} objects; top metadata (repo.zst) ${(topSize / 1024).toFixed(1)} KiB`)
-
   const root = path.join(base, "root")
   fs.mkdirSync(root)
   const r = ["--root", root]
@@ -117,7 +121,7 @@ try {
   const first = served(mark)
   console.log(`first sync:       ${firstSync.toFixed(1)} s, ${(bytes(first) / MiB).toFixed(2)} MiB in ${first.length} requests`)
 
-  // 100 troves get a new revision: a re-sync reads the top document and the parts holding them.
+  // 100 troves get a new revision: a re-sync reads the top document and one patch.
   const changed = new Set(range(CHANGED).map((i) => (i * 7919) % TROVES))
   t0 = performance.now()
   await publish(repo, inputs(changed, () => 1), { signKey: key, expires: "7d", now: new Date().toISOString() })
@@ -129,6 +133,18 @@ try {
     `re-sync (${CHANGED} changed): ${resyncSeconds.toFixed(1)} s, ${(bytes(resync) / 1024).toFixed(1)} KiB in ${resync.length} requests (rebuild ${rebuildSeconds.toFixed(1)} s)`,
   )
 
+  // The expiry renewed (a rebuild with no inputs): the top document only. Then nothing new: 304.
+  await publish(repo, [], { signKey: key, expires: "7d", now: new Date().toISOString() })
+  mark = requests(nginx).length
+  const renewSeconds = seconds(() => conary("source", "sync", ...r))
+  const renewed = served(mark)
+  mark = requests(nginx).length
+  conary("source", "sync", ...r)
+  const same = requests(nginx).slice(mark)
+  console.log(
+    `re-sync (expiry renewed): ${renewSeconds.toFixed(1)} s, ${(bytes(renewed) / 1024).toFixed(1)} KiB in ${renewed.length} requests; unchanged: ${same.map(([, p, st, b]) => `${p.split("/").pop()} ${st} ${b} B`).join(", ")}`,
+  )
+
   // A plan for 50 troves (with their dependencies): only their manifests are fetched.
   conary("desired", "add", ...range(PLANNED).map((i) => name(TROVES - 1 - i * 3)), ...r)
   mark = requests(nginx).length
@@ -136,15 +152,21 @@ try {
   const planned = served(mark).filter(([, p]) => p.includes("/objects/"))
   console.log(`plan (${PLANNED} desired):  ${planSeconds.toFixed(1)} s, ${planned.length} manifests fetched, ${(bytes(planned) / 1024).toFixed(1)} KiB`)
 
-  // apt, for the same job: Packages.xz of Debian main (from this machine's apt lists, else the known figure).
+  // apt, for the same job: Packages.xz and Contents of Debian main (from this machine's apt lists, else the known figures).
   const release = "/var/lib/apt/lists/deb.debian.org_debian_dists_bookworm_InRelease"
-  const m = fs.existsSync(release) ? / (\d+) main\/binary-amd64\/Packages\.xz$/m.exec(fs.readFileSync(release, "utf8")) : null
-  const packagesXz = m ? Number(m[1]) : 9 * MiB
-  console.log(`apt:              Packages.xz of Debian main ${(packagesXz / MiB).toFixed(2)} MiB${m ? " (bookworm, from apt's InRelease here)" : " (known figure)"}, fetched whole on any change`)
+  const listed = (file: string) => (fs.existsSync(release) ? new RegExp(` (\\d+) main/${file.replace(/[.]/g, "\\.")}$`, "m").exec(fs.readFileSync(release, "utf8")) : null)
+  const xz = listed("binary-amd64/Packages.xz")
+  const contents = listed("Contents-amd64.gz")
+  const packagesXz = xz ? Number(xz[1]) : 9 * MiB
+  const contentsGz = contents ? Number(contents[1]) : 50 * MiB
+  const from = xz ? " (bookworm, from apt's InRelease here)" : " (known figures)"
+  console.log(`apt:              Packages.xz of Debian main ${(packagesXz / MiB).toFixed(2)} MiB, Contents-amd64.gz ${(contentsGz / MiB).toFixed(2)} MiB${from}; each fetched whole on any change`)
   console.log(
     `ratios:           first sync ${(bytes(first) / packagesXz).toFixed(2)}x Packages.xz (goal <= 1); ` +
-      `re-sync ${((100 * bytes(resync)) / packagesXz).toFixed(2)} % of it (goal <= 1 %)`,
+      `re-sync ${((100 * bytes(resync)) / packagesXz).toFixed(2)} % of it (goal <= 1 %); ` +
+      `50 troves' manifests ${((100 * bytes(planned)) / contentsGz).toFixed(2)} % of Contents`,
   )
+  console.log(`peak RSS of this process (generation and publish): ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`)
 } finally {
   await nginx.stop()
   fs.rmSync(base, { recursive: true, force: true })

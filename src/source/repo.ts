@@ -227,7 +227,14 @@ export const publish = async (out: string, inputs: Iterable<TroveInput>, options
   fs.mkdirSync(temp)
   try {
     const store = new ContentStore(temp)
-    const present = (sha: string) => fs.existsSync(path.join(out, objectFile(sha))) || store.has(sha)
+    // Remembered: a distribution's files share contents, and each check is a stat.
+    const known = new Set<string>()
+    const present = (sha: string) => {
+      if (known.has(sha)) return true
+      if (!fs.existsSync(path.join(out, objectFile(sha))) && !store.has(sha)) return false
+      known.add(sha)
+      return true
+    }
     let added = 0
     for (const input of inputs) {
       let trove: NewTrove
