@@ -1,10 +1,11 @@
 import * as crypto from "node:crypto"
 import * as fs from "node:fs"
 import * as http from "node:http"
+import * as net from "node:net"
 import type { AddressInfo } from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
-import { spawnSync } from "node:child_process"
+import { spawn, spawnSync } from "node:child_process"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { unzstd } from "../src/source/decompress.js"
 import { FORMAT_VERSION, signEnvelope } from "../src/source/repo-meta.js"
@@ -218,6 +219,30 @@ describe("a hostile repository server", () => {
     expect(ranges("/usr/share/app/f")).toEqual(["bytes=1000-", "whole"])
     expect(fs.readdirSync(tmp)).toEqual([])
   }, 60_000)
+
+  it("gives up on a server that never completes a connection, naming the URL, with nothing written", async () => {
+    // A listener whose process is stopped: the kernel queues connections up to the backlog and then drops the
+    // SYNs of more, so a connect stalls as it does to a host that has gone away.
+    const child = spawn(process.execPath, ["-e", "require('net').createServer().listen({ host: '127.0.0.1', port: 0, backlog: 1 }, function () { console.log(this.address().port) })"])
+    const fillers: net.Socket[] = []
+    try {
+      const port = Number(await new Promise<string>((resolve) => child.stdout.once("data", (d: Buffer) => resolve(d.toString()))))
+      child.kill("SIGSTOP")
+      for (let i = 0; i < 4; i++) fillers.push(net.connect(port, "127.0.0.1").on("error", () => {}))
+      await new Promise((resolve) => setTimeout(resolve, 200))
+      const { r } = setupRoot()
+      await must(["source", "add", "s", `http://127.0.0.1:${port}/repo`, "--trust", pub, ...r])
+      const listed = async () => JSON.parse(await must(["source", "list", "--json", ...r])).sources.find((x: { name: string }) => x.name === "s")
+      const before = await listed()
+      const stalled = await run(["source", "sync", ...r])
+      expect(stalled.code).toBe(1)
+      expect(stalled.stderr).toBe(`conary: source s: fetching root/1.json: cannot connect to http://127.0.0.1:${port}/repo/root/1.json within ${TIMEOUT} s\n`)
+      expect(await listed()).toEqual(before)
+    } finally {
+      for (const f of fillers) f.destroy()
+      child.kill("SIGKILL")
+    }
+  }, 30_000)
 
   it("falls back to another source offering the same content, and names each when all fail", async () => {
     handler = (_req, _res, serve) => serve()
