@@ -7,7 +7,8 @@
 #   command   package        used by
 TOOLS='
 dpkg-deb  dpkg                   reference extraction, building test .debs, version ordering
-nginx     nginx                  serving a repository on loopback (repo.test.ts, bench/fleet.ts)
+nginx     nginx                  serving a repository on loopback (repo.test.ts, https.test.ts, bench/fleet.ts)
+openssl   openssl                a CA and a certificate for https (https.test.ts)
 rpm       rpm                    rpm packages (rpmbuild, rpm2cpio, rpm.vercmp)
 cpio      cpio                   rpm2cpio | cpio reference extraction
 pacman    pacman-package-manager pacman packages

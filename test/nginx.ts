@@ -24,8 +24,15 @@ const freePort = () =>
     server.on("error", reject)
   })
 
+export interface NginxOptions {
+  /** serve https with this certificate chain and key (PEM files) */
+  readonly tls?: { readonly cert: string; readonly key: string }
+  /** more directives for the server block (locations) */
+  readonly server?: string
+}
+
 /** Starts nginx in the foreground serving `root`; logs each request as `METHOD PATH STATUS BYTES`. */
-export const startNginx = async (dir: string, root: string): Promise<Nginx> => {
+export const startNginx = async (dir: string, root: string, options: NginxOptions = {}): Promise<Nginx> => {
   const port = await freePort()
   const conf = path.join(dir, "nginx.conf")
   const accessLog = path.join(dir, "access.log")
@@ -48,21 +55,25 @@ http {
   uwsgi_temp_path ${dir}/temp/uwsgi;
   scgi_temp_path ${dir}/temp/scgi;
   server {
-    listen 127.0.0.1:${port};
+    listen 127.0.0.1:${port}${options.tls ? ` ssl;\n    ssl_certificate ${options.tls.cert};\n    ssl_certificate_key ${options.tls.key}` : ""};
     root ${root};
+    ${options.server ?? ""}
   }
 }
 `,
   )
   const child: ChildProcess = spawn("nginx", ["-c", conf, "-p", dir], { stdio: "ignore" })
-  const url = `http://127.0.0.1:${port}`
+  const url = `${options.tls ? "https" : "http"}://127.0.0.1:${port}`
+  // Up when the port answers (a TCP connect: no certificate to trust for that).
   for (let i = 0; i < 100; i++) {
-    try {
-      await fetch(url)
-      break
-    } catch {
-      await new Promise((r) => setTimeout(r, 50))
-    }
+    const up = await new Promise<boolean>((resolve) =>
+      net.connect(port, "127.0.0.1").once("connect", function (this: net.Socket) {
+        this.destroy()
+        resolve(true)
+      }).once("error", () => resolve(false)),
+    )
+    if (up) break
+    await new Promise((r) => setTimeout(r, 50))
   }
   return {
     url,

@@ -1,5 +1,7 @@
+import * as fs from "node:fs"
 import * as http from "node:http"
 import * as https from "node:https"
+import * as tls from "node:tls"
 import type { IndexValidator } from "../db/sources.js"
 
 // HTTP GET for repositories, assuming the server may be hostile or broken:
@@ -47,11 +49,46 @@ const retryAfterMs = (value: string | undefined, now = Date.now()): number | und
   return Number.isNaN(at) ? undefined : Math.max(0, at - now)
 }
 
+/** The system's CA bundle, as OpenSSL tools (apt, curl) find it: SSL_CERT_FILE, else Debian's. */
+const SYSTEM_CAS = "/etc/ssl/certs/ca-certificates.crt"
+
+const certificatesIn = (file: string | undefined): string[] => {
+  if (!file) return []
+  try {
+    return fs.readFileSync(file, "utf8").match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? []
+  } catch {
+    return [] // no bundle there
+  }
+}
+
+let trusted: tls.SecureContext | undefined
+/**
+ * What https trusts: Node's own roots, the system's CA bundle (where a fleet
+ * installs its own CA, with update-ca-certificates; or SSL_CERT_FILE) and
+ * NODE_EXTRA_CA_CERTS. Made once a process.
+ */
+const secureContext = (): tls.SecureContext =>
+  (trusted ??= tls.createSecureContext({
+    ca: [...tls.rootCertificates, ...certificatesIn(process.env.SSL_CERT_FILE || SYSTEM_CAS), ...certificatesIn(process.env.NODE_EXTRA_CA_CERTS)],
+  }))
+
+/** Errors of certificate verification: no retry helps, and the message says what to do. */
+const CERT_ERROR = /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)/
+
+const failureOf = (url: URL, e: unknown): HttpFailure => {
+  if (e instanceof HttpFailure) return e
+  const code = describe(e)
+  if (url.protocol === "https:" && CERT_ERROR.test(code))
+    return new HttpFailure(`${url}: the server's certificate is not trusted (${code}); add its CA to the system's bundle (update-ca-certificates) or to NODE_EXTRA_CA_CERTS`, false)
+  return new HttpFailure(`cannot reach ${url} (${code})`, true)
+}
+
 /** One request, without following redirects; timeouts cover connecting, the headers and the body. */
 const requestOnce = (url: URL, headers: Record<string, string>, timeout: number): Promise<http.IncomingMessage> =>
   new Promise((resolve, reject) => {
     let response: http.IncomingMessage | undefined
-    const req = (url.protocol === "https:" ? https : http).get(url, { headers, timeout }, (res) => resolve((response = res)))
+    const onResponse = (res: http.IncomingMessage) => resolve((response = res))
+    const req = url.protocol === "https:" ? https.get(url, { headers, timeout, secureContext: secureContext() } as https.RequestOptions, onResponse) : http.get(url, { headers, timeout }, onResponse)
     req.on("timeout", () => {
       const silent = req.socket?.connecting !== false ? `cannot connect to ${url} within ${seconds(timeout)}` : `${url} sent nothing for ${seconds(timeout)}`
       const failure = new HttpFailure(silent, true)
@@ -59,7 +96,7 @@ const requestOnce = (url: URL, headers: Record<string, string>, timeout: number)
       response?.destroy(failure)
       req.destroy(failure)
     })
-    req.on("error", (e) => reject(e instanceof HttpFailure ? e : new HttpFailure(`cannot reach ${url} (${describe(e)})`, true)))
+    req.on("error", (e) => reject(failureOf(url, e)))
   })
 
 /**
@@ -79,6 +116,8 @@ export const get = async (location: string, headers: Record<string, string> = {}
       const next = new URL(res.headers.location, url)
       if (next.protocol !== "http:" && next.protocol !== "https:")
         throw new HttpFailure(`${url} redirects to ${next.protocol} (only http and https are followed)`, false)
+      // What came over TLS does not continue in clear text (a downgrade).
+      if (url.protocol === "https:" && next.protocol === "http:") throw new HttpFailure(`${url} redirects to ${next} (from https to http: refused)`, false)
       url = next
       continue
     }
