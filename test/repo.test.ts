@@ -50,7 +50,7 @@ const setup = async () => {
   return { work, repo, inputs, key: path.join(work, "k.key"), pub: path.join(work, "k.pub"), www }
 }
 
-describe("format version 2 repositories over HTTP", () => {
+describe("format version 3 repositories over HTTP", () => {
   it.skipIf(skipNginx)("syncs metadata only, fetches a trove's manifest when a plan needs it, and re-syncs by one patch", async () => {
     const { work, repo, inputs, key, pub, www } = await setup()
     for (let i = 0; i < 40; i++) await makeTrove(inputs, `lib${i}`, "1.0-1-1", { [`usr/share/lib${i}/data`]: `lib ${i}\n`.repeat(50) })
