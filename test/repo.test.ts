@@ -362,9 +362,18 @@ describe("repositories: trust, building, versions", () => {
     // Format version 2 (the same troves, as that format kept them): refused by name; `repo build` rebuilds it in place.
     const top3 = signedTop(repoDir)
     const lines = top3.parts.flatMap((p: { sha256: string }) => unzstd(fs.readFileSync(objectFile(repoDir, p.sha256)), 1 << 26).toString().trim().split("\n"))
-    const part2 = JSON.stringify({ formatVersion: 2, troves: lines.map((l: string) => JSON.parse(l)) })
-    fs.mkdirSync(path.dirname(objectFile(repoDir, sha256(part2))), { recursive: true })
-    fs.writeFileSync(objectFile(repoDir, sha256(part2)), zstd(part2))
+    const writeObject = (text: string) => {
+      fs.mkdirSync(path.dirname(objectFile(repoDir, sha256(text))), { recursive: true })
+      fs.writeFileSync(objectFile(repoDir, sha256(text)), zstd(text))
+      return { sha256: sha256(text), size: Buffer.byteLength(text) }
+    }
+    const troves2 = lines.map((l: string) => {
+      const t = JSON.parse(l)
+      const manifest = unzstd(fs.readFileSync(objectFile(repoDir, t.manifest.sha256)), 1 << 26).toString()
+      return { ...t, manifest: writeObject(manifest.replace('{"formatVersion":3,', '{"formatVersion":2,')) }
+    })
+    const part2 = JSON.stringify({ formatVersion: 2, troves: troves2 })
+    writeObject(part2)
     const top2 = { type: "repo", formatVersion: 2, version: 7, expires: top3.expires, generatedAt: top3.generatedAt, buckets: 1, parts: [{ sha256: sha256(part2), size: part2.length }] }
     fs.writeFileSync(path.join(repoDir, "repo.zst"), zstd(signEnvelope(top2, [])))
     expect(conary(["source", "sync", "lab", ...r]).stderr).toBe(
@@ -372,6 +381,11 @@ describe("repositories: trust, building, versions", () => {
     )
     expect(JSON.parse(ok(["repo", "build", repoDir, "--json"]))).toMatchObject({ troves: lines.length, added: 0, version: 8 })
     expect(ok(["source", "sync", "lab", ...r])).toContain(`lab: ${lines.length} troves (0 new or changed, 0 gone); metadata version 8`)
+    // Its version 2 manifests are read as they are.
+    const fresh = setupRoot()
+    ok(["source", "add", "lab", repoDir, "--insecure", ...fresh.r])
+    ok(["source", "sync", ...fresh.r])
+    expect(ok(["show", "app", "--files", ...fresh.r])).toContain("/usr/bin/app")
 
     // Format version 1 is named and refused.
     const v1 = path.join(work, "v1")

@@ -130,7 +130,8 @@ export type Entry = typeof Entry.Type
 
 /** A trove's files as in a native archive's manifest (relative paths: checked as an archive's are), and its maintainer scripts. */
 export const ManifestDoc = Schema.Struct({
-  formatVersion: Schema.Literal(FORMAT_VERSION),
+  // Unchanged in version 3: a version 2 repository rebuilt in place keeps its manifests.
+  formatVersion: Schema.Literal(PREVIOUS_FORMAT, FORMAT_VERSION),
   files: Schema.Array(ManifestFile),
   scripts: Schema.Record({ key: Schema.String, value: Schema.String }),
 })
