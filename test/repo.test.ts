@@ -397,5 +397,5 @@ describe("repositories: trust, building, versions", () => {
     expect(conary(["repo", "build", v1, inputs]).stderr).toBe(
       `conary: repository ${v1}: is a format version 1 repository (index.json); build version 3 into a new directory from the archives\n`,
     )
-  })
+  }, 180_000)
 })
