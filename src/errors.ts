@@ -131,6 +131,16 @@ export class LockError extends Data.TaggedError("LockError")<{
   }
 }
 
+/** A content store that cannot be used: not a directory, not writable, inside the root, busy. */
+export class StoreDirError extends Data.TaggedError("StoreDirError")<{
+  readonly store: string
+  readonly reason: string
+}> {
+  override get message() {
+    return `store ${this.store}: ${this.reason}`
+  }
+}
+
 export class StalePlanError extends Data.TaggedError("StalePlanError")<{
   readonly file: string
   readonly reason: string
@@ -175,6 +185,7 @@ export type ConaryError =
   | ApplyError
   | FlavorError
   | LockError
+  | StoreDirError
   | StalePlanError
   | ChangesetError
   | IoError
@@ -194,6 +205,7 @@ const TAGS = new Set([
   "ApplyError",
   "FlavorError",
   "LockError",
+  "StoreDirError",
   "StalePlanError",
   "ChangesetError",
   "IoError",

@@ -25,28 +25,50 @@ export const acquireLock = (
   timeoutSeconds: number,
 ): Lock => {
   const dir = path.dirname(dbPath)
-  const lockPath = path.join(dir, "lock")
   const infoPath = path.join(dir, "lock.holder")
-  const lock = new Database(lockPath)
+  const lock = fileLock(path.join(dir, "lock"), "exclusive", timeoutSeconds)
+  if (!lock) throw new LockError({ root, holder: describeHolder(infoPath), waited: timeoutSeconds })
+  writeHolder(infoPath, command)
+  return lock
+}
+
+/**
+ * The same lock on any file, exclusive (one holder, and no shared one) or
+ * shared (any number of holders at once, none while an exclusive one is held
+ * or waited for: a waiting exclusive holder goes first). Waits up to
+ * `timeoutSeconds`; undefined when still busy then. The wait blocks the
+ * thread: take it where nothing else must run meanwhile.
+ */
+export const fileLock = (file: string, mode: "exclusive" | "shared", timeoutSeconds: number): Lock | undefined => {
+  const lock = new Database(file)
   lock.pragma(`busy_timeout = ${Math.round(timeoutSeconds * 1000)}`)
   try {
-    lock.exec("BEGIN EXCLUSIVE")
+    if (mode === "exclusive") lock.exec("BEGIN EXCLUSIVE")
+    else {
+      // A read transaction holds SQLite's shared lock only on a database with a page to read.
+      lock.exec("CREATE TABLE IF NOT EXISTS lease (x)")
+      lock.exec("BEGIN")
+      lock.prepare("SELECT count(*) FROM lease").get()
+    }
   } catch (e) {
     lock.close()
     if ((e as { code?: string }).code !== "SQLITE_BUSY") throw e
-    throw new LockError({ root, holder: describeHolder(infoPath), waited: timeoutSeconds })
+    return undefined
   }
-  const holder: Holder = { pid: process.pid, command, since: new Date().toISOString() }
-  // Written whole then renamed, so a waiter never reads half of it.
-  const temp = `${infoPath}.${process.pid}`
-  fs.writeFileSync(temp, JSON.stringify(holder))
-  fs.renameSync(temp, infoPath)
   return {
     release() {
       lock.exec("ROLLBACK")
       lock.close()
     },
   }
+}
+
+/** Says who holds a lock, for the message a waiter prints; written whole then renamed, so a waiter never reads half of it. */
+export const writeHolder = (infoPath: string, command: string): void => {
+  const holder: Holder = { pid: process.pid, command, since: new Date().toISOString() }
+  const temp = `${infoPath}.${process.pid}`
+  fs.writeFileSync(temp, JSON.stringify(holder))
+  fs.renameSync(temp, infoPath)
 }
 
 /** Takes the lock only if it is free right now; undefined when someone holds it. */
@@ -59,7 +81,7 @@ export const tryLock = (dbPath: string, root: string, command: string): Lock | u
   }
 }
 
-const describeHolder = (infoPath: string): string => {
+export const describeHolder = (infoPath: string): string => {
   try {
     const h = JSON.parse(fs.readFileSync(infoPath, "utf8")) as Holder
     return `pid ${h.pid} (conary ${h.command}) since ${h.since}`

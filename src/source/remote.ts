@@ -173,27 +173,32 @@ export const fetchObjects = async (wanted: ReadonlyArray<WantedObject>, store: C
   const missing = wanted.filter((w) => !store.has(w.sha256))
   const down = new Map<string, string>()
   report.start("download", missing.length)
-  await forEachBounded(missing, CONCURRENCY, async ({ sha256, size, repos, tried }) => {
-    const failures = [...(tried ?? [])]
-    for (const { source, bases } of repos)
-      for (const base of bases) {
-        const known = down.get(base)
-        if (known !== undefined) {
-          failures.push(`source ${source}: ${known}`)
-          continue
-        }
-        try {
-          await fetchFrom(base, sha256, size, store)
-          report.tick()
-          return
-        } catch (e) {
-          if (!(e instanceof HttpFailure)) throw e
-          if (e.transient) down.set(base, e.message)
-          failures.push(`source ${source}: ${e.message}`)
-        }
-      }
-    throw new StoreError({ sha256, reason: failures.length > 0 ? failures.join("; ") : "no repository offers it" })
+  await forEachBounded(missing, CONCURRENCY, async (w) => {
+    // Roots sharing a store: another process may be fetching this very object; then it is waited for, not fetched again.
+    await store.fetchOnce(w.sha256, () => fetchAny(w, store, down))
+    report.tick()
   })
   report.done()
   return missing.length
+}
+
+/** Fetches one object from the first repository and mirror that serves it whole and verified. */
+const fetchAny = async ({ sha256, size, repos, tried }: WantedObject, store: ContentStore, down: Map<string, string>): Promise<void> => {
+  const failures = [...(tried ?? [])]
+  for (const { source, bases } of repos)
+    for (const base of bases) {
+      const known = down.get(base)
+      if (known !== undefined) {
+        failures.push(`source ${source}: ${known}`)
+        continue
+      }
+      try {
+        return await fetchFrom(base, sha256, size, store)
+      } catch (e) {
+        if (!(e instanceof HttpFailure)) throw e
+        if (e.transient) down.set(base, e.message)
+        failures.push(`source ${source}: ${e.message}`)
+      }
+    }
+  throw new StoreError({ sha256, reason: failures.length > 0 ? failures.join("; ") : "no repository offers it" })
 }

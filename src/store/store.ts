@@ -1,6 +1,7 @@
-import { createHash } from "node:crypto"
+import { createHash, randomBytes } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { fileLock } from "../db/lock.js"
 import { StoreError } from "../errors.js"
 
 /**
@@ -9,6 +10,12 @@ import { StoreError } from "../errors.js"
  */
 /** The mode of every store object. */
 export const STORE_MODE = 0o644
+
+// Temp names in a store shared by several roots' processes: the pid alone may
+// repeat (pid namespaces of containers sharing one store).
+const UNIQUE = `${process.pid}-${randomBytes(6).toString("hex")}`
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 export class ContentStore {
   private readonly objects: string
@@ -37,7 +44,34 @@ export class ContentStore {
 
   private tempFile(): string {
     this.mkdir(this.tmp)
-    return path.join(this.tmp, `${process.pid}-${this.seq++}`)
+    return path.join(this.tmp, `${UNIQUE}-${this.seq++}`)
+  }
+
+  /**
+   * Runs `fetch` for an object the store lacks, one process at a time per
+   * object (by one of 4096 lock files, named for the digest's first three hex
+   * digits and never removed, so a lock is never split between two files): a
+   * second process waits (without blocking its other downloads), then finds
+   * the object there. So a download's `.part` has one writer, and what a
+   * killed one left is resumed by the next. True when `fetch` ran.
+   */
+  async fetchOnce(sha256: string, fetch: () => Promise<void>): Promise<boolean> {
+    if (this.has(sha256)) return false
+    const locks = path.join(this.dir, "locks")
+    this.mkdir(locks)
+    const file = path.join(locks, sha256.slice(0, 3))
+    let lock = fileLock(file, "exclusive", 0)
+    while (!lock) {
+      await sleep(20 + Math.random() * 30)
+      lock = fileLock(file, "exclusive", 0)
+    }
+    try {
+      if (this.has(sha256)) return false
+      await fetch()
+      return true
+    } finally {
+      lock.release()
+    }
   }
 
   private commit(temp: string, sha256: string) {
@@ -85,7 +119,7 @@ export class ContentStore {
     this.commit(temp, sha256)
   }
 
-  /** Where a download of `sha256` accumulates, so an interrupted one can resume. */
+  /** Where a download of `sha256` accumulates, so an interrupted one can resume; written only inside fetchOnce. */
   partPath(sha256: string): string {
     this.mkdir(this.tmp)
     return path.join(this.tmp, `${sha256}.part`)
