@@ -12,6 +12,7 @@ import { currentGeneration } from "../db/state.js"
 import { type Recovery, recoverJournal } from "../reconcile/apply.js"
 import { type ConaryError, IoError, RootError, describeIo, isConaryError, printable } from "../errors.js"
 import type { Report } from "../model/report.js"
+import { chooseStore, storeDirOf } from "../store/location.js"
 import { ContentStore } from "../store/store.js"
 import { progressReport } from "./progress.js"
 
@@ -29,6 +30,11 @@ export const rootOptions = {
     Options.withFallbackConfig(Config.string("CONARY_DB")),
     Options.optional,
   ),
+  store: Options.text("store").pipe(
+    Options.withDescription("content store to use, shared with other roots (env CONARY_STORE; default <db dir>/store); recorded by commands that change state"),
+    Options.withFallbackConfig(Config.string("CONARY_STORE")),
+    Options.optional,
+  ),
   lockTimeout: Options.float("lock-timeout").pipe(
     Options.withDescription("seconds to wait for another conary working on this root (default 0: fail at once)"),
     // SQLite reads a negative busy timeout as "never wait": say so instead of guessing.
@@ -42,6 +48,7 @@ export const jsonOption = Options.boolean("json").pipe(Options.withDescription("
 export interface RootArgs {
   readonly root: string
   readonly db: Option.Option<string>
+  readonly store: Option.Option<string>
   readonly lockTimeout: number
 }
 
@@ -50,6 +57,8 @@ export interface Conary {
   readonly dbPath: string
   readonly db: Db
   readonly store: ContentStore
+  /** seconds to wait for another conary (--lock-timeout) */
+  readonly lockTimeout: number
   readonly report: Report
   readonly now: () => string
   /** what recovery did before this command, if anything */
@@ -140,7 +149,8 @@ const open = (args: RootArgs & { readonly json?: boolean }, access: Access, { ro
     root,
     dbPath,
     db,
-    store: new ContentStore(path.join(path.dirname(dbPath), "store")),
+    store: new ContentStore(storeDirOf(db, dbPath)),
+    lockTimeout: args.lockTimeout,
     report: progressReport(args.json === true),
     now: () => new Date().toISOString(),
   }
@@ -207,7 +217,10 @@ export const withConary = <A, E, R>(
           const opened = open(args, access, where)
           try {
             const recovered = await recoverIfNeeded(opened.conary, opened.lock)
-            return { conary: { ...opened.conary, recovered }, lock: opened.lock }
+            const store = await chooseStore(opened.conary, Option.getOrUndefined(args.store), access.write, args.lockTimeout)
+            if (store.movedFrom !== undefined)
+              process.stderr.write(`conary: ${printable(`this root now uses the store ${store.dir} (${store.copied} objects it needs copied from ${store.movedFrom})`)}\n`)
+            return { conary: { ...opened.conary, store: new ContentStore(store.dir), recovered }, lock: opened.lock }
           } catch (e) {
             opened.lock?.release()
             opened.conary.db.close()

@@ -12,6 +12,7 @@ import { type Trust, recordTroves, verifyObjects } from "../../changeset/load.js
 import type { RefreshOptions } from "../../reconcile/load.js"
 import { type Plan, isEmptyPlan } from "../../model/plan-schema.js"
 import { loadPlan } from "../../reconcile/saved-plan.js"
+import { holdStore } from "../../store/location.js"
 import { type Conary, attempt, jsonOption, rootOptions, withConary } from "../context.js"
 import { count, formatBytes, printJson, println } from "../format.js"
 import { loadingChangeset, trustOf, trustOptions } from "./changeset.js"
@@ -21,7 +22,15 @@ import { NO_CHANGES, blockedLines, currentPlan, fileNoteLines, overrideLines, pl
 export const applyAndReport = (c: Conary, plan: Plan, command: string, desired: string, json: boolean) =>
   Effect.gen(function* () {
     const started = performance.now()
-    const result = yield* attempt(() => applyPlan(c, plan, command, desired))
+    const result = yield* attempt(async () => {
+      // Held from before apply looks for contents in the store until its generation is recorded: no gc of a root sharing the store deletes them meanwhile.
+      const lease = holdStore(c, c.store.dir, c.lockTimeout)
+      try {
+        return await applyPlan(c, plan, command, desired)
+      } finally {
+        lease.release()
+      }
+    })
     const seconds = (performance.now() - started) / 1000
     if (json)
       return printJson({ formatVersion: 1, generation: result.generation, changed: !isEmptyPlan(plan), seconds, merges: result.merges, plan })

@@ -3,6 +3,7 @@ import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import { printable } from "../../errors.js"
 import { ROLLBACK } from "../../reconcile/apply.js"
 import { rollbackPlan } from "../../reconcile/rollback.js"
 import { collectGarbage } from "../../store/gc.js"
@@ -44,8 +45,10 @@ const gc = Command.make(
   (args) =>
     withConary(args, { write: true, command: "gc" }, (c) =>
       attempt(() => {
-        const r = collectGarbage(c.db, c.store, args.keep)
-        if (args.json) return printJson({ formatVersion: 1, ...r })
+        const r = collectGarbage(c, c.store, args.keep, c.lockTimeout)
+        for (const root of r.rootsDropped) process.stderr.write(`conary: ${printable(`store ${c.store.dir}: dropped root ${root} from its registry`)}\n`)
+        if (args.json) return printJson({ formatVersion: 1, ...r, store: c.store.dir })
+        if (r.rootsSharing > 0) println(`Store ${printable(c.store.dir)} is shared with ${count(r.rootsSharing, "other root")}: what they need was kept.`)
         println(
           `Removed ${count(r.generationsRemoved, "generation")} and ${count(r.objectsRemoved, "store object")}, ` +
             `freeing ${formatBytes(r.bytesFreed)}; ${count(r.objectsKept, "object")} kept.`,

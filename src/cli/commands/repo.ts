@@ -9,6 +9,7 @@ import { buildRepo, generateKey, rotateKey } from "../../source/repo.js"
 import { differenceLine } from "../../reconcile/group-state.js"
 import { rootStatus } from "../../reconcile/status.js"
 import { installedState } from "../../changeset/state.js"
+import { defaultStoreDir, sameStore } from "../../store/location.js"
 import { attempt, jsonOption, rootOptions, withConary } from "../context.js"
 import { EXIT_CHANGES, EXIT_OK } from "../exit.js"
 import { count, printJson, println } from "../format.js"
@@ -95,12 +96,14 @@ export const statusCommand = Command.make(
   (args) =>
     withConary(args, { write: false, command: "status" }, (c) =>
       attempt(async () => {
-        const s = await rootStatus(c.db, c.root, c.dbPath)
+        const shared = !sameStore(c.store.dir, defaultStoreDir(c.dbPath))
+        const s = { ...(await rootStatus(c.db, c.root, c.dbPath)), store: { path: c.store.dir, shared } }
         const state = args.installed ? installedState(c.db) : undefined
         if (args.json) printJson(state ? { ...s, state } : s)
         else {
           println(`root ${s.root}: generation ${s.generation}${s.lastApply ? `, last applied ${s.lastApply}` : ", never applied"}`)
           println(`desired ${count(s.desired, "row")}, installed ${count(s.installed, "trove")}`)
+          println(printable(`store ${s.store.path}${shared ? " (shared with other roots)" : " (the root's own)"}`))
           if ("error" in s.pending) println(`plan: ${s.pending.error}`)
           else
             println(
