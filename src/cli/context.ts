@@ -12,7 +12,7 @@ import { currentGeneration } from "../db/state.js"
 import { type Recovery, recoverJournal } from "../reconcile/apply.js"
 import { type ConaryError, IoError, RootError, describeIo, isConaryError, printable } from "../errors.js"
 import type { Report } from "../model/report.js"
-import { chooseStore, storeDirOf } from "../store/location.js"
+import { checkGivenStore, chooseStore, storeDirOf } from "../store/location.js"
 import { ContentStore } from "../store/store.js"
 import { progressReport } from "./progress.js"
 
@@ -130,6 +130,8 @@ const locate = (args: RootArgs) => {
 }
 
 const open = (args: RootArgs & { readonly json?: boolean }, access: Access, { root, dbPath }: ReturnType<typeof locate>) => {
+  // A store that cannot be used is refused before anything is created.
+  if (access.write && Option.isSome(args.store)) checkGivenStore(args.store.value, root, dbPath)
   // A refused init leaves nothing behind: check the root before creating the database, its directory or its lock.
   if (access.create && !fs.existsSync(dbPath)) checkUnmanaged(root)
   const db = openDatabase(dbPath, { create: access.create === true })

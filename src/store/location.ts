@@ -53,7 +53,8 @@ const prepareStore = (dir: string, root: string, own: boolean): void => {
       throw new StoreDirError({ store: dir, reason: `is inside the root ${root}, where troves install files; put the store outside the roots that use it` })
   }
   try {
-    fs.mkdirSync(dir, { recursive: true })
+    // Only the last component: a mistyped path is refused rather than made.
+    if (!st) fs.mkdirSync(dir)
     fs.accessSync(dir, fs.constants.W_OK | fs.constants.X_OK)
   } catch (e) {
     throw new StoreDirError({ store: dir, reason: `is not usable: ${describeIo(e)}` })
@@ -71,7 +72,7 @@ const prepareStore = (dir: string, root: string, own: boolean): void => {
 
 export interface StoreChoice {
   readonly dir: string
-  /** set when this command moved the root to another store */
+  /** set when this command moved the root from a store that exists */
   readonly movedFrom?: string
   readonly copied?: number
 }
@@ -89,12 +90,10 @@ export const chooseStore = async (
   write: boolean,
   lockTimeout: number,
 ): Promise<StoreChoice> => {
-  if (given === "") throw new StoreDirError({ store: "''", reason: "is empty; name a directory (a script's unset variable?)" })
   const current = storeDirOf(c.db, c.dbPath)
   if (given === undefined || !write || sameStore(given, current)) return { dir: current }
   const to = path.resolve(given)
   const own = sameStore(to, defaultStoreDir(c.dbPath))
-  prepareStore(to, c.root, own)
   const id = rootIdOf(c.db)!
   const lease = leaseStore(to, lockTimeout)
   let copied = 0
@@ -111,8 +110,16 @@ export const chooseStore = async (
   } finally {
     lease.release()
   }
-  if (fs.existsSync(current)) unregisterRoot(current, id)
+  if (!fs.existsSync(current)) return { dir: to }
+  unregisterRoot(current, id)
   return { dir: to, movedFrom: current, copied }
+}
+
+/** Checks a store given to a command that changes state (and makes it, when missing), before the database is opened or created. */
+export const checkGivenStore = (given: string, root: string, dbPath: string): void => {
+  if (given === "") throw new StoreDirError({ store: "''", reason: "is empty; name a directory (a script's unset variable?)" })
+  const dir = path.resolve(given)
+  prepareStore(dir, root, sameStore(dir, defaultStoreDir(dbPath)))
 }
 
 /**
