@@ -1,11 +1,13 @@
 // Fleet benchmark: one signed repository behind nginx on loopback; 50 roots on
 // this machine provisioned in parallel by a shell script (bench/fleet-provision.sh)
 // from one desired row, a group (`group-fleet`, built from the troves like a
-// lockfile); prints total wall time, bytes nginx served against the unique
-// content size, how long a new group version (a quarter of its members
-// updated) takes to converge every root (each: source sync, apply), and the
-// time of one aggregated drift report (`conary status --json`) over all roots.
-// No peer tool has groups, so these figures stand alone.
+// lockfile), twice in the same run: each root with its own content store, then
+// every root sharing one (--store). Prints, for each, total wall time and the
+// bytes nginx served against the unique content size, with the ratios; how long
+// a new group version (a quarter of its members updated) takes to converge
+// every root of each fleet (each: source sync, apply), and the time of one
+// aggregated drift report (`conary status --json`) over all roots. No peer tool
+// has groups, so the per-root-store fleet is the anchor.
 //
 //   npx tsx bench/fleet.ts
 //   FLEET_ROOTS=10 FLEET_TROVES=20 npx tsx bench/fleet.ts
@@ -62,31 +64,48 @@ try {
       `${ROOTS} roots, ${PARALLEL} provisioned at a time`,
   )
 
-  const roots = path.join(base, "roots")
-  fs.mkdirSync(roots)
+  // The same fleet twice from the same repository: each root with its own store, then all sharing one.
   const script = path.resolve(import.meta.dirname, "fleet-provision.sh")
-  const provision = time(() =>
-    execFileSync(script, [bin, `${nginx.url}/repo`, path.join(base, "fleet.pub"), desired, roots, String(ROOTS), String(PARALLEL)], { stdio: "inherit" }),
-  )
-  // Object bodies only, as unique content counts them (not repo.zst or roots).
-  const served = requests(nginx).reduce((n, [, p, status, bytes]) => n + (status < 400 && p.includes("/objects/") ? bytes : 0), 0)
-  const objectRequests = requests(nginx).filter(([, p]) => p.includes("/objects/")).length
+  const served = (from: number) => {
+    const log = requests(nginx).slice(from)
+    // Object bodies only, as unique content counts them (not repo.zst or roots).
+    return {
+      bytes: log.reduce((n, [, p, status, bytes]) => n + (status < 400 && p.includes("/objects/") ? bytes : 0), 0),
+      requests: log.filter(([, p]) => p.includes("/objects/")).length,
+    }
+  }
+  const provisionFleet = (mode: "own" | "shared") => {
+    const roots = path.join(base, `roots-${mode}`)
+    fs.mkdirSync(roots)
+    const mark = requests(nginx).length
+    const args = [bin, `${nginx.url}/repo`, path.join(base, "fleet.pub"), desired, roots, String(ROOTS), String(PARALLEL)]
+    const t = time(() => execFileSync(script, mode === "shared" ? [...args, path.join(base, "store")] : args, { stdio: "inherit" }))
+    return { roots, seconds: t.seconds, ...served(mark) }
+  }
+  const own = provisionFleet("own")
+  const shared = provisionFleet("shared")
 
-  // A new group version: a quarter of the troves at a new revision; every root syncs and applies it.
+  // A new group version: a quarter of the troves at a new revision; every root of both fleets syncs and applies it.
   const updated = Math.max(1, Math.floor(TROVES / 4))
   await generateTroves(inputs, 0, updated, PER_TROVE, 2)
   buildGroup("2-1-1")
-  const update = time(() =>
-    execSync(
-      `ls ${roots} | xargs -P ${PARALLEL} -I{} sh -c 'node ${bin} source sync --root ${roots}/{} >/dev/null && node ${bin} apply --root ${roots}/{} >/dev/null'`,
-      { stdio: "inherit" },
-    ),
-  )
-  const groupAt = (root: string) =>
-    JSON.parse(conary("list", "--json", "--root", root)).troves.find((t: { name: string }) => t.name === "group-fleet").version as string
-  const onNew = fs.readdirSync(roots).filter((h) => groupAt(path.join(roots, h)) === "2-1-1").length
+  const update = (roots: string) => {
+    const mark = requests(nginx).length
+    const t = time(() =>
+      execSync(
+        `ls ${roots} | xargs -P ${PARALLEL} -I{} sh -c 'node ${bin} source sync --root ${roots}/{} >/dev/null && node ${bin} apply --root ${roots}/{} >/dev/null'`,
+        { stdio: "inherit" },
+      ),
+    )
+    const groupAt = (root: string) =>
+      JSON.parse(conary("list", "--json", "--root", root)).troves.find((t: { name: string }) => t.name === "group-fleet").version as string
+    return { seconds: t.seconds, onNew: fs.readdirSync(roots).filter((h) => groupAt(path.join(roots, h)) === "2-1-1").length, ...served(mark) }
+  }
+  const ownUpdate = update(own.roots)
+  const sharedUpdate = update(shared.roots)
 
   // Drift on a few roots, then one aggregated report over all of them.
+  const roots = shared.roots
   for (let i = 1; i <= Math.min(5, ROOTS); i++) fs.appendFileSync(path.join(roots, `host${i}`, "usr/share", troveName(0), "d0/f0"), "drift")
   const report = time(() =>
     execSync(
@@ -97,16 +116,23 @@ try {
     ),
   )
   const agg = JSON.parse(report.value)
-  console.log(`provisioned ${ROOTS} roots from one group row in ${provision.seconds.toFixed(1)} s wall (${(ROOTS / provision.seconds).toFixed(2)} roots/s)`)
+  const mib = (n: number) => `${(n / 2 ** 20).toFixed(1)} MiB`
+  for (const [label, f] of [["own stores   ", own], ["shared store ", shared]] as const)
+    console.log(
+      `${label}: provisioned ${ROOTS} roots in ${f.seconds.toFixed(1)} s wall (${(ROOTS / f.seconds).toFixed(2)} roots/s); ` +
+        `nginx served ${mib(f.bytes)} in ${f.requests} object requests: ${(f.bytes / unique).toFixed(2)}x the unique content`,
+    )
   console.log(
-    `group update (${updated} of ${TROVES} members changed): ${onNew} of ${ROOTS} roots converged on group-fleet=2-1-1 in ` +
-      `${update.seconds.toFixed(1)} s wall (${(update.seconds / ROOTS).toFixed(2)} s per root, ${PARALLEL} at a time)`,
+    `shared / own store: provisioning time ${(shared.seconds / own.seconds).toFixed(2)}x, served bytes ${(shared.bytes / own.bytes).toFixed(3)}x ` +
+      `(goal: shared served <= 1.1x the unique content: ${shared.bytes <= 1.1 * unique ? "met" : "missed"})`,
   )
-  console.log(
-    `nginx served ${(served / 2 ** 20).toFixed(1)} MiB in ${objectRequests} object requests: ${(served / unique).toFixed(1)}x the unique content ` +
-      `(each root keeps its own store, so each downloads every content once)`,
-  )
-  console.log(`aggregated status of ${agg.roots} roots in ${report.seconds.toFixed(1)} s: ${agg.converged} converged, ${agg.drifted.length} drifted`)
+  for (const [label, u] of [["own stores   ", ownUpdate], ["shared store ", sharedUpdate]] as const)
+    console.log(
+      `${label}: group update (${updated} of ${TROVES} members changed): ${u.onNew} of ${ROOTS} roots converged on group-fleet=2-1-1 in ` +
+        `${u.seconds.toFixed(1)} s wall (${(u.seconds / ROOTS).toFixed(2)} s per root, ${PARALLEL} at a time); served ${mib(u.bytes)}`,
+    )
+  console.log(`shared / own store: group update time ${(sharedUpdate.seconds / ownUpdate.seconds).toFixed(2)}x`)
+  console.log(`aggregated status of ${agg.roots} roots (shared store) in ${report.seconds.toFixed(1)} s: ${agg.converged} converged, ${agg.drifted.length} drifted`)
 } finally {
   await nginx.stop()
   fs.rmSync(base, { recursive: true, force: true })
