@@ -129,7 +129,7 @@ try {
   for (const [label, u] of [["own stores   ", ownUpdate], ["shared store ", sharedUpdate]] as const)
     console.log(
       `${label}: group update (${updated} of ${TROVES} members changed): ${u.onNew} of ${ROOTS} roots converged on group-fleet=2-1-1 in ` +
-        `${u.seconds.toFixed(1)} s wall (${(u.seconds / ROOTS).toFixed(2)} s per root, ${PARALLEL} at a time); served ${mib(u.bytes)}`,
+        `${u.seconds.toFixed(1)} s wall (${(u.seconds / ROOTS).toFixed(2)} s per root, ${PARALLEL} at a time); served ${(u.bytes / 1024).toFixed(0)} KiB`,
     )
   console.log(`shared / own store: group update time ${(sharedUpdate.seconds / ownUpdate.seconds).toFixed(2)}x`)
   console.log(`aggregated status of ${agg.roots} roots (shared store) in ${report.seconds.toFixed(1)} s: ${agg.converged} converged, ${agg.drifted.length} drifted`)

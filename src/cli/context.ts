@@ -12,7 +12,8 @@ import { currentGeneration } from "../db/state.js"
 import { type Recovery, recoverJournal } from "../reconcile/apply.js"
 import { type ConaryError, IoError, RootError, describeIo, isConaryError, printable } from "../errors.js"
 import type { Report } from "../model/report.js"
-import { checkGivenStore, chooseStore, storeDirOf } from "../store/location.js"
+import { checkGivenStore, chooseStore, defaultStoreDir, sameStore, storeDirOf } from "../store/location.js"
+import { shareMetadataThrough } from "../store/metadata-cache.js"
 import { ContentStore } from "../store/store.js"
 import { progressReport } from "./progress.js"
 
@@ -222,7 +223,9 @@ export const withConary = <A, E, R>(
             const store = await chooseStore(opened.conary, Option.getOrUndefined(args.store), access.write, args.lockTimeout)
             if (store.movedFrom !== undefined)
               process.stderr.write(`conary: ${printable(`this root now uses the store ${store.dir} (${store.copied} objects it needs copied from ${store.movedFrom})`)}\n`)
-            return { conary: { ...opened.conary, store: new ContentStore(store.dir), recovered }, lock: opened.lock }
+            const content = new ContentStore(store.dir)
+            shareMetadataThrough(sameStore(store.dir, defaultStoreDir(opened.conary.dbPath)) ? undefined : content)
+            return { conary: { ...opened.conary, store: content, recovered }, lock: opened.lock }
           } catch (e) {
             opened.lock?.release()
             opened.conary.db.close()

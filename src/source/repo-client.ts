@@ -9,6 +9,7 @@ import { DEP_KINDS, parseDepGroup } from "../model/trove.js"
 import { unzstd } from "./decompress.js"
 import { membersProblem } from "./group.js"
 import { checkManifestFiles, rootedPath } from "./native.js"
+import { cachedObject, keepObject } from "../store/metadata-cache.js"
 import { readRepoDocument, readRepoFile } from "./remote.js"
 import {
   Entry,
@@ -64,6 +65,8 @@ const sha256Of = (data: Uint8Array) => createHash("sha256").update(data).digest(
 /** Reads a content-addressed object of the repository: decompressed within its size, and checked against its digest. */
 export const readObject = async (source: SourceRow, base: string, what: string, sha256: string, size: number): Promise<Buffer> => {
   const fail = (reason: string) => new SourceError({ source: source.name, reason: `${what} ${sha256.slice(0, 16)}: ${reason}` })
+  const cached = cachedObject(sha256, size)
+  if (cached) return cached
   const compressed = await readRepoFile(source.name, base, objectFile(sha256))
   if (compressed === undefined) throw fail("missing from the repository")
   let bytes: Buffer
@@ -73,6 +76,7 @@ export const readObject = async (source: SourceRow, base: string, what: string, 
     throw fail("does not match its sha256 (tampered, truncated or corrupt)")
   }
   if (bytes.length !== size || sha256Of(bytes) !== sha256) throw fail("does not match its sha256 (tampered, truncated or corrupt)")
+  keepObject(bytes, sha256)
   return bytes
 }
 
