@@ -53,8 +53,8 @@ const prepareStore = (dir: string, root: string, own: boolean): void => {
       throw new StoreDirError({ store: dir, reason: `is inside the root ${root}, where troves install files; put the store outside the roots that use it` })
   }
   try {
-    // Only the last component: a mistyped path is refused rather than made.
-    if (!st) fs.mkdirSync(dir)
+    // Only the last component: a mistyped path is refused rather than made. Roots set up at once race to make it.
+    if (!st) fs.mkdirSync(dir, { recursive: fs.existsSync(path.dirname(dir)) })
     fs.accessSync(dir, fs.constants.W_OK | fs.constants.X_OK)
   } catch (e) {
     throw new StoreDirError({ store: dir, reason: `is not usable: ${describeIo(e)}` })
