@@ -66,12 +66,27 @@ export const registeredRoots = (store: string): Registration[] => {
 /** The least an apply waits for a gc of its store: a gc is short, and a fleet's applies should not fail because one root collects. */
 const APPLY_WAITS_FOR_GC = 60
 
+/** Leases this process holds, by store: a nested one shares the outer one (a second would queue behind a waiting gc that waits for the first). */
+const held = new Map<string, { lock: Lock; count: number }>()
+
 /** apply's hold on the store: shared with other roots' applies; waits for a gc in progress. */
 export const leaseStore = (store: string, lockTimeout: number): Lock => {
-  const waited = Math.max(lockTimeout, APPLY_WAITS_FOR_GC)
-  const lease = fileLock(path.join(store, "lock"), "shared", waited)
-  if (!lease) throw new StoreDirError({ store, reason: `is being collected by ${describeHolder(holderFile(store))}; gave up after ${waited} s (see --lock-timeout)` })
-  return lease
+  let h = held.get(store)
+  if (!h) {
+    const waited = Math.max(lockTimeout, APPLY_WAITS_FOR_GC)
+    const lock = fileLock(path.join(store, "lock"), "shared", waited)
+    if (!lock) throw new StoreDirError({ store, reason: `is being collected by ${describeHolder(holderFile(store))}; gave up after ${waited} s (see --lock-timeout)` })
+    held.set(store, (h = { lock, count: 0 }))
+  }
+  const lease = h
+  lease.count++
+  return {
+    release() {
+      if (--lease.count > 0) return
+      held.delete(store)
+      lease.lock.release()
+    },
+  }
 }
 
 /** gc's hold on the store: no apply of any root using it runs meanwhile. */

@@ -50,14 +50,20 @@ export const applyAndReport = (c: Conary, plan: Plan, command: string, desired: 
 
 /** `apply FILE.ccs`: everything checked, then applied as any apply; the root takes the changeset's desired state. */
 const applyChangesetFile = (c: Conary, file: string, trust: Trust, refresh: RefreshOptions, json: boolean) =>
-  Effect.gen(function* () {
-    const loaded = yield* attempt(() => loadingChangeset(c, file, trust, refresh, "apply", true))
-    yield* attempt(() => verifyObjects(c, loaded, { store: true }))
-    const plan = yield* attempt(() => recordTroves(c, loaded))
-    // Nothing to change on disk: the desired state is the changeset's all the same.
-    if (isEmptyPlan(plan)) yield* attempt(() => replaceDesired(c.db, loaded.rows, c.now()))
-    yield* applyAndReport(c, plan, APPLY_CHANGESET, loaded.desired, json)
-  })
+  // The store is held from the check of what it holds (see applyAndReport).
+  Effect.acquireUseRelease(
+    attempt(() => holdStore(c, c.store.dir, c.lockTimeout)),
+    () =>
+      Effect.gen(function* () {
+        const loaded = yield* attempt(() => loadingChangeset(c, file, trust, refresh, "apply", true))
+        yield* attempt(() => verifyObjects(c, loaded, { store: true }))
+        const plan = yield* attempt(() => recordTroves(c, loaded))
+        // Nothing to change on disk: the desired state is the changeset's all the same.
+        if (isEmptyPlan(plan)) yield* attempt(() => replaceDesired(c.db, loaded.rows, c.now()))
+        yield* applyAndReport(c, plan, APPLY_CHANGESET, loaded.desired, json)
+      }),
+    (lease) => Effect.sync(() => lease.release()),
+  )
 
 export const applyCommand = Command.make(
   "apply",
