@@ -76,6 +76,33 @@ describe("roots sharing a content store", () => {
     expect(fs.readdirSync(path.join(base, "full"))).toEqual(["precious"])
   })
 
+  it("moves a root to another store with what it needs, and keeps using the store it recorded", () => {
+    const base = tempDir()
+    const [root, repo, store] = ["root", "repo", "shared"].map((d) => path.join(base, d)) as [string, string, string]
+    fs.mkdirSync(root)
+    fs.mkdirSync(repo)
+    const r = ["--root", root]
+    buildTrove(repo, "app", "1.0-1-1", { "usr/bin/app": "one\n" })
+    buildTrove(repo, "app", "2.0-1-1", { "usr/bin/app": "two\n" })
+    ok(["init", ...r])
+    ok(["source", "add", "local", repo, ...r])
+    ok(["source", "sync", ...r])
+    ok(["desired", "add", "app=1.0", ...r])
+    ok(["apply", ...r])
+    ok(["desired", "add", "app=2.0", ...r])
+    const moved = conary(["apply", "--store", store, ...r])
+    expect(moved.code).toBe(0)
+    expect(moved.stderr).toBe(`conary: this root now uses the store ${store} (1 object it needs copied from ${root}/var/lib/conary/store)\n`)
+    expect(storeHas(store, "one\n") && storeHas(store, "two\n")).toBe(true)
+    expect(fs.readdirSync(path.join(store, "roots"))).toHaveLength(1)
+    expect(fs.readdirSync(path.join(root, "var/lib/conary/store/roots"))).toEqual([])
+    // Without the archives, rollback takes app 1.0 from the store the root recorded.
+    fs.rmSync(repo, { recursive: true })
+    ok(["rollback", ...r])
+    expect(fs.readFileSync(path.join(root, "usr/bin/app"), "utf8")).toBe("one\n")
+    expect(JSON.parse(ok(["status", "--json", ...r])).store).toEqual({ path: store, shared: true })
+  })
+
   it.skipIf(skipNginx)(
     "fetches each object once for all roots, also applying at once; gc of one root keeps what the others need, waits for their applies, and drops a vanished root",
     async () => {

@@ -15,6 +15,7 @@ import type { Report } from "../model/report.js"
 import { checkGivenStore, chooseStore, defaultStoreDir, sameStore, storeDirOf } from "../store/location.js"
 import { shareMetadataThrough } from "../store/metadata-cache.js"
 import { ContentStore } from "../store/store.js"
+import { count } from "./format.js"
 import { progressReport } from "./progress.js"
 
 // What every state command runs with: a root, its database and content store.
@@ -222,7 +223,7 @@ export const withConary = <A, E, R>(
             const recovered = await recoverIfNeeded(opened.conary, opened.lock)
             const store = await chooseStore(opened.conary, Option.getOrUndefined(args.store), access.write, args.lockTimeout)
             if (store.movedFrom !== undefined)
-              process.stderr.write(`conary: ${printable(`this root now uses the store ${store.dir} (${store.copied} objects it needs copied from ${store.movedFrom})`)}\n`)
+              process.stderr.write(`conary: ${printable(`this root now uses the store ${store.dir} (${count(store.copied ?? 0, "object")} it needs copied from ${store.movedFrom})`)}\n`)
             const content = new ContentStore(store.dir)
             shareMetadataThrough(sameStore(store.dir, defaultStoreDir(opened.conary.dbPath)) ? undefined : content)
             return { conary: { ...opened.conary, store: content, recovered }, lock: opened.lock }
