@@ -212,6 +212,6 @@ describe("roots sharing a content store", () => {
       expect(fs.readdirSync(path.join(store, "roots"))).toHaveLength(3)
       expect(ok(["rollback", ...r("d")])).toContain("- slow 1.0-1-1")
     },
-    120_000,
+    300_000,
   )
 })
