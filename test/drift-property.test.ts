@@ -6,7 +6,7 @@ import fc from "fast-check"
 import { describe, expect, it } from "vitest"
 import { openDatabase } from "../src/db/connection.js"
 import { replaceDesired } from "../src/db/desired.js"
-import { recordedFiles, refreshStats } from "../src/db/state.js"
+import { recordedRows, refreshStats } from "../src/db/state.js"
 import { parseSpec } from "../src/desired/rows.js"
 import { ApplyError } from "../src/errors.js"
 import { applyPlan } from "../src/reconcile/apply.js"
@@ -20,7 +20,8 @@ import { type TreeSpec, ok, okAsync, setupRoot, writeTree } from "./helpers.js"
 // what users do to files (edit, chmod, chown, delete, replace, touch). After
 // every step `verify` agrees with `verify --full`, and both agree with a check
 // made here: every installed file hashed and lstat'ed against its trove's
-// manifest. Runs in-process (the real planner, applier and scanner) so that
+// manifest; a scan split over the workers in many ranges finds exactly what
+// one range on this thread finds. Runs in-process (the real planner, applier and scanner) so that
 // many sequences fit in a short run.
 
 const CONF = "# tool\nport = 80\n\nuser = www\n\nlog = /var/log/tool\n"
@@ -170,12 +171,15 @@ describe("drift property", () => {
                 if (!(e instanceof ApplyError) || s.refresh) throw e
               }
             } else {
-              const paths = [...recordedFiles(db)].map((f) => f.path)
+              const paths = (db.prepare("SELECT path FROM installed_files ORDER BY path").pluck().all() as string[])
               mutate(path.join(root, paths[s.pick % paths.length]!), s.what)
             }
-            const fast = await scanDrift(root, recordedFiles(db), { full: false })
+            const fast = await scanDrift(root, recordedRows(db), { full: false })
+            // Ranges of two rows: the workers read, check and hand back in order what one range here did.
+            expect(await scanDrift(root, recordedRows(db), { full: false, rangeRows: 2 })).toEqual(fast)
             refreshStats(db, fast.refresh)
-            const full = await scanDrift(root, recordedFiles(db), { full: true })
+            const full = await scanDrift(root, recordedRows(db), { full: true })
+            expect(await scanDrift(root, recordedRows(db), { full: true, rangeRows: 2 })).toEqual(full)
             expect(lines(fast.drift)).toEqual(lines(full.drift))
             expect(full.drift.map((d) => d.path)).toEqual(independentDrift(db, root))
           }

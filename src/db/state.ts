@@ -229,56 +229,141 @@ export const generationState = (db: Db, gen: number) => {
   }
 }
 
-type RecordedRow = [bigint, string, string, string, FileKind, bigint, bigint, bigint, string | null, bigint, string | null, bigint, bigint, bigint, bigint]
+/** An installed_files row as a drift scan reads it (integers as bigints): what the stat check needs first. */
+export type RecordedRow = [
+  troveId: bigint,
+  path: string,
+  kind: FileKind,
+  mode: bigint,
+  size: bigint,
+  mtimeNs: bigint,
+  ctimeNs: bigint,
+  ino: bigint,
+  uid: bigint,
+  gid: bigint,
+  sha256: string | null,
+  target: string | null,
+  config: bigint,
+]
+const STAT_COLUMNS = "trove_id, path, kind, mode, size, mtime_ns, ctime_ns, ino"
+const ROW_COLUMNS = `${STAT_COLUMNS}, uid, gid, sha256, link_target, is_config`
 
-const RECORDED = `SELECT f.trove_id, t.name, t.version, f.path, f.kind, f.mode, f.uid, f.gid, f.sha256, f.size, f.link_target, f.is_config,
-                         f.mtime_ns, f.ctime_ns, f.ino
-                  FROM installed_files f JOIN troves t ON t.id = f.trove_id`
+/** A position in installed_files' own order: (trove id, path). */
+export type RowKey = readonly [troveId: bigint, path: string]
 
-function* recorded(rows: IterableIterator<RecordedRow>): Generator<RecordedFile> {
-  for (const [troveId, name, version, path, kind, mode, uid, gid, sha256, size, target, config, mtimeNs, ctimeNs, ino] of rows) {
-    yield {
-      troveId: Number(troveId),
-      trove: `${name}=${version}`,
-      path,
-      kind,
-      mode: Number(mode),
-      uid: Number(uid),
-      gid: Number(gid),
-      sha256,
-      size: Number(size),
-      target,
-      config: config === 1n,
-      mtimeNs,
-      ctimeNs,
-      ino,
-    }
-  }
+/** Rows from `from` (inclusive) to `to` (exclusive; null: to the end). */
+export interface RowRange {
+  readonly from: RowKey
+  readonly to: RowKey | null
 }
 
 /**
- * Installed files with their stat cache, for drift scans; optionally only
- * some troves. Rows are produced one at a time so a scan of 200,000 files does
- * not hold them all (they die young, which keeps garbage collection cheap).
+ * The installed files a drift scan reads, with their stat cache: all, some
+ * troves' or those at some paths. Read as raw rows in the table's own order
+ * (troves, then paths: no index lookup per row) by ranges, so the ranges can
+ * be read on several threads and a scan of 200,000 files neither holds them
+ * all nor makes an object of each clean one.
  */
-export function recordedFiles(db: Db, troveIds?: ReadonlyArray<number>): Generator<RecordedFile> {
-  const stmt = db
-    .prepare(`${RECORDED} ${troveIds ? "WHERE f.trove_id IN (SELECT value FROM json_each(?))" : ""} ORDER BY f.path`)
-    .raw()
-    .safeIntegers(true)
-  return recorded((troveIds ? stmt.iterate(JSON.stringify(troveIds)) : stmt.iterate()) as IterableIterator<RecordedRow>)
+export interface RecordedRows {
+  readonly db: Db
+  /**
+   * The rows of a range: binds from's trove and path, then to's (bounded
+   * only), then `filter` when defined; whole rows, or only the columns the
+   * stat check needs (`stat`: a row that fails it is read whole with `row`).
+   */
+  readonly sql: {
+    readonly bounded: string
+    readonly open: string
+    readonly statBounded: string
+    readonly statOpen: string
+    /** one whole row: binds trove and path */
+    readonly row: string
+  }
+  readonly filter: string | undefined
+  /** consecutive ranges covering every row, of about `size` rows each (by the troves' file counts) */
+  readonly ranges: (size: number) => RowRange[]
+  /** a row as a RecordedFile, for a closer look */
+  readonly file: (row: RecordedRow) => RecordedFile
 }
 
-/** The installed rows at some paths. */
-export const recordedFilesAt = (db: Db, paths: ReadonlyArray<string>): RecordedFile[] => [
-  ...recorded(
-    db
-      .prepare(`${RECORDED} WHERE f.path IN (SELECT value FROM json_each(?)) ORDER BY f.path`)
+export const recordedRows = (
+  db: Db,
+  which?: { readonly troveIds: ReadonlyArray<number> } | { readonly paths: ReadonlyArray<string> },
+): RecordedRows => {
+  const only = which === undefined ? "" : `AND ${"troveIds" in which ? "trove_id" : "path"} IN (SELECT value FROM json_each(?))`
+  const select = (columns: string, to: string) =>
+    `SELECT ${columns} FROM installed_files WHERE (trove_id, path) >= (?, ?) ${to} ${only} ORDER BY trove_id, path`
+  const below = "AND (trove_id, path) < (?, ?)"
+  const filter = which === undefined ? undefined : JSON.stringify("troveIds" in which ? which.troveIds : which.paths)
+  const ranges = (size: number): RowRange[] => {
+    if (which !== undefined && !("troveIds" in which)) return [{ from: [MIN_ID, ""], to: null }]
+    const troves = db
+      .prepare(`SELECT t.id, t.file_count FROM installed_troves i JOIN troves t ON t.id = i.trove_id ${filter ? "WHERE t.id IN (SELECT value FROM json_each(?))" : ""} ORDER BY t.id`)
       .raw()
       .safeIntegers(true)
-      .iterate(JSON.stringify(paths)) as IterableIterator<RecordedRow>,
-  ),
-]
+      .all(...(filter ? [filter] : [])) as Array<[bigint, bigint]>
+    // The size-th path of a trove from a path on: where a big trove's next range starts.
+    const step = db.prepare("SELECT path FROM installed_files WHERE trove_id = ? AND path >= ? ORDER BY path LIMIT 1 OFFSET ?").pluck()
+    const out: RowRange[] = []
+    let from: RowKey = [MIN_ID, ""]
+    let rows = 0
+    const cut = (to: RowKey) => {
+      out.push({ from, to })
+      from = to
+      rows = 0
+    }
+    for (const [id, count] of troves) {
+      let left = Number(count)
+      if (left > size) {
+        if (rows > 0) cut([id, ""])
+        for (let at = step.get(id, "", size) as string | undefined; at !== undefined; at = step.get(id, at, size) as string | undefined) {
+          cut([id, at])
+          left -= size
+        }
+      }
+      rows += Math.max(0, left)
+      if (rows >= size) cut([id + 1n, ""])
+    }
+    out.push({ from, to: null })
+    return out
+  }
+  const label = db.prepare("SELECT name, version FROM troves WHERE id = ?").raw()
+  const labels = new Map<bigint, string>()
+  const troveOf = (id: bigint) => {
+    let l = labels.get(id)
+    if (l === undefined) {
+      const [name, version] = label.get(id) as [string, string]
+      labels.set(id, (l = `${name}=${version}`))
+    }
+    return l
+  }
+  const file = ([troveId, path, kind, mode, size, mtimeNs, ctimeNs, ino, uid, gid, sha256, target, config]: RecordedRow): RecordedFile => ({
+    troveId: Number(troveId),
+    trove: troveOf(troveId),
+    path,
+    kind,
+    mode: Number(mode),
+    uid: Number(uid),
+    gid: Number(gid),
+    sha256,
+    size: Number(size),
+    target,
+    config: config === 1n,
+    mtimeNs,
+    ctimeNs,
+    ino,
+  })
+  const sql = {
+    bounded: select(ROW_COLUMNS, below),
+    open: select(ROW_COLUMNS, ""),
+    statBounded: select(STAT_COLUMNS, below),
+    statOpen: select(STAT_COLUMNS, ""),
+    row: `SELECT ${ROW_COLUMNS} FROM installed_files WHERE trove_id = ? AND path = ?`,
+  }
+  return { db, sql, filter, ranges, file }
+}
+
+const MIN_ID = -(2n ** 63n)
 
 /** Every installed path, and the directories among them (for `verify --unowned`). */
 export const installedPaths = (db: Db): { all: Set<string>; dirs: string[] } => {

@@ -4,7 +4,7 @@ import * as path from "node:path"
 import type { Db } from "../db/connection.js"
 import { desiredRows, systemFlavor, systemProvides } from "../db/desired.js"
 import { ROOT_ID_FILE } from "../db/root-id.js"
-import { foreignLookup, installedOwnersLookup, installedTroves, recordedFiles, recordedFilesAt } from "../db/state.js"
+import { foreignLookup, installedOwnersLookup, installedTroves, recordedRows } from "../db/state.js"
 import { availableTroves, fileOwnersAt, groupMembers, troveFilesLookup } from "../db/troves.js"
 import { type TroveMeta, parseDepGroup } from "../model/trove.js"
 import { type RootLayout, aliasesOf, diskLayout, emptyLayout } from "./layout.js"
@@ -72,7 +72,7 @@ export const diffInputFromDb = async (
 }
 
 const scanned = async (db: Db, root: string, options: RefreshOptions): Promise<ReadonlyArray<Drift>> => {
-  const scan = await scanDrift(root, recordedFiles(db), { full: false })
+  const scan = await scanDrift(root, recordedRows(db), { full: false })
   options.keep?.(scan.refresh)
   return scan.drift
 }
@@ -143,7 +143,7 @@ export const planInputFromDb = async (db: Db, root: string, dbPath: string, opti
 const configDrift = async (db: Db, root: string, planned: Plan): Promise<Drift[]> => {
   const paths = planned.files.filter((op) => op.config && (op.op === "replace" || op.op === "remove")).map((op) => op.path)
   if (paths.length === 0) return []
-  const scan = await scanDrift(root, recordedFilesAt(db, paths), { full: true })
+  const scan = await scanDrift(root, recordedRows(db, { paths }), { full: true })
   return scan.drift.filter((d) => d.config)
 }
 

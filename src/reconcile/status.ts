@@ -2,7 +2,7 @@ import * as Either from "effect/Either"
 import type { Db } from "../db/connection.js"
 import { desiredRows } from "../db/desired.js"
 import { listSources } from "../db/sources.js"
-import { currentGeneration, recordedFiles } from "../db/state.js"
+import { currentGeneration, recordedRows } from "../db/state.js"
 import { ArchiveError, SourceError } from "../errors.js"
 import { ensureTargetFiles, planInputFromDb } from "./load.js"
 import { plan } from "./plan.js"
@@ -42,7 +42,7 @@ export interface RootStatus {
 }
 
 export const rootStatus = async (db: Db, root: string, dbPath: string): Promise<RootStatus> => {
-  const scan = await scanDrift(root, recordedFiles(db), { full: false })
+  const scan = await scanDrift(root, recordedRows(db), { full: false })
   const input = await planInputFromDb(db, root, dbPath, { refresh: true, restoreConfig: false }, scan)
   const installed = input.installed
   // Pending file counts need the manifests of troves to install: fetched as plan fetches them.

@@ -1,12 +1,14 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
-import type { RecordedFile, StatRefresh } from "../model/installed.js"
+import type { RecordedRows } from "../db/state.js"
+import type { StatRefresh } from "../model/installed.js"
 import type { FileKind } from "../model/trove.js"
-import { hashFiles } from "../store/hash-pool.js"
+import { type ScanOptions, checkRows } from "./scan.js"
 
 // Drift: how the disk differs from what apply recorded. lstat first; where
 // size, mtime, ctime, inode and mode equal the stat cache the file is clean
-// without being read. Otherwise (or with `full`) regular files are hashed.
+// without being read. Otherwise (or with `full`) regular files are hashed
+// (see scan.ts for the disk side).
 
 export interface Drift {
   readonly path: string
@@ -36,99 +38,67 @@ const kindOf = (mode: number): FileKind | "other" => {
   return type === 0o040000 ? "dir" : type === 0o120000 ? "symlink" : type === 0o100000 ? "file" : "other"
 }
 
-interface Pending {
-  readonly file: RecordedFile
-  readonly st: fs.BigIntStats
-  readonly flags: string[]
-}
-
 const flagString = (flags: ReadonlyArray<string>) =>
   ["S", "M", "5", "D", "L", "U", "G", "T", "P"].map((f) => (flags.includes(f) ? f : ".")).join("")
 
-/** lstat; undefined when nothing is there, also when a directory on the way was replaced by a file. */
-const lstatOrMissing = (p: string): fs.BigIntStats | undefined => {
-  try {
-    return fs.lstatSync(p, { bigint: true, throwIfNoEntry: false })
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOTDIR") return undefined
-    throw e
-  }
-}
-
-export const scanDrift = async (root: string, files: Iterable<RecordedFile>, options: { readonly full: boolean }): Promise<Scan> => {
-  const drift: Drift[] = []
+/**
+ * Scans recorded rows against the disk: the stat cache
+ * decides what is clean unless `full`, and the rest is judged by what
+ * checkRows read there. Drift comes out by path (for one path: missing, then
+ * judged without reading, then hashed, each in row order).
+ */
+export const scanDrift = async (
+  root: string,
+  recorded: RecordedRows,
+  options: ScanOptions,
+): Promise<Scan> => {
+  const found: Array<{ readonly drift: Drift; readonly rank: number }> = []
   const refresh: StatRefresh[] = []
-  const pending: Pending[] = []
-  const toHash: Pending[] = []
-  let checked = 0
-  // One pass, one file at a time, in a plain synchronous loop: with the inodes
-  // cached, lstat is a short system call, and a promise per file costs several
-  // times more than the call itself (measured: 55 ms against 210 ms for
-  // 10,000 files). Only what differs is kept.
-  for (const file of files) {
-    checked++
-    const st = lstatOrMissing(path.join(root, file.path))
-    if (st === undefined) {
-      drift.push({ path: file.path, troveId: file.troveId, trove: file.trove, config: file.config, missing: true, flags: "missing", localSha256: null, onDisk: null })
-      continue
+  let hashed = 0
+  const checked = await checkRows(root, recorded, options, (row, seen) => {
+    const file = recorded.file(row)
+    if (seen === "missing") {
+      const drift = { path: file.path, troveId: file.troveId, trove: file.trove, config: file.config, missing: true, flags: "missing", localSha256: null, onDisk: null }
+      found.push({ rank: 0, drift })
+      return
     }
-    const mode = Number(st.mode)
-    const sameStat =
-      st.mtimeNs === file.mtimeNs && st.ctimeNs === file.ctimeNs && st.ino === file.ino && (mode & 0o7777) === file.mode &&
-      (mode & TYPE_BITS) === typeOf(file.kind) && (file.kind !== "file" || Number(st.size) === file.size)
-    if (sameStat && !options.full) continue
     const flags: string[] = []
-    const typeChanged = (mode & TYPE_BITS) !== typeOf(file.kind)
-    if (typeChanged || (file.kind !== "symlink" && (mode & 0o7777) !== file.mode)) flags.push("M")
-    if (Number(st.uid) !== file.uid) flags.push("U")
-    if (Number(st.gid) !== file.gid) flags.push("G")
-    if (st.mtimeNs !== file.mtimeNs && file.kind === "file") flags.push("T")
-    const p: Pending = { file, st, flags }
+    const typeChanged = (seen.mode & TYPE_BITS) !== typeOf(file.kind)
+    if (typeChanged || (file.kind !== "symlink" && (seen.mode & 0o7777) !== file.mode)) flags.push("M")
+    if (seen.uid !== file.uid) flags.push("U")
+    if (seen.gid !== file.gid) flags.push("G")
+    if (seen.mtimeNs !== file.mtimeNs && file.kind === "file") flags.push("T")
+    let read = false
     if (!typeChanged && file.kind === "symlink") {
-      let target: string | null = null
-      try {
-        target = fs.readlinkSync(path.join(root, file.path))
-      } catch {
-        // vanished between lstat and readlink: the target differs
-      }
-      if (target !== file.target) flags.push("L")
+      if (seen.target !== file.target) flags.push("L")
     } else if (!typeChanged && file.kind === "file") {
-      if (Number(st.size) !== file.size) flags.push("S", "5")
+      if (seen.size !== file.size) flags.push("S", "5")
       else {
-        toHash.push(p)
-        continue
+        hashed++
+        read = true
+        if (seen.sha256 !== file.sha256) flags.push("5")
       }
     } else if (typeChanged && file.kind === "file") flags.push("5")
-    pending.push(p)
-  }
-  const hashes = await hashFiles(toHash.map((p) => path.join(root, p.file.path)))
-  const local = new Map<Pending, string | null>()
-  toHash.forEach((p, i) => {
-    local.set(p, hashes[i]!)
-    if (hashes[i] !== p.file.sha256) p.flags.push("5")
-    pending.push(p)
-  })
-  for (const p of pending) {
-    const { file, st, flags } = p
     // Only the times moved (a touch): clean, and the cache is refreshed.
     if (flags.every((f) => f === "T")) {
-      if (st.mtimeNs !== file.mtimeNs || st.ctimeNs !== file.ctimeNs || st.ino !== file.ino)
-        refresh.push({ troveId: file.troveId, path: file.path, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, ino: st.ino })
-      continue
+      if (seen.mtimeNs !== file.mtimeNs || seen.ctimeNs !== file.ctimeNs || seen.ino !== file.ino)
+        refresh.push({ troveId: file.troveId, path: file.path, mtimeNs: seen.mtimeNs, ctimeNs: seen.ctimeNs, ino: seen.ino })
+      return
     }
-    drift.push({
+    const drift = {
       path: file.path,
       troveId: file.troveId,
       trove: file.trove,
       config: file.config,
       missing: false,
       flags: flagString(flags),
-      localSha256: local.get(p) ?? null,
-      onDisk: kindOf(Number(st.mode)),
-    })
-  }
-  drift.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
-  return { checked, hashed: toHash.length, drift, refresh }
+      localSha256: read ? (seen.sha256 ?? null) : null,
+      onDisk: kindOf(seen.mode),
+    }
+    found.push({ rank: read ? 2 : 1, drift })
+  })
+  found.sort((a, b) => (a.drift.path < b.drift.path ? -1 : a.drift.path > b.drift.path ? 1 : a.rank - b.rank))
+  return { checked, hashed, drift: found.map((f) => f.drift), refresh }
 }
 
 /** Entries in owned directories that no installed trove owns (`verify --unowned`). */

@@ -2,11 +2,14 @@ import { runInWorkers } from "../worker-pool.js"
 
 // SHA-256 of many files on every core. Each worker reads through one fixed
 // 1 MiB buffer, so memory stays bounded whatever the file sizes.
-const HASH = `
-const fs = require("node:fs")
+
+/** Worker source defining `hashFile(path)`: the hex sha256, or null for what cannot be read or is not a regular file. */
+export const HASH_FILE = `
 const { createHash } = require("node:crypto")
-const buf = Buffer.allocUnsafe(1 << 20)
-function run(p) {
+const hashFs = require("node:fs")
+const hashBuffer = Buffer.allocUnsafe(1 << 20)
+function hashFile(p) {
+  const fs = hashFs
   let fd
   try {
     // Never through a symlink, never blocking on a fifo: whatever swapped in
@@ -15,9 +18,9 @@ function run(p) {
     if (!fs.fstatSync(fd).isFile()) return null
     const h = createHash("sha256")
     for (;;) {
-      const n = fs.readSync(fd, buf, 0, buf.length, null)
+      const n = fs.readSync(fd, hashBuffer, 0, hashBuffer.length, null)
       if (n === 0) break
-      h.update(buf.subarray(0, n))
+      h.update(hashBuffer.subarray(0, n))
     }
     return h.digest("hex")
   } catch {
@@ -27,6 +30,9 @@ function run(p) {
   }
 }
 `
+
+const HASH = `${HASH_FILE}
+const run = hashFile`
 
 /** Hashes files in parallel; null for one that cannot be read or is not a regular file. */
 export const hashFiles = (paths: ReadonlyArray<string>): Promise<Array<string | null>> => runInWorkers(HASH, paths)

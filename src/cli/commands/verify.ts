@@ -4,10 +4,10 @@ import * as Options from "@effect/cli/Options"
 import * as Effect from "effect/Effect"
 import * as path from "node:path"
 import { checkIntegrity } from "../../db/connection.js"
-import { installedPaths, installedTroves, keepRefreshed, recordedFiles } from "../../db/state.js"
+import { installedPaths, installedTroves, keepRefreshed, recordedRows } from "../../db/state.js"
 import { NotFoundError, UsageError, printable } from "../../errors.js"
 import { PROVENANCE_STATUSES, checkProvenance } from "../../reconcile/provenance.js"
-import { findUnowned, scanDrift } from "../../reconcile/verify.js"
+import { type Scan, findUnowned, scanDrift } from "../../reconcile/verify.js"
 import { desiredRows } from "../../db/desired.js"
 import { groupMembers } from "../../db/troves.js"
 import { differenceLine, groupDifferences } from "../../reconcile/group-state.js"
@@ -65,10 +65,22 @@ export const verifyCommand = Command.make(
           return yield* Effect.fail(new UsageError({ message: "verify --provenance checks troves against their sources, not files: drop --full and --unowned" }))
         if (args.provenance) return yield* verifyProvenance(c, args)
         const result = yield* attempt(async () => {
-          // Drift in the records is worse than drift on disk: check every page and index first.
-          checkIntegrity(c.db, c.dbPath, "integrity_check")
-          const ids = chosenTroves(c, args.troves)
-          const scan = await scanDrift(c.root, recordedFiles(c.db, ids), { full: args.full })
+          // Drift in the records is worse than drift on disk: every page and index is checked, while the
+          // workers scan, and its failure is what is reported, whatever else failed.
+          let checked = false
+          const integrity = () => {
+            checkIntegrity(c.db, c.dbPath, "integrity_check")
+            checked = true
+          }
+          let ids: number[] | undefined
+          let scan: Scan
+          try {
+            ids = chosenTroves(c, args.troves)
+            scan = await scanDrift(c.root, recordedRows(c.db, ids && { troveIds: ids }), { full: args.full, meanwhile: integrity })
+          } catch (e) {
+            if (!checked) integrity()
+            throw e
+          }
           keepRefreshed(c.db, { dbPath: c.dbPath, root: c.root, command: "verify", holdsLock: false }, scan.refresh)
           const owned = args.unowned ? installedPaths(c.db) : undefined
           const unowned = owned ? findUnowned(c.root, owned.all, owned.dirs, "/" + path.relative(c.root, path.dirname(c.dbPath))) : []
