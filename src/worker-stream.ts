@@ -7,6 +7,9 @@ import { Worker } from "node:worker_threads"
 // memory stays bounded whatever the number of items. Worker code is source
 // text (not a file) so the CLI stays a single bundle.
 
+/** Each worker's young generation: what a batch leaves behind dies young, and a big nursery only costs memory. */
+const YOUNG_MB = 4
+
 /** A batch to send, with the buffers to move (not copy) to the worker. */
 export interface Outgoing<M> {
   readonly message: M
@@ -56,7 +59,7 @@ parentPort.on("message", ({ seq, message }) => {
   let produced = 0
   let delivered = 0
   const ready = new Map<number, O>()
-  const pool = Array.from({ length: Math.max(1, availableParallelism()) }, () => new Worker(source, { eval: true, workerData }))
+  const pool = Array.from({ length: Math.max(1, availableParallelism()) }, () => new Worker(source, { eval: true, workerData, resourceLimits: { maxYoungGenerationSizeMb: YOUNG_MB } }))
   try {
     await new Promise<void>((resolve, reject) => {
       let inFlight = 0

@@ -32,6 +32,8 @@ const RANGE = 4096
 
 interface Checked {
   readonly checked: number
+  /** regular files hashed and found clean (full), not sent back */
+  readonly cleanHashed: number
   /** the rows that were not clean by the stat cache, and for each: 1 missing, 2 seen */
   readonly rows: RecordedRow[]
   readonly status: number[]
@@ -63,6 +65,7 @@ function run({ from, to }, { sqlite, dbPath, db, sql, filter, prefix, full }) {
   if (filter !== undefined) args.push(filter)
   const whole = (row) => (statements.row === undefined ? row : statements.row.get(row[0], row[1]))
   let checked = 0
+  let cleanHashed = 0
   const rows = []
   const status = []
   const seen = []
@@ -76,7 +79,7 @@ function run({ from, to }, { sqlite, dbPath, db, sql, filter, prefix, full }) {
       st = fs.lstatSync(p, { bigint: true, throwIfNoEntry: false })
     } catch (e) {
       // ENOTDIR: a directory on the way was replaced by a file, so nothing is there.
-      if (e.code !== "ENOTDIR") return { out: { checked, rows: [], status, seen: new BigInt64Array(0), read, error: { code: e.code, syscall: e.syscall, path: e.path, message: e.message } }, transfer: [] }
+      if (e.code !== "ENOTDIR") return { out: { checked, cleanHashed, rows: [], status, seen: new BigInt64Array(0), read, error: { code: e.code, syscall: e.syscall, path: e.path, message: e.message } }, transfer: [] }
     }
     if (st === undefined) {
       rows.push(whole(row))
@@ -88,21 +91,32 @@ function run({ from, to }, { sqlite, dbPath, db, sql, filter, prefix, full }) {
     const kind = row[2]
     const typeSame = (mode & TYPE_BITS) === TYPES[kind]
     const sizeSame = st.size === row[4]
-    if (!full && st.mtimeNs === row[5] && st.ctimeNs === row[6] && st.ino === row[7] &&
-        (mode & 0o7777) === Number(row[3]) && typeSame && (kind !== "file" || sizeSame)) continue
+    const sameStat = st.mtimeNs === row[5] && st.ctimeNs === row[6] && st.ino === row[7] &&
+      (mode & 0o7777) === Number(row[3]) && typeSame && (kind !== "file" || sizeSame)
+    if (sameStat && !full) continue
+    let found
+    if (typeSame && kind === "symlink") {
+      try {
+        found = fs.readlinkSync(p)
+      } catch {
+        found = null // vanished since the lstat: the target differs
+      }
+    } else if (typeSame && kind === "file" && sizeSame) {
+      found = hashFile(p)
+    }
+    // With full, a row whose stat, owner and content or target all match is clean and
+    // its cache stands: counted here, not sent back.
+    if (sameStat && st.uid === row[8] && st.gid === row[9] && (kind === "dir" || (found !== null && found === (kind === "file" ? row[10] : row[11])))) {
+      if (kind === "file") cleanHashed++
+      continue
+    }
     const at = rows.push(whole(row)) - 1
     status.push(2)
     seen.push(st.mode, st.uid, st.gid, st.size, st.mtimeNs, st.ctimeNs, st.ino)
-    if (typeSame && kind === "symlink") {
-      try {
-        read[at] = fs.readlinkSync(p)
-      } catch {
-        read[at] = null // vanished since the lstat: the target differs
-      }
-    } else if (typeSame && kind === "file" && sizeSame) read[at] = hashFile(p)
+    if (found !== undefined) read[at] = found
   }
   const stats = BigInt64Array.from(seen)
-  return { out: { checked, rows, status, seen: stats, read }, transfer: [stats.buffer] }
+  return { out: { checked, cleanHashed, rows, status, seen: stats, read }, transfer: [stats.buffer] }
 }
 `
 
@@ -119,30 +133,35 @@ export interface ScanOptions {
 
 /**
  * Checks recorded rows against the disk under `root`, calling `onRow` for each
- * row not clean by the stat cache (each row, when `full`), in the rows' order:
- * "missing", or what is there. Returns how many rows were checked.
+ * row not clean by the stat cache, in the rows' order: "missing", or what is
+ * there. With `full`, rows whose stat, owner and content (or target) match
+ * are clean and counted; every other row goes to `onRow`. Returns how many
+ * rows were checked, and how many regular files were hashed and found clean.
  */
 export const checkRows = async (
   root: string,
   recorded: RecordedRows,
   options: ScanOptions,
   onRow: (row: RecordedRow, seen: "missing" | Seen) => void,
-): Promise<number> => {
+): Promise<{ checked: number; cleanHashed: number }> => {
   const resolved = path.resolve(root)
   const prefix = resolved === "/" ? "" : resolved
   const workerData = { sqlite, dbPath: recorded.db.name, sql: recorded.sql, filter: recorded.filter, prefix, full: options.full }
   const ranges = recorded.ranges(options.rangeRows ?? RANGE)
   let next = 0
   let checked = 0
+  let cleanHashed = 0
   await streamInWorkers<RowRange, Checked>({
     body: CHECK,
     workerData,
     inlineData: { ...workerData, db: recorded.db },
     next: () => (next < ranges.length ? { message: ranges[next++]! } : undefined),
     meanwhile: options.meanwhile,
-    onResult: ({ checked: n, rows, status, seen, read, error }) => {
+    onResult: (out) => {
+      const { rows, status, seen, read, error } = out
       if (error) throw Object.assign(new Error(error.message), error)
-      checked += n
+      checked += out.checked
+      cleanHashed += out.cleanHashed
       for (let i = 0; i < rows.length; i++) {
         const row = rows[i]!
         if (status[i] === 1) {
@@ -165,5 +184,5 @@ export const checkRows = async (
       }
     },
   })
-  return checked
+  return { checked, cleanHashed }
 }

@@ -55,7 +55,7 @@ export const scanDrift = async (
   const found: Array<{ readonly drift: Drift; readonly rank: number }> = []
   const refresh: StatRefresh[] = []
   let hashed = 0
-  const checked = await checkRows(root, recorded, options, (row, seen) => {
+  const { checked, cleanHashed } = await checkRows(root, recorded, options, (row, seen) => {
     const file = recorded.file(row)
     if (seen === "missing") {
       const drift = { path: file.path, troveId: file.troveId, trove: file.trove, config: file.config, missing: true, flags: "missing", localSha256: null, onDisk: null }
@@ -98,7 +98,7 @@ export const scanDrift = async (
     found.push({ rank: read ? 2 : 1, drift })
   })
   found.sort((a, b) => (a.drift.path < b.drift.path ? -1 : a.drift.path > b.drift.path ? 1 : a.rank - b.rank))
-  return { checked, hashed, drift: found.map((f) => f.drift), refresh }
+  return { checked, hashed: hashed + cleanHashed, drift: found.map((f) => f.drift), refresh }
 }
 
 /** Entries in owned directories that no installed trove owns (`verify --unowned`). */
