@@ -1,7 +1,8 @@
 // Core-loop benchmark: generate N native troves holding F files (0-64 KiB,
 // most of them small), then time with the real CLI: source sync, apply onto an
 // empty root (against `cp -a` of the result as the floor of this disk), plan
-// with nothing changed, and an update of 20 troves. Prints; asserts nothing.
+// with nothing changed (against `find -printf` of the same stat fields), and an
+// update of 20 troves. Prints; asserts nothing.
 //
 //   npm run bench                      # 2,000 troves, 200,000 files
 //   BENCH_TROVES=200 BENCH_FILES=20000 npm run bench
@@ -46,9 +47,22 @@ const floor = time(() => {
   execFileSync("sync", ["-f", base])
 })
 fs.rmSync(path.join(base, "copy"), { recursive: true, force: true })
-const noop = time(() => conary("plan"))
-if (!noop.value.startsWith("No changes.")) throw new Error(`expected no changes, got: ${noop.value.slice(0, 200)}`)
-const noopFast = time(() => conary("plan", "--no-refresh"))
+// The disk scan's anchor: find reading the same stat fields of the same tree.
+// Medians of three alternating runs (the first plan after an apply hashes what
+// apply wrote, so it is not one of them).
+conary("plan")
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
+const runs = { find: [] as number[], plan: [] as number[], fast: [] as number[] }
+for (let r = 0; r < 3; r++) {
+  runs.find.push(time(() => execFileSync("sh", ["-c", `find ${root} -printf '%s %T@ %C@ %i %m\\n' > /dev/null`])).seconds)
+  const p = time(() => conary("plan"))
+  if (!p.value.startsWith("No changes.")) throw new Error(`expected no changes, got: ${p.value.slice(0, 200)}`)
+  runs.plan.push(p.seconds)
+  runs.fast.push(time(() => conary("plan", "--no-refresh")).seconds)
+}
+const find = { seconds: median(runs.find) }
+const noop = { seconds: median(runs.plan) }
+const noopFast = { seconds: median(runs.fast) }
 const noopApply = time(() => conary("apply"))
 
 await generateTroves(repo, 0, UPDATED, perTrove, 2)
@@ -60,7 +74,8 @@ const rows: Array<[string, string, string]> = [
   ["source sync (index all archives)", `${sync.seconds.toFixed(2)} s`, `${((perTrove * TROVES) / sync.seconds).toFixed(0)} files/s`],
   ["apply onto an empty root", `${apply.seconds.toFixed(2)} s`, `${(files / apply.seconds).toFixed(0)} files/s, ${(bytes / 2 ** 20 / apply.seconds).toFixed(0)} MiB/s`],
   ["cp -a + sync of the installed tree (floor)", `${floor.seconds.toFixed(2)} s`, `${(files / floor.seconds).toFixed(0)} files/s`],
-  ["plan, nothing changed (disk scan)", `${noop.seconds.toFixed(2)} s`, `${(files / noop.seconds).toFixed(0)} files/s checked`],
+  ["find -printf of the root (scan anchor)", `${find.seconds.toFixed(2)} s`, ""],
+  ["plan, nothing changed (disk scan)", `${noop.seconds.toFixed(2)} s`, `${(files / noop.seconds).toFixed(0)} files/s checked, ${(noop.seconds / find.seconds).toFixed(2)}x find`],
   ["plan --no-refresh, nothing changed", `${noopFast.seconds.toFixed(2)} s`, ""],
   ["apply, nothing changed", `${noopApply.seconds.toFixed(2)} s`, ""],
   [`source sync after ${UPDATED} new versions`, `${resync.seconds.toFixed(2)} s`, ""],

@@ -159,7 +159,8 @@ describe("drift property", () => {
           now: () => new Date().toISOString(),
         }
         try {
-          for (const s of steps) {
+          for (const [i, s] of steps.entries()) {
+            const last = i === steps.length - 1
             if (s.kind === "apply") {
               replaceDesired(db, [parseSpec(`tool=${s.version}`)], ctx.now())
               const plan = await planFromDb(db, root, dbPath, { refresh: s.refresh, restoreConfig: false })
@@ -175,11 +176,11 @@ describe("drift property", () => {
               mutate(path.join(root, paths[s.pick % paths.length]!), s.what)
             }
             const fast = await scanDrift(root, recordedRows(db), { full: false })
-            // Ranges of two rows: the workers read, check and hand back in order what one range here did.
-            expect(await scanDrift(root, recordedRows(db), { full: false, rangeRows: 2 })).toEqual(fast)
+            // Ranges of two rows (after the last step): the workers read, check and hand back in order what one range here did.
+            if (last) expect(await scanDrift(root, recordedRows(db), { full: false, rangeRows: 2 })).toEqual(fast)
             refreshStats(db, fast.refresh)
             const full = await scanDrift(root, recordedRows(db), { full: true })
-            expect(await scanDrift(root, recordedRows(db), { full: true, rangeRows: 2 })).toEqual(full)
+            if (last) expect(await scanDrift(root, recordedRows(db), { full: true, rangeRows: 2 })).toEqual(full)
             expect(lines(fast.drift)).toEqual(lines(full.drift))
             expect(full.drift.map((d) => d.path)).toEqual(independentDrift(db, root))
           }

@@ -280,8 +280,8 @@ export interface RecordedRows {
     readonly row: string
   }
   readonly filter: string | undefined
-  /** consecutive ranges covering every row, of about `size` rows each (by the troves' file counts) */
-  readonly ranges: (size: number) => RowRange[]
+  /** consecutive ranges covering every row, each of about `rows` rows or `bytes` of content at most (by the troves' file counts and sizes) */
+  readonly ranges: (rows: number, bytes?: number) => RowRange[]
   /** a row as a RecordedFile, for a closer look */
   readonly file: (row: RecordedRow) => RecordedFile
 }
@@ -295,34 +295,40 @@ export const recordedRows = (
     `SELECT ${columns} FROM installed_files WHERE (trove_id, path) >= (?, ?) ${to} ${only} ORDER BY trove_id, path`
   const below = "AND (trove_id, path) < (?, ?)"
   const filter = which === undefined ? undefined : JSON.stringify("troveIds" in which ? which.troveIds : which.paths)
-  const ranges = (size: number): RowRange[] => {
+  const ranges = (size: number, bytes = Infinity): RowRange[] => {
     if (which !== undefined && !("troveIds" in which)) return [{ from: [MIN_ID, ""], to: null }]
     const troves = db
-      .prepare(`SELECT t.id, t.file_count FROM installed_troves i JOIN troves t ON t.id = i.trove_id ${filter ? "WHERE t.id IN (SELECT value FROM json_each(?))" : ""} ORDER BY t.id`)
+      .prepare(
+        `SELECT t.id, t.file_count, t.total_size FROM installed_troves i JOIN troves t ON t.id = i.trove_id
+         ${filter ? "WHERE t.id IN (SELECT value FROM json_each(?))" : ""} ORDER BY t.id`,
+      )
       .raw()
       .safeIntegers(true)
-      .all(...(filter ? [filter] : [])) as Array<[bigint, bigint]>
-    // The size-th path of a trove from a path on: where a big trove's next range starts.
+      .all(...(filter ? [filter] : [])) as Array<[bigint, bigint, bigint]>
+    // The n-th path of a trove from a path on: where a big trove's next range starts.
     const step = db.prepare("SELECT path FROM installed_files WHERE trove_id = ? AND path >= ? ORDER BY path LIMIT 1 OFFSET ?").pluck()
     const out: RowRange[] = []
     let from: RowKey = [MIN_ID, ""]
     let rows = 0
+    let content = 0
     const cut = (to: RowKey) => {
       out.push({ from, to })
       from = to
-      rows = 0
+      rows = content = 0
     }
-    for (const [id, count] of troves) {
-      let left = Number(count)
-      if (left > size) {
+    for (const [id, count, total] of troves) {
+      const parts = Math.max(Math.ceil(Number(count) / size), Math.ceil(Number(total) / bytes))
+      if (parts > 1) {
+        // A big trove: ranges of its own, cut by path.
         if (rows > 0) cut([id, ""])
-        for (let at = step.get(id, "", size) as string | undefined; at !== undefined; at = step.get(id, at, size) as string | undefined) {
-          cut([id, at])
-          left -= size
-        }
+        const per = Math.ceil(Number(count) / parts)
+        for (let at = step.get(id, "", per) as string | undefined; at !== undefined; at = step.get(id, at, per) as string | undefined) cut([id, at])
+        cut([id + 1n, ""])
+        continue
       }
-      rows += Math.max(0, left)
-      if (rows >= size) cut([id + 1n, ""])
+      rows += Number(count)
+      content += Number(total)
+      if (rows >= size || content >= bytes) cut([id + 1n, ""])
     }
     out.push({ from, to: null })
     return out

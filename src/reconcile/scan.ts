@@ -29,6 +29,8 @@ export interface Seen {
 
 /** Rows per range: enough to make a message's cost vanish, few enough to keep both cores busy to the end. */
 const RANGE = 4096
+/** Content per range when hashing everything: a few big files are hashed on every core too. */
+const RANGE_BYTES = 32 * 2 ** 20
 
 interface Checked {
   readonly checked: number
@@ -147,7 +149,7 @@ export const checkRows = async (
   const resolved = path.resolve(root)
   const prefix = resolved === "/" ? "" : resolved
   const workerData = { sqlite, dbPath: recorded.db.name, sql: recorded.sql, filter: recorded.filter, prefix, full: options.full }
-  const ranges = recorded.ranges(options.rangeRows ?? RANGE)
+  const ranges = recorded.ranges(options.rangeRows ?? RANGE, options.full ? RANGE_BYTES : undefined)
   let next = 0
   let checked = 0
   let cleanHashed = 0
