@@ -22,7 +22,7 @@ await build({
   format: "esm",
   // native addons, and seek-bzip (its `new Buffer` warns outside node_modules): loaded from node_modules at run time;
   // the CycloneDX library's optional XML writers, which it tries to load and conary does not install
-  external: ["better-sqlite3", "lzma-native", "seek-bzip", "xmlbuilder2", "libxmljs2"],
+  external: ["better-sqlite3", "lzma-native", "seek-bzip", "zstd-napi", "xmlbuilder2", "libxmljs2"],
   define: { CONARY_VERSION: JSON.stringify(pkg.version) },
   banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
   legalComments: "none",
