@@ -30,6 +30,8 @@ export const PREVIOUS_FORMAT = 2
 export const TOP = "repo.zst"
 export const rootFile = (version: number) => `root/${version}.json`
 export const objectFile = (sha256: string) => `objects/${sha256.slice(0, 2)}/${sha256.slice(2)}.zst`
+/** A delta (see delta.ts), named by the sha256 of its own bytes: a zstd frame that needs the content it starts from. */
+export const deltaFile = (sha256: string) => `deltas/${sha256.slice(0, 2)}/${sha256.slice(2)}.zst`
 /** Where format version 1 kept everything: named when such a repository is refused. */
 export const V1_INDEX = "index.json"
 
@@ -128,12 +130,29 @@ export const Entry = Schema.Struct({
 })
 export type Entry = typeof Entry.Type
 
-/** A trove's files as in a native archive's manifest (relative paths: checked as an archive's are), and its maintainer scripts. */
+/** A delta from one content to another (see delta.ts: DeltaRef). */
+export const DeltaEntry = Schema.Struct({
+  from: Sha256,
+  to: Sha256,
+  sha256: Sha256,
+  size: Count,
+  gzip: Schema.optional(
+    Schema.Struct({ tool: Schema.Literal("zlib", "gzip"), level: Schema.Int.pipe(Schema.between(1, 9)), fromSize: Count, toSize: Count }),
+  ),
+})
+
+/**
+ * A trove's files as in a native archive's manifest (relative paths: checked
+ * as an archive's are), and its maintainer scripts; the compressed size of
+ * each content's object, and deltas to its contents from earlier versions'.
+ */
 export const ManifestDoc = Schema.Struct({
   // Unchanged in version 3: a version 2 repository rebuilt in place keeps its manifests.
   formatVersion: Schema.Literal(PREVIOUS_FORMAT, FORMAT_VERSION),
   files: Schema.Array(ManifestFile),
   scripts: Schema.Record({ key: Schema.String, value: Schema.String }),
+  packed: Schema.optional(Schema.Record({ key: Sha256, value: Count })),
+  deltas: Schema.optional(Schema.Array(DeltaEntry)),
 })
 export type ManifestDoc = typeof ManifestDoc.Type
 

@@ -37,7 +37,8 @@ export interface Published {
   readonly lines: ReadonlyMap<string, string>
 }
 
-const readObject = (out: string, sha256: string, size: number): Buffer => unzstd(fs.readFileSync(path.join(out, objectFile(sha256))), size)
+/** An object of the repository on disk, decompressed within `size`. */
+export const readObject = (out: string, sha256: string, size: number): Buffer => unzstd(fs.readFileSync(path.join(out, objectFile(sha256))), size)
 
 const digestOf = (line: string, fail: (reason: string) => Error) => decodeJson(Entry, line, fail).digest
 

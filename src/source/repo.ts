@@ -6,6 +6,8 @@ import type { NewTrove } from "../db/troves.js"
 import { UsageError } from "../errors.js"
 import { checkOutputFile, readInputFile, writeOutputFile } from "../files.js"
 import { ContentStore } from "../store/store.js"
+import { DEFAULT_DELTA_DEPTH } from "./delta-build.js"
+import { RepoDeltas } from "./repo-deltas.js"
 import { fetchFromArchive, isTroveArchive, readTroveArchive } from "./formats.js"
 import type { ManifestFile } from "./native.js"
 import {
@@ -93,6 +95,8 @@ export interface BuildOptions {
   /** how long the metadata stays valid: `7d`, `12h`, `90m` */
   readonly expires: string
   readonly now: string
+  /** deltas against this many previous versions of each new trove (default 2; 0: none) */
+  readonly deltas?: number
 }
 
 export interface BuildResult {
@@ -136,9 +140,9 @@ const toManifestFile = (f: NewTrove["files"][number]): typeof ManifestFile.Type 
   ...(f.ghost ? { ghost: true } : {}),
 })
 
-/** The JSON of a trove's manifest object and its entry in a metadata part. */
-export const publishable = (t: NewTrove): { manifest: Buffer; entry: Entry } => {
-  const doc: ManifestDoc = { formatVersion: FORMAT_VERSION, files: t.files.map(toManifestFile), scripts: t.scripts ?? {} }
+/** The JSON of a trove's manifest object and its entry in a metadata part; `fetch`: its contents' object sizes and deltas. */
+export const publishable = (t: NewTrove, fetch?: Pick<ManifestDoc, "packed" | "deltas">): { manifest: Buffer; entry: Entry } => {
+  const doc: ManifestDoc = { formatVersion: FORMAT_VERSION, files: t.files.map(toManifestFile), scripts: t.scripts ?? {}, ...fetch }
   const manifest = Buffer.from(JSON.stringify(doc))
   const paths = t.files.filter((f) => f.kind !== "dir" && dependablePath(f.path)).map((f) => [f.path, f.component] as const)
   return {
@@ -235,7 +239,7 @@ export const publish = async (out: string, inputs: Iterable<TroveInput>, options
       known.add(sha)
       return true
     }
-    let added = 0
+    const troves: NewTrove[] = []
     for (const input of inputs) {
       let trove: NewTrove
       if ("archive" in input) {
@@ -246,13 +250,23 @@ export const publish = async (out: string, inputs: Iterable<TroveInput>, options
         trove = input.trove
         for (const f of trove.files) if (f.sha256 && !present(f.sha256)) store.putBuffer(input.contents(f.sha256), f.sha256)
       }
-      const { manifest, entry } = publishable(trove)
-      if (!present(entry.manifest.sha256)) store.putBuffer(manifest, entry.manifest.sha256)
-      if (!entries.has(trove.digest)) added++
+      troves.push(trove)
+    }
+    // A trove the repository has keeps its entry (and manifest) as published.
+    const fresh = troves.filter((t, i) => !entries.has(t.digest) && troves.findIndex((u) => u.digest === t.digest) === i)
+    const deltas = new RepoDeltas(out, temp, store, entries, fresh, options.deltas ?? DEFAULT_DELTA_DEPTH)
+    compressAll(filesUnder(path.join(temp, "objects")), 3, temp)
+    const manifests: string[] = []
+    for (const trove of fresh) {
+      const { manifest, entry } = publishable(trove, deltas.fetchInfo(trove))
+      if (!present(entry.manifest.sha256)) {
+        store.putBuffer(manifest, entry.manifest.sha256)
+        manifests.push(store.pathOf(entry.manifest.sha256))
+      }
       entries.set(trove.digest, JSON.stringify(entry))
     }
-    const objects = filesUnder(path.join(temp, "objects"))
-    compressAll(objects, 3, temp)
+    const added = fresh.length
+    compressAll(manifests, 3, temp)
 
     const { version, topFile } = writeMetadata(old, entries, { out, fail: bad(out), store, present, expires, now: options.now, key })
     compressAll([...filesUnder(path.join(temp, "objects"))].filter((f) => !f.endsWith(".zst")), 19, temp)
@@ -260,7 +274,7 @@ export const publish = async (out: string, inputs: Iterable<TroveInput>, options
 
     // Commit: objects first (content-addressed: harmless to the metadata in force), then the root, then the top document.
     let written = 0
-    for (const file of filesUnder(path.join(temp, "objects"))) {
+    for (const file of [...filesUnder(path.join(temp, "objects")), ...filesUnder(path.join(temp, "deltas"))]) {
       const rel = path.relative(temp, file)
       fs.mkdirSync(path.join(out, path.dirname(rel)), { recursive: true })
       fs.renameSync(file, path.join(out, rel))

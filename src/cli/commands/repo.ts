@@ -25,6 +25,10 @@ const build = Command.make(
     json: jsonOption,
     sign: Options.text("sign").pipe(Options.withDescription("ed25519 private key (from `conary key generate`) to sign the metadata"), Options.optional),
     expires: expiresOption,
+    deltas: Options.integer("deltas").pipe(
+      Options.withDescription("for each new trove version, deltas from the contents of this many previous versions (0: none)"),
+      Options.withDefault(2),
+    ),
     from: Options.text("from").pipe(Options.withDescription("promote: another repository (directory or URL) to copy --trove troves from"), Options.optional),
     trove: Options.text("trove").pipe(Options.withDescription("promote: a trove of --from (name=version), a group with all its members"), Options.repeated),
     trust: Options.text("trust").pipe(Options.withDescription("promote: the public key --from's index must be signed with"), Options.optional),
@@ -37,13 +41,14 @@ const build = Command.make(
       if (from === undefined && (args.trove.length > 0 || Option.isSome(args.trust)))
         throw new UsageError({ message: "repo build: --trove and --trust choose troves of another repository, given with --from" })
       if (from !== undefined && args.trove.length === 0) throw new UsageError({ message: "repo build: --from needs the troves to copy (--trove group-web=VERSION)" })
+      if (args.deltas < 0) throw new UsageError({ message: `--deltas ${args.deltas}: give 0 or more previous versions` })
       const out = path.resolve(args.out)
       const now = new Date().toISOString()
       const imported = from === undefined ? [] : await selectFromRepo(from, args.trove, Option.getOrUndefined(args.trust), now)
       const r = await buildRepo(
         out,
         args.inputs.map((i) => path.resolve(i)),
-        { signKey: Option.getOrUndefined(args.sign), expires: args.expires, now },
+        { signKey: Option.getOrUndefined(args.sign), expires: args.expires, now, deltas: args.deltas },
         imported,
       )
       if (args.json) return printJson({ formatVersion: 1, repository: out, ...r })
