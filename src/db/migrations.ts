@@ -285,6 +285,29 @@ export const migrations: ReadonlyArray<string> = [
   ALTER TABLE available RENAME COLUMN part TO entry;
   UPDATE available SET entry = NULL WHERE entry IS NOT NULL;
   `,
+  `
+  -- How a repository trove's contents can be fetched, from its manifest: the
+  -- compressed size of each content's object, and deltas to a content from
+  -- another one (an earlier version's), named by the sha256 of their bytes.
+  -- gzip: how the result is compressed again ({"tool", "level", "fromSize",
+  -- "toSize"}) when the delta is between gunzipped forms.
+  CREATE TABLE content_packed (
+    trove_id INTEGER NOT NULL REFERENCES troves(id) ON DELETE CASCADE,
+    sha256   TEXT NOT NULL,
+    size     INTEGER NOT NULL,
+    PRIMARY KEY (trove_id, sha256)
+  ) WITHOUT ROWID;
+  CREATE TABLE content_deltas (
+    trove_id    INTEGER NOT NULL REFERENCES troves(id) ON DELETE CASCADE,
+    to_sha256   TEXT NOT NULL,
+    from_sha256 TEXT NOT NULL,
+    sha256      TEXT NOT NULL,
+    size        INTEGER NOT NULL,
+    gzip        TEXT,
+    PRIMARY KEY (trove_id, to_sha256, from_sha256)
+  ) WITHOUT ROWID;
+  CREATE INDEX content_deltas_to ON content_deltas(to_sha256);
+  `,
 ]
 
 export const schemaVersion = migrations.length

@@ -14,6 +14,7 @@ import { fetchFromArchive } from "../source/formats.js"
 import { type RepoRef, basesOf, fetchObjects } from "../source/remote.js"
 import { type TroveFile, filesForComponents, onDisk } from "../model/trove.js"
 import { copyOutVerified } from "../store/copy-out.js"
+import { type DeltaReport, fetchByDeltas } from "./fetch-deltas.js"
 import type { ContentStore } from "../store/store.js"
 import { diskLayout } from "./layout.js"
 import { reservedPaths } from "./load.js"
@@ -48,7 +49,11 @@ export interface ApplyResult {
   readonly plan: Plan
   /** config files changed both locally and by the package */
   readonly merges: ReadonlyArray<MergeOutcome>
+  /** what was fetched from repositories: by delta, full objects, and deltas that fell back to the full object */
+  readonly download?: Downloaded
 }
+
+export type Downloaded = DeltaReport & { readonly full: number }
 
 const isLeaf = (op: FileOp) => op.kind !== "dir"
 
@@ -82,9 +87,9 @@ const missingContents = (ctx: Pick<ApplyContext, "store">, plan: Plan): Map<numb
  * still missing comes from every repository that offers the trove, each
  * from the mirror that served its index first, then the others.
  */
-export const fetchContents = async (ctx: ApplyContext, plan: Plan) => {
+export const fetchContents = async (ctx: ApplyContext, plan: Plan): Promise<Downloaded | undefined> => {
   const wanted = missingContents(ctx, plan)
-  if (wanted.size === 0) return
+  if (wanted.size === 0) return undefined
   const sources = new Map(listSources(ctx.db).map((s) => [s.name, s]))
   const refs = new Map([...wanted.keys()].map((troveId) => [troveId, archivesOf(ctx.db, troveId)]))
   // Why each source that was tried for a content could not give it.
@@ -123,7 +128,10 @@ export const fetchContents = async (ctx: ApplyContext, plan: Plan) => {
       const label = plan.files.find((op) => op.sha256 === o.sha256)!.trove
       throw new ArchiveError({ archive: label, reason: "content is not in the store and no source offers this trove any more" })
     }
-  if (objects.size > 0) await fetchObjects([...objects.values()], ctx.store, ctx.report)
+  if (objects.size === 0) return undefined
+  const byDelta = await fetchByDeltas(ctx.db, ctx.store, ctx.root, [...objects.values()], ctx.report)
+  const full = await fetchObjects([...objects.values()], ctx.store, ctx.report)
+  return { ...byDelta, full }
 }
 
 /** Largest file in the root apply reads to merge or parse: bigger is not a config file. */
@@ -134,7 +142,7 @@ const TEXT_MAX = 16 << 20
  * is there: never through a symlink (it may lead out of the root) and never
  * from a fifo or device (a read could block forever or never end).
  */
-const readRegular = (abs: string, maxSize = Infinity): Buffer | undefined => {
+export const readRegular = (abs: string, maxSize = Infinity): Buffer | undefined => {
   let fd: number
   try {
     fd = fs.openSync(abs, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK)
@@ -769,7 +777,7 @@ const crashPoint = (step: string) => {
 
 export const applyPlan = async (ctx: ApplyContext, plan: Plan, command: string, desired: string): Promise<ApplyResult> => {
   if (plan.troves.length === 0 && plan.files.length === 0) return { generation: null, plan, merges: [] }
-  await fetchContents(ctx, plan)
+  const download = await fetchContents(ctx, plan)
   // The disk is checked as close to staging as can be; nothing above touched the root.
   const created = checkTargets(ctx, plan)
   preserveReplaced(ctx, plan)
@@ -794,7 +802,7 @@ export const applyPlan = async (ctx: ApplyContext, plan: Plan, command: string, 
   crashPoint("committing")
   const { generation, failed } = await finish(ctx, plan, command, desired, staged.written)
   if (failed.length > 0) throw partialFailure(generation, failed)
-  return { generation, plan, merges: staged.merges }
+  return { generation, plan, merges: staged.merges, ...(download ? { download } : {}) }
 }
 
 export interface Recovery {

@@ -3,6 +3,7 @@ import { forEachBounded } from "../batch.js"
 import type { Db } from "../db/connection.js"
 import { type IndexValidator, type SourceRow, indexValidator, recordRepoSync } from "../db/sources.js"
 import { fillTroveFiles, lazyTroves, upsertLazyTrove } from "../db/troves.js"
+import { recordFetchInfo } from "../db/deltas.js"
 import { normalizeFlavor } from "../desired/flavor.js"
 import { ArchiveError, SourceError } from "../errors.js"
 import { DEP_KINDS, parseDepGroup } from "../model/trove.js"
@@ -348,7 +349,10 @@ export const ensureManifests = async (db: Db, troveIds: ReadonlyArray<number>): 
     fetched.push({ id: t.id, ...(await readManifest(source, src.location, expected)) })
   })
   db.transaction(() => {
-    for (const f of fetched) fillTroveFiles(db, f.id, f.files, f.doc.scripts)
+    for (const f of fetched) {
+      fillTroveFiles(db, f.id, f.files, f.doc.scripts)
+      recordFetchInfo(db, f.id, new Set(f.files.flatMap((x) => (x.sha256 ? [x.sha256] : []))), f.doc)
+    }
   })()
   return fetched.length
 }

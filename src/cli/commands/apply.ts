@@ -33,7 +33,15 @@ export const applyAndReport = (c: Conary, plan: Plan, command: string, desired: 
     })
     const seconds = (performance.now() - started) / 1000
     if (json)
-      return printJson({ formatVersion: 1, generation: result.generation, changed: !isEmptyPlan(plan), seconds, merges: result.merges, plan })
+      return printJson({
+        formatVersion: 1,
+        generation: result.generation,
+        changed: !isEmptyPlan(plan),
+        seconds,
+        merges: result.merges,
+        ...(result.download ? { download: result.download } : {}),
+        plan,
+      })
     if (result.generation === null) {
       for (const line of blockedLines(plan)) println(printable(line))
       return println(NO_CHANGES)
@@ -46,6 +54,9 @@ export const applyAndReport = (c: Conary, plan: Plan, command: string, desired: 
       `Applied generation ${result.generation}: ${s.install} installed, ${s.update} updated, ${s.erase} erased; ` +
         `${count(s.files, "file")}, ${formatBytes(s.bytes)} written in ${seconds.toFixed(2)} s.`,
     )
+    const d = result.download
+    if (d && d.deltas + d.fallbacks.length > 0)
+      println(`Fetched ${count(d.deltas, "content")} by delta (${formatBytes(d.bytes)}), ${d.full} full; ${count(d.fallbacks.length, "delta")} fell back to the full object.`)
   })
 
 /** `apply FILE.ccs`: everything checked, then applied as any apply; the root takes the changeset's desired state. */

@@ -8,6 +8,7 @@ import { savePlan } from "../../reconcile/saved-plan.js"
 import { type Plan, isEmptyPlan } from "../../model/plan-schema.js"
 import { type RefreshOptions, planFromDb } from "../../reconcile/load.js"
 import { keepRefreshed } from "../../db/state.js"
+import { type DownloadEstimate, planDownload } from "../../reconcile/fetch-deltas.js"
 import { type Conary, attempt, jsonOption, rootOptions, withConary } from "../context.js"
 import { EXIT_CHANGES, EXIT_OK } from "../exit.js"
 import { count, formatBytes, printJson, println } from "../format.js"
@@ -106,22 +107,26 @@ export const overrideLines = (plan: Plan): string[] =>
 /** Paths the plan leaves alone, and why. */
 export const blockedLines = (plan: Plan): string[] => plan.blocked.map((b) => `! blocked ${b.path}: ${b.reason}`)
 
-export const summaryLine = (plan: Plan): string => {
+/** `12.3 KiB to download (9 deltas, 2 full), ` when repository contents are missing from the store. */
+const downloadText = (d: DownloadEstimate | undefined) =>
+  d === undefined || d.deltas + d.full === 0 ? "" : `${formatBytes(d.bytes)} to download (${count(d.deltas, "delta")}, ${d.full} full), `
+
+export const summaryLine = (plan: Plan, download?: DownloadEstimate): string => {
   const s = plan.summary
   const repair = s.repair > 0 ? `, ${s.repair} to repair` : ""
-  return `Plan: ${s.install} to install, ${s.update} to update, ${s.erase} to erase${repair}; ${count(s.files, "file")}, ${formatBytes(s.bytes)} to write.`
+  return `Plan: ${s.install} to install, ${s.update} to update, ${s.erase} to erase${repair}; ${count(s.files, "file")}, ${downloadText(download)}${formatBytes(s.bytes)} to write.`
 }
 
 export const NO_CHANGES = "No changes. Installed state matches desired state."
 
-export const showPlan = (plan: Plan) => {
+export const showPlan = (plan: Plan, download?: DownloadEstimate) => {
   if (isEmptyPlan(plan)) {
     for (const line of [...overrideLines(plan), ...blockedLines(plan)]) println(printable(line))
     return println(NO_CHANGES)
   }
   for (const line of [...planLines(plan), ...overrideLines(plan), ...fileNoteLines(plan)]) println(printable(line))
   println()
-  println(summaryLine(plan))
+  println(summaryLine(plan, download))
 }
 
 export const planCommand = Command.make(
@@ -144,8 +149,9 @@ export const planCommand = Command.make(
         const plan = yield* currentPlan(c, refreshOf(args), { name: "plan", holdsLock: false })
         const out = args.out
         if (Option.isSome(out)) yield* attempt(() => savePlan(c.db, c.root, plan, path.resolve(out.value), c.now()))
-        if (args.json) printJson(plan)
-        else showPlan(plan)
+        const download = planDownload(c.db, c.store, plan)
+        if (args.json) printJson({ ...plan, download })
+        else showPlan(plan, download)
         process.exitCode = args.detailedExitcode && !isEmptyPlan(plan) ? EXIT_CHANGES : EXIT_OK
       }),
     ),
