@@ -44,8 +44,9 @@ interface Choice {
 }
 
 /** The delta chosen for each content: the smallest whose base the store or an installed file holds, and smaller than the full object. */
-const choose = (db: Db, store: ContentStore, wanted: ReadonlyArray<{ sha256: string }>): Map<string, Choice> => {
+const choose = (db: Db, store: ContentStore, wanted: ReadonlyArray<{ sha256: string; size: number }>): Map<string, Choice> => {
   const shas = wanted.map((w) => w.sha256)
+  const sizes = new Map(wanted.map((w) => [w.sha256, w.size]))
   const deltas = deltasTo(db, shas)
   if (deltas.size === 0) return new Map()
   const packed = packedSizes(db, shas)
@@ -55,7 +56,8 @@ const choose = (db: Db, store: ContentStore, wanted: ReadonlyArray<{ sha256: str
   for (const [to, refs] of deltas) {
     const full = packed.get(to) ?? Infinity
     for (const ref of refs) {
-      if (ref.size >= full) break
+      // Never more than the full object, nor than the content itself (a manifest's sizes are input like any other).
+      if (ref.size >= full || ref.size > sizes.get(to)! + 1024) break
       const installed = store.has(ref.from) ? [] : (onDisk.get(ref.from) ?? [])
       if (!store.has(ref.from) && installed.length === 0) continue
       chosen.set(to, { ref, installed })

@@ -171,6 +171,7 @@ export const applyDelta = (base: Uint8Array, delta: Uint8Array, ref: DeltaRef, s
   if (delta.length !== ref.size || sha256Of(delta) !== ref.sha256) throw new DeltaError("the delta does not match its sha256")
   let result: Buffer
   if (ref.gzip) {
+    if (ref.gzip.fromSize > MAX_DELTA_CONTENT) throw new DeltaError(`contents over ${MAX_DELTA_CONTENT} bytes are not patched`)
     const from = gunzip(base, ref.gzip.fromSize)
     if (!from || from.length !== ref.gzip.fromSize) throw new DeltaError("its base does not gunzip to the size the delta expects")
     const made = regzip(decompressWithBase(from, delta, ref.gzip.toSize), ref.gzip)

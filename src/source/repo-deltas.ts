@@ -36,10 +36,16 @@ export class RepoDeltas {
   ) {
     if (depth <= 0) return
     const inBuild = new Map(fresh.map((t) => [t.digest, t]))
-    const known = [...publishedOf(lines, new Set(fresh.map((t) => t.name)), out), ...fresh]
+    // By name: a build of 60,000 troves must not compare each with all.
+    const byName = new Map<string, Array<Entry | NewTrove>>()
+    for (const t of [...publishedOf(lines, new Set(fresh.map((t) => t.name)), out), ...fresh]) {
+      const list = byName.get(t.name)
+      if (list) list.push(t)
+      else byName.set(t.name, [t])
+    }
     const sizes = new Map<string, number>()
     for (const trove of fresh) {
-      const previous = previousVersions(trove, known, depth).map((p) => relative(inBuild.get(p.digest)?.files ?? this.manifestFiles(p as Entry)))
+      const previous = previousVersions(trove, byName.get(trove.name)!, depth).map((p) => relative(inBuild.get(p.digest)?.files ?? this.manifestFiles(p as Entry)))
       const pairs = deltaPairs(relative(trove.files), previous)
       for (const p of pairs) sizes.set(p.from, p.fromSize).set(p.to, p.toSize)
       if (pairs.length > 0) this.made.set(trove.digest, makeDeltas(pairs, (sha) => this.content(sha, sizes.get(sha)!)))

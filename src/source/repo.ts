@@ -253,7 +253,8 @@ export const publish = async (out: string, inputs: Iterable<TroveInput>, options
       troves.push(trove)
     }
     // A trove the repository has keeps its entry (and manifest) as published.
-    const fresh = troves.filter((t, i) => !entries.has(t.digest) && troves.findIndex((u) => u.digest === t.digest) === i)
+    const seen = new Set<string>()
+    const fresh = troves.filter((t) => !entries.has(t.digest) && !seen.has(t.digest) && seen.add(t.digest))
     const deltas = new RepoDeltas(out, temp, store, entries, fresh, options.deltas ?? DEFAULT_DELTA_DEPTH)
     compressAll(filesUnder(path.join(temp, "objects")), 3, temp)
     const manifests: string[] = []
