@@ -64,6 +64,7 @@ describe.skipIf(skip)("deltas in a repository", () => {
   let repo: string
   let nginx: Nginx
   const roots: Record<string, string[]> = {}
+  let built: { deltas: number }
 
   const root = (name: string, troves: string[]) => {
     const dir = path.join(work, name)
@@ -87,8 +88,8 @@ describe.skipIf(skip)("deltas in a repository", () => {
     nginx = await startNginx(path.join(work, "nginx"), www)
     root("a", ["expat", "libexpat1"])
     root("b", ["expat", "libexpat1"])
-    ok(["repo", "build", repo, ...NEW.map((d) => path.join(FIXTURES, d))])
-  }, 120_000)
+    built = JSON.parse(ok(["repo", "build", repo, ...NEW.map((d) => path.join(FIXTURES, d)), "--json"]))
+  }, 180_000)
 
   afterAll(async () => {
     await nginx?.stop()
@@ -106,6 +107,7 @@ describe.skipIf(skip)("deltas in a repository", () => {
         expect(fs.statSync(path.join(repo, "deltas", d.sha256.slice(0, 2), `${d.sha256.slice(2)}.zst`)).size).toBe(d.size)
       }
     expect(lib.deltas!.length + expat.deltas!.length).toBe(6)
+    expect(built.deltas).toBe(6)
     // The shared library's delta starts at the old version's library.
     const so = lib.files.find((f) => f.path === "lib/x86_64-linux-gnu/libexpat.so.1.8.10")!
     expect(old.has(lib.deltas!.find((d) => d.to === so.sha256)!.from)).toBe(true)

@@ -104,6 +104,8 @@ export interface BuildResult {
   readonly added: number
   /** objects written (file contents, manifests and metadata parts new to the repository) */
   readonly objects: number
+  /** deltas written (see RepoDeltas) */
+  readonly deltas: number
   readonly version: number
   readonly expires: string
   readonly root: number | null
@@ -275,7 +277,8 @@ export const publish = async (out: string, inputs: Iterable<TroveInput>, options
 
     // Commit: objects first (content-addressed: harmless to the metadata in force), then the root, then the top document.
     let written = 0
-    for (const file of [...filesUnder(path.join(temp, "objects")), ...filesUnder(path.join(temp, "deltas"))]) {
+    const deltaFiles = filesUnder(path.join(temp, "deltas"))
+    for (const file of [...filesUnder(path.join(temp, "objects")), ...deltaFiles]) {
       const rel = path.relative(temp, file)
       fs.mkdirSync(path.join(out, path.dirname(rel)), { recursive: true })
       fs.renameSync(file, path.join(out, rel))
@@ -289,7 +292,8 @@ export const publish = async (out: string, inputs: Iterable<TroveInput>, options
     return {
       troves: entries.size,
       added,
-      objects: written,
+      objects: written - deltaFiles.length,
+      deltas: deltaFiles.length,
       version,
       expires,
       root: (newRoot ?? root)?.version ?? null,

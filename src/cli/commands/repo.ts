@@ -53,7 +53,7 @@ const build = Command.make(
       )
       if (args.json) return printJson({ formatVersion: 1, repository: out, ...r })
       println(
-        `Repository ${out}: ${count(r.troves, "trove")} (${r.added} new), ${count(r.objects, "new object")}; ` +
+        `Repository ${out}: ${count(r.troves, "trove")} (${r.added} new), ${count(r.objects, "new object")}, ${count(r.deltas, "delta")}; ` +
           `metadata version ${r.version}, expires ${r.expires}, ` +
           (r.signed ? `signed (root ${r.root}).` : "not signed."),
       )
