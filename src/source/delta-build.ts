@@ -8,13 +8,16 @@ import { type DeltaRef, MAX_DELTA_CONTENT, makeDelta } from "./delta.js"
 // versions of the trove (or, for a path that is new, from the file of that
 // version whose path differs only in its numbers, as a library's soname
 // version does: libfoo.so.1.2 -> libfoo.so.1.3), kept only when clearly
-// smaller than the full object.
+// smaller than the full object (a few bytes saved on a tiny file are not
+// worth the manifest entry).
 
 /** Deltas against this many previous versions, unless told otherwise. */
 export const DEFAULT_DELTA_DEPTH = 2
 
-/** A delta is kept only when at most this share of the full object's compressed bytes. */
+/** A delta is kept only when at most this share of the full object's compressed bytes... */
 const KEEP_RATIO = 0.8
+/** ...and saves more than its entry in the manifest costs (three digests in JSON). */
+const MIN_SAVING = 256
 
 /** A trove version as far as choosing its predecessors goes. */
 export interface DeltaTrove {
@@ -85,4 +88,4 @@ export const makeDeltas = (pairs: ReadonlyArray<{ from: string; to: string }>, r
 }
 
 /** Whether a delta is clearly smaller than the full object (compressed, `fullSize` bytes) it replaces. */
-export const worthKeeping = (c: Candidate, fullSize: number) => c.ref.size <= fullSize * KEEP_RATIO
+export const worthKeeping = (c: Candidate, fullSize: number) => c.ref.size <= fullSize * KEEP_RATIO && fullSize - c.ref.size > MIN_SAVING
