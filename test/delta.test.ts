@@ -3,6 +3,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { linesOf } from "../src/source/repo-state.js"
 import { unzstd } from "../src/source/decompress.js"
 import { DeltaError, type DeltaRef, applyDelta, compressWithBase, makeDelta } from "../src/source/delta.js"
 import { REPO, listTree, mustSkip, ok, sha256 } from "./helpers.js"
@@ -38,7 +39,7 @@ const manifests = (repo: string): Map<string, Manifest> => {
   const top = JSON.parse(JSON.parse(unzstd(fs.readFileSync(path.join(repo, "repo.zst")), 1 << 26).toString()).signed)
   const out = new Map<string, Manifest>()
   for (const part of top.parts)
-    for (const t of JSON.parse(object(repo, part.sha256, part.size).toString()).troves)
+    for (const t of linesOf(object(repo, part.sha256, part.size).toString()).map((l) => JSON.parse(l)))
       out.set(`${t.name} ${t.version}`, JSON.parse(object(repo, t.manifest.sha256, t.manifest.size).toString()))
   return out
 }
