@@ -338,12 +338,19 @@ const checkTargets = (ctx: ApplyContext, plan: Plan): string[] => {
     parents.set(dir, p)
     return p
   }
+  // Nothing is in a directory that is missing: one lstat for it, not one per file (an empty root).
+  const missingDirs = new Map<string, boolean>()
+  const missing = (dir: string) => {
+    let m = missingDirs.get(dir)
+    if (m === undefined) missingDirs.set(dir, (m = lstatOrNull(dir) === null))
+    return m
+  }
   for (const op of plan.files) {
     const abs = path.join(ctx.root, op.path)
     try {
       const why = unsafePath(op.path, reserved) ?? (stagesContent(op) ? tooLongToStage(op) : undefined)
       if (why) throw new ApplyError({ path: op.path, reason: why })
-      const existing = lstatOrNull(abs)
+      const existing = missing(path.dirname(abs)) ? null : lstatOrNull(abs)
       if (op.kind === "dir") {
         // removed only when empty: best effort; kept: the disk's as it is
         if (op.op === "remove" || op.kept) continue
@@ -462,7 +469,7 @@ const readVerified = (ctx: ApplyContext, op: FileOp, sha256: string): Buffer => 
  * apply fetches it again from its source, and this apply fails before the commit.
  */
 const corruptObject = (ctx: ApplyContext, op: FileOp, sha256: string, actual: string): never => {
-  fs.rmSync(ctx.store.pathOf(sha256), { force: true })
+  ctx.store.remove(sha256)
   throw new ApplyError({
     path: op.path,
     reason: `its content ${sha256.slice(0, 16)} in the store is corrupt (it hashes to ${actual.slice(0, 16)}); removed it, apply again to fetch it anew`,
@@ -605,9 +612,9 @@ const undoStaging = (root: string, plan: Plan, created: ReadonlyArray<string>) =
 }
 
 /** rename that counts a missing source as done: recovery may run a commit twice. */
-const renameIfPresent = async (from: string, to: string): Promise<boolean> => {
+const renameIfPresent = (from: string, to: string): boolean => {
   try {
-    await fsp.rename(from, to)
+    fs.renameSync(from, to)
     return true
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e
@@ -627,43 +634,45 @@ export interface CommitFailure {
  * Past the commit point there is no going back, so a step that fails (what
  * checkTargets could not foresee) is recorded and the rest carried out.
  */
-const commit = async (ctx: ApplyContext, plan: Plan): Promise<CommitFailure[]> => {
+const commit = (ctx: ApplyContext, plan: Plan): CommitFailure[] => {
   const asRoot = process.getuid?.() === 0
   const ids = idResolver(ctx.root)
   const at = (op: FileOp) => path.join(ctx.root, op.path)
   const failed: CommitFailure[] = []
-  const step = async (op: FileOp, f: () => Promise<unknown>) => {
+  // Plain system calls in a loop: a rename is short, and a promise per file
+  // would cost a thread-pool hand-off each.
+  const step = (op: FileOp, f: () => unknown) => {
     try {
-      await f()
+      f()
     } catch (e) {
       failed.push({ path: op.path, reason: describeIo(e) })
     }
     ctx.report.tick()
   }
-  const leaves = plan.files.filter((op) => isLeaf(op) && op.op !== "remove")
   ctx.report.start("commit", plan.files.length)
-  await forEachBounded(leaves, IO_CONCURRENCY, (op) =>
-    step(op, async () => {
+  for (const op of plan.files) {
+    if (!isLeaf(op) || op.op === "remove") continue
+    step(op, () => {
       if (op.op === "chmod") {
-        if (asRoot) await fsp.lchown(at(op), ids.uid(op.owner), ids.gid(op.group))
-        if (op.kind !== "symlink") await fsp.chmod(at(op), op.mode)
+        if (asRoot) fs.lchownSync(at(op), ids.uid(op.owner), ids.gid(op.group))
+        if (op.kind !== "symlink") fs.chmodSync(at(op), op.mode)
       } else if (op.op === "save") {
-        await renameIfPresent(at(op), at(op) + SAVE_SUFFIX)
-      } else if (!(await renameIfPresent(stagePath(at(op)), at(op))) && op.op === "merge") {
-        await renameIfPresent(stagePath(at(op) + NEW_SUFFIX), at(op) + NEW_SUFFIX)
+        renameIfPresent(at(op), at(op) + SAVE_SUFFIX)
+      } else if (!renameIfPresent(stagePath(at(op)), at(op)) && op.op === "merge") {
+        renameIfPresent(stagePath(at(op) + NEW_SUFFIX), at(op) + NEW_SUFFIX)
       }
-    }),
-  )
+    })
+  }
   for (const op of plan.files) {
     // A directory that was there first keeps its mode and owner.
     if (op.kind !== "dir" || op.op === "remove" || op.kept) continue
-    await step(op, async () => {
+    step(op, () => {
       if (asRoot) fs.lchownSync(at(op), ids.uid(op.owner), ids.gid(op.group))
       fs.chmodSync(at(op), op.mode)
     })
   }
   const removals = plan.files.filter((op) => op.op === "remove")
-  await forEachBounded(removals.filter(isLeaf), IO_CONCURRENCY, (op) => step(op, () => fsp.rm(at(op), { force: true })))
+  for (const op of removals) if (isLeaf(op)) step(op, () => fs.rmSync(at(op), { force: true }))
   // Deepest first; a directory still holding anything (another trove's files,
   // foreign files) is kept.
   for (const op of removals.filter((o) => !isLeaf(o)).reverse()) {
@@ -680,10 +689,15 @@ const commit = async (ctx: ApplyContext, plan: Plan): Promise<CommitFailure[]> =
 
 /** Makes what was written durable: one syncfs per filesystem instead of an fsync per file. */
 const syncToDisk = (...dirs: string[]) => {
+  const synced = new Set<number>()
   for (const dir of dirs) {
     try {
       // The store of a root whose troves had no regular files is made here.
       fs.mkdirSync(dir, { recursive: true })
+      // The store usually shares the root's filesystem: one syncfs covers both.
+      const dev = fs.statSync(dir).dev
+      if (synced.has(dev)) continue
+      synced.add(dev)
       execFileSync("sync", ["-f", dir], { stdio: ["ignore", "ignore", "pipe"] })
     } catch (e) {
       const why = (e as { stderr?: Buffer }).stderr?.toString().trim().split("\n")[0]
@@ -749,7 +763,7 @@ const finish = async (
   desired: string,
   written: ReadonlyMap<string, WrittenStat> = new Map(),
 ): Promise<{ generation: number; failed: CommitFailure[] }> => {
-  const failed = await commit(ctx, plan)
+  const failed = commit(ctx, plan)
   try {
     syncToDisk(ctx.root)
   } catch {
@@ -782,13 +796,13 @@ export const applyPlan = async (ctx: ApplyContext, plan: Plan, command: string, 
   const created = checkTargets(ctx, plan)
   preserveReplaced(ctx, plan)
   plan = saveUnowned(ctx, plan)
-  syncToDisk(ctx.store.dir)
   beginJournal(ctx.db, { command, plan, desired, startedAt: ctx.now(), pid: process.pid, dirs: created })
   let staged: Awaited<ReturnType<typeof stage>>
   try {
     staged = await stage(ctx, plan, created)
     crashPoint("staged")
-    syncToDisk(ctx.root)
+    // The store too: what the commit replaces must be kept durably before it goes.
+    syncToDisk(ctx.root, ctx.store.dir)
     markCommitting(ctx.db)
   } catch (e) {
     undoStaging(ctx.root, plan, created)

@@ -36,15 +36,17 @@ export const diskLayout = (root: string): RootLayout => {
   const realRoot = fs.realpathSync(root)
   const links = new Map<string, string>()
   const dirs = new Map<string, string | typeof OUTSIDE>([["", ""]])
+  // Directories found missing: nothing is at a path under them (no lstat per new file of an empty root).
+  const missing = new Set<string>()
   const inside = (real: string): string | typeof OUTSIDE =>
     real === realRoot ? "" : real.startsWith(realRoot + path.sep) ? real.slice(realRoot.length + 1) : OUTSIDE
 
-  const lstat = (p: string): fs.Stats | undefined => {
+  const lstat = (p: string): fs.Stats | undefined | "blocked" => {
     try {
       return fs.lstatSync(path.join(realRoot, p), { throwIfNoEntry: false })
     } catch (e) {
       // Something on the way is not a directory: nothing is there (at() says what blocks it).
-      if ((e as NodeJS.ErrnoException).code === "ENOTDIR") return undefined
+      if ((e as NodeJS.ErrnoException).code === "ENOTDIR") return "blocked"
       throw e
     }
   }
@@ -57,8 +59,8 @@ export const diskLayout = (root: string): RootLayout => {
     if (parent === OUTSIDE) result = OUTSIDE
     else {
       const here = parent === "" ? path.posix.basename(d) : `${parent}/${path.posix.basename(d)}`
-      const st = lstat(here)
-      if (st?.isSymbolicLink()) {
+      const st = missing.has(parent) ? undefined : lstat(here)
+      if (st !== undefined && st !== "blocked" && st.isSymbolicLink()) {
         let real: string | undefined
         try {
           real = fs.realpathSync(path.join(realRoot, here))
@@ -67,7 +69,10 @@ export const diskLayout = (root: string): RootLayout => {
         }
         result = real === undefined ? OUTSIDE : inside(real)
         if (result !== OUTSIDE && fs.statSync(real!).isDirectory()) links.set(here, result)
-      } else result = here
+      } else {
+        result = here
+        if (st === undefined) missing.add(here)
+      }
     }
     dirs.set(d, result)
     return result
@@ -88,7 +93,7 @@ export const diskLayout = (root: string): RootLayout => {
 
   const at = (p: string): DiskKind | null => {
     const c = relative(p)
-    if (c === undefined) return null
+    if (c === undefined || missing.has(path.posix.dirname(c))) return null
     let st: fs.Stats | undefined
     try {
       st = fs.lstatSync(path.join(realRoot, c), { throwIfNoEntry: false })

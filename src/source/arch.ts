@@ -4,7 +4,7 @@ import { alpmArchFlavor } from "../desired/flavor.js"
 import { alpmVersionProblem } from "../desired/version.js"
 import { ArchiveError } from "../errors.js"
 import { type TroveFile, formatDep, parseDep } from "../model/trove.js"
-import { sha256OfFile } from "../store/store.js"
+import { type ContentStore, sha256OfFile } from "../store/store.js"
 import { unpackLimit } from "./decompress.js"
 import { rootedPath } from "./native.js"
 import type { PackageFormat } from "./package-format.js"
@@ -175,12 +175,12 @@ const METADATA = [".PKGINFO", ".MTREE", ".INSTALL"]
 const archEntries = (file: string) => tarEntries(file, fs.createReadStream(file), file, unpackLimit(fs.statSync(file).size))
 
 /** Reads an Arch package's metadata and the metadata (with sha256) of every file it holds. */
-export const readArch = async (file: string): Promise<ArchTrove> => {
+export const readArch = async (file: string, store?: ContentStore): Promise<ArchTrove> => {
   const refuse = (reason: string): never => {
     throw new ArchiveError({ archive: file, reason })
   }
   const metadata = new Map<string, Buffer>()
-  const payload = new PayloadFiles(file)
+  const payload = new PayloadFiles(file, undefined, store)
   try {
     const { extract, done } = archEntries(file)
     for await (const entry of extract) {
@@ -250,8 +250,8 @@ export const archFormat: PackageFormat = {
   name: "arch",
   scheme: "alpm",
   claims: (file) => EXTENSION.test(file),
-  read: async (file) => {
-    const trove = await readArch(file)
+  read: async (file, store) => {
+    const trove = await readArch(file, store)
     return { trove, archiveSha256: trove.digest }
   },
   // The payload names its contents by path.

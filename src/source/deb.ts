@@ -93,8 +93,8 @@ const member = (members: ReadonlyArray<ArMember>, prefix: string) => members.fin
 
 const memberEntries = (deb: string, m: ArMember, limit: number) => tarEntries(deb, memberStream(deb, m), m.name, limit)
 
-/** Reads a .deb's metadata and the metadata (with sha256) of every file it holds. */
-export const readDeb = async (deb: string): Promise<DebTrove> => {
+/** Reads a .deb's metadata and the metadata (with sha256) of every file it holds; `store` takes the contents too. */
+export const readDeb = async (deb: string, store?: ContentStore): Promise<DebTrove> => {
   let members: ArMember[]
   try {
     members = readArMembers(deb)
@@ -140,7 +140,7 @@ export const readDeb = async (deb: string): Promise<DebTrove> => {
 
   // data.tar: every entry, checked, hashed.
   // The copyright file is kept (up to a bound) while it is hashed, for its licence.
-  const payload = new PayloadFiles(deb, { path: `/usr/share/doc/${name}/copyright`, limit: MAX_COPYRIGHT })
+  const payload = new PayloadFiles(deb, { path: `/usr/share/doc/${name}/copyright`, limit: MAX_COPYRIGHT }, store)
   try {
     const { extract, done } = memberEntries(deb, dataMember, unpackLimit(dataMember.size))
     for await (const entry of extract) await payload.add(entry, namesOf(deb, entry.header))
@@ -185,8 +185,8 @@ export const debFormat: PackageFormat = {
   name: "deb",
   scheme: "deb",
   claims: (file) => file.endsWith(DEB_EXTENSION),
-  read: async (file) => {
-    const trove = await readDeb(file)
+  read: async (file, store) => {
+    const trove = await readDeb(file, store)
     return { trove, archiveSha256: trove.digest }
   },
   // A .deb names its contents by path, not by hash.

@@ -260,7 +260,8 @@ export const decompressor = (compression: Compression): Duplex => {
     case "none":
       return new Transform({ transform: (c, _, done) => done(null, c) })
     case "gzip":
-      return zlib.createGunzip()
+      // Large chunks: each is a hand-off to the thread pool.
+      return zlib.createGunzip({ chunkSize: 256 * 1024 })
     // liblzma's auto decoder reads both .xz and the older .lzma (LZMA_alone).
     case "xz":
     case "lzma":

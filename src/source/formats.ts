@@ -21,10 +21,10 @@ const formatWhere = (test: (f: PackageFormat) => boolean): PackageFormat => FORM
 
 export const isTroveArchive = (name: string): boolean => FORMATS.some((f) => f.claims(name))
 
-/** Reads an archive's trove metadata, and the archive's own sha256. */
-export const readTroveArchive = async (file: string): Promise<{ trove: NewTrove; archiveSha256: string }> => {
+/** Reads an archive's trove metadata, and the archive's own sha256 (with `store`, see PackageFormat.read). */
+export const readTroveArchive = async (file: string, store?: ContentStore): Promise<{ trove: NewTrove; archiveSha256: string }> => {
   const format = formatWhere((f) => f.claims(file))
-  const { trove, archiveSha256 } = await format.read(file)
+  const { trove, archiveSha256 } = await format.read(file, store)
   return { trove: { ...trove, scheme: format.scheme, format: format.name }, archiveSha256 }
 }
 

@@ -151,12 +151,15 @@ const checkManifest = (archive: string, m: Manifest): NativeTrove => {
 }
 
 const gunzip = (archive: string) => {
-  const input = fs.createReadStream(archive)
-  const unzip = zlib.createGunzip()
+  // Large chunks: zlib runs each one on the thread pool, and a hand-off per 16 KiB costs more than the inflating.
+  const input = fs.createReadStream(archive, { highWaterMark: GUNZIP_CHUNK })
+  const unzip = zlib.createGunzip({ chunkSize: GUNZIP_CHUNK })
   const extract = tar.extract()
   const done = pipeline(input, unzip, extract)
   return { extract, done, input }
 }
+
+const GUNZIP_CHUNK = 256 * 1024
 
 const archiveError = (archive: string, e: unknown): ArchiveError | ApplyError => {
   if (e instanceof ArchiveError) return e

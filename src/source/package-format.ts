@@ -14,8 +14,11 @@ export interface PackageFormat {
   readonly scheme: VersionScheme
   /** whether a file name is one of this format's archives */
   readonly claims: (file: string) => boolean
-  /** an archive's metadata and manifest, and the archive's own sha256 */
-  readonly read: (file: string) => Promise<{ trove: Omit<NewTrove, "scheme" | "format">; archiveSha256: string }>
+  /**
+   * an archive's metadata and manifest, and the archive's own sha256; with `store`, each content it
+   * decompresses to hash is put there too (best effort), so apply need not decompress it again
+   */
+  readonly read: (file: string, store?: ContentStore) => Promise<{ trove: Omit<NewTrove, "scheme" | "format">; archiveSha256: string }>
   /** streams the wanted contents (by sha256) of an archive of `files` into the store, each verified */
   readonly fetch: (archive: string, files: ReadonlyArray<TroveFile>, wanted: ReadonlySet<string>, store: ContentStore) => Promise<void>
 }

@@ -286,8 +286,8 @@ const scriptsOf = (h: RpmHeader): Record<string, string> => {
 const RPM_NAME = /^[A-Za-z0-9_+][A-Za-z0-9._+-]*$/
 const RPM_VERSION = /^[A-Za-z0-9._+~^]+$/
 
-/** Reads an .rpm's metadata and the metadata (with sha256) of every file it holds. */
-export const readRpm = async (rpm: string): Promise<RpmTrove> => {
+/** Reads an .rpm's metadata and the metadata (with sha256) of every file it holds; `store` takes the contents too. */
+export const readRpm = async (rpm: string, store?: ContentStore): Promise<RpmTrove> => {
   const fail = bad(rpm)
   const opened = openRpm(rpm)
   const h = opened.header
@@ -340,13 +340,20 @@ export const readRpm = async (rpm: string): Promise<RpmTrove> => {
       if (!empty && entry.size !== f.size) fail(`${p} is ${entry.size} bytes in the payload, ${f.size} in the header`)
       const hash = createHash("sha256")
       const check = algo === "sha256" ? undefined : createHash(algo)
-      for await (const c of entry.data) {
-        hash.update(c)
-        check?.update(c)
+      const stored = empty ? undefined : store?.writer()
+      try {
+        for await (const c of entry.data) {
+          hash.update(c)
+          check?.update(c)
+          stored?.write(c)
+        }
+        sha256 = hash.digest("hex")
+        const actual = check ? check.digest("hex") : sha256
+        if (!empty && actual !== f.digest) fail(`content of ${p} does not match its ${algo} digest in the header`)
+        stored?.keep(sha256)
+      } finally {
+        stored?.drop()
       }
-      sha256 = hash.digest("hex")
-      const actual = check ? check.digest("hex") : sha256
-      if (!empty && actual !== f.digest) fail(`content of ${p} does not match its ${algo} digest in the header`)
       found[i!] = { sha256: empty ? null : sha256, uid: entry.uid, gid: entry.gid, empty }
       return
     }
@@ -453,8 +460,8 @@ export const rpmFormat: PackageFormat = {
   name: "rpm",
   scheme: "rpm",
   claims: (file) => file.endsWith(RPM_EXTENSION) && !file.endsWith(".src.rpm"),
-  read: async (file) => {
-    const trove = await readRpm(file)
+  read: async (file, store) => {
+    const trove = await readRpm(file, store)
     return { trove, archiveSha256: trove.digest }
   },
   fetch: extractRpmObjects,

@@ -5,6 +5,7 @@ import { type SourceRow, knownArchives, locationsOf } from "../db/sources.js"
 import { type NewTrove, upsertTrove } from "../db/troves.js"
 import { ArchiveError, SourceError, describeIo } from "../errors.js"
 import type { Report } from "../model/report.js"
+import type { ContentStore } from "../store/store.js"
 import { isTroveArchive, readTroveArchive } from "./formats.js"
 import { type RepoSyncOptions, syncRepoV2 } from "./repo-client.js"
 
@@ -35,8 +36,17 @@ const asArchiveError = (archive: string, e: unknown): ArchiveError => {
  * or changed (by size and mtime), then records them all in one transaction.
  * An archive that cannot be read is left out (and dropped from the index if
  * it was there) and reported; it does not keep the others from being indexed.
+ * With `store`, the contents a package's payload is decompressed for (to hash
+ * them) go into the store on the way, so apply only copies them out.
  */
-export const syncSource = async (db: Db, source: SourceRow, now: string, report: Report, options: RepoSyncOptions = {}): Promise<SyncResult> => {
+export const syncSource = async (
+  db: Db,
+  source: SourceRow,
+  now: string,
+  report: Report,
+  options: RepoSyncOptions = {},
+  store?: ContentStore,
+): Promise<SyncResult> => {
   if (source.kind === "repo") return syncRepo(db, source, now, options)
   let names: string[]
   try {
@@ -55,7 +65,7 @@ export const syncSource = async (db: Db, source: SourceRow, now: string, report:
       const st = fs.statSync(archive)
       const k = known.get(archive)
       if (!k || k.size !== st.size || k.mtime !== Math.trunc(st.mtimeMs)) {
-        const { trove, archiveSha256 } = await readTroveArchive(archive)
+        const { trove, archiveSha256 } = await readTroveArchive(archive, store)
         fresh.push({ archive, trove, sha256: archiveSha256, size: st.size, mtime: Math.trunc(st.mtimeMs) })
       }
       present.add(archive)
@@ -65,6 +75,8 @@ export const syncSource = async (db: Db, source: SourceRow, now: string, report:
     report.tick()
   }
   report.done()
+  // What was stored is durable before the index says the trove is there.
+  if (fresh.length > 0) store?.sync()
   const gone = [...known.keys()].filter((a) => !present.has(a))
   db.transaction(() => {
     const del = db.prepare("DELETE FROM available WHERE source = ? AND archive = ?")

@@ -118,10 +118,14 @@ export class PayloadFiles {
   /** the bytes of the regular file at `keep.path`, when it has at most `keep.limit` of them */
   kept: Buffer | undefined
 
-  /** `keep`: one file the format also wants to read (a .deb's copyright file, for its licence), bounded */
+  /**
+   * `keep`: one file the format also wants to read (a .deb's copyright file, for its licence), bounded;
+   * `store`: where to put every content as it is hashed, so apply need not decompress the payload again
+   */
   constructor(
     private readonly archive: string,
     private readonly keep?: { readonly path: string; readonly limit: number },
+    private readonly store?: ContentStore,
   ) {}
 
   private refuse(reason: string): never {
@@ -171,13 +175,22 @@ export class PayloadFiles {
       const hash = createHash("sha256")
       let size = 0
       const keep: Buffer[] | undefined = p === this.keep?.path ? [] : undefined
-      for await (const c of entry) {
-        hash.update(c as Buffer)
-        size += (c as Buffer).length
-        if (keep && size <= this.keep!.limit) keep.push(c as Buffer)
+      const stored = this.store?.writer()
+      let sha256: string
+      try {
+        for await (const c of entry) {
+          hash.update(c as Buffer)
+          stored?.write(c as Buffer)
+          size += (c as Buffer).length
+          if (keep && size <= this.keep!.limit) keep.push(c as Buffer)
+        }
+        sha256 = hash.digest("hex")
+        stored?.keep(sha256)
+      } finally {
+        stored?.drop()
       }
       if (keep && size <= this.keep!.limit) this.kept = Buffer.concat(keep)
-      file = { ...common, kind: "file", sha256: hash.digest("hex"), size, target: null }
+      file = { ...common, kind: "file", sha256, size, target: null }
     } else {
       this.refuse(`${p} is a ${h.type} (device nodes and fifos are not installed)`)
     }

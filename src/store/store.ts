@@ -1,8 +1,9 @@
+import { execFileSync } from "node:child_process"
 import { createHash, randomBytes } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { fileLock } from "../db/lock.js"
-import { StoreError } from "../errors.js"
+import { IoError, StoreError } from "../errors.js"
 
 /**
  * Content-addressed store: file contents keyed by SHA-256, written once and
@@ -17,11 +18,18 @@ const UNIQUE = `${process.pid}-${randomBytes(6).toString("hex")}`
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
+// Store objects get their mode when created; a chmod is needed only under a
+// umask that takes bits of it away.
+const chmodNeeded = () => (STORE_MODE & process.umask()) !== 0
+
 export class ContentStore {
   private readonly objects: string
   private readonly tmp: string
   private seq = 0
   private readonly made = new Set<string>()
+  /** names in each fan-out directory, read once (one readdir, not one probe per lookup) */
+  private readonly listed = new Map<string, Set<string>>()
+  private chmod: boolean | undefined
 
   constructor(readonly dir: string) {
     this.objects = path.join(dir, "objects")
@@ -32,8 +40,33 @@ export class ContentStore {
     return path.join(this.objects, sha256.slice(0, 2), sha256.slice(2))
   }
 
+  /**
+   * Whether the store holds a content. Each fan-out directory is listed once
+   * and kept in memory, updated as this process adds and removes objects (an
+   * object another process adds meanwhile is at worst stored again).
+   */
   has(sha256: string): boolean {
-    return fs.existsSync(this.pathOf(sha256))
+    return this.names(sha256.slice(0, 2)).has(sha256.slice(2))
+  }
+
+  private names(prefix: string): Set<string> {
+    let names = this.listed.get(prefix)
+    if (!names) {
+      try {
+        names = new Set(fs.readdirSync(path.join(this.objects, prefix)))
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e
+        names = new Set()
+      }
+      this.listed.set(prefix, names)
+    }
+    return names
+  }
+
+  /** Deletes an object (a corrupt one: its source gives it again). */
+  remove(sha256: string): void {
+    fs.rmSync(this.pathOf(sha256), { force: true })
+    this.listed.get(sha256.slice(0, 2))?.delete(sha256.slice(2))
   }
 
   private mkdir(dir: string) {
@@ -66,7 +99,11 @@ export class ContentStore {
       lock = fileLock(file, "exclusive", 0)
     }
     try {
-      if (this.has(sha256)) return false
+      // Asked of the disk, not this process's listing: another process may have fetched it meanwhile.
+      if (fs.existsSync(this.pathOf(sha256))) {
+        this.names(sha256.slice(0, 2)).add(sha256.slice(2))
+        return false
+      }
       await fetch()
       return true
     } finally {
@@ -74,13 +111,15 @@ export class ContentStore {
     }
   }
 
-  private commit(temp: string, sha256: string) {
+  /** `created`: the temp file was created with STORE_MODE (else its mode is set here) */
+  private commit(temp: string, sha256: string, created = true) {
     const target = this.pathOf(sha256)
     this.mkdir(path.dirname(target))
     // Objects are 0644 whatever the umask: copies staged from them then need
     // no chmod for the common mode (see reconcile/apply.ts).
-    fs.chmodSync(temp, STORE_MODE)
+    if (!created || (this.chmod ??= chmodNeeded())) fs.chmodSync(temp, STORE_MODE)
     fs.renameSync(temp, target)
+    this.names(sha256.slice(0, 2)).add(sha256.slice(2))
   }
 
   /** Stores bytes that must hash to `sha256`. */
@@ -89,7 +128,7 @@ export class ContentStore {
     const actual = createHash("sha256").update(data).digest("hex")
     if (actual !== sha256) throw new StoreError({ sha256, reason: `content hashes to ${actual}` })
     const temp = this.tempFile()
-    fs.writeFileSync(temp, data)
+    fs.writeFileSync(temp, data, { mode: STORE_MODE })
     this.commit(temp, sha256)
   }
 
@@ -97,7 +136,7 @@ export class ContentStore {
   async putStream(stream: AsyncIterable<unknown>, sha256: string): Promise<void> {
     const temp = this.tempFile()
     const hash = createHash("sha256")
-    const fd = fs.openSync(temp, "w")
+    const fd = fs.openSync(temp, "w", STORE_MODE)
     try {
       for await (const chunk of stream) {
         const data = chunk as Buffer
@@ -119,6 +158,87 @@ export class ContentStore {
     this.commit(temp, sha256)
   }
 
+  /**
+   * Takes a content whose sha256 the caller computes over the same bytes as
+   * it writes them (a package payload hashed at sync). Best effort: the store
+   * is then a cache, and content it failed to write (a full disk) is read
+   * from the archive again when needed. Small contents are held in memory
+   * and written only when the store lacks them; larger ones spill to a temp file.
+   */
+  writer(): StoreWriter {
+    let chunks: Uint8Array[] = []
+    let held = 0
+    let temp: string | undefined
+    let fd: number | undefined
+    let failed = false
+    const drop = () => {
+      try {
+        if (fd !== undefined) fs.closeSync(fd)
+        if (temp !== undefined) fs.rmSync(temp, { force: true })
+      } catch {
+        // left in tmp/, which gc empties
+      }
+      fd = temp = undefined
+      chunks = []
+    }
+    const attempt = (f: () => void) => {
+      if (failed) return
+      try {
+        f()
+      } catch {
+        failed = true
+        drop()
+      }
+    }
+    const writeAll = (data: Uint8Array) => {
+      // A nearly full disk takes part of a write without an error: write the rest (the next call fails with ENOSPC).
+      for (let off = 0; off < data.length; ) off += fs.writeSync(fd!, data, off, data.length - off)
+    }
+    return {
+      write: (data) =>
+        attempt(() => {
+          if (fd === undefined && held + data.length <= WRITER_MEMORY) {
+            chunks.push(data)
+            held += data.length
+            return
+          }
+          if (fd === undefined) {
+            temp = this.tempFile()
+            fd = fs.openSync(temp, "w", STORE_MODE)
+            for (const c of chunks) writeAll(c)
+            chunks = []
+          }
+          writeAll(data)
+        }),
+      keep: (sha256) =>
+        attempt(() => {
+          if (this.has(sha256)) return drop()
+          if (fd === undefined) {
+            temp = this.tempFile()
+            fs.writeFileSync(temp, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks), { mode: STORE_MODE })
+          } else {
+            fs.closeSync(fd)
+            fd = undefined
+          }
+          this.commit(temp!, sha256)
+          temp = undefined
+          chunks = []
+        }),
+      drop,
+    }
+  }
+
+  /** Makes the store's writes durable (one syncfs of its filesystem). */
+  sync(): void {
+    if (!fs.existsSync(this.dir)) return
+    try {
+      execFileSync("sync", ["-f", this.dir], { stdio: ["ignore", "ignore", "pipe"] })
+    } catch (e) {
+      const why = (e as { stderr?: Buffer }).stderr?.toString().trim().split("\n")[0]
+      throw new IoError({ path: this.dir, reason: `cannot sync the content store to disk (${why || (e as Error).message})` })
+    }
+  }
+
   /** Where a download of `sha256` accumulates, so an interrupted one can resume; written only inside fetchOnce. */
   partPath(sha256: string): string {
     this.mkdir(this.tmp)
@@ -132,9 +252,21 @@ export class ContentStore {
       fs.rmSync(file, { force: true })
       throw new StoreError({ sha256, reason: `content hashes to ${actual}` })
     }
-    this.commit(file, sha256)
+    this.commit(file, sha256, false)
   }
 }
+
+/** Content written into the store by a caller that hashes it (ContentStore.writer). */
+export interface StoreWriter {
+  write(data: Uint8Array): void
+  /** files what was written under `sha256`, computed by the caller over exactly those bytes */
+  keep(sha256: string): void
+  /** forgets what was written and not kept (a no-op after keep) */
+  drop(): void
+}
+
+/** Contents up to this size are held in memory by a writer, and written only if the store lacks them. */
+const WRITER_MEMORY = 1 << 20
 
 /** sha256 of a file, streamed. */
 export const sha256OfFile = async (file: string): Promise<string> => {

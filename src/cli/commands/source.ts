@@ -119,7 +119,7 @@ const sync = Command.make(
         for (const n of args.names) if (!all.some((s) => s.name === n)) yield* Effect.fail(new NotFoundError({ what: "source", name: n }))
         const chosen = args.names.length > 0 ? all.filter((s) => args.names.includes(s.name)) : all
         const results = []
-        for (const source of chosen) results.push(yield* attempt(() => syncSource(c.db, source, c.now(), c.report, { allowExpired: args.allowExpired })))
+        for (const source of chosen) results.push(yield* attempt(() => syncSource(c.db, source, c.now(), c.report, { allowExpired: args.allowExpired }, c.store)))
         const bad = results.flatMap((r) => r.bad)
         if (args.json) printJson({ formatVersion: 1, sources: results.map(({ bad, ...r }) => ({ ...r, bad: bad.map((e) => ({ archive: e.archive, reason: e.reason })) })) })
         else if (results.length === 0) println("No sources to sync.")
