@@ -1,5 +1,6 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { forEachBounded } from "../batch.js"
 import type { Db } from "../db/connection.js"
 import { type SourceRow, knownArchives, locationsOf } from "../db/sources.js"
 import { type NewTrove, upsertTrove } from "../db/troves.js"
@@ -23,6 +24,8 @@ export interface SyncResult {
   readonly unchanged?: boolean
   readonly skipped?: ReadonlyArray<string>
 }
+
+const SYNC_CONCURRENCY = 4
 
 /** A failure to read one archive, as an ArchiveError; anything else (a bug) is rethrown. */
 const asArchiveError = (archive: string, e: unknown): ArchiveError => {
@@ -55,26 +58,29 @@ export const syncSource = async (
     throw new SourceError({ source: source.name, reason: `cannot read ${source.location}: ${(e as Error).message}` })
   }
   const known = knownArchives(db, source.name)
-  const fresh: Array<{ archive: string; trove: NewTrove; sha256: string; size: number; mtime: number }> = []
-  const present = new Set<string>()
-  const bad: ArchiveError[] = []
+  type Fresh = { archive: string; trove: NewTrove; sha256: string; size: number; mtime: number }
+  // By the archive's place in `names`, so the index is written in the same order however reads interleave.
+  const read: Array<{ fresh?: Fresh; bad?: ArchiveError; present: boolean }> = new Array(names.length)
   report.start(`sync ${source.name}`, names.length)
-  for (const name of names) {
+  // A few archives at a time: decompressors (liblzma, zlib) run on other threads while this one hashes.
+  await forEachBounded(names, SYNC_CONCURRENCY, async (name, i) => {
     const archive = path.join(source.location, name)
     try {
       const st = fs.statSync(archive)
       const k = known.get(archive)
       if (!k || k.size !== st.size || k.mtime !== Math.trunc(st.mtimeMs)) {
         const { trove, archiveSha256 } = await readTroveArchive(archive, store)
-        fresh.push({ archive, trove, sha256: archiveSha256, size: st.size, mtime: Math.trunc(st.mtimeMs) })
-      }
-      present.add(archive)
+        read[i] = { fresh: { archive, trove, sha256: archiveSha256, size: st.size, mtime: Math.trunc(st.mtimeMs) }, present: true }
+      } else read[i] = { present: true }
     } catch (e) {
-      bad.push(asArchiveError(archive, e))
+      read[i] = { bad: asArchiveError(archive, e), present: false }
     }
     report.tick()
-  }
+  })
   report.done()
+  const fresh = read.flatMap((r) => (r.fresh ? [r.fresh] : []))
+  const bad = read.flatMap((r) => (r.bad ? [r.bad] : []))
+  const present = new Set(names.flatMap((name, i) => (read[i]!.present ? [path.join(source.location, name)] : [])))
   // What was stored is durable before the index says the trove is there.
   if (fresh.length > 0) store?.sync()
   const gone = [...known.keys()].filter((a) => !present.has(a))
