@@ -1,5 +1,3 @@
-import * as Args from "@effect/cli/Args"
-import * as Command from "@effect/cli/Command"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as path from "node:path"
@@ -13,10 +11,12 @@ import type { RefreshOptions } from "../../reconcile/load.js"
 import { type Plan, isEmptyPlan } from "../../model/plan-schema.js"
 import { loadPlan } from "../../reconcile/saved-plan.js"
 import { holdStore } from "../../store/location.js"
-import { type Conary, attempt, jsonOption, rootOptions, withConary } from "../context.js"
+import { type Conary, attempt, withConary } from "../context.js"
 import { count, formatBytes, printJson, println } from "../format.js"
-import { loadingChangeset, trustOf, trustOptions } from "./changeset.js"
-import { NO_CHANGES, blockedLines, currentPlan, fileNoteLines, overrideLines, planLines, refreshOf, resolveOptions } from "./plan.js"
+import { loadingChangeset, trustOf } from "./changeset.js"
+import type { applyConfig } from "../tree/apply.js"
+import type { Parsed } from "../tree/common.js"
+import { NO_CHANGES, blockedLines, currentPlan, fileNoteLines, overrideLines, planLines, refreshOf } from "./plan.js"
 
 /** Applies a plan and reports it; shared by apply and rollback. */
 export const applyAndReport = (c: Conary, plan: Plan, command: string, desired: string, json: boolean) =>
@@ -76,19 +76,15 @@ const applyChangesetFile = (c: Conary, file: string, trust: Trust, refresh: Refr
     (lease) => Effect.sync(() => lease.release()),
   )
 
-export const applyCommand = Command.make(
-  "apply",
-  { ...rootOptions, ...resolveOptions, ...trustOptions, json: jsonOption, file: Args.text({ name: "PLAN" }).pipe(Args.optional) },
-  (args) =>
-    withConary(args, { write: true, command: "apply" }, (c) =>
-      Effect.gen(function* () {
-        const file = args.file
-        const changeset = Option.isSome(file) && looksLikeChangeset(path.resolve(file.value))
-        if (changeset) return yield* applyChangesetFile(c, path.resolve(file.value), yield* attempt(() => trustOf(c, args)), refreshOf(args), args.json)
-        if (args.trust.length > 0 || args.insecure) return yield* Effect.fail(new UsageError({ message: "--trust and --insecure are for changeset files (apply FILE.ccs)" }))
-        const plan = Option.isSome(file) ? yield* attempt(() => loadPlan(c.db, c.root, c.dbPath, path.resolve(file.value))) : yield* currentPlan(c, refreshOf(args), { name: "apply", holdsLock: true })
-        const desired = JSON.stringify(toDocument(desiredRows(c.db)))
-        yield* applyAndReport(c, plan, "apply", desired, args.json)
-      }),
-    ),
-).pipe(Command.withDescription("apply the changeset (or a plan saved by `plan --out`, or a changeset file from `changeset create`) to the root, making a new generation"))
+export const apply = (args: Parsed<typeof applyConfig>) =>
+  withConary(args, { write: true, command: "apply" }, (c) =>
+    Effect.gen(function* () {
+      const file = args.file
+      const changeset = Option.isSome(file) && looksLikeChangeset(path.resolve(file.value))
+      if (changeset) return yield* applyChangesetFile(c, path.resolve(file.value), yield* attempt(() => trustOf(c, args)), refreshOf(args), args.json)
+      if (args.trust.length > 0 || args.insecure) return yield* Effect.fail(new UsageError({ message: "--trust and --insecure are for changeset files (apply FILE.ccs)" }))
+      const plan = Option.isSome(file) ? yield* attempt(() => loadPlan(c.db, c.root, c.dbPath, path.resolve(file.value))) : yield* currentPlan(c, refreshOf(args), { name: "apply", holdsLock: true })
+      const desired = JSON.stringify(toDocument(desiredRows(c.db)))
+      yield* applyAndReport(c, plan, "apply", desired, args.json)
+    }),
+  )

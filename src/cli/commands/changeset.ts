@@ -10,9 +10,11 @@ import { keepRefreshed } from "../../db/state.js"
 import { UsageError, printable } from "../../errors.js"
 import type { RefreshOptions } from "../../reconcile/load.js"
 import { publicKeyString } from "../../source/repo.js"
-import { type Conary, attempt, jsonOption, rootOptions, withConary } from "../context.js"
+import { type Conary, attempt, withConary } from "../context.js"
 import { count, formatBytes, printJson, println } from "../format.js"
-import { planLines, refreshOf, refreshOptions, showPlan } from "./plan.js"
+import { jsonOption, rootOptions } from "../tree/common.js"
+import { refreshOptions } from "../tree/plan.js"
+import { planLines, refreshOf, showPlan } from "./plan.js"
 
 // Changeset files (Conary's .ccs): `changeset create` on a host that can
 // reach the sources, `apply FILE.ccs` (and `changeset show`) on a root that

@@ -1,6 +1,3 @@
-import * as Args from "@effect/cli/Args"
-import * as Command from "@effect/cli/Command"
-import * as Options from "@effect/cli/Options"
 import { addDesired, desiredRows, removeDesired, replaceDesired } from "../../db/desired.js"
 import { formatSpec, fromDocument, parseSpec, toDocument } from "../../desired/rows.js"
 import { UsageError } from "../../errors.js"
@@ -8,8 +5,10 @@ import { JSON_INPUT_LIMIT, readInputFile } from "../../files.js"
 import { installedTroves, setInstalledReasons } from "../../db/state.js"
 import { groupMembers } from "../../db/troves.js"
 import { reasonsFor } from "../../reconcile/resolve.js"
-import { type Conary, attempt, jsonOption, rootOptions, withConary } from "../context.js"
+import { type Conary, attempt, withConary } from "../context.js"
 import { printJson, println } from "../format.js"
+import type { Parsed, rootOptions } from "../tree/common.js"
+import type { addConfig, listConfig, removeConfig, setConfig } from "../tree/desired.js"
 
 /**
  * Changes the desired rows and, in the same transaction, why each installed
@@ -22,19 +21,16 @@ const changeDesired = <A>(c: Conary, change: () => A): A =>
     return result
   })()
 
-const specs = Args.text({ name: "SPEC" }).pipe(Args.atLeast(1))
-
-const add = Command.make("add", { ...rootOptions, specs }, (args) =>
+export const add = (args: Parsed<typeof addConfig>) =>
   withConary(args, { write: true, command: "desired add" }, (c) =>
     attempt(() => {
       const rows = args.specs.map(parseSpec)
       changeDesired(c, () => addDesired(c.db, rows, c.now()))
       for (const r of rows) println(`desired: ${formatSpec(r)}`)
     }),
-  ),
-).pipe(Command.withDescription("add desired troves: name, name:component, name=version, 'name[flavor]', group/member (a group's optional member)"))
+  )
 
-const remove = Command.make("remove", { ...rootOptions, specs }, (args) =>
+export const remove = (args: Parsed<typeof removeConfig>) =>
   withConary(args, { write: true, command: "desired remove" }, (c) =>
     attempt(() => {
       const rows = args.specs.map(parseSpec)
@@ -42,10 +38,9 @@ const remove = Command.make("remove", { ...rootOptions, specs }, (args) =>
       if (missing.length > 0) throw new UsageError({ message: `not desired: ${missing.join(", ")} (nothing removed)` })
       for (const r of rows) println(`no longer desired: ${formatSpec(r)}`)
     }),
-  ),
-).pipe(Command.withDescription("remove desired troves by name or name:component"))
+  )
 
-const list = Command.make("list", { ...rootOptions, json: jsonOption }, (args) =>
+export const list = (args: Parsed<typeof listConfig>) =>
   withConary(args, { write: false, command: "desired list" }, (c) =>
     attempt(() => {
       const rows = desiredRows(c.db)
@@ -53,32 +48,18 @@ const list = Command.make("list", { ...rootOptions, json: jsonOption }, (args) =
       if (rows.length === 0) return println("Nothing is desired.")
       for (const r of rows) println(formatSpec(r))
     }),
-  ),
-).pipe(Command.withDescription("list desired troves"))
+  )
 
-const set = Command.make(
-  "set",
-  {
-    ...rootOptions,
-    file: Options.text("file").pipe(Options.withDescription("JSON document, or - for standard input")),
-  },
-  (args) =>
-    withConary(args, { write: true, command: "desired set" }, (c) =>
-      attempt(() => {
-        const origin = args.file === "-" ? "standard input" : args.file
-        const text = readInputFile(args.file === "-" ? 0 : args.file, JSON_INPUT_LIMIT, (reason) => new UsageError({ message: `${origin}: ${reason}` }))
-        const rows = fromDocument(text, origin)
-        changeDesired(c, () => replaceDesired(c.db, rows, c.now()))
-        println(`Desired state replaced: ${rows.length} trove${rows.length === 1 ? "" : "s"}.`)
-      }),
-    ),
-).pipe(Command.withDescription("replace the whole desired state from a JSON document, atomically"))
+export const set = (args: Parsed<typeof setConfig>) =>
+  withConary(args, { write: true, command: "desired set" }, (c) =>
+    attempt(() => {
+      const origin = args.file === "-" ? "standard input" : args.file
+      const text = readInputFile(args.file === "-" ? 0 : args.file, JSON_INPUT_LIMIT, (reason) => new UsageError({ message: `${origin}: ${reason}` }))
+      const rows = fromDocument(text, origin)
+      changeDesired(c, () => replaceDesired(c.db, rows, c.now()))
+      println(`Desired state replaced: ${rows.length} trove${rows.length === 1 ? "" : "s"}.`)
+    }),
+  )
 
-const exportCommand = Command.make("export", rootOptions, (args) =>
-  withConary(args, { write: false, command: "desired export" }, (c) => attempt(() => printJson(toDocument(desiredRows(c.db))))),
-).pipe(Command.withDescription("print the desired state as the JSON document `desired set` takes"))
-
-export const desiredCommand = Command.make("desired").pipe(
-  Command.withDescription("the desired state: which troves the root should have"),
-  Command.withSubcommands([add, remove, list, set, exportCommand]),
-)
+export const exportDesired = (args: Parsed<typeof rootOptions>) =>
+  withConary(args, { write: false, command: "desired export" }, (c) => attempt(() => printJson(toDocument(desiredRows(c.db)))))

@@ -1,12 +1,10 @@
-import * as Args from "@effect/cli/Args"
-import * as Command from "@effect/cli/Command"
 import { setSystemFlavor, systemFlavor } from "../../db/desired.js"
 import { type Flavor, clashingArches, formatFlavor, parseFlavor } from "../../desired/flavor.js"
 import { UsageError } from "../../errors.js"
-import { type Conary, attempt, jsonOption, rootOptions, withConary } from "../context.js"
+import { type Conary, attempt, withConary } from "../context.js"
 import { printJson, println } from "../format.js"
-
-const flavorArg = Args.text({ name: "FLAVOR" })
+import type { Parsed } from "../tree/common.js"
+import type { addConfig, removeConfig, setConfig, showConfig } from "../tree/flavor.js"
 
 const change = (c: Conary, next: (current: Flavor) => Flavor) =>
   attempt(() => {
@@ -17,21 +15,19 @@ const change = (c: Conary, next: (current: Flavor) => Flavor) =>
     println(`System flavor: ${formatFlavor(systemFlavor(c.db)) || "(empty)"}`)
   })
 
-const show = Command.make("show", { ...rootOptions, json: jsonOption }, (args) =>
+export const show = (args: Parsed<typeof showConfig>) =>
   withConary(args, { write: false, command: "flavor show" }, (c) =>
     attempt(() => {
       const flavor = formatFlavor(systemFlavor(c.db))
       if (args.json) return printJson({ formatVersion: 1, flavor })
       println(flavor || "(empty)")
     }),
-  ),
-).pipe(Command.withDescription("print the system flavor"))
+  )
 
-const set = Command.make("set", { ...rootOptions, flavor: flavorArg }, (args) =>
-  withConary(args, { write: true, command: "flavor set" }, (c) => change(c, () => parseFlavor(args.flavor))),
-).pipe(Command.withDescription("replace the system flavor, e.g. 'ssl,~!gtk is: x86_64'"))
+export const set = (args: Parsed<typeof setConfig>) =>
+  withConary(args, { write: true, command: "flavor set" }, (c) => change(c, () => parseFlavor(args.flavor)))
 
-const add = Command.make("add", { ...rootOptions, flavor: flavorArg }, (args) =>
+export const add = (args: Parsed<typeof addConfig>) =>
   withConary(args, { write: true, command: "flavor add" }, (c) =>
     change(c, (current) => {
       const extra = parseFlavor(args.flavor)
@@ -39,10 +35,9 @@ const add = Command.make("add", { ...rootOptions, flavor: flavorArg }, (args) =>
       for (const [arch, sub] of extra.arches) arches.set(arch, new Map([...(arches.get(arch) ?? []), ...sub]))
       return { flags: new Map([...current.flags, ...extra.flags]), arches }
     }),
-  ),
-).pipe(Command.withDescription("add or change flags of the system flavor"))
+  )
 
-const remove = Command.make("remove", { ...rootOptions, flavor: flavorArg }, (args) =>
+export const remove = (args: Parsed<typeof removeConfig>) =>
   withConary(args, { write: true, command: "flavor remove" }, (c) =>
     change(c, (current) => {
       const gone = parseFlavor(args.flavor)
@@ -54,10 +49,4 @@ const remove = Command.make("remove", { ...rootOptions, flavor: flavorArg }, (ar
       }
       return { flags, arches }
     }),
-  ),
-).pipe(Command.withDescription("remove flags (or instruction sets) from the system flavor"))
-
-export const flavorCommand = Command.make("flavor").pipe(
-  Command.withDescription("the system flavor the planner matches troves against"),
-  Command.withSubcommands([show, set, add, remove]),
-)
+  )

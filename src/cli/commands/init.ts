@@ -1,11 +1,12 @@
-import * as Command from "@effect/cli/Command"
 import * as Effect from "effect/Effect"
 import { setSystemFlavor, systemFlavor } from "../../db/desired.js"
 import { formatFlavor, machineArches } from "../../desired/flavor.js"
-import { attempt, jsonOption, rootOptions, withConary } from "../context.js"
+import { attempt, withConary } from "../context.js"
 import { printJson, println } from "../format.js"
+import type { Parsed } from "../tree/common.js"
+import type { initConfig } from "../tree/init.js"
 
-export const initCommand = Command.make("init", { ...rootOptions, json: jsonOption }, (args) =>
+export const init = (args: Parsed<typeof initConfig>) =>
   withConary(args, { create: true, write: true, command: "init" }, (c) =>
     Effect.gen(function* () {
       const flavor = yield* attempt(() => {
@@ -18,5 +19,4 @@ export const initCommand = Command.make("init", { ...rootOptions, json: jsonOpti
       if (args.json) return printJson({ formatVersion: 1, root: c.root, database: c.dbPath, flavor })
       println(`Initialized conary for ${c.root} (database ${c.dbPath}, system flavor '${flavor}').`)
     }),
-  ),
-).pipe(Command.withDescription("create the database for a root (safe to run again)"))
+  )

@@ -1,5 +1,3 @@
-import * as Command from "@effect/cli/Command"
-import * as Options from "@effect/cli/Options"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as path from "node:path"
@@ -9,23 +7,11 @@ import { type Plan, isEmptyPlan } from "../../model/plan-schema.js"
 import { type RefreshOptions, planFromDb } from "../../reconcile/load.js"
 import { keepRefreshed } from "../../db/state.js"
 import { type DownloadEstimate, planDownload } from "../../reconcile/fetch-deltas.js"
-import { type Conary, attempt, jsonOption, rootOptions, withConary } from "../context.js"
+import { type Conary, attempt, withConary } from "../context.js"
 import { EXIT_CHANGES, EXIT_OK } from "../exit.js"
 import { count, formatBytes, printJson, println } from "../format.js"
-
-/** Options of every command that plans. */
-export const refreshOptions = {
-  noRefresh: Options.boolean("no-refresh").pipe(Options.withDescription("skip the disk scan: plan no repairs")),
-  restoreConfig: Options.boolean("restore-config").pipe(Options.withDescription("recreate config files the user deleted")),
-}
-
-/** Options of the commands that resolve the desired state (plan, apply). */
-export const resolveOptions = {
-  ...refreshOptions,
-  reflavor: Options.boolean("reflavor").pipe(
-    Options.withDescription("choose flavors afresh; by default an update keeps the flavor a trove is installed with"),
-  ),
-}
+import type { Parsed } from "../tree/common.js"
+import type { planConfig } from "../tree/plan.js"
 
 export const refreshOf = (args: {
   readonly noRefresh: boolean
@@ -129,30 +115,15 @@ export const showPlan = (plan: Plan, download?: DownloadEstimate) => {
   println(summaryLine(plan, download))
 }
 
-export const planCommand = Command.make(
-  "plan",
-  {
-    ...rootOptions,
-    ...resolveOptions,
-    json: jsonOption,
-    out: Options.text("out").pipe(
-      Options.withDescription("save the plan, with the state it was made against, for `conary apply FILE`"),
-      Options.optional,
-    ),
-    detailedExitcode: Options.boolean("detailed-exitcode").pipe(
-      Options.withDescription("exit 0 when there are no changes, 2 when there are, 1 on error"),
-    ),
-  },
-  (args) =>
-    withConary(args, { write: false, command: "plan" }, (c) =>
-      Effect.gen(function* () {
-        const plan = yield* currentPlan(c, refreshOf(args), { name: "plan", holdsLock: false })
-        const out = args.out
-        if (Option.isSome(out)) yield* attempt(() => savePlan(c.db, c.root, plan, path.resolve(out.value), c.now()))
-        const download = planDownload(c.db, c.store, plan)
-        if (args.json) printJson({ ...plan, download })
-        else showPlan(plan, download)
-        process.exitCode = args.detailedExitcode && !isEmptyPlan(plan) ? EXIT_CHANGES : EXIT_OK
-      }),
-    ),
-).pipe(Command.withDescription("show the changeset that would bring the root to the desired state"))
+export const planAndShow = (args: Parsed<typeof planConfig>) =>
+  withConary(args, { write: false, command: "plan" }, (c) =>
+    Effect.gen(function* () {
+      const plan = yield* currentPlan(c, refreshOf(args), { name: "plan", holdsLock: false })
+      const out = args.out
+      if (Option.isSome(out)) yield* attempt(() => savePlan(c.db, c.root, plan, path.resolve(out.value), c.now()))
+      const download = planDownload(c.db, c.store, plan)
+      if (args.json) printJson({ ...plan, download })
+      else showPlan(plan, download)
+      process.exitCode = args.detailedExitcode && !isEmptyPlan(plan) ? EXIT_CHANGES : EXIT_OK
+    }),
+  )

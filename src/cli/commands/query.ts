@@ -1,6 +1,3 @@
-import * as Args from "@effect/cli/Args"
-import * as Command from "@effect/cli/Command"
-import * as Options from "@effect/cli/Options"
 import { desiredRows } from "../../db/desired.js"
 import { generations, installedTroves } from "../../db/state.js"
 import { ensureManifests } from "../../source/repo-client.js"
@@ -10,8 +7,10 @@ import { compareVersions, matchesVersionSpec } from "../../desired/version.js"
 import { parseSpec } from "../../desired/rows.js"
 import { NotFoundError, printable } from "../../errors.js"
 import { type DepClass, type TroveMeta, filesForComponents, formatDepGroup, parseDepGroup } from "../../model/trove.js"
-import { attempt, jsonOption, rootOptions, withConary } from "../context.js"
+import { attempt, withConary } from "../context.js"
 import { count, formatBytes, printJson, println, table } from "../format.js"
+import type { Parsed } from "../tree/common.js"
+import type { historyConfig, listConfig, showConfig } from "../tree/query.js"
 
 // Read-only views of the installed state: list, show, history.
 
@@ -38,7 +37,7 @@ const classRows = (label: string, deps: Record<DepClass | "mixed", string[]>): s
   return rows
 }
 
-const list = Command.make("list", { ...rootOptions, json: jsonOption }, (args) =>
+export const list = (args: Parsed<typeof listConfig>) =>
   withConary(args, { write: false, command: "list" }, (c) =>
     attempt(() => {
       const installed = installedTroves(c.db)
@@ -60,104 +59,93 @@ const list = Command.make("list", { ...rootOptions, json: jsonOption }, (args) =
       ]))
         println(line)
     }),
-  ),
-).pipe(Command.withDescription("list installed troves"))
+  )
 
-const show = Command.make(
-  "show",
-  {
-    ...rootOptions,
-    json: jsonOption,
-    files: Options.boolean("files").pipe(Options.withDescription("list the trove's files")),
-    scripts: Options.boolean("scripts").pipe(Options.withDescription("print its maintainer scripts (recorded, never run)")),
-    trove: Args.text({ name: "TROVE" }),
-  },
-  (args) =>
-    withConary(args, { write: false, command: "show" }, (c) =>
-      attempt(async () => {
-        const spec = parseSpec(args.trove)
-        const fits = (t: TroveMeta) => t.name === spec.name && matchesVersionSpec(t.version, spec.version) && (!spec.flavor || t.flavor === spec.flavor)
-        const installed = installedTroves(c.db).find((i) => fits(i.trove))
-        // Not installed: the newest available one, so `show` also answers "what would I get".
-        const available = installed
-          ? undefined
-          : availableTroves(c.db)
-              .filter(fits)
-              .sort((a, b) => compareVersions(b.scheme, b.version, a.version))[0]
-        const trove = installed?.trove ?? available
-        if (!trove) throw new NotFoundError({ what: "installed or available trove", name: args.trove })
-        // A repository trove's files come with its manifest, fetched the first time they are wanted.
-        if (args.files || args.scripts) await ensureManifests(c.db, [trove.id])
-        const members = groupMembers(c.db).get(trove.id)
-        const status = members ? memberStatus(trove, members, installedTroves(c.db), desiredRows(c.db)) : undefined
-        const all = troveFilesLookup(c.db)(trove.id)
-        const files = installed ? filesForComponents(all, installed.components) : all
-        const data = {
-          formatVersion: 1,
-          name: trove.name,
-          version: trove.version,
-          flavor: trove.flavor,
-          installed: installed !== undefined,
-          reason: installed?.reason ?? null,
-          group: installed?.group ?? null,
-          ...(status ? { members: status.map((s) => ({ ...s.member, state: s.state, installed: s.installed })) } : {}),
-          components: installed?.components ?? trove.components,
-          availableComponents: trove.components,
-          requires: trove.requires,
-          provides: trove.provides,
-          requiresByClass: byClass(trove.requires),
-          providesByClass: byClass(trove.provides),
-          conflicts: trove.conflicts,
-          replaces: trove.replaces,
-          optional: trove.optional,
-          license: trove.license ?? null,
-          // Known without the files (a repository trove's manifest may not be fetched yet).
-          fileCount: installed ? files.length : trove.fileCount,
-          size: installed ? files.reduce((n, f) => n + f.size, 0) : trove.totalSize,
-          scripts: troveScripts(c.db, trove.id),
-          provenance: provenanceOf(c.db, trove.id),
-          ...(args.files ? { files } : {}),
-        }
-        if (args.json) return printJson(data)
-        const rows: string[][] = [
-          ["Name:", data.name],
-          ["Version:", data.version],
-          ["Flavor:", data.flavor || "(none)"],
-          ["Status:", installed ? `installed (${whyInstalled(installed)})` : "available, not installed"],
-          ["Components:", data.components.map((x) => ":" + x).join(" ")],
-          ...classRows("Requires", data.requiresByClass),
-          ...classRows("Provides", data.providesByClass),
-          ...(data.optional.length > 0 ? [["Optional:", printable(data.optional.join(", "))]] : []),
-          ...(data.conflicts.length > 0 ? [["Conflicts:", printable(data.conflicts.join(", "))]] : []),
-          ...(data.replaces.length > 0 ? [["Replaces:", printable(data.replaces.join(", "))]] : []),
-          ["License:", data.license === null ? "-" : printable(data.license)],
-          ["Files:", `${data.fileCount} (${formatBytes(data.size)})`],
-          ["Scripts:", Object.keys(data.scripts).join(", ") || "-"],
-          ...data.provenance.map((p) => ["From:", `${p.source}: ${p.origin} (sha256 ${p.archiveSha256.slice(0, 16)}…, ${p.importedAt})`]),
-        ]
-        for (const line of table(rows)) println(line)
-        if (status) {
+export const show = (args: Parsed<typeof showConfig>) =>
+  withConary(args, { write: false, command: "show" }, (c) =>
+    attempt(async () => {
+      const spec = parseSpec(args.trove)
+      const fits = (t: TroveMeta) => t.name === spec.name && matchesVersionSpec(t.version, spec.version) && (!spec.flavor || t.flavor === spec.flavor)
+      const installed = installedTroves(c.db).find((i) => fits(i.trove))
+      // Not installed: the newest available one, so `show` also answers "what would I get".
+      const available = installed
+        ? undefined
+        : availableTroves(c.db)
+            .filter(fits)
+            .sort((a, b) => compareVersions(b.scheme, b.version, a.version))[0]
+      const trove = installed?.trove ?? available
+      if (!trove) throw new NotFoundError({ what: "installed or available trove", name: args.trove })
+      // A repository trove's files come with its manifest, fetched the first time they are wanted.
+      if (args.files || args.scripts) await ensureManifests(c.db, [trove.id])
+      const members = groupMembers(c.db).get(trove.id)
+      const status = members ? memberStatus(trove, members, installedTroves(c.db), desiredRows(c.db)) : undefined
+      const all = troveFilesLookup(c.db)(trove.id)
+      const files = installed ? filesForComponents(all, installed.components) : all
+      const data = {
+        formatVersion: 1,
+        name: trove.name,
+        version: trove.version,
+        flavor: trove.flavor,
+        installed: installed !== undefined,
+        reason: installed?.reason ?? null,
+        group: installed?.group ?? null,
+        ...(status ? { members: status.map((s) => ({ ...s.member, state: s.state, installed: s.installed })) } : {}),
+        components: installed?.components ?? trove.components,
+        availableComponents: trove.components,
+        requires: trove.requires,
+        provides: trove.provides,
+        requiresByClass: byClass(trove.requires),
+        providesByClass: byClass(trove.provides),
+        conflicts: trove.conflicts,
+        replaces: trove.replaces,
+        optional: trove.optional,
+        license: trove.license ?? null,
+        // Known without the files (a repository trove's manifest may not be fetched yet).
+        fileCount: installed ? files.length : trove.fileCount,
+        size: installed ? files.reduce((n, f) => n + f.size, 0) : trove.totalSize,
+        scripts: troveScripts(c.db, trove.id),
+        provenance: provenanceOf(c.db, trove.id),
+        ...(args.files ? { files } : {}),
+      }
+      if (args.json) return printJson(data)
+      const rows: string[][] = [
+        ["Name:", data.name],
+        ["Version:", data.version],
+        ["Flavor:", data.flavor || "(none)"],
+        ["Status:", installed ? `installed (${whyInstalled(installed)})` : "available, not installed"],
+        ["Components:", data.components.map((x) => ":" + x).join(" ")],
+        ...classRows("Requires", data.requiresByClass),
+        ...classRows("Provides", data.providesByClass),
+        ...(data.optional.length > 0 ? [["Optional:", printable(data.optional.join(", "))]] : []),
+        ...(data.conflicts.length > 0 ? [["Conflicts:", printable(data.conflicts.join(", "))]] : []),
+        ...(data.replaces.length > 0 ? [["Replaces:", printable(data.replaces.join(", "))]] : []),
+        ["License:", data.license === null ? "-" : printable(data.license)],
+        ["Files:", `${data.fileCount} (${formatBytes(data.size)})`],
+        ["Scripts:", Object.keys(data.scripts).join(", ") || "-"],
+        ...data.provenance.map((p) => ["From:", `${p.source}: ${p.origin} (sha256 ${p.archiveSha256.slice(0, 16)}…, ${p.importedAt})`]),
+      ]
+      for (const line of table(rows)) println(line)
+      if (status) {
+        println()
+        for (const line of table([["MEMBER", "PINNED", "COMPONENTS", "DEFAULT", "STATE"], ...status.map(memberRow)])) println(printable(line))
+      }
+      if (args.scripts) {
+        for (const [name, body] of Object.entries(data.scripts)) {
           println()
-          for (const line of table([["MEMBER", "PINNED", "COMPONENTS", "DEFAULT", "STATE"], ...status.map(memberRow)])) println(printable(line))
+          println(`--- ${name} ---`)
+          process.stdout.write(body.endsWith("\n") ? body : body + "\n")
         }
-        if (args.scripts) {
-          for (const [name, body] of Object.entries(data.scripts)) {
-            println()
-            println(`--- ${name} ---`)
-            process.stdout.write(body.endsWith("\n") ? body : body + "\n")
-          }
+      }
+      if (args.files) {
+        println()
+        for (const f of files) {
+          const mode = f.mode.toString(8).padStart(4, "0")
+          const what = f.kind === "symlink" ? ` -> ${f.target}` : f.kind === "dir" ? "/" : ""
+          println(`${mode} ${f.config ? "c" : " "} ${printable(f.path + what)}${f.ghost ? " (ghost: owned, not installed)" : ""}`)
         }
-        if (args.files) {
-          println()
-          for (const f of files) {
-            const mode = f.mode.toString(8).padStart(4, "0")
-            const what = f.kind === "symlink" ? ` -> ${f.target}` : f.kind === "dir" ? "/" : ""
-            println(`${mode} ${f.config ? "c" : " "} ${printable(f.path + what)}${f.ghost ? " (ghost: owned, not installed)" : ""}`)
-          }
-        }
-      }),
-    ),
-).pipe(Command.withDescription("show a trove: version, flavor, components, files, provenance, why installed"))
+      }
+    }),
+  )
 
 const whyInstalled = (i: { reason: string; group?: string }) =>
   i.reason === "explicit" ? "desired" : i.reason === "group" ? `pinned by ${i.group}` : "pulled in as a dependency"
@@ -178,7 +166,7 @@ const memberRow = (s: MemberStatus): string[] => [
   STATES[s.state](s),
 ]
 
-const history = Command.make("history", { ...rootOptions, json: jsonOption }, (args) =>
+export const history = (args: Parsed<typeof historyConfig>) =>
   withConary(args, { write: false, command: "history" }, (c) =>
     attempt(() => {
       const gens = generations(c.db)
@@ -193,7 +181,4 @@ const history = Command.make("history", { ...rootOptions, json: jsonOption }, (a
         }
       }
     }),
-  ),
-).pipe(Command.withDescription("show the generations and the changesets that made them"))
-
-export const queryCommands = [list, show, history] as const
+  )

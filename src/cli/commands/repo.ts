@@ -1,6 +1,3 @@
-import * as Args from "@effect/cli/Args"
-import * as Command from "@effect/cli/Command"
-import * as Options from "@effect/cli/Options"
 import * as Option from "effect/Option"
 import * as path from "node:path"
 import { UsageError, printable } from "../../errors.js"
@@ -10,129 +7,82 @@ import { differenceLine } from "../../reconcile/group-state.js"
 import { rootStatus } from "../../reconcile/status.js"
 import { installedState } from "../../changeset/state.js"
 import { defaultStoreDir, sameStore } from "../../store/location.js"
-import { attempt, jsonOption, rootOptions, withConary } from "../context.js"
+import { attempt, withConary } from "../context.js"
 import { EXIT_CHANGES, EXIT_OK } from "../exit.js"
 import { count, printJson, println } from "../format.js"
+import type { Parsed } from "../tree/common.js"
+import type { buildConfig, generateConfig, rotateConfig, statusConfig } from "../tree/repo.js"
 
-const expiresOption = Options.text("expires").pipe(
-  Options.withDescription("how long the signed metadata stays valid (7d, 12h, 90m); clients refuse it afterwards, so rebuild (no inputs needed) before then"),
-  Options.withDefault("7d"),
-)
+export const build = (args: Parsed<typeof buildConfig>) =>
+  attempt(async () => {
+    const from = Option.getOrUndefined(args.from)
+    if (from === undefined && (args.trove.length > 0 || Option.isSome(args.trust)))
+      throw new UsageError({ message: "repo build: --trove and --trust choose troves of another repository, given with --from" })
+    if (from !== undefined && args.trove.length === 0) throw new UsageError({ message: "repo build: --from needs the troves to copy (--trove group-web=VERSION)" })
+    if (args.deltas < 0) throw new UsageError({ message: `--deltas ${args.deltas}: give 0 or more previous versions` })
+    const out = path.resolve(args.out)
+    const now = new Date().toISOString()
+    const imported = from === undefined ? [] : await selectFromRepo(from, args.trove, Option.getOrUndefined(args.trust), now)
+    const r = await buildRepo(
+      out,
+      args.inputs.map((i) => path.resolve(i)),
+      { signKey: Option.getOrUndefined(args.sign), expires: args.expires, now, deltas: args.deltas },
+      imported,
+    )
+    if (args.json) return printJson({ formatVersion: 1, repository: out, ...r })
+    println(
+      `Repository ${out}: ${count(r.troves, "trove")} (${r.added} new), ${count(r.objects, "new object")}, ${count(r.deltas, "delta")}; ` +
+        `metadata version ${r.version}, expires ${r.expires}, ` +
+        (r.signed ? `signed (root ${r.root}).` : "not signed."),
+    )
+  })
 
-const build = Command.make(
-  "build",
-  {
-    json: jsonOption,
-    sign: Options.text("sign").pipe(Options.withDescription("ed25519 private key (from `conary key generate`) to sign the metadata"), Options.optional),
-    expires: expiresOption,
-    deltas: Options.integer("deltas").pipe(
-      Options.withDescription("for each new trove version, deltas from the contents of this many previous versions (0: none)"),
-      Options.withDefault(2),
-    ),
-    from: Options.text("from").pipe(Options.withDescription("promote: another repository (directory or URL) to copy --trove troves from"), Options.optional),
-    trove: Options.text("trove").pipe(Options.withDescription("promote: a trove of --from (name=version), a group with all its members"), Options.repeated),
-    trust: Options.text("trust").pipe(Options.withDescription("promote: the public key --from's index must be signed with"), Options.optional),
-    out: Args.text({ name: "OUTDIR" }),
-    inputs: Args.text({ name: "INPUT" }).pipe(Args.repeated),
-  },
-  (args) =>
-    attempt(async () => {
-      const from = Option.getOrUndefined(args.from)
-      if (from === undefined && (args.trove.length > 0 || Option.isSome(args.trust)))
-        throw new UsageError({ message: "repo build: --trove and --trust choose troves of another repository, given with --from" })
-      if (from !== undefined && args.trove.length === 0) throw new UsageError({ message: "repo build: --from needs the troves to copy (--trove group-web=VERSION)" })
-      if (args.deltas < 0) throw new UsageError({ message: `--deltas ${args.deltas}: give 0 or more previous versions` })
-      const out = path.resolve(args.out)
-      const now = new Date().toISOString()
-      const imported = from === undefined ? [] : await selectFromRepo(from, args.trove, Option.getOrUndefined(args.trust), now)
-      const r = await buildRepo(
-        out,
-        args.inputs.map((i) => path.resolve(i)),
-        { signKey: Option.getOrUndefined(args.sign), expires: args.expires, now, deltas: args.deltas },
-        imported,
-      )
-      if (args.json) return printJson({ formatVersion: 1, repository: out, ...r })
-      println(
-        `Repository ${out}: ${count(r.troves, "trove")} (${r.added} new), ${count(r.objects, "new object")}, ${count(r.deltas, "delta")}; ` +
-          `metadata version ${r.version}, expires ${r.expires}, ` +
-          (r.signed ? `signed (root ${r.root}).` : "not signed."),
-      )
-    }),
-).pipe(Command.withDescription("publish archives (native, .deb, rpm, Arch, groups) into a static repository, adding to it (no INPUT: sign the metadata anew); --from promotes troves of another"))
+export const rotate = (args: Parsed<typeof rotateConfig>) =>
+  attempt(async () => {
+    const r = await rotateKey(path.resolve(args.out), args.old, args.new, { expires: args.expires, now: new Date().toISOString() })
+    println(`Root ${r.root} lists only the new key (signed by the old one); metadata version ${r.version} signed with the new key.`)
+  })
 
-const rotate = Command.make(
-  "rotate-key",
-  {
-    old: Options.text("old").pipe(Options.withDescription("the private key the repository is signed with now")),
-    new: Options.text("new").pipe(Options.withDescription("the private key to sign with from now on")),
-    expires: expiresOption,
-    out: Args.text({ name: "REPO" }),
-  },
-  (args) =>
-    attempt(async () => {
-      const r = await rotateKey(path.resolve(args.out), args.old, args.new, { expires: args.expires, now: new Date().toISOString() })
-      println(`Root ${r.root} lists only the new key (signed by the old one); metadata version ${r.version} signed with the new key.`)
-    }),
-).pipe(Command.withDescription("replace (or revoke) the signing key: a new root, signed by the old key, that clients follow"))
-
-export const repoCommand = Command.make("repo").pipe(
-  Command.withDescription("static trove repositories, for any HTTP server or object store"),
-  Command.withSubcommands([build, rotate]),
-)
-
-const generate = Command.make("generate", { name: Args.text({ name: "NAME" }) }, (args) =>
+export const generate = (args: Parsed<typeof generateConfig>) =>
   attempt(async () => {
     const k = await generateKey(path.resolve(args.name))
     println(`Private key: ${k.privateKey} (keep it secret)\nPublic key:  ${k.publicKey} (give it to \`conary source add ... --trust\`)`)
-  }),
-).pipe(Command.withDescription("make an ed25519 key pair: NAME.key and NAME.pub"))
+  })
 
-export const keyCommand = Command.make("key").pipe(Command.withDescription("signing keys for repositories"), Command.withSubcommands([generate]))
-
-export const statusCommand = Command.make(
-  "status",
-  {
-    ...rootOptions,
-    json: jsonOption,
-    installed: Options.boolean("installed").pipe(
-      Options.withDescription("also the installed troves (and the flavor and provides): with --json, what `changeset create --for` takes"),
-    ),
-  },
-  (args) =>
-    withConary(args, { write: false, command: "status" }, (c) =>
-      attempt(async () => {
-        const shared = !sameStore(c.store.dir, defaultStoreDir(c.dbPath))
-        const s = { ...(await rootStatus(c.db, c.root, c.dbPath)), store: { path: c.store.dir, shared } }
-        const state = args.installed ? installedState(c.db) : undefined
-        if (args.json) printJson(state ? { ...s, state } : s)
-        else {
-          println(`root ${s.root}: generation ${s.generation}${s.lastApply ? `, last applied ${s.lastApply}` : ", never applied"}`)
-          println(`desired ${count(s.desired, "row")}, installed ${count(s.installed, "trove")}`)
-          println(printable(`store ${s.store.path}${shared ? " (shared with other roots)" : " (the root's own)"}`))
-          if ("error" in s.pending) println(`plan: ${s.pending.error}`)
-          else
-            println(
-              `plan: ${s.pending.install} to install, ${s.pending.update} to update, ${s.pending.erase} to erase, ${s.pending.repair} to repair` +
-                (s.pending.blocked > 0 ? `, ${s.pending.blocked} blocked` : ""),
-            )
-          println(`drift: ${s.drift.drifted} of ${count(s.drift.files, "file")} (${s.drift.missing} missing, ${s.drift.config} config)`)
-          for (const src of s.sources.filter((x) => x.kind === "repo"))
-            println(
-              printable(
-                `source ${src.name}: ` +
-                  (src.version === null ? "never synced" : `metadata version ${src.version}, expires ${src.expires}`) +
-                  (src.mirrors.length > 0 ? `; mirrors ${src.mirrors.join(" ")}${src.syncedFrom ? `, synced from ${src.syncedFrom}` : ""}` : "") +
-                  (src.insecure ? " (INSECURE: unsigned metadata accepted)" : ""),
-              ),
-            )
-          if (s.groups.installed > 0) {
-            println(`groups: ${s.groups.installed} installed, ${count(s.groups.differences.length, "member")} not as pinned`)
-            for (const d of s.groups.differences) println(`  ${printable(differenceLine(d))}`)
-          }
-          for (const t of state?.troves ?? []) println(printable(`installed ${t.name} ${t.version}${t.flavor ? ` [${t.flavor}]` : ""} (${t.components.join(",")})`))
-          println(s.converged ? "converged" : "not converged")
+export const status = (args: Parsed<typeof statusConfig>) =>
+  withConary(args, { write: false, command: "status" }, (c) =>
+    attempt(async () => {
+      const shared = !sameStore(c.store.dir, defaultStoreDir(c.dbPath))
+      const s = { ...(await rootStatus(c.db, c.root, c.dbPath)), store: { path: c.store.dir, shared } }
+      const state = args.installed ? installedState(c.db) : undefined
+      if (args.json) printJson(state ? { ...s, state } : s)
+      else {
+        println(`root ${s.root}: generation ${s.generation}${s.lastApply ? `, last applied ${s.lastApply}` : ", never applied"}`)
+        println(`desired ${count(s.desired, "row")}, installed ${count(s.installed, "trove")}`)
+        println(printable(`store ${s.store.path}${shared ? " (shared with other roots)" : " (the root's own)"}`))
+        if ("error" in s.pending) println(`plan: ${s.pending.error}`)
+        else
+          println(
+            `plan: ${s.pending.install} to install, ${s.pending.update} to update, ${s.pending.erase} to erase, ${s.pending.repair} to repair` +
+              (s.pending.blocked > 0 ? `, ${s.pending.blocked} blocked` : ""),
+          )
+        println(`drift: ${s.drift.drifted} of ${count(s.drift.files, "file")} (${s.drift.missing} missing, ${s.drift.config} config)`)
+        for (const src of s.sources.filter((x) => x.kind === "repo"))
+          println(
+            printable(
+              `source ${src.name}: ` +
+                (src.version === null ? "never synced" : `metadata version ${src.version}, expires ${src.expires}`) +
+                (src.mirrors.length > 0 ? `; mirrors ${src.mirrors.join(" ")}${src.syncedFrom ? `, synced from ${src.syncedFrom}` : ""}` : "") +
+                (src.insecure ? " (INSECURE: unsigned metadata accepted)" : ""),
+            ),
+          )
+        if (s.groups.installed > 0) {
+          println(`groups: ${s.groups.installed} installed, ${count(s.groups.differences.length, "member")} not as pinned`)
+          for (const d of s.groups.differences) println(`  ${printable(differenceLine(d))}`)
         }
-        process.exitCode = s.converged ? EXIT_OK : EXIT_CHANGES
-      }),
-    ),
-).pipe(Command.withDescription("the root's generation, pending changes and drift in one report (exit 0 converged, 2 not)"))
+        for (const t of state?.troves ?? []) println(printable(`installed ${t.name} ${t.version}${t.flavor ? ` [${t.flavor}]` : ""} (${t.components.join(",")})`))
+        println(s.converged ? "converged" : "not converged")
+      }
+      process.exitCode = s.converged ? EXIT_OK : EXIT_CHANGES
+    }),
+  )

@@ -1,6 +1,3 @@
-import * as Args from "@effect/cli/Args"
-import * as Command from "@effect/cli/Command"
-import * as Options from "@effect/cli/Options"
 import * as Effect from "effect/Effect"
 import * as path from "node:path"
 import { checkIntegrity } from "../../db/connection.js"
@@ -11,9 +8,11 @@ import { type Scan, findUnowned, scanDrift } from "../../reconcile/verify.js"
 import { desiredRows } from "../../db/desired.js"
 import { groupMembers } from "../../db/troves.js"
 import { differenceLine, groupDifferences } from "../../reconcile/group-state.js"
-import { type Conary, attempt, jsonOption, rootOptions, withConary } from "../context.js"
+import { type Conary, attempt, withConary } from "../context.js"
 import { EXIT_CHANGES, EXIT_OK } from "../exit.js"
 import { count, printJson, println, table } from "../format.js"
+import type { Parsed } from "../tree/common.js"
+import type { verifyConfig } from "../tree/verify.js"
 
 /** The installed troves named (all when none is); an unknown name is an error. */
 const chosenTroves = (c: Conary, names: ReadonlyArray<string>): number[] | undefined => {
@@ -45,93 +44,79 @@ const verifyProvenance = (c: Conary, args: { readonly troves: ReadonlyArray<stri
     process.exitCode = clean ? EXIT_OK : EXIT_CHANGES
   })
 
-export const verifyCommand = Command.make(
-  "verify",
-  {
-    ...rootOptions,
-    json: jsonOption,
-    full: Options.boolean("full").pipe(Options.withDescription("hash every file, not only those whose stat changed")),
-    unowned: Options.boolean("unowned").pipe(Options.withDescription("also list entries in owned directories that no trove owns")),
-    provenance: Options.boolean("provenance").pipe(
-      Options.withDescription("instead of files, check each trove against its source: same digest, signed by a trusted key"),
-    ),
-    quiet: Options.boolean("quiet").pipe(Options.withAlias("q"), Options.withDescription("print nothing when clean")),
-    troves: Args.text({ name: "TROVE" }).pipe(Args.repeated),
-  },
-  (args) =>
-    withConary(args, { write: false, command: "verify" }, (c) =>
-      Effect.gen(function* () {
-        if (args.provenance && (args.full || args.unowned))
-          return yield* Effect.fail(new UsageError({ message: "verify --provenance checks troves against their sources, not files: drop --full and --unowned" }))
-        if (args.provenance) return yield* verifyProvenance(c, args)
-        const result = yield* attempt(async () => {
-          // Drift in the records is worse than drift on disk: every page and index is checked, while the
-          // workers scan, and its failure is what is reported, whatever else failed.
-          let checked = false
-          const integrity = () => {
-            checkIntegrity(c.db, c.dbPath, "integrity_check")
-            checked = true
-          }
-          let ids: number[] | undefined
-          let scan: Scan
-          try {
-            ids = chosenTroves(c, args.troves)
-            scan = await scanDrift(c.root, recordedRows(c.db, ids && { troveIds: ids }), { full: args.full, meanwhile: integrity })
-          } catch (e) {
-            if (!checked) integrity()
-            throw e
-          }
-          keepRefreshed(c.db, { dbPath: c.dbPath, root: c.root, command: "verify", holdsLock: false }, scan.refresh)
-          const owned = args.unowned ? installedPaths(c.db) : undefined
-          const unowned = owned ? findUnowned(c.root, owned.all, owned.dirs, "/" + path.relative(c.root, path.dirname(c.dbPath))) : []
-          // The installed set against the installed groups' pins (of the named troves, when some are named).
-          const installed = installedTroves(c.db)
-          const groups = groupDifferences(installed, groupMembers(c.db), desiredRows(c.db)).filter(
-            (d) => args.troves.length === 0 || args.troves.some((t) => d.group.startsWith(t + "=")),
-          )
-          return { scan, unowned, groups, troves: ids?.length ?? installed.length }
+export const verify = (args: Parsed<typeof verifyConfig>) =>
+  withConary(args, { write: false, command: "verify" }, (c) =>
+    Effect.gen(function* () {
+      if (args.provenance && (args.full || args.unowned))
+        return yield* Effect.fail(new UsageError({ message: "verify --provenance checks troves against their sources, not files: drop --full and --unowned" }))
+      if (args.provenance) return yield* verifyProvenance(c, args)
+      const result = yield* attempt(async () => {
+        // Drift in the records is worse than drift on disk: every page and index is checked, while the
+        // workers scan, and its failure is what is reported, whatever else failed.
+        let checked = false
+        const integrity = () => {
+          checkIntegrity(c.db, c.dbPath, "integrity_check")
+          checked = true
+        }
+        let ids: number[] | undefined
+        let scan: Scan
+        try {
+          ids = chosenTroves(c, args.troves)
+          scan = await scanDrift(c.root, recordedRows(c.db, ids && { troveIds: ids }), { full: args.full, meanwhile: integrity })
+        } catch (e) {
+          if (!checked) integrity()
+          throw e
+        }
+        keepRefreshed(c.db, { dbPath: c.dbPath, root: c.root, command: "verify", holdsLock: false }, scan.refresh)
+        const owned = args.unowned ? installedPaths(c.db) : undefined
+        const unowned = owned ? findUnowned(c.root, owned.all, owned.dirs, "/" + path.relative(c.root, path.dirname(c.dbPath))) : []
+        // The installed set against the installed groups' pins (of the named troves, when some are named).
+        const installed = installedTroves(c.db)
+        const groups = groupDifferences(installed, groupMembers(c.db), desiredRows(c.db)).filter(
+          (d) => args.troves.length === 0 || args.troves.some((t) => d.group.startsWith(t + "=")),
+        )
+        return { scan, unowned, groups, troves: ids?.length ?? installed.length }
+      })
+      const { scan, unowned, groups } = result
+      const missing = scan.drift.filter((d) => d.missing).length
+      // An overridden pin is the admin's intent: reported, not drift.
+      const groupDrift = groups.filter((d) => d.state !== "overridden").length
+      const clean = scan.drift.length === 0 && unowned.length === 0 && groupDrift === 0
+      const summary = {
+        troves: result.troves,
+        files: scan.checked,
+        hashed: scan.hashed,
+        drifted: scan.drift.length,
+        missing,
+        unowned: unowned.length,
+        groupDifferences: groupDrift,
+        refreshed: scan.refresh.length,
+      }
+      if (args.json) {
+        printJson({
+          formatVersion: 1,
+          clean,
+          summary,
+          drift: scan.drift.map(({ path: p, trove, flags, config, missing: m, localSha256 }) => ({ path: p, trove, flags, config, missing: m, localSha256 })),
+          ...(args.unowned ? { unowned } : {}),
+          groups,
         })
-        const { scan, unowned, groups } = result
-        const missing = scan.drift.filter((d) => d.missing).length
-        // An overridden pin is the admin's intent: reported, not drift.
-        const groupDrift = groups.filter((d) => d.state !== "overridden").length
-        const clean = scan.drift.length === 0 && unowned.length === 0 && groupDrift === 0
-        const summary = {
-          troves: result.troves,
-          files: scan.checked,
-          hashed: scan.hashed,
-          drifted: scan.drift.length,
-          missing,
-          unowned: unowned.length,
-          groupDifferences: groupDrift,
-          refreshed: scan.refresh.length,
-        }
-        if (args.json) {
-          printJson({
-            formatVersion: 1,
-            clean,
-            summary,
-            drift: scan.drift.map(({ path: p, trove, flags, config, missing: m, localSha256 }) => ({ path: p, trove, flags, config, missing: m, localSha256 })),
-            ...(args.unowned ? { unowned } : {}),
-            groups,
-          })
-        } else if (!(clean && args.quiet)) {
-          for (const d of scan.drift) println(`${d.missing ? "missing  " : d.flags}  ${d.config ? "c" : " "} ${printable(d.path)}`)
-          for (const u of unowned) println(`unowned      ${printable(u)}`)
-          for (const d of groups) println(`group        ${printable(differenceLine(d))}`)
-          // After restoring an older database these are what it forgot: say plainly that nothing rebuilds them.
-          if (unowned.length > 0)
-            println(`Unowned entries have no records, and conary cannot rebuild any: remove them, or install the trove that ships them (apply saves what it finds there before replacing it).`)
-          if (!args.quiet || !clean)
-            println(
-              `Verified ${count(scan.checked, "file")} of ${count(result.troves, "trove")}: ` +
-                (clean
-                  ? "no drift."
-                  : `${count(scan.drift.length, "file")} drifted (${missing} missing)${args.unowned ? `, ${unowned.length} unowned` : ""}` +
-                    `${groupDrift > 0 ? `; ${count(groupDrift, "group member")} not as pinned` : ""}.`),
-            )
-        }
-        process.exitCode = clean ? EXIT_OK : EXIT_CHANGES
-      }),
-    ),
-).pipe(Command.withDescription("compare installed files with what was recorded, or (--provenance) troves with their sources (exit 0 clean, 2 drift, 1 error)"))
+      } else if (!(clean && args.quiet)) {
+        for (const d of scan.drift) println(`${d.missing ? "missing  " : d.flags}  ${d.config ? "c" : " "} ${printable(d.path)}`)
+        for (const u of unowned) println(`unowned      ${printable(u)}`)
+        for (const d of groups) println(`group        ${printable(differenceLine(d))}`)
+        // After restoring an older database these are what it forgot: say plainly that nothing rebuilds them.
+        if (unowned.length > 0)
+          println(`Unowned entries have no records, and conary cannot rebuild any: remove them, or install the trove that ships them (apply saves what it finds there before replacing it).`)
+        if (!args.quiet || !clean)
+          println(
+            `Verified ${count(scan.checked, "file")} of ${count(result.troves, "trove")}: ` +
+              (clean
+                ? "no drift."
+                : `${count(scan.drift.length, "file")} drifted (${missing} missing)${args.unowned ? `, ${unowned.length} unowned` : ""}` +
+                  `${groupDrift > 0 ? `; ${count(groupDrift, "group member")} not as pinned` : ""}.`),
+          )
+      }
+      process.exitCode = clean ? EXIT_OK : EXIT_CHANGES
+    }),
+  )
