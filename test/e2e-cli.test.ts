@@ -73,6 +73,10 @@ describe("the CLI in pipes, scripts and terminals", () => {
     )
     expect(line(["desired", "--bogus"])).toBe("conary: desired: unknown option '--bogus'; first a command: add, export, list, remove, set")
     expect(line(["plan", "--root"])).toBe("conary: plan: option --root needs a value")
+    // @effect/cli checks this one on disk (the platform services load only for such commands).
+    expect(line(["trove", "build", "/nonexistent/dir", "--name", "x", "--trove-version", "1", "--out", "/nonexistent/x"])).toBe(
+      "conary: trove build: Path '/nonexistent/dir' must exist",
+    )
   })
 
   it("prints an error document on stdout under --json, with the same exit code", () => {

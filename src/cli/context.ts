@@ -7,7 +7,7 @@ import { checkRootIdentity, checkUnmanaged } from "../db/root-id.js"
 import { readJournal } from "../db/journal.js"
 import { type Lock, acquireLock, tryLock } from "../db/lock.js"
 import { currentGeneration } from "../db/state.js"
-import { type Recovery, recoverJournal } from "../reconcile/apply.js"
+import type { Recovery } from "../reconcile/apply.js"
 import { type ConaryError, IoError, RootError, describeIo, isConaryError, printable } from "../errors.js"
 import type { Report } from "../model/report.js"
 import { checkGivenStore, chooseStore, defaultStoreDir, sameStore, storeDirOf } from "../store/location.js"
@@ -146,6 +146,8 @@ const recoverIfNeeded = async (c: Conary, held: Lock | undefined): Promise<Recov
     try {
       const again = readJournal(c.db, c.dbPath)
       if (!again) return undefined
+      // The applier loads only for this: readers and most commands never need it.
+      const { recoverJournal } = await import("../reconcile/apply.js")
       const r = await recoverJournal(c, again, () => currentGeneration(c.db))
       process.stderr.write(`conary: ${printable(recoveryLine(r))}\n`)
       return r

@@ -1,7 +1,6 @@
 import * as Command from "@effect/cli/Command"
 import * as HelpDoc from "@effect/cli/HelpDoc"
 import * as ValidationError from "@effect/cli/ValidationError"
-import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -24,6 +23,7 @@ import { troveCommand } from "./tree/trove.js"
 import { verifyCommand } from "./tree/verify.js"
 import { EXIT_ERROR, defectLine, errorDocument, errorLines } from "./exit.js"
 import { printJson } from "./format.js"
+import { withPlatform } from "./platform.js"
 import { explainParseError, unknownOption } from "./suggest.js"
 import { quietOnClosedPipe, stripAnsi, withCliConsole } from "./terminal.js"
 
@@ -87,7 +87,7 @@ const preflight = (): UsageError | undefined => {
 
 const program = Effect.suspend(() => {
   const wrong = preflight()
-  return wrong ? Effect.fail(wrong) : cli(process.argv)
+  return wrong ? Effect.fail(wrong) : withPlatform(conary, args, cli(process.argv))
 }).pipe(
   withCliConsole,
   Effect.catchAll((e) =>
@@ -99,7 +99,6 @@ const program = Effect.suspend(() => {
       else fail("Error", [`conary: ${printable(String(e))}`], String(e))
     }),
   ),
-  Effect.provide(NodeContext.layer),
 )
 
 quietOnClosedPipe()

@@ -7,6 +7,7 @@ import type * as Usage from "@effect/cli/Usage"
 
 interface Node {
   readonly path: string
+  readonly descriptor: Descriptor.Command<unknown>
   readonly subcommands: ReadonlyMap<string, Descriptor.Command<unknown>>
   /** option name -> whether it takes a value */
   readonly options: ReadonlyMap<string, boolean>
@@ -29,7 +30,7 @@ const nodeOf = (path: string, descriptor: Descriptor.Command<unknown>): Node => 
   const subcommands = new Map(
     children.map((c) => [nameOf(c), c as unknown as Descriptor.Command<unknown>] as const).sort(([a], [b]) => (a < b ? -1 : 1)),
   )
-  return { path, subcommands, options: subcommands.size > 0 ? new Map() : optionsOf(Descriptor.getUsage(descriptor)) }
+  return { path, descriptor, subcommands, options: subcommands.size > 0 ? new Map() : optionsOf(Descriptor.getUsage(descriptor)) }
 }
 
 /** The named options in a command's usage (its own only, not its subcommands'). */
@@ -132,6 +133,12 @@ const walk = (
 export const unknownOption = <Name extends string, R, E, A>(root: Command.Command<Name, R, E, A>, args: ReadonlyArray<string>) => {
   const { problem } = walk(root.descriptor as Descriptor.Command<unknown>, args)
   return problem?.includes("unknown option") ? problem : undefined
+}
+
+/** The command the words typed lead to (the root when they lead nowhere known), and whether it has subcommands. */
+export const commandAt = <Name extends string, R, E, A>(root: Command.Command<Name, R, E, A>, args: ReadonlyArray<string>) => {
+  const { node } = walk(root.descriptor as Descriptor.Command<unknown>, args)
+  return { descriptor: node.descriptor, leaf: node.subcommands.size === 0 }
 }
 
 /**

@@ -1,12 +1,21 @@
+import { createRequire } from "node:module"
 import { Duplex, Transform, type TransformCallback } from "node:stream"
 import * as zlib from "node:zlib"
 import { Decompress as ZstdDecompress } from "fzstd"
-import lzma from "lzma-native"
-import Bunzip from "seek-bzip"
+import type Lzma from "lzma-native"
+import type Bunzip from "seek-bzip"
 
 // Decompressors for package payloads (a .deb's members, chosen by name; an
 // .rpm's payload, by the compressor its header names), each behind a guard
 // that stops a decompression bomb at a bound.
+
+// liblzma (a native addon) and seek-bzip load when first used: most commands
+// decompress neither, and loading liblzma alone costs a third of a start-up.
+const load = createRequire(import.meta.url)
+let lzmaModule: typeof Lzma | undefined
+const lzma = () => (lzmaModule ??= load("lzma-native") as typeof Lzma)
+let bunzipModule: typeof Bunzip | undefined
+const bunzip = () => (bunzipModule ??= load("seek-bzip") as typeof Bunzip)
 
 /** zstd as a stream (fzstd decodes in pure JavaScript, chunk by chunk). */
 class Zstd extends Transform {
@@ -160,7 +169,7 @@ class Bunzip2Decoder {
   private out: Buffer[] = []
   private current = Buffer.allocUnsafe(1 << 16)
   private used = 0
-  private readonly input = Object.assign(new Bunzip.Stream(), {
+  private readonly input = Object.assign(new (bunzip().Stream)(), {
     readByte: (): number => {
       const chunk = this.chunks[0]
       if (chunk === undefined) throw new Error(this.ended ? "bzip2 data is truncated" : "bzip2 block larger than the format allows")
@@ -173,7 +182,7 @@ class Bunzip2Decoder {
       return b
     },
   })
-  private readonly output = Object.assign(new Bunzip.Stream(), {
+  private readonly output = Object.assign(new (bunzip().Stream)(), {
     writeByte: (b: number) => {
       this.current[this.used++] = b
       if (this.used === this.current.length) this.take()
@@ -193,7 +202,7 @@ class Bunzip2Decoder {
     this.ended = ended
     while (ended ? this.buffered > 0 || this.bz : this.buffered >= BZIP2_MAX_BLOCK) {
       // A file may hold several streams back to back, each with its own header.
-      if (!this.bz) this.bz = new Bunzip(this.input, this.output)
+      if (!this.bz) this.bz = new (bunzip())(this.input, this.output)
       else if (this.bz._init_block()) this.bz._read_bunzip()
       else {
         if (this.bz.reader.read(32) >>> 0 !== this.bz.streamCRC) throw new Error("bzip2 stream checksum mismatch (corrupt data)")
@@ -265,7 +274,7 @@ export const decompressor = (compression: Compression): Duplex => {
     // liblzma's auto decoder reads both .xz and the older .lzma (LZMA_alone).
     case "xz":
     case "lzma":
-      return sliced(4096, lzma.createDecompressor() as unknown as Transform)
+      return sliced(4096, lzma().createDecompressor() as unknown as Transform)
     case "bzip2":
       return bunzip2()
     case "zstd":

@@ -1,6 +1,5 @@
 import { desiredRows } from "../../db/desired.js"
 import { generations, installedTroves } from "../../db/state.js"
-import { ensureManifests } from "../../source/repo-client.js"
 import { availableTroves, groupMembers, provenanceOf, troveFilesLookup, troveScripts } from "../../db/troves.js"
 import { type MemberState, type MemberStatus, memberStatus } from "../../reconcile/group-state.js"
 import { compareVersions, matchesVersionSpec } from "../../desired/version.js"
@@ -76,7 +75,8 @@ export const show = (args: Parsed<typeof showConfig>) =>
       const trove = installed?.trove ?? available
       if (!trove) throw new NotFoundError({ what: "installed or available trove", name: args.trove })
       // A repository trove's files come with its manifest, fetched the first time they are wanted.
-      if (args.files || args.scripts) await ensureManifests(c.db, [trove.id])
+      // (The repository client loads only then: `list` and a plain `show` start without it.)
+      if (args.files || args.scripts) await (await import("../../source/repo-client.js")).ensureManifests(c.db, [trove.id])
       const members = groupMembers(c.db).get(trove.id)
       const status = members ? memberStatus(trove, members, installedTroves(c.db), desiredRows(c.db)) : undefined
       const all = troveFilesLookup(c.db)(trove.id)
