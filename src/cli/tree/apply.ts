@@ -1,7 +1,7 @@
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import { jsonOption, lazily, rootOptions } from "./common.js"
-import { trustOptions } from "../commands/changeset.js"
+import { trustOptions } from "./changeset.js"
 import { resolveOptions } from "./plan.js"
 
 export const applyConfig = { ...rootOptions, ...resolveOptions, ...trustOptions, json: jsonOption, file: Args.text({ name: "PLAN" }).pipe(Args.optional) }
