@@ -3,7 +3,7 @@ import * as Schema from "effect/Schema"
 import { Reason } from "../model/plan-schema.js"
 import { CorruptError, unzstdChunks } from "../source/decompress.js"
 import { Entry, MAX_META, decodeJson, openEnvelope } from "../source/repo-meta.js"
-import { Sha256 } from "./state.js"
+import { Sha256 } from "../source/repo-meta.js"
 
 // A changeset file (.ccs): one file, read with bounded memory and checked
 // whole before anything is written.

@@ -15,6 +15,7 @@ import { checkManifest, checkedEntry } from "../source/repo-client.js"
 import { type Entry, MAX_META, validSignatures } from "../source/repo-meta.js"
 import { type OpenedChangeset, objectStream, openChangeset } from "./container.js"
 import { installedState } from "./state.js"
+import { sha256Of } from "../sha256.js"
 
 // `apply FILE.ccs` and `changeset show FILE.ccs` on the target: everything in
 // the file is checked (frame, signature, the state it was made for, every
@@ -51,7 +52,6 @@ export interface LoadedChangeset {
   readonly manifests: ReadonlySet<string>
 }
 
-const sha256Of = (data: Uint8Array) => createHash("sha256").update(data).digest("hex")
 
 /** An object's bytes, held whole (a manifest: bounded by the header's figures), checked against its digest. */
 const readObject = async (cs: OpenedChangeset, sha256: string, refuse: (reason: string) => Error): Promise<Buffer> => {

@@ -1,4 +1,3 @@
-import { createHash } from "node:crypto"
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
 import type { Db } from "../db/connection.js"
@@ -9,25 +8,17 @@ import { decodeOrProblem } from "../decode.js"
 import { formatFlavor } from "../desired/flavor.js"
 import { UsageError } from "../errors.js"
 import { JSON_INPUT_LIMIT, parseJson, readInputFile } from "../files.js"
-import { Reason } from "../model/plan-schema.js"
+import { TargetTrove } from "../model/plan-schema.js"
+import { sha256Of } from "../sha256.js"
+import { Sha256 } from "../source/repo-meta.js"
 
 // A root's installed state as another host needs it to make a changeset for
 // it (`status --json --installed`): the installed troves by digest, and the
 // system flavor and provides the planner resolves with. Its digest is what a
 // changeset is made for: applying one refuses a root whose state moved.
 
-export const Sha256 = Schema.String.pipe(Schema.pattern(/^[0-9a-f]{64}$/))
-
-export const InstalledRef = Schema.Struct({
-  name: Schema.String,
-  version: Schema.String,
-  flavor: Schema.String,
-  /** the trove's identity: the digest of its archive or manifest */
-  digest: Sha256,
-  components: Schema.Array(Schema.String),
-  reason: Reason,
-  group: Schema.optional(Schema.String),
-})
+/** A trove as the plan's target lists it, named by its identity (the digest of its archive or manifest) instead of a row id. */
+export const InstalledRef = Schema.Struct({ ...TargetTrove.omit("troveId").fields, digest: Sha256 })
 export type InstalledRef = typeof InstalledRef.Type
 
 export const InstalledState = Schema.Struct({
@@ -42,15 +33,13 @@ export type InstalledState = typeof InstalledState.Type
 
 /** What a changeset is made for: the installed troves (and components), the system flavor and provides. */
 export const stateDigest = (s: Pick<InstalledState, "flavor" | "provides" | "troves">): string =>
-  createHash("sha256")
-    .update(
-      JSON.stringify({
-        flavor: s.flavor,
-        provides: [...s.provides].sort(),
-        troves: s.troves.map((t) => [t.digest, [...t.components].sort()]).sort((a, b) => (a[0]! < b[0]! ? -1 : 1)),
-      }),
-    )
-    .digest("hex")
+  sha256Of(
+    JSON.stringify({
+      flavor: s.flavor,
+      provides: [...s.provides].sort(),
+      troves: s.troves.map((t) => [t.digest, [...t.components].sort()]).sort((a, b) => (a[0]! < b[0]! ? -1 : 1)),
+    }),
+  )
 
 export const installedState = (db: Db): InstalledState => {
   const origins = troveOrigins(db)

@@ -1,8 +1,8 @@
 import { spawnSync } from "node:child_process"
-import { createHash } from "node:crypto"
 import { createRequire } from "node:module"
 import * as zlib from "node:zlib"
 import type * as Zstd from "zstd-napi/binding.js"
+import { sha256Of } from "../sha256.js"
 
 // Binary deltas between two versions of a file's content: a zstd frame
 // compressed with the old content as a raw-content dictionary (what
@@ -44,7 +44,6 @@ export interface DeltaRef {
 
 export class DeltaError extends Error {}
 
-const sha256Of = (data: Uint8Array) => createHash("sha256").update(data).digest("hex")
 
 const ceilLog2 = (n: number) => Math.max(10, Math.ceil(Math.log2(Math.max(1, n))))
 

@@ -1,4 +1,3 @@
-import { createHash } from "node:crypto"
 import { forEachBounded } from "../batch.js"
 import type { Db } from "../db/connection.js"
 import { type IndexValidator, type SourceRow, indexValidator, recordRepoSync } from "../db/sources.js"
@@ -29,6 +28,7 @@ import {
   validSignatures,
 } from "./repo-meta.js"
 import { applyPatch, decodePatch, lineHash, linesOf, stateDigest } from "./repo-state.js"
+import { sha256Of } from "../sha256.js"
 
 // The client side of a format version 3 repository: follow the root chain
 // from the trusted key, accept only fresh metadata signed by the root's keys,
@@ -61,7 +61,6 @@ interface Trust {
   readonly threshold: number
 }
 
-const sha256Of = (data: Uint8Array) => createHash("sha256").update(data).digest("hex")
 
 /** Reads a content-addressed object of the repository: decompressed within its size, and checked against its digest. */
 export const readObject = async (source: SourceRow, base: string, what: string, sha256: string, size: number): Promise<Buffer> => {

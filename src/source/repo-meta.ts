@@ -38,7 +38,8 @@ export const V1_INDEX = "index.json"
 /** Most bytes a top document or a root may hold (a part or manifest is bounded by the size the top document names). */
 export const MAX_META = 64 * 1024 * 1024
 
-const Sha256 = Schema.String.pipe(Schema.pattern(/^[0-9a-f]{64}$/))
+/** A sha256 in lowercase hex: every content, manifest, part and state is named by one. */
+export const Sha256 = Schema.String.pipe(Schema.pattern(/^[0-9a-f]{64}$/))
 const Count = Schema.Int.pipe(Schema.nonNegative())
 
 const Envelope = Schema.Struct({

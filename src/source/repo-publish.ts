@@ -22,6 +22,7 @@ import {
   signEnvelope,
 } from "./repo-meta.js"
 import { decodePatch, diff, lineHash, linesOf, nextPatches, partBytes, patchBytes, stateDigest } from "./repo-state.js"
+import { sha256Of } from "../sha256.js"
 
 // The metadata a build writes (repo-meta.ts, repo-state.ts): the parts, the
 // patches from the states before, and the top document naming them.
@@ -89,7 +90,7 @@ export const writeMetadata = (
   o: MetadataOptions,
 ): { version: number; topFile: string } => {
   const put = (bytes: Buffer) => {
-    const sha256 = crypto.createHash("sha256").update(bytes).digest("hex")
+    const sha256 = sha256Of(bytes)
     if (!o.present(sha256)) o.store.putBuffer(bytes, sha256)
     return { sha256, size: bytes.length }
   }

@@ -1,6 +1,6 @@
-import { createHash } from "node:crypto"
 import * as Schema from "effect/Schema"
-import { decodeJson } from "./repo-meta.js"
+import { sha256Of } from "../sha256.js"
+import { Sha256, decodeJson } from "./repo-meta.js"
 
 // A repository's metadata as a set of lines, one per trove (its Entry as
 // JSON text), and the patches between such sets. The top document names the
@@ -14,7 +14,6 @@ import { decodeJson } from "./repo-meta.js"
 //   patch   a header line {"from": STATE, "remove": [LINE SHA256…]}, then
 //           the lines to add, each ending in "\n"
 
-const sha256Of = (data: string | Uint8Array) => createHash("sha256").update(data).digest("hex")
 
 /** What identifies a line in a state. */
 export const lineHash = (line: string): string => sha256Of(line)
@@ -31,7 +30,6 @@ export const linesOf = (text: string): string[] => {
 
 export const partBytes = (lines: ReadonlyArray<string>): Buffer => Buffer.from(lines.map((l) => `${l}\n`).join(""))
 
-const Sha256 = Schema.String.pipe(Schema.pattern(/^[0-9a-f]{64}$/))
 const PatchHeader = Schema.Struct({ from: Sha256, remove: Schema.Array(Sha256) })
 
 export interface Patch {

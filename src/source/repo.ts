@@ -27,6 +27,7 @@ import {
   signEnvelope,
 } from "./repo-meta.js"
 import { readPublished, writeMetadata } from "./repo-publish.js"
+import { sha256Of } from "../sha256.js"
 
 // Publishing a static repository of format version 2 (see repo-meta.ts for
 // the layout). Any HTTP server, CDN or object store can serve it.
@@ -124,7 +125,6 @@ export const latestRoot = (out: string): Root | undefined => {
   return root
 }
 
-const sha256Of = (data: Uint8Array) => crypto.createHash("sha256").update(data).digest("hex")
 
 const toManifestFile = (f: NewTrove["files"][number]): typeof ManifestFile.Type => ({
   path: f.path.slice(1),

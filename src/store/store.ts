@@ -4,6 +4,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { fileLock } from "../db/lock.js"
 import { IoError, StoreError } from "../errors.js"
+import { sha256Of } from "../sha256.js"
 
 /**
  * Content-addressed store: file contents keyed by SHA-256, written once and
@@ -125,7 +126,7 @@ export class ContentStore {
   /** Stores bytes that must hash to `sha256`. */
   putBuffer(data: Uint8Array, sha256: string): void {
     if (this.has(sha256)) return
-    const actual = createHash("sha256").update(data).digest("hex")
+    const actual = sha256Of(data)
     if (actual !== sha256) throw new StoreError({ sha256, reason: `content hashes to ${actual}` })
     const temp = this.tempFile()
     fs.writeFileSync(temp, data, { mode: STORE_MODE })
