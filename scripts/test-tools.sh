@@ -19,6 +19,8 @@ xz        xz-utils               xz/lzma-compressed test archives
 bzip2     bzip2                  bzip2-compressed test archives
 ld        binutils               ELF fixtures (as, ld) and readelf, for the soname deps of trove build
 /usr/bin/time time          peak memory of refusing a decompression bomb
+strace    strace                 counting system calls (a non-blocking standard input is waited for, not spun on)
+python3   python3-minimal        setting O_NONBLOCK on a standard input (e2e-cli.test.ts)
 '
 missing() {
   echo "$TOOLS" | while read -r cmd pkg _; do

@@ -37,6 +37,9 @@ const MiB = 1024 * 1024
 /** The largest JSON document (a saved plan, a desired state) conary reads: far beyond any real one. */
 export const JSON_INPUT_LIMIT = 256 * MiB
 
+/** Blocks this thread for `ms` milliseconds (readInputFile is synchronous). */
+const pause = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms)
+
 /** Reads a file (or standard input, fd 0) of at most `limit` bytes; throws `fail(reason)`. */
 export const readInputFile = (file: string | 0, limit: number, fail: (reason: string) => Error): string => {
   let fd: number
@@ -51,6 +54,7 @@ export const readInputFile = (file: string | 0, limit: number, fail: (reason: st
   try {
     // A regular file says its size; anything else (a device, a pipe) is read until the limit.
     if (fs.fstatSync(fd).size > limit) throw tooLarge()
+    let idle = 0
     for (;;) {
       const chunk = Buffer.allocUnsafe(Math.min(MiB, limit + 1 - total))
       let n: number
@@ -58,11 +62,16 @@ export const readInputFile = (file: string | 0, limit: number, fail: (reason: st
         n = fs.readSync(fd, chunk, 0, chunk.length, null)
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code
-        if (code === "EAGAIN") continue // a non-blocking standard input: wait for more
+        // A non-blocking standard input with nothing yet: wait (up to 50 ms at a time), not spin.
+        if (code === "EAGAIN") {
+          pause(Math.min(50, 2 ** idle++))
+          continue
+        }
         if (code === "EOF") break
         throw fail(`cannot read it (${code ?? (e as Error).message})`)
       }
       if (n === 0) break
+      idle = 0
       chunks.push(chunk.subarray(0, n))
       total += n
       if (total > limit) throw tooLarge()

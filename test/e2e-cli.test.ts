@@ -122,6 +122,36 @@ describe("the CLI in pipes, scripts and terminals", () => {
     expect(ok(["desired", "list", ...r])).toBe("Nothing is desired.\n")
   })
 
+  it("waits for a slow non-blocking standard input without spinning on EAGAIN", { timeout: 90_000 }, async () => {
+    for (const tool of ["strace", "python3"])
+      if (spawnSync(tool, ["-V"]).status !== 0) return console.warn(`*** SKIPPED: ${tool} is missing (scripts/test-tools.sh installs it)`)
+    const { root, r } = setupRoot()
+    // A FIFO with a writer: conary's read of it says EAGAIN until the test writes. Node's spawn makes a
+    // child's standard input blocking, so python sets O_NONBLOCK again before it runs strace and conary.
+    const fifo = path.join(root, "..", "stdin.fifo")
+    spawnSync("mkfifo", [fifo])
+    const reader = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK)
+    const writer = fs.openSync(fifo, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK)
+    const log = path.join(root, "..", "strace.log")
+    const nonBlocking = "import fcntl, os, sys; fcntl.fcntl(0, fcntl.F_SETFL, fcntl.fcntl(0, fcntl.F_GETFL) | os.O_NONBLOCK); os.execvp(sys.argv[1], sys.argv[1:])"
+    const child = spawn("python3", ["-c", nonBlocking, "strace", "-f", "-e", "trace=read", "-o", log, process.execPath, BIN, "desired", "set", "--file", "-", ...r], { stdio: [reader, "pipe", "pipe"] })
+    fs.closeSync(reader)
+    let stderr = ""
+    child.stderr!.on("data", (d) => (stderr += d))
+    // Once conary has met the empty input (start-up under strace is slow), it waits half a second more for it.
+    const eagainLines = () => (fs.existsSync(log) ? fs.readFileSync(log, "utf8").split("\n").filter((l) => l.includes("EAGAIN")).length : 0)
+    for (let waited = 0; eagainLines() === 0 && waited < 60_000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50))
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    fs.writeSync(writer, JSON.stringify({ formatVersion: 1, troves: [{ name: "slowly" }] }))
+    fs.closeSync(writer)
+    const code = await new Promise((resolve) => child.on("close", resolve))
+    expect(code, stderr).toBe(0)
+    expect(ok(["desired", "list", ...r])).toContain("slowly")
+    // A spinning reader makes thousands of these in that half second; a waiting one about a dozen.
+    expect(eagainLines()).toBeGreaterThan(0)
+    expect(eagainLines()).toBeLessThan(200)
+  })
+
   it("records a reason change at once: a dependency made desired is explicit in list, and back", () => {
     const { repo, r } = setupRoot()
     buildTrove(repo, "app", "1.0-1-1", { "usr/bin/app": "app" }, { requires: ["libfoo"] })
