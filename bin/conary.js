@@ -1,2 +1,62 @@
 #!/usr/bin/env node
-import "../dist/conary.mjs"
+// Runs the CLI bundle (dist/conary.cjs, a CommonJS function) from V8's code
+// cache beside it (dist/conary.cache): compiling the bundle costs more than
+// anything else a short command does, and a cache holding the bytecode of the
+// functions a command ran skips most of it. The build writes the cache. When
+// it is missing, stale or rejected (another Node.js or V8 flags), the command
+// runs compiled afresh and, when dist/ is writable, leaves a new cache behind;
+// any failure to write one is ignored. CommonJS (bin/package.json) because an
+// ES module entry costs more to start.
+"use strict"
+const fs = require("node:fs")
+const Module = require("node:module")
+const path = require("node:path")
+const vm = require("node:vm")
+
+const dist = path.join(__dirname, "..", "dist")
+const filename = path.join(dist, "conary.cjs")
+const cacheFile = path.join(dist, "conary.cache")
+const source = fs.readFileSync(filename, "utf8")
+// The bundle's first line names its build; V8 itself checks only the source's length.
+const header = source.slice(0, source.indexOf("\n") + 1)
+
+const readCache = () => {
+  try {
+    const data = fs.readFileSync(cacheFile)
+    return data.toString("latin1", 0, header.length) === header ? data.subarray(header.length) : undefined
+  } catch {
+    return undefined
+  }
+}
+
+const cachedData = readCache()
+const script = new vm.Script(Module.wrap(source), { filename, cachedData })
+
+const writable = () => {
+  try {
+    fs.accessSync(dist, fs.constants.W_OK)
+    return true
+  } catch {
+    return false
+  }
+}
+
+// The build sets CONARY_WRITE_CODE_CACHE to add each warm-up command's functions to the cache.
+const refresh = cachedData === undefined || script.cachedDataRejected || process.env.CONARY_WRITE_CODE_CACHE === "1"
+if (refresh && writable())
+  // After the command: the functions it compiled are in the cache too.
+  process.once("exit", () => {
+    const tmp = `${cacheFile}.${process.pid}.tmp`
+    try {
+      fs.writeFileSync(tmp, Buffer.concat([Buffer.from(header, "latin1"), script.createCachedData()]))
+      fs.renameSync(tmp, cacheFile)
+    } catch {
+      try {
+        fs.rmSync(tmp, { force: true })
+      } catch {}
+    }
+  })
+
+const main = new Module(filename, module)
+main.filename = filename
+script.runInThisContext().call(main.exports, main.exports, Module.createRequire(filename), main, filename, dist)
