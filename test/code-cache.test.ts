@@ -1,0 +1,74 @@
+import { spawnSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { describe, expect, it } from "vitest"
+import { REPO, tempDir } from "./helpers.js"
+
+// bin/conary.js runs dist/conary.cjs from V8's code cache in dist/conary.cache.
+// Each test works on a copy of bin/ and dist/ (the other test files run the
+// shared one meanwhile), with node_modules linked in for the native addons.
+
+const install = () => {
+  const dir = tempDir("conary-cache-")
+  fs.cpSync(path.join(REPO, "bin"), path.join(dir, "bin"), { recursive: true })
+  fs.cpSync(path.join(REPO, "dist"), path.join(dir, "dist"), { recursive: true })
+  fs.symlinkSync(path.join(REPO, "node_modules"), path.join(dir, "node_modules"))
+  const bundle = path.join(dir, "dist", "conary.cjs")
+  const cache = path.join(dir, "dist", "conary.cache")
+  const run = (...args: string[]) => {
+    const r = spawnSync(process.execPath, [path.join(dir, "bin", "conary.js"), ...args], { encoding: "utf8" })
+    return { code: r.status, stdout: r.stdout, stderr: r.stderr }
+  }
+  return { dir, bundle, cache, run }
+}
+
+const firstLine = (file: string) => fs.readFileSync(file, "latin1").split("\n", 1)[0] + "\n"
+
+describe("the code cache", () => {
+  it("is written by the build for its bundle, and a run that V8 accepts it for leaves it as it is", () => {
+    const { bundle, cache, run } = install()
+    const built = fs.readFileSync(cache)
+    expect(built.subarray(0, firstLine(bundle).length).toString("latin1")).toBe(firstLine(bundle))
+    expect(run("--version")).toEqual({ code: 0, stdout: expect.stringMatching(/^\d+\.\d+\.\d+\n$/), stderr: "" })
+    // bin/conary.js rewrites the cache only when it was missing or V8 rejected it.
+    expect(fs.readFileSync(cache).equals(built)).toBe(true)
+  })
+
+  it("is written after a run when missing, and a garbage or truncated cache is ignored and replaced", () => {
+    const { bundle, cache, run } = install()
+    const help = run("--help")
+    expect(help.code).toBe(0)
+    expect(help.stdout).toContain("USAGE")
+
+    fs.rmSync(cache)
+    expect(run("--help")).toEqual(help)
+    const written = fs.readFileSync(cache)
+    expect(written.subarray(0, firstLine(bundle).length).toString("latin1")).toBe(firstLine(bundle))
+    expect(run("--help")).toEqual(help)
+    expect(fs.readFileSync(cache).equals(written)).toBe(true)
+
+    for (const bad of [Buffer.concat([Buffer.from(firstLine(bundle), "latin1"), Buffer.alloc(4096, 0x5a)]), written.subarray(0, written.length >> 1), Buffer.alloc(0)]) {
+      fs.writeFileSync(cache, bad)
+      expect(run("--help")).toEqual(help)
+      expect(fs.readFileSync(cache).subarray(0, firstLine(bundle).length).toString("latin1")).toBe(firstLine(bundle))
+      expect(fs.readFileSync(cache).length).toBeGreaterThan(bad.length)
+    }
+    expect(fs.readdirSync(path.dirname(cache)).sort()).toEqual(["conary.cache", "conary.cjs"])
+  })
+
+  it("is not taken for another build of the bundle, even one of the same length", () => {
+    const { bundle, cache, run } = install()
+    // V8 checks only the source's length: a cache of the old build would run its bytecode, old strings and all.
+    const source = fs.readFileSync(bundle, "latin1")
+    const old = "declarative system-state reconciler"
+    expect(source).toContain(old)
+    const [header, ...rest] = source.split("\n")
+    const rebuilt = [header!.replace(/build ([0-9a-f]+)/, (_, id: string) => `build ${[...id].reverse().join("")}`), ...rest].join("\n").replace(old, old.toUpperCase())
+    expect(rebuilt.length).toBe(source.length)
+    fs.writeFileSync(bundle, rebuilt, "latin1")
+    const help = run("--help")
+    expect(help.code).toBe(0)
+    expect(help.stdout).toContain(old.toUpperCase())
+    expect(firstLine(cache)).toBe(firstLine(bundle))
+  })
+})
