@@ -7,7 +7,7 @@
 // the file but runs, and is compiled, only when that command runs.
 import { build } from "esbuild"
 import { execFileSync } from "node:child_process"
-import { createHash } from "node:crypto"
+import { randomBytes } from "node:crypto"
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -16,6 +16,9 @@ import { fileURLToPath } from "node:url"
 const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8"))
 const dist = fileURLToPath(new URL("../dist", import.meta.url))
 const bin = fileURLToPath(new URL("../bin/conary.js", import.meta.url))
+
+// Names this build: what it leaves beside itself (the code cache, the help) is taken only by the same build.
+const id = randomBytes(8).toString("hex")
 
 const { outputFiles } = await build({
   entryPoints: ["src/cli/main.ts"],
@@ -31,6 +34,7 @@ const { outputFiles } = await build({
   // import.meta in the sources is the bundle's own (createRequire(import.meta.url), new URL("./x", import.meta.url)).
   define: {
     CONARY_VERSION: JSON.stringify(pkg.version),
+    CONARY_BUILD: JSON.stringify(id),
     "import.meta.url": "__conary_url",
     "import.meta.filename": "__filename",
     "import.meta.dirname": "__dirname",
@@ -42,17 +46,15 @@ const { outputFiles } = await build({
   legalComments: "none",
   logLevel: "warning",
 })
-const code = outputFiles[0].text
-// The first line names the build: the loader takes a cache only for the bundle it was made from.
-const id = createHash("sha256").update(code).digest("hex").slice(0, 16)
 
 rmSync(dist, { recursive: true, force: true })
 mkdirSync(dist)
-writeFileSync(join(dist, "conary.cjs"), `// conary ${pkg.version} build ${id}\n${code}`)
+// The first line names the build too: the loader takes a code cache only for the bundle it was made from.
+writeFileSync(join(dist, "conary.cjs"), `// conary ${pkg.version} build ${id}\n${outputFiles[0].text}`)
 
 // The code cache: the functions a few common commands run, on a fresh root
 // (the command line, the database, the output, the help). Other commands
-// compile what they add.
+// compile what they add. The `--help` run also keeps the help (src/cli/help-memo.ts).
 const root = mkdtempSync(join(tmpdir(), "conary-build-"))
 try {
   for (const args of [["init"], ["list"], ["status"], ["plan"], ["--help"]])

@@ -23,9 +23,10 @@ import { troveCommand } from "./tree/trove.js"
 import { verifyCommand } from "./tree/verify.js"
 import { EXIT_ERROR, defectLine, errorDocument, errorLines } from "./exit.js"
 import { printJson } from "./format.js"
+import { keepHelp, keptHelp, topLevelHelp } from "./help-memo.js"
 import { withPlatform } from "./platform.js"
 import { explainParseError, unknownOption } from "./suggest.js"
-import { quietOnClosedPipe, stripAnsi, withCliConsole } from "./terminal.js"
+import { quietOnClosedPipe, stripAnsi, withCliConsole, writeDocument } from "./terminal.js"
 
 declare const CONARY_VERSION: string
 
@@ -89,7 +90,7 @@ const program = Effect.suspend(() => {
   const wrong = preflight()
   return wrong ? Effect.fail(wrong) : withPlatform(conary, args, cli(process.argv))
 }).pipe(
-  withCliConsole,
+  (effect) => withCliConsole(effect, topLevelHelp(args) ? keepHelp : undefined),
   Effect.catchAll((e) =>
     Effect.sync(() => {
       if (ValidationError.isValidationError(e)) {
@@ -102,6 +103,9 @@ const program = Effect.suspend(() => {
 )
 
 quietOnClosedPipe()
-Effect.runPromiseExit(program).then((exit) => {
-  if (Exit.isFailure(exit)) fail("InternalError", [defectLine(exit.cause)], Cause.pretty(exit.cause))
-})
+const help = topLevelHelp(args) ? keptHelp() : undefined
+if (help !== undefined) writeDocument(help)
+else
+  Effect.runPromiseExit(program).then((exit) => {
+    if (Exit.isFailure(exit)) fail("InternalError", [defectLine(exit.cause)], Cause.pretty(exit.cause))
+  })

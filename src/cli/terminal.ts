@@ -12,17 +12,24 @@ const ANSI = /\x1b\[[0-9;]*m/g
 
 export const stripAnsi = (text: string): string => text.replace(ANSI, "")
 
+/** Writes a document of @effect/cli's to stdout, without color where color is not wanted. */
+export const writeDocument = (text: string): void => {
+  process.stdout.write((colorWanted(process.stdout) ? text : stripAnsi(text)) + "\n")
+}
+
 /**
- * The console @effect/cli prints through: help and version on stdout, without
- * color where color is not wanted. Its parser errors go nowhere here: the CLI
- * reports them itself, as one `conary: ` line with a suggestion.
+ * The console @effect/cli prints through: help and version on stdout (each
+ * document also to `printed`), without color where color is not wanted. Its
+ * parser errors go nowhere here: the CLI reports them itself, as one `conary: `
+ * line with a suggestion.
  */
-export const withCliConsole = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+export const withCliConsole = <A, E, R>(effect: Effect.Effect<A, E, R>, printed?: (text: string) => void): Effect.Effect<A, E, R> =>
   Console.consoleWith((base) => {
     const log = (...args: ReadonlyArray<unknown>) => {
       // Its documents end in a newline already.
       const text = args.join(" ").replace(/\n$/, "")
-      process.stdout.write((colorWanted(process.stdout) ? text : stripAnsi(text)) + "\n")
+      printed?.(text)
+      writeDocument(text)
     }
     const console: Console.Console = {
       ...base,

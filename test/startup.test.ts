@@ -4,8 +4,8 @@ import * as path from "node:path"
 import { describe, expect, it } from "vitest"
 import { REPO, tempDir } from "./helpers.js"
 
-// bin/conary.js runs dist/conary.cjs from V8's code cache in dist/conary.cache.
-// Each test works on a copy of bin/ and dist/ (the other test files run the
+// bin/conary.js runs dist/conary.cjs from V8's code cache in dist/conary.cache;
+// `conary --help` prints from dist/conary-help.txt. Each test works on a copy of bin/ and dist/ (the other test files run the
 // shared one meanwhile), with node_modules linked in for the native addons.
 
 const install = () => {
@@ -15,11 +15,12 @@ const install = () => {
   fs.symlinkSync(path.join(REPO, "node_modules"), path.join(dir, "node_modules"))
   const bundle = path.join(dir, "dist", "conary.cjs")
   const cache = path.join(dir, "dist", "conary.cache")
+  const help = path.join(dir, "dist", "conary-help.txt")
   const run = (...args: string[]) => {
     const r = spawnSync(process.execPath, [path.join(dir, "bin", "conary.js"), ...args], { encoding: "utf8" })
     return { code: r.status, stdout: r.stdout, stderr: r.stderr }
   }
-  return { dir, bundle, cache, run }
+  return { dir, bundle, cache, help, run }
 }
 
 const firstLine = (file: string) => fs.readFileSync(file, "latin1").split("\n", 1)[0] + "\n"
@@ -35,7 +36,8 @@ describe("the code cache", () => {
   })
 
   it("is written after a run when missing, and a garbage or truncated cache is ignored and replaced", () => {
-    const { bundle, cache, run } = install()
+    const { bundle, cache, help: kept, run } = install()
+    fs.rmSync(kept)
     const help = run("--help")
     expect(help.code).toBe(0)
     expect(help.stdout).toContain("USAGE")
@@ -53,7 +55,7 @@ describe("the code cache", () => {
       expect(fs.readFileSync(cache).subarray(0, firstLine(bundle).length).toString("latin1")).toBe(firstLine(bundle))
       expect(fs.readFileSync(cache).length).toBeGreaterThan(bad.length)
     }
-    expect(fs.readdirSync(path.dirname(cache)).sort()).toEqual(["conary.cache", "conary.cjs"])
+    expect(fs.readdirSync(path.dirname(cache)).sort()).toEqual(["conary-help.txt", "conary.cache", "conary.cjs"])
   })
 
   it("is not taken for another build of the bundle, even one of the same length", () => {
@@ -62,13 +64,38 @@ describe("the code cache", () => {
     const source = fs.readFileSync(bundle, "latin1")
     const old = "declarative system-state reconciler"
     expect(source).toContain(old)
-    const [header, ...rest] = source.split("\n")
-    const rebuilt = [header!.replace(/build ([0-9a-f]+)/, (_, id: string) => `build ${[...id].reverse().join("")}`), ...rest].join("\n").replace(old, old.toUpperCase())
+    const id = /build ([0-9a-f]+)/.exec(source)![1]!
+    const rebuilt = source.replaceAll(id, [...id].reverse().join("")).replace(old, old.toUpperCase())
     expect(rebuilt.length).toBe(source.length)
     fs.writeFileSync(bundle, rebuilt, "latin1")
     const help = run("--help")
     expect(help.code).toBe(0)
     expect(help.stdout).toContain(old.toUpperCase())
     expect(firstLine(cache)).toBe(firstLine(bundle))
+  })
+})
+
+describe("the top-level help", () => {
+  const buildOf = (bundle: string) => /build ([0-9a-f]+)/.exec(firstLine(bundle))![1]
+
+  it("is kept by the build and printed from there, as the first run printed it", () => {
+    const { bundle, help, run } = install()
+    expect(firstLine(help)).toBe(`${buildOf(bundle)}\n`)
+    const printed = run("--help")
+    expect(printed.code).toBe(0)
+    expect(printed.stdout).toMatch(/^conary\n\nconary \d+\.\d+\.\d+\n\nUSAGE\n\n\$ conary\n\nDESCRIPTION\n\ndeclarative system-state reconciler/)
+    expect(run("-h")).toEqual(printed)
+    fs.rmSync(help)
+    expect(run("--help")).toEqual(printed)
+    expect(firstLine(help)).toBe(`${buildOf(bundle)}\n`)
+    expect(run("--help")).toEqual(printed)
+  })
+
+  it("is not taken from another build, and is kept anew", () => {
+    const { bundle, help, run } = install()
+    const printed = run("--help")
+    fs.writeFileSync(help, "0123456789abcdef\nnot conary's help\n")
+    expect(run("--help")).toEqual(printed)
+    expect(firstLine(help)).toBe(`${buildOf(bundle)}\n`)
   })
 })
