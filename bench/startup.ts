@@ -5,6 +5,7 @@
 //
 //   npx tsx bench/startup.ts            # 21 rounds
 //   BENCH_RUNS=51 npx tsx bench/startup.ts
+//   BENCH_BASELINE=/tmp/old npx tsx bench/startup.ts   # also another checkout's build (its bin/conary.js), in the same rounds
 import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -13,17 +14,21 @@ import { installedState } from "./lib.js"
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 21)
 const bin = path.resolve(import.meta.dirname, "../bin/conary.js")
+const baseline = process.env.BENCH_BASELINE && path.resolve(process.env.BENCH_BASELINE, "bin/conary.js")
 const base = fs.mkdtempSync(path.join(process.env.BENCH_DIR ?? os.tmpdir(), "conary-startup-"))
 
 try {
   const { root, conary } = await installedState(base, 20, 200)
   conary("apply")
-  const commands: Array<[string, string[]]> = [
-    ["node -e 0", ["-e", "0"]],
-    ["conary --help", [bin, "--help"]],
-    ["conary list", [bin, "list", "--root", root]],
-    ["conary status", [bin, "status", "--root", root]],
-  ]
+  const commands: Array<[string, string[]]> = [["node -e 0", ["-e", "0"]]]
+  for (const [label, args] of [
+    ["--help", ["--help"]],
+    ["list", ["list", "--root", root]],
+    ["status", ["status", "--root", root]],
+  ] as const) {
+    commands.push([`conary ${label}`, [bin, ...args]])
+    if (baseline) commands.push([`baseline ${label}`, [baseline, ...args]])
+  }
   const seconds = commands.map(() => [] as number[])
   for (let run = 0; run < RUNS; run++)
     commands.forEach(([label, args], i) => {
@@ -31,7 +36,7 @@ try {
       const r = spawnSync(process.execPath, args, { stdio: ["ignore", "ignore", "pipe"] })
       seconds[i]!.push((performance.now() - start) / 1000)
       // status exits 2 when the root is not converged; anything else is a failure to report.
-      if (r.status !== 0 && !(label === "conary status" && r.status === 2)) throw new Error(`${label} exited ${r.status}: ${r.stderr}`)
+      if (r.status !== 0 && !(label.endsWith(" status") && r.status === 2)) throw new Error(`${label} exited ${r.status}: ${r.stderr}`)
     })
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!
   const floor = median(seconds[0]!)
