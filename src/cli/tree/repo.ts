@@ -68,5 +68,5 @@ export const statusConfig = {
 export const statusCommand = Command.make(
   "status",
   statusConfig,
-  lazily(() => import("../commands/repo.js").then((m) => m.status)),
+  lazily(() => import("../commands/status.js").then((m) => m.status)),
 ).pipe(Command.withDescription("the root's generation, pending changes and drift in one report (exit 0 converged, 2 not)"))
