@@ -55,11 +55,12 @@ writeFileSync(join(dist, "conary.cjs"), `// conary ${pkg.version} build ${id}\n$
 // The code cache: the functions a few common commands run, on a fresh root
 // (the command line, the database, the output, the help). Other commands
 // compile what they add. The `--help` run also keeps the help (src/cli/help-memo.ts).
+// A bundle that cannot run these is broken: the build fails, saying why.
 const root = mkdtempSync(join(tmpdir(), "conary-build-"))
 try {
   for (const args of [["init"], ["list"], ["status"], ["plan"], ["--help"]])
     execFileSync(process.execPath, [bin, ...args, ...(args[0] === "--help" ? [] : ["--root", root])], {
-      stdio: "ignore",
+      stdio: ["ignore", "ignore", "inherit"],
       env: { ...process.env, CONARY_WRITE_CODE_CACHE: "1" },
     })
 } finally {
