@@ -9,22 +9,24 @@ import { Worker } from "node:worker_threads"
 const BATCH = 64
 
 /**
- * Runs `body`'s `function run(item)` over `items` in worker threads and
- * returns the results in order, calling `onBatch` as batches finish. `body`
- * is CommonJS source text; it may keep state per worker (a reusable buffer)
- * at its top level.
+ * Runs `body`'s `function run(item)` over items 0..count-1 in worker threads,
+ * making each item only when its batch is sent and handing each result to
+ * `onResult` as its batch comes back: no more items or results are held
+ * than the batches in flight. `body` is CommonJS source text; it may keep
+ * state per worker (a reusable buffer) at its top level.
  */
-export const runInWorkers = async <I, O>(
+export const forEachInWorkers = async <I, O>(
   body: string,
-  items: ReadonlyArray<I>,
+  count: number,
+  item: (i: number) => I,
+  onResult: (i: number, out: O) => void,
   onBatch: (done: number) => void = () => {},
-): Promise<O[]> => {
-  const result = new Array<O>(items.length)
-  if (items.length === 0) return result
+): Promise<void> => {
+  if (count === 0) return
   const source = `const { parentPort } = require("node:worker_threads")
 ${body}
 parentPort.on("message", ({ id, items }) => parentPort.postMessage({ id, out: items.map(run) }))`
-  const workers = Math.max(1, Math.min(availableParallelism(), Math.ceil(items.length / BATCH)))
+  const workers = Math.max(1, Math.min(availableParallelism(), Math.ceil(count / BATCH)))
   const pool = Array.from({ length: workers }, () => new Worker(source, { eval: true }))
   let next = 0
   try {
@@ -35,27 +37,43 @@ parentPort.on("message", ({ id, items }) => parentPort.postMessage({ id, out: it
             // Two batches in flight per worker keep it busy while the other is answered.
             let inFlight = 0
             const send = () => {
-              while (inFlight < 2 && next < items.length) {
+              while (inFlight < 2 && next < count) {
                 const start = next
-                next = Math.min(items.length, next + BATCH)
+                next = Math.min(count, next + BATCH)
+                const items = new Array<I>(next - start)
+                for (let i = start; i < next; i++) items[i - start] = item(i)
                 inFlight++
-                worker.postMessage({ id: start, items: items.slice(start, next) })
+                worker.postMessage({ id: start, items })
               }
               if (inFlight === 0) resolve()
             }
             worker.on("message", ({ id, out }: { id: number; out: O[] }) => {
-              for (let i = 0; i < out.length; i++) result[id + i] = out[i]!
-              inFlight--
-              onBatch(out.length)
-              send()
+              try {
+                for (let i = 0; i < out.length; i++) onResult(id + i, out[i]!)
+                inFlight--
+                onBatch(out.length)
+                send()
+              } catch (e) {
+                reject(e)
+              }
             })
             worker.on("error", reject)
-            send()
+            try {
+              send()
+            } catch (e) {
+              reject(e)
+            }
           }),
       ),
     )
   } finally {
     await Promise.all(pool.map((w) => w.terminate()))
   }
+}
+
+/** forEachInWorkers over an array, the results in order. */
+export const runInWorkers = async <I, O>(body: string, items: ReadonlyArray<I>, onBatch?: (done: number) => void): Promise<O[]> => {
+  const result = new Array<O>(items.length)
+  await forEachInWorkers<I, O>(body, items.length, (i) => items[i]!, (i, out) => (result[i] = out), onBatch)
   return result
 }

@@ -117,7 +117,8 @@ export const recordGeneration = (
     readonly plan: Plan
     readonly command: string
     readonly now: string
-    readonly stats: ReadonlyArray<StatRow>
+    /** made as they are written (a generator): 200,000 rows need not be held at once */
+    readonly stats: Iterable<StatRow>
     /** the desired document the generation was made from */
     readonly desired: string
     /** rollback: make that document the desired state again */
@@ -390,10 +391,12 @@ export const cachedStatsLookup = (db: Db) => {
     .prepare("SELECT kind, sha256, link_target, mtime_ns, ctime_ns, ino FROM installed_files WHERE path = ?")
     .raw()
     .safeIntegers(true)
-  return (path: string) =>
+  const lookup = (path: string) =>
     (stmt.all(path) as Array<[FileKind, string | null, string | null, bigint, bigint, bigint]>).map(
       ([kind, sha256, target, mtimeNs, ctimeNs, ino]) => ({ kind, sha256, target, mtimeNs, ctimeNs, ino }),
     )
+  // none at all (a first apply): no lookup need be made
+  return Object.assign(lookup, { any: db.prepare("SELECT 1 FROM installed_files LIMIT 1").get() !== undefined })
 }
 
 /**

@@ -221,23 +221,40 @@ const toFile = ([path, kind, mode, owner, group, sha256, size, target, config, c
   ...(ghost === 1 ? { ghost: true } : {}),
 })
 
+const FILE_COLUMNS = "path, kind, mode, owner, grp, sha256, size, link_target, is_config, component, mtime, hardlink, ghost"
+
+/** A trove's files, read anew at each call: for a pass over troves one at a time that need not hold them all. */
+export const troveFilesReader = (db: Db): ((troveId: number) => TroveFile[]) => {
+  const stmt = db.prepare(`SELECT ${FILE_COLUMNS} FROM trove_files WHERE trove_id = ? ORDER BY path`).raw()
+  return (troveId) => (stmt.all(troveId) as FileRow[]).map(toFile)
+}
+
 /** A memoizing lookup of a trove's files, as the planner wants it. */
 export const troveFilesLookup = (db: Db): ((troveId: number) => ReadonlyArray<TroveFile>) => {
-  const stmt = db
-    .prepare(
-      "SELECT path, kind, mode, owner, grp, sha256, size, link_target, is_config, component, mtime, hardlink, ghost FROM trove_files WHERE trove_id = ? ORDER BY path",
-    )
-    .raw()
+  const read = troveFilesReader(db)
   const cache = new Map<number, ReadonlyArray<TroveFile>>()
   return (troveId) => {
     let files = cache.get(troveId)
-    if (files === undefined) {
-      files = (stmt.all(troveId) as FileRow[]).map(toFile)
-      cache.set(troveId, files)
-    }
+    if (files === undefined) cache.set(troveId, (files = read(troveId)))
     return files
   }
 }
+
+/** One file of a trove, by its key (nothing kept between calls). */
+export const troveFileLookup = (db: Db): ((troveId: number, path: string) => TroveFile | undefined) => {
+  const stmt = db.prepare(`SELECT ${FILE_COLUMNS} FROM trove_files WHERE trove_id = ? AND path = ?`).raw()
+  return (troveId, path) => {
+    const row = stmt.get(troveId, path) as FileRow | undefined
+    return row && toFile(row)
+  }
+}
+
+/** The hard links among some troves' files: trove id, path, and the path it links to (few; read in one query). */
+export const troveHardLinks = (db: Db, troveIds: ReadonlyArray<number>): Array<[number, string, string]> =>
+  db
+    .prepare("SELECT trove_id, path, hardlink FROM trove_files WHERE trove_id IN (SELECT value FROM json_each(?)) AND hardlink IS NOT NULL")
+    .raw()
+    .all(JSON.stringify(troveIds)) as Array<[number, string, string]>
 
 export interface ArchiveRef {
   readonly source: string

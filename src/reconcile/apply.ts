@@ -8,7 +8,7 @@ import type { Db } from "../db/connection.js"
 import { type Journal, beginJournal, clearJournal, markCommitting } from "../db/journal.js"
 import { type StatRow, cachedStatsLookup, installedOwnersLookup, recordGeneration } from "../db/state.js"
 import { listSources } from "../db/sources.js"
-import { archivesOf, troveFilesLookup } from "../db/troves.js"
+import { archivesOf, troveFileLookup, troveFilesLookup, troveFilesReader, troveHardLinks } from "../db/troves.js"
 import { ApplyError, ArchiveError, StoreError, describeIo } from "../errors.js"
 import { fetchFromArchive } from "../source/formats.js"
 import { type RepoRef, basesOf, fetchObjects } from "../source/remote.js"
@@ -418,15 +418,10 @@ const mergeConfig = (ctx: ApplyContext, op: FileOp): Buffer | undefined => {
 const stagesContent = (op: FileOp) =>
   isLeaf(op) && (op.op === "add" || op.op === "replace" || op.op === "repair" || op.op === "merge" || op.op === "restore")
 
-/** A plan's files as their troves list them (the archive's mtime and hard links are there, not in the plan). */
+/** A plan's file as its trove lists it (the archive's mtime is there, not in the plan); read per file, nothing kept. */
 const troveFileOf = (ctx: ApplyContext) => {
-  const filesOf = troveFilesLookup(ctx.db)
-  const byTrove = new Map<number, Map<string, TroveFile>>()
-  return (op: FileOp): TroveFile | undefined => {
-    let files = byTrove.get(op.troveId)
-    if (!files) byTrove.set(op.troveId, (files = new Map(filesOf(op.troveId).map((f) => [f.path, f]))))
-    return files.get(op.path)
-  }
+  const lookup = troveFileLookup(ctx.db)
+  return (op: FileOp): TroveFile | undefined => lookup(op.troveId, op.path)
 }
 
 /**
@@ -434,13 +429,18 @@ const troveFileOf = (ctx: ApplyContext) => {
  * the same trove and content staged in the same plan. Without one (the
  * original is unchanged, or was merged) the link is written as a copy.
  */
-const hardLinkTargets = (leaves: ReadonlyArray<FileOp>, fileOf: (op: FileOp) => TroveFile | undefined) => {
-  const staged = new Map(leaves.filter((op) => op.kind === "file" && op.op !== "merge").map((op) => [`${op.troveId}\0${op.path}`, op]))
+const hardLinkTargets = (ctx: ApplyContext, leaves: ReadonlyArray<FileOp>) => {
   const targets = new Map<FileOp, string>()
+  const key = (troveId: number, p: string) => `${troveId}\0${p}`
+  // Links are few: read them alone, not every file of every trove.
+  const linkOf = new Map(troveHardLinks(ctx.db, [...new Set(leaves.map((op) => op.troveId))]).map(([t, p, link]) => [key(t, p), link]))
+  if (linkOf.size === 0) return targets
+  const staged = new Map<string, FileOp>()
+  for (const op of leaves) if (op.kind === "file" && op.op !== "merge") staged.set(key(op.troveId, op.path), op)
   for (const op of leaves) {
-    const link = op.kind === "file" && op.op !== "merge" ? fileOf(op)?.hardlink : undefined
-    const original = link === undefined ? undefined : staged.get(`${op.troveId}\0${link}`)
-    if (original && original.sha256 === op.sha256 && !fileOf(original)?.hardlink) targets.set(op, original.path)
+    const link = op.kind === "file" && op.op !== "merge" ? linkOf.get(key(op.troveId, op.path)) : undefined
+    const original = link === undefined ? undefined : staged.get(key(op.troveId, link))
+    if (original && original.sha256 === op.sha256 && !linkOf.has(key(original.troveId, original.path))) targets.set(op, original.path)
   }
   return targets
 }
@@ -450,6 +450,38 @@ export interface WrittenStat {
   readonly ino: bigint
   readonly mtimeNs: bigint
   readonly ctimeNs: bigint
+}
+
+/** The stat of each file apply wrote, by path. */
+interface WrittenLookup {
+  readonly get: (path: string) => WrittenStat | undefined
+}
+
+/** The stats of the files apply wrote, by path: in typed arrays, not an object per file. */
+class WrittenStats implements WrittenLookup {
+  private readonly index = new Map<string, number>()
+  private times = new BigInt64Array(0)
+  private inos = new BigUint64Array(0)
+  set(path: string, s: WrittenStat) {
+    const i = this.index.size
+    if (i === this.inos.length) {
+      const grow = Math.max(1024, 2 * i)
+      const times = new BigInt64Array(2 * grow)
+      times.set(this.times)
+      const inos = new BigUint64Array(grow)
+      inos.set(this.inos)
+      this.times = times
+      this.inos = inos
+    }
+    this.index.set(path, i)
+    this.times[2 * i] = s.mtimeNs
+    this.times[2 * i + 1] = s.ctimeNs
+    this.inos[i] = s.ino
+  }
+  get(path: string): WrittenStat | undefined {
+    const i = this.index.get(path)
+    return i === undefined ? undefined : { ino: this.inos[i]!, mtimeNs: this.times[2 * i]!, ctimeNs: this.times[2 * i + 1]! }
+  }
 }
 
 /** The owner apply gives a file: the trove's, resolved in the root; without root privileges, apply's own. */
@@ -485,16 +517,15 @@ const stage = async (
   ctx: ApplyContext,
   plan: Plan,
   created: ReadonlyArray<string>,
-): Promise<{ merges: MergeOutcome[]; written: Map<string, WrittenStat> }> => {
+): Promise<{ merges: MergeOutcome[]; written: WrittenStats }> => {
   const asRoot = process.getuid?.() === 0
   const ids = idResolver(ctx.root)
   const ownerOf = ownerFor(ids, asRoot)
   const guard = parentGuard(ctx.root)
   const fileOf = troveFileOf(ctx)
   const leaves = plan.files.filter(stagesContent)
-  const links = hardLinkTargets(leaves, fileOf)
+  const links = hardLinkTargets(ctx, leaves)
   const merges: MergeOutcome[] = []
-  const written = new Map<string, WrittenStat>()
   ctx.report.start("stage", created.length + leaves.length)
   const dirOps = new Map(plan.files.filter((op) => op.kind === "dir").map((op) => [op.path, op]))
   for (const p of created) {
@@ -519,25 +550,30 @@ const stage = async (
       wrap(op, e)
     }
   }
-  const results = await copyOutVerified(
-    copies.map((op) => ({
-      from: ctx.store.pathOf(op.sha256!),
-      sha256: op.sha256!,
-      size: op.size,
-      to: stagePath(path.join(ctx.root, op.path)),
-      mode: op.mode,
-      owner: asRoot ? ownerOf(op) : null,
-      // the archive's mtime, as dpkg keeps it
-      mtime: fileOf(op)?.mtime ?? null,
-    })),
+  const written = new WrittenStats()
+  await copyOutVerified(
+    copies.length,
+    (i) => {
+      const op = copies[i]!
+      return {
+        from: ctx.store.pathOf(op.sha256!),
+        sha256: op.sha256!,
+        size: op.size,
+        to: stagePath(path.join(ctx.root, op.path)),
+        mode: op.mode,
+        owner: asRoot ? ownerOf(op) : null,
+        // the archive's mtime, as dpkg keeps it
+        mtime: fileOf(op)?.mtime ?? null,
+      }
+    },
+    (i, r) => {
+      const op = copies[i]!
+      if (r.ok) written.set(op.path, r)
+      else if ("actual" in r) corruptObject(ctx, op, op.sha256!, r.actual)
+      else wrap(op, Object.assign(new Error(r.error.message), r.error))
+    },
     (n) => ctx.report.tick(n),
   )
-  copies.forEach((op, i) => {
-    const r = results[i]!
-    if (r.ok) written.set(op.path, r)
-    else if ("actual" in r) corruptObject(ctx, op, op.sha256!, r.actual)
-    else wrap(op, Object.assign(new Error(r.error.message), r.error))
-  })
   // Symlinks and merged config files: few, written here.
   await forEachBounded(
     leaves.filter((op) => op.kind !== "file" || op.op === "merge"),
@@ -718,33 +754,52 @@ const UNCACHED = { ino: 0n, mtimeNs: 0n, ctimeNs: 0n }
  * kept config files, files recovery finished, dirs, symlinks, and paths the
  * commit failed to change) starts uncached, so verify reads it.
  */
-const statChanged = (
-  ctx: ApplyContext,
-  plan: Plan,
-  written: ReadonlyMap<string, WrittenStat>,
-  failed: ReadonlySet<string>,
-): StatRow[] => {
+function* statChanged(ctx: ApplyContext, plan: Plan, vouched: (file: TroveFile) => WrittenStat | undefined, failed: ReadonlySet<string>): Generator<StatRow> {
   const ownerOf = ownerFor(idResolver(ctx.root), process.getuid?.() === 0)
-  const filesOf = troveFilesLookup(ctx.db)
-  const cached = cachedStatsLookup(ctx.db)
-  const owned: Array<{ troveId: number; file: TroveFile }> = []
-  for (const t of plan.troves) {
-    if (t.to) for (const file of filesForComponents(filesOf(t.to.troveId), t.to.components)) if (onDisk(file)) owned.push({ troveId: t.to.troveId, file })
+  const fileOf = troveFileLookup(ctx.db)
+  const row = (troveId: number, file: TroveFile): StatRow => {
+    const stat = (failed.has(file.path) ? undefined : vouched(file)) ?? UNCACHED
+    const { uid, gid } = ownerOf(file)
+    return { troveId, file, uid, gid, mtimeNs: stat.mtimeNs, ctimeNs: stat.ctimeNs, ino: stat.ino }
   }
+  for (const [troveId, file] of filesOfChanged(ctx, plan)) yield row(troveId, file)
   // Repaired files of troves that did not change get a fresh row too.
   const changed = new Set(plan.troves.flatMap((t) => (t.to ? [t.to.troveId] : [])))
   for (const op of plan.files) {
     if (op.op !== "repair" || changed.has(op.troveId)) continue
-    const file = filesOf(op.troveId).find((f) => f.path === op.path)
-    if (file) owned.push({ troveId: op.troveId, file })
+    const file = fileOf(op.troveId, op.path)
+    if (file) yield row(op.troveId, file)
   }
-  const writes = new Set(plan.files.filter(stagesContent).map((op) => op.path))
-  return owned.map(({ troveId, file }) => {
-    const carried = () => cached(file.path).find((c) => c.kind === file.kind && c.sha256 === file.sha256 && c.target === file.target)
-    const stat = failed.has(file.path) ? UNCACHED : (written.get(file.path) ?? (writes.has(file.path) ? undefined : carried()) ?? UNCACHED)
-    const { uid, gid } = ownerOf(file)
-    return { troveId, file, uid, gid, mtimeNs: stat.mtimeNs, ctimeNs: stat.ctimeNs, ino: stat.ino }
-  })
+}
+
+/** The on-disk files of the troves a plan installs, a trove at a time: never every file of every trove at once. */
+function* filesOfChanged(ctx: ApplyContext, plan: Plan): Generator<[number, TroveFile]> {
+  const filesOf = troveFilesReader(ctx.db)
+  for (const t of plan.troves) {
+    if (t.to) for (const file of filesForComponents(filesOf(t.to.troveId), t.to.components)) if (onDisk(file)) yield [t.to.troveId, file]
+  }
+}
+
+/**
+ * The stats statChanged may give: those of the files written in this run,
+ * and, for an unchanged file apply did not write, the row of the trove that
+ * owned the same content before, read now (recording the generation drops
+ * that trove's rows before it writes the new ones).
+ */
+const vouchedStats = (ctx: ApplyContext, plan: Plan, written: WrittenLookup): ((file: TroveFile) => WrittenStat | undefined) => {
+  const cached = cachedStatsLookup(ctx.db)
+  if (!cached.any) return (file) => written.get(file.path)
+  // by path and the content the row vouches for
+  const key = (f: { kind: string; sha256: string | null; target: string | null }, p: string) => `${f.kind}\0${f.sha256}\0${f.target}\0${p}`
+  const carried = new WrittenStats()
+  const writes = new Set<string>()
+  for (const op of plan.files) if (stagesContent(op)) writes.add(op.path)
+  for (const [, file] of filesOfChanged(ctx, plan)) {
+    if (writes.has(file.path)) continue
+    const c = cached(file.path).find((c) => c.kind === file.kind && c.sha256 === file.sha256 && c.target === file.target)
+    if (c) carried.set(key(file, file.path), c)
+  }
+  return (file) => written.get(file.path) ?? carried.get(key(file, file.path))
 }
 
 /** The command names under which a generation also restores its desired state (a changeset carries the one it was made from). */
@@ -761,7 +816,7 @@ const finish = async (
   plan: Plan,
   command: string,
   desired: string,
-  written: ReadonlyMap<string, WrittenStat> = new Map(),
+  written: WrittenLookup = new Map(),
 ): Promise<{ generation: number; failed: CommitFailure[] }> => {
   const failed = commit(ctx, plan)
   try {
@@ -769,7 +824,7 @@ const finish = async (
   } catch {
     // recorded anyway: the kernel writes the data back on its own
   }
-  const stats = statChanged(ctx, plan, written, new Set(failed.map((f) => f.path)))
+  const stats = statChanged(ctx, plan, vouchedStats(ctx, plan, written), new Set(failed.map((f) => f.path)))
   const generation = recordGeneration(ctx.db, { plan, command, now: ctx.now(), stats, desired, restoreDesired: command === ROLLBACK || command === APPLY_CHANGESET })
   if (failed.length > 0) undoStaging(ctx.root, { ...plan, files: plan.files.filter((op) => failed.some((f) => f.path === op.path)) }, [])
   return { generation, failed }

@@ -1,4 +1,4 @@
-import { runInWorkers } from "../worker-pool.js"
+import { forEachInWorkers } from "../worker-pool.js"
 
 // Copies contents out of the store into a root, hashing each as it is copied:
 // a corrupt object is refused, never written on. The stat of each copy is
@@ -76,6 +76,14 @@ function run(job) {
 }
 `
 
-/** Copies every job's content out of the store, verified, on every core; one result per job, in order. */
-export const copyOutVerified = (jobs: ReadonlyArray<CopyJob>, onBatch?: (done: number) => void): Promise<CopyResult[]> =>
-  runInWorkers(COPY, jobs, onBatch)
+/**
+ * Copies jobs 0..count-1 out of the store, verified, on every core: each job
+ * made when its batch is sent, each result handed to `onResult` as its
+ * batch returns (200,000 files never make 200,000 jobs at once).
+ */
+export const copyOutVerified = (
+  count: number,
+  job: (i: number) => CopyJob,
+  onResult: (i: number, result: CopyResult) => void,
+  onBatch?: (done: number) => void,
+): Promise<void> => forEachInWorkers(COPY, count, job, onResult, onBatch)
