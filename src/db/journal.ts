@@ -1,5 +1,4 @@
 import * as Either from "effect/Either"
-import * as Schema from "effect/Schema"
 import { decodeOrProblem } from "../decode.js"
 import { DatabaseError } from "../errors.js"
 import { Plan } from "../model/plan-schema.js"
@@ -21,15 +20,20 @@ export interface Journal {
   readonly dirs: ReadonlyArray<string>
 }
 
+/** File operations per journal_files row: big enough that rows are few, small enough that no string is big. */
+const CHUNK = 4096
+
 export const beginJournal = (db: Db, j: Omit<Journal, "state">): void =>
   db.transaction(() => {
     db.prepare("INSERT INTO journal (id, state, command, plan, desired, started_at, pid) VALUES (1, 'staging', ?, ?, ?, ?, ?)").run(
       j.command,
-      JSON.stringify(j.plan),
+      JSON.stringify({ ...j.plan, files: [] }),
       j.desired,
       j.startedAt,
       j.pid,
     )
+    const chunk = db.prepare("INSERT INTO journal_files (seq, ops) VALUES (?, ?)")
+    for (let i = 0; i < j.plan.files.length; i += CHUNK) chunk.run(i / CHUNK, JSON.stringify(j.plan.files.slice(i, i + CHUNK)))
     const dir = db.prepare("INSERT INTO journal_dirs (path) VALUES (?)")
     for (const d of j.dirs) dir.run(d)
   })()
@@ -44,7 +48,26 @@ export const markCommitting = (db: Db): void => {
 /** Deletes the journal; call inside the transaction that settles the apply. */
 export const clearJournal = (db: Db): void => {
   db.prepare("DELETE FROM journal").run()
+  db.prepare("DELETE FROM journal_files").run()
   db.prepare("DELETE FROM journal_dirs").run()
+}
+
+/** The journal's plan as JSON values: its row's, with the chunks' file operations after its own; undefined when some part is not JSON. */
+const journalPlan = (db: Db, text: string): unknown => {
+  try {
+    const plan: unknown = JSON.parse(text)
+    const files = typeof plan === "object" && plan !== null ? (plan as { files?: unknown }).files : undefined
+    for (const chunk of db.prepare("SELECT ops FROM journal_files ORDER BY seq").pluck().iterate() as IterableIterator<string>) {
+      const ops: unknown = JSON.parse(chunk)
+      // the decode of the plan says what is wrong
+      if (!Array.isArray(files) || !Array.isArray(ops)) return { ...(plan as object), files: ops }
+      for (const op of ops) files.push(op)
+    }
+    return plan
+  } catch (e) {
+    if (e instanceof SyntaxError) return undefined
+    throw e
+  }
 }
 
 export const readJournal = (db: Db, dbPath: string): Journal | undefined => {
@@ -52,7 +75,8 @@ export const readJournal = (db: Db, dbPath: string): Journal | undefined => {
     | { state: JournalState; command: string; plan: string; desired: string; started_at: string; pid: number }
     | undefined
   if (!row) return undefined
-  const plan = decodeOrProblem(Schema.parseJson(Plan), row.plan)
+  const value = journalPlan(db, row.plan)
+  const plan = value === undefined ? Either.left("its plan is not JSON") : decodeOrProblem(Plan, value)
   if (Either.isLeft(plan)) throw new DatabaseError({ path: dbPath, reason: `apply journal is unreadable: ${plan.left}; ${RESTORE_HINT}` })
   const dirs = (db.prepare("SELECT path FROM journal_dirs ORDER BY path").pluck().all() as string[]) ?? []
   return { state: row.state, command: row.command, plan: plan.right, desired: row.desired, startedAt: row.started_at, pid: row.pid, dirs }

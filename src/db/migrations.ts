@@ -308,6 +308,15 @@ export const migrations: ReadonlyArray<string> = [
   ) WITHOUT ROWID;
   CREATE INDEX content_deltas_to ON content_deltas(to_sha256);
   `,
+  `
+  -- An apply's file operations beside its journal row, in chunks (JSON arrays
+  -- in order): a plan of 200,000 files is never one string in memory. The
+  -- journal row's plan holds the rest (and, if written before, all of it).
+  CREATE TABLE journal_files (
+    seq INTEGER PRIMARY KEY,
+    ops TEXT NOT NULL
+  );
+  `,
 ]
 
 export const schemaVersion = migrations.length

@@ -18,6 +18,7 @@ export const referencedObjects = (db: Db): Set<string> => {
       .pluck()
       .all() as string[],
   )
-  for (const plan of db.prepare("SELECT plan FROM journal").pluck().all() as string[]) for (const [sha] of plan.matchAll(SHA256)) referenced.add(sha)
+  for (const text of db.prepare("SELECT plan FROM journal UNION ALL SELECT ops FROM journal_files").pluck().iterate() as IterableIterator<string>)
+    for (const [sha] of text.matchAll(SHA256)) referenced.add(sha)
   return referenced
 }
