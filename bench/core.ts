@@ -2,7 +2,10 @@
 // most of them small), then time with the real CLI: source sync, apply onto an
 // empty root (against `cp -a` of the result as the floor of this disk), plan
 // with nothing changed (against `find -printf` of the same stat fields), and an
-// update of 20 troves. Prints; asserts nothing.
+// update of 20 troves. Also apply's peak RSS (/usr/bin/time), and its system
+// calls per installed entry beside `cp -a`'s and `tar -x`'s of the same tree
+// (strace -f -c, in extra runs on fresh roots: the timed runs are not traced).
+// Prints; asserts nothing.
 //
 //   npm run bench                      # 2,000 troves, 200,000 files
 //   BENCH_TROVES=200 BENCH_FILES=20000 npm run bench
@@ -10,7 +13,7 @@ import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { cliFor, du, generateTroves, time, troveName } from "./lib.js"
+import { bin, cliFor, du, generateTroves, time, troveName } from "./lib.js"
 
 const TROVES = Number(process.env.BENCH_TROVES ?? 2000)
 const FILES = Number(process.env.BENCH_FILES ?? 200_000)
@@ -37,7 +40,21 @@ const docFile = path.join(base, "desired.json")
 fs.writeFileSync(docFile, JSON.stringify({ formatVersion: 1, troves: Array.from({ length: TROVES }, (_, t) => ({ name: troveName(t) })) }))
 conary("desired", "set", "--file", docFile)
 
-const apply = time(() => JSON.parse(conary("apply", "--json")))
+// A copy of the root before its first apply, for the strace'd apply below.
+const tracedRoot = path.join(base, "traced-root")
+execFileSync("cp", ["-a", root, tracedRoot])
+const has = (tool: string) => fs.existsSync(tool) || execFileSync("sh", ["-c", `command -v ${tool} || true`], { encoding: "utf8" }).trim() !== ""
+// Peak RSS of the whole process (its worker threads too), from the kernel's accounting of the child.
+const rssFile = path.join(base, "apply.rss")
+const timeTool = has("/usr/bin/time")
+const apply = time(() =>
+  JSON.parse(
+    timeTool
+      ? execFileSync("/usr/bin/time", ["-f", "%M", "-o", rssFile, process.execPath, bin, "apply", "--json", "--root", root], { encoding: "utf8", maxBuffer: 1 << 30 })
+      : conary("apply", "--json"),
+  ),
+)
+const applyRss = timeTool ? Number(fs.readFileSync(rssFile, "utf8").trim().split("\n").at(-1)) * 1024 : undefined
 const files = apply.value.plan.summary.files as number
 const bytes = apply.value.plan.summary.bytes as number
 // The floor for writing this many files on this disk: a plain copy of the
@@ -70,9 +87,37 @@ const resync = time(() => conary("source", "sync"))
 const update = time(() => JSON.parse(conary("apply", "--json")))
 const upd = update.value.plan.summary
 
+// System calls per installed entry: apply onto a fresh root, `cp -a` and `tar -x` of the same tree.
+const straced = has("strace")
+const syscalls = (label: string, argv: string[]): number => {
+  const out = path.join(base, `strace-${label}.txt`)
+  execFileSync("strace", ["-f", "-c", "-o", out, ...argv], { stdio: ["ignore", "ignore", "inherit"], maxBuffer: 1 << 30 })
+  // the summary's last line: % time, seconds, usecs/call, calls, [errors,] total
+  const total = fs.readFileSync(out, "utf8").trim().split("\n").at(-1)!.trim().split(/\s+/)
+  return Number(total[3]) / files
+}
+let perEntry: { apply: number; cp: number; tar: number } | undefined
+if (straced) {
+  const tarFile = path.join(base, "usr.tar")
+  execFileSync("tar", ["-cf", tarFile, "-C", root, "usr"])
+  fs.mkdirSync(path.join(base, "untar"))
+  perEntry = {
+    apply: syscalls("apply", [process.execPath, bin, "apply", "--json", "--root", tracedRoot]),
+    cp: syscalls("cp", ["cp", "-a", path.join(root, "usr"), path.join(base, "copy")]),
+    tar: syscalls("tar", ["tar", "-xf", tarFile, "-C", path.join(base, "untar")]),
+  }
+  for (const dir of ["copy", "untar", "traced-root", "usr.tar"]) fs.rmSync(path.join(base, dir), { recursive: true, force: true })
+}
+
 const rows: Array<[string, string, string]> = [
   ["source sync (index all archives)", `${sync.seconds.toFixed(2)} s`, `${((perTrove * TROVES) / sync.seconds).toFixed(0)} files/s`],
   ["apply onto an empty root", `${apply.seconds.toFixed(2)} s`, `${(files / apply.seconds).toFixed(0)} files/s, ${(bytes / 2 ** 20 / apply.seconds).toFixed(0)} MiB/s`],
+  ["apply: peak RSS", applyRss === undefined ? "skipped" : `${(applyRss / 2 ** 20).toFixed(0)} MiB`, applyRss === undefined ? "no /usr/bin/time" : "whole process, worker threads included"],
+  [
+    "apply: system calls per entry",
+    perEntry ? perEntry.apply.toFixed(1) : "skipped",
+    perEntry ? `cp -a ${perEntry.cp.toFixed(1)}, tar -x ${perEntry.tar.toFixed(1)} (${(perEntry.apply / perEntry.cp).toFixed(2)}x cp -a; strace -f -c, fresh roots)` : "no strace",
+  ],
   ["cp -a + sync of the installed tree (floor)", `${floor.seconds.toFixed(2)} s`, `${(files / floor.seconds).toFixed(0)} files/s`],
   ["find -printf of the root (scan anchor)", `${find.seconds.toFixed(2)} s`, ""],
   ["plan, nothing changed (disk scan)", `${noop.seconds.toFixed(2)} s`, `${(files / noop.seconds).toFixed(0)} files/s checked, ${(noop.seconds / find.seconds).toFixed(2)}x find`],

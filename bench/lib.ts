@@ -5,7 +5,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { type PackEntry, packNativeTrove } from "../src/source/native.js"
 
-const bin = path.resolve(import.meta.dirname, "../bin/conary.js")
+export const bin = path.resolve(import.meta.dirname, "../bin/conary.js")
 
 // Every file's size and bytes follow from its trove and file number alone, so
 // runs are comparable and a file a new revision does not change keeps its
