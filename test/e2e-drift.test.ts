@@ -83,6 +83,18 @@ describe("verify", () => {
     expect(second.summary).toMatchObject({ hashed: 0, refreshed: 0 })
     expect(JSON.parse(ok(["verify", "--json", "--full", ...r])).summary.hashed).toBe(3)
   })
+
+  it("carries the cache of files an update does not rewrite: the next scan hashes only what apply wrote", () => {
+    const { repo, r } = setup()
+    ok(["plan", ...r])
+    buildTrove(repo, "tool", "1.1-1-1", tree(CONF1, "binary v1.1\n"))
+    ok(["source", "sync", ...r])
+    ok(["apply", ...r])
+    const after = JSON.parse(ok(["verify", "--json", ...r]))
+    expect(after.clean).toBe(true)
+    // the new binary only (its rename moved its ctime): the config file and README kept their rows
+    expect(after.summary.hashed).toBe(1)
+  })
 })
 
 describe("converging drift", () => {
