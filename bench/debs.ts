@@ -13,7 +13,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { debianClosure } from "../test/debian-closure.js"
-import { cliFor, time } from "./lib.js"
+import { bin, cliFor, time } from "./lib.js"
 
 const PACKAGE = process.env.BENCH_CLOSURE_OF ?? "python3"
 const given = process.env.BENCH_DEBS ? path.resolve(process.env.BENCH_DEBS) : undefined
@@ -74,7 +74,7 @@ try {
 
   // Verification of the same packages.
   const dpkgVerify = time(() => spawnSync("dpkg", [`--root=${r1}`, "--verify"], { encoding: "utf8" }))
-  const conaryVerify = time(() => spawnSync(process.execPath, [path.resolve(import.meta.dirname, "../bin/conary.js"), "verify", "--full", "--root", r3], { encoding: "utf8" }))
+  const conaryVerify = time(() => spawnSync(process.execPath, [bin, "verify", "--full", "--root", r3], { encoding: "utf8" }))
 
   const mib = installedKiB / 1024
   const row = (label: string, s: number, floor: number) =>

@@ -16,13 +16,12 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { requests, startNginx } from "../test/nginx.js"
-import { generateTroves, time, troveName } from "./lib.js"
+import { bin, generateTroves, time, troveName } from "./lib.js"
 
 const ROOTS = Number(process.env.FLEET_ROOTS ?? 50)
 const TROVES = Number(process.env.FLEET_TROVES ?? 40)
 const PER_TROVE = Number(process.env.FLEET_FILES_PER_TROVE ?? 50)
 const PARALLEL = Number(process.env.FLEET_PARALLEL ?? os.availableParallelism() * 2)
-const bin = path.resolve(import.meta.dirname, "../bin/conary.js")
 const conary = (...args: string[]) => execFileSync(process.execPath, [bin, ...args], { encoding: "utf8", maxBuffer: 1 << 28 })
 
 /** The summed sizes of the regular files under a directory. */

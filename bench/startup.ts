@@ -10,10 +10,9 @@ import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { installedState } from "./lib.js"
+import { bin, installedState } from "./lib.js"
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 21)
-const bin = path.resolve(import.meta.dirname, "../bin/conary.js")
 const baseline = process.env.BENCH_BASELINE && path.resolve(process.env.BENCH_BASELINE, "bin/conary.js")
 const base = fs.mkdtempSync(path.join(process.env.BENCH_DIR ?? os.tmpdir(), "conary-startup-"))
 

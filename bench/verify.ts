@@ -13,13 +13,12 @@ import * as fs from "node:fs"
 import { availableParallelism } from "node:os"
 import * as os from "node:os"
 import * as path from "node:path"
-import { installedState } from "./lib.js"
+import { bin, installedState } from "./lib.js"
 
 const TROVES = Number(process.env.BENCH_TROVES ?? 2000)
 const FILES = Number(process.env.BENCH_FILES ?? 200_000)
 const RUNS = Number(process.env.BENCH_RUNS ?? 3)
 const base = fs.mkdtempSync(path.join(process.env.BENCH_DIR ?? os.tmpdir(), "conary-verify-"))
-const bin = path.resolve(import.meta.dirname, "../bin/conary.js")
 
 /** Wall seconds and peak RSS (MiB) of a command, from GNU time. */
 const measure = (argv: string[]): { seconds: number; rssMiB: number; out: string } => {
