@@ -5,14 +5,13 @@ import type { Db } from "../db/connection.js"
 import { desiredRows, systemFlavor, systemProvides } from "../db/desired.js"
 import { ROOT_ID_FILE } from "../db/root-id.js"
 import { foreignLookup, installedOwnersLookup, installedTroves, recordedRows } from "../db/state.js"
-import { availableTroves, fileOwnersAt, groupMembers, troveFilesLookup } from "../db/troves.js"
+import { availableTroves, fileOwnersAt, groupMembers, lazyTroves, troveFilesLookup } from "../db/troves.js"
 import { type TroveMeta, parseDepGroup } from "../model/trove.js"
 import { type RootLayout, aliasesOf, diskLayout, emptyLayout } from "./layout.js"
 import type { Plan } from "../model/plan-schema.js"
 import type { InstalledTrove, StatRefresh } from "../model/installed.js"
 import { type DiffInput, type PlanInput, plan } from "./plan.js"
-import { type FileOwner, resolve } from "./resolve.js"
-import { ensureManifests } from "../source/repo-client.js"
+import { type FileOwner, type Resolution, resolve } from "./resolve.js"
 import { FileConflictError, PathError, UnresolvableError } from "../errors.js"
 import { type Drift, type Scan, scanDrift } from "./verify.js"
 
@@ -174,26 +173,39 @@ export const planInstalled = async <E>(
 /**
  * Repository troves are synced without their files: fetches the manifests of
  * the troves the desired state resolves to, before their files are planned.
- * What does not resolve fetches nothing (the planner reports it).
+ * What does not resolve fetches nothing (the planner reports it). Returns the
+ * resolution (undefined when there is none) and how many manifests it fetched.
  */
-export const ensureTargetFiles = async (db: Db, input: PlanInput): Promise<void> => {
-  let ids: number[]
+export const ensureTargetFiles = async (db: Db, input: PlanInput): Promise<{ resolution?: Resolution; fetched: number }> => {
+  let resolution: Resolution
   try {
-    ids = resolve(input).target.map((t) => t.troveId)
+    resolution = resolve(input)
   } catch (e) {
-    if (e instanceof UnresolvableError || e instanceof FileConflictError || e instanceof PathError) return
+    if (e instanceof UnresolvableError || e instanceof FileConflictError || e instanceof PathError) return { fetched: 0 }
     throw e
   }
-  await ensureManifests(db, ids)
+  const ids = resolution.target.map((t) => t.troveId)
+  // The repository client (and the network code under it) loads only when there is something to fetch.
+  if (lazyTroves(db, ids).length === 0) return { resolution, fetched: 0 }
+  const { ensureManifests } = await import("../source/repo-client.js")
+  return { resolution, fetched: await ensureManifests(db, ids) }
 }
 
 /** The plan from the database as it is now (and the disk, unless refresh is off). Throws on unresolvable rows and conflicts. */
-export const planFromDb = (db: Db, root: string, dbPath: string, options: RefreshOptions): Promise<Plan> =>
-  planInstalled(
+export const planFromDb = (db: Db, root: string, dbPath: string, options: RefreshOptions): Promise<Plan> => {
+  // The input and resolution made before fetching manifests, when the fetch changed nothing they were made from.
+  let prepared: { readonly input: PlanInput; readonly resolution: Resolution | undefined } | undefined
+  return planInstalled(
     db,
     root,
     dbPath,
     options,
-    (installed) => plan(planInputWith(db, options, installed)),
-    (installed) => ensureTargetFiles(db, planInputWith(db, options, installed)),
+    (installed) => (prepared ? plan({ ...prepared.input, ...installed }, prepared.resolution) : plan(planInputWith(db, options, installed))),
+    async (installed) => {
+      const input = planInputWith(db, options, installed)
+      const { resolution, fetched } = await ensureTargetFiles(db, input)
+      // Fetched files can own paths `file:` requirements name: then the input is read and resolved afresh.
+      if (fetched === 0) prepared = { input, resolution }
+    },
   )
+}

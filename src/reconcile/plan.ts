@@ -13,7 +13,7 @@ import {
 } from "../model/plan-schema.js"
 import type { Foreign, InstalledTrove } from "../model/installed.js"
 import { type DiskKind, type RootLayout, aliasesOf, emptyLayout } from "./layout.js"
-import { type ResolveInput, resolve } from "./resolve.js"
+import { type Resolution, type ResolveInput, resolve } from "./resolve.js"
 import type { Drift } from "./verify.js"
 
 // plan(desired, system flavor, available, installed) -> Plan. Pure: every
@@ -181,10 +181,10 @@ const catching = <A>(f: () => A): Either.Either<A, PlanFailure> => {
   }
 }
 
-/** The plan that brings the installed state to the desired state. */
-export const plan = (input: PlanInput): Either.Either<Plan, PlanFailure> =>
+/** The plan that brings the installed state to the desired state; `resolved` is resolve(input) when the caller has it already. */
+export const plan = (input: PlanInput, resolved?: Resolution): Either.Either<Plan, PlanFailure> =>
   catching(() => {
-    const { target, overrides } = resolve(input)
+    const { target, overrides } = resolved ?? resolve(input)
     return { ...diff(input, target, input.available), overrides }
   })
 

@@ -6,6 +6,7 @@ import { currentGeneration, recordedRows } from "../db/state.js"
 import { ArchiveError, SourceError } from "../errors.js"
 import { ensureTargetFiles, planInputFromDb } from "./load.js"
 import { plan } from "./plan.js"
+import type { Resolution } from "./resolve.js"
 import { type GroupDifference, groupDifferences } from "./group-state.js"
 import { scanDrift } from "./verify.js"
 
@@ -47,13 +48,14 @@ export const rootStatus = async (db: Db, root: string, dbPath: string): Promise<
   const installed = input.installed
   // Pending file counts need the manifests of troves to install: fetched as plan fetches them.
   let unfetched: string | undefined
+  let resolution: Resolution | undefined
   try {
-    await ensureTargetFiles(db, input)
+    resolution = (await ensureTargetFiles(db, input)).resolution
   } catch (e) {
     if (!(e instanceof SourceError || e instanceof ArchiveError)) throw e
     unfetched = e.message
   }
-  const result = unfetched === undefined ? plan(input) : Either.left({ message: unfetched })
+  const result = unfetched === undefined ? plan(input, resolution) : Either.left({ message: unfetched })
   const pending = Either.isRight(result)
     ? (({ install, update, erase, repair, files }) => ({ install, update, erase, repair, files, blocked: result.right.blocked.length }))(
         result.right.summary,
