@@ -234,12 +234,17 @@ const archOrder = (arch: string) => {
   return i === -1 ? ARCH_ORDER.length : i
 }
 
+/** Each system flavor's instruction sets, preferred first: sorted once, not for every candidate ranked. */
+const preferences = new WeakMap<Flavor, string[]>()
+
 /**
  * Where a trove stands in the system's instruction-set preference; lower is
  * preferred. A trove for no instruction set ranks with the best.
  */
 export const archRank = (system: Flavor, trove: Flavor): number => {
-  const preference = [...system.arches.keys()].sort((a, b) => archOrder(a) - archOrder(b))
+  if (trove.arches.size === 0) return 0
+  let preference = preferences.get(system)
+  if (preference === undefined) preferences.set(system, (preference = [...system.arches.keys()].sort((a, b) => archOrder(a) - archOrder(b))))
   let rank = 0
   for (const arch of trove.arches.keys()) {
     const i = preference.indexOf(arch)

@@ -2,13 +2,34 @@ import type { VersionScheme } from "../model/trove.js"
 
 // Version ordering per scheme. Native versions are `upstream-source-build`
 // (Conary's shape); Debian versions use dpkg's algorithm, Arch's pacman's,
-// rpm's rpm's.
+// rpm's rpm's. Each scheme splits a version into a parsed form, then compares
+// parsed forms.
+
+/** How many parsed versions a scheme keeps before it starts afresh (a bound on memory, far above a catalog's distinct versions). */
+const PARSED_KEPT = 100_000
+
+/**
+ * A scheme's comparison that parses each version once: the resolver compares
+ * the same few thousand versions again and again. Equal text is equal in every scheme.
+ */
+const parsingOnce = <P>(parse: (v: string) => P, compare: (a: P, b: P) => number) => {
+  const parsed = new Map<string, P>()
+  const of = (v: string): P => {
+    let p = parsed.get(v)
+    if (p === undefined) {
+      if (parsed.size >= PARSED_KEPT) parsed.clear()
+      parsed.set(v, (p = parse(v)))
+    }
+    return p
+  }
+  return (a: string, b: string): number => (a === b ? 0 : compare(of(a), of(b)))
+}
 
 const COMPARE: Record<VersionScheme, (a: string, b: string) => number> = {
-  native: (a, b) => compareNative(a, b),
-  deb: (a, b) => compareDebian(a, b),
-  alpm: (a, b) => compareAlpm(a, b),
-  rpm: (a, b) => compareRpm(a, b),
+  native: parsingOnce((v) => parseNative(v), (a, b) => compareParsedNative(a, b)),
+  deb: parsingOnce((v) => splitDebian(v), (a, b) => compareParsedDebian(a, b)),
+  alpm: parsingOnce((v) => splitEvr(asBytes(v)), (a, b) => compareParsedAlpm(a, b)),
+  rpm: parsingOnce((v) => splitRpm(v), (a, b) => compareParsedRpm(a, b)),
 }
 
 export const compareVersions = (scheme: VersionScheme, a: string, b: string): number => COMPARE[scheme](a, b)
@@ -20,40 +41,38 @@ const NATIVE = /^[0-9A-Za-z][0-9A-Za-z.+_~]*(-[0-9A-Za-z.+_~]+){0,2}$/
 /** `upstream[-source[-build]]`; the last two `-` fields are source and build. */
 export const isNativeVersion = (v: string): boolean => NATIVE.test(v)
 
-const splitNative = (v: string): [string, string, string] => {
-  const parts = v.split("-")
-  return [parts[0] ?? "", parts[1] ?? "", parts[2] ?? ""]
+/** A native version's fields: each as its text and its dot-separated parts, each part as its runs of digits and of other characters. */
+type NativeVersion = ReadonlyArray<{ readonly text: string; readonly parts: ReadonlyArray<ReadonlyArray<string>> }>
+
+const RUN = /\d+|\D+/g
+
+const parseNative = (v: string): NativeVersion => {
+  const fields = v.split("-")
+  return [0, 1, 2].map((i) => {
+    const text = fields[i] ?? ""
+    return { text, parts: text === "" ? [] : text.split(".").map((part) => part.match(RUN) ?? []) }
+  })
 }
 
-export const compareNative = (a: string, b: string): number => {
-  const pa = splitNative(a)
-  const pb = splitNative(b)
+export const compareNative = (a: string, b: string): number => compareParsedNative(parseNative(a), parseNative(b))
+
+const compareParsedNative = (a: NativeVersion, b: NativeVersion): number => {
   for (let i = 0; i < 3; i++) {
-    const c = compareDotted(pa[i]!, pb[i]!)
+    const fa = a[i]!
+    const fb = b[i]!
+    if (fa.text === fb.text) continue
+    // Dot-separated parts, each compared numerically where both are numeric.
+    const n = Math.min(fa.parts.length, fb.parts.length)
+    let c = 0
+    for (let k = 0; k < n && c === 0; k++) c = compareNatural(fa.parts[k]!, fb.parts[k]!)
+    if (c === 0) c = fa.parts.length - fb.parts.length
     if (c !== 0) return c
   }
   return 0
 }
 
-/** Dot-separated fields, each compared numerically where both are numeric. */
-const compareDotted = (a: string, b: string): number => {
-  if (a === b) return 0
-  const fa = a === "" ? [] : a.split(".")
-  const fb = b === "" ? [] : b.split(".")
-  const n = Math.min(fa.length, fb.length)
-  for (let i = 0; i < n; i++) {
-    const c = compareNatural(fa[i]!, fb[i]!)
-    if (c !== 0) return c
-  }
-  return fa.length - fb.length
-}
-
-const RUN = /\d+|\D+/g
-
 /** "10a" > "9b": runs of digits compare as numbers, other runs as text. */
-const compareNatural = (a: string, b: string): number => {
-  const ra = a.match(RUN) ?? []
-  const rb = b.match(RUN) ?? []
+const compareNatural = (ra: ReadonlyArray<string>, rb: ReadonlyArray<string>): number => {
   const n = Math.min(ra.length, rb.length)
   for (let i = 0; i < n; i++) {
     const x = ra[i]!
@@ -131,9 +150,9 @@ export const debianVersionProblem = (v: string): string | undefined => {
   return undefined
 }
 
-export const compareDebian = (a: string, b: string): number => {
-  const va = splitDebian(a)
-  const vb = splitDebian(b)
+export const compareDebian = (a: string, b: string): number => compareParsedDebian(splitDebian(a), splitDebian(b))
+
+const compareParsedDebian = (va: DebianVersion, vb: DebianVersion): number => {
   if (va.epoch !== vb.epoch) return va.epoch < vb.epoch ? -1 : 1
   return verrevcmp(va.upstream, vb.upstream) || verrevcmp(va.revision, vb.revision)
 }
@@ -203,10 +222,11 @@ export const alpmVersionProblem = (v: string): string | undefined => {
  * pkgver, then the pkgrel (only when both have one), each by its rpmvercmp.
  * It works on bytes; so does this (UTF-8 bytes as latin1 text).
  */
-export const compareAlpm = (a: string, b: string): number => {
-  if (a === b) return 0
-  const ea = splitEvr(asBytes(a))
-  const eb = splitEvr(asBytes(b))
+export const compareAlpm = (a: string, b: string): number => (a === b ? 0 : compareParsedAlpm(splitEvr(asBytes(a)), splitEvr(asBytes(b))))
+
+type Evr = ReturnType<typeof splitEvr>
+
+const compareParsedAlpm = (ea: Evr, eb: Evr): number => {
   let c = alpmSegments(ea.epoch, eb.epoch)
   if (c === 0) c = alpmSegments(ea.version, eb.version)
   if (c === 0 && ea.release !== undefined && eb.release !== undefined) c = alpmSegments(ea.release, eb.release)
@@ -298,15 +318,14 @@ const splitRpm = (evr: string): { epoch: string | undefined; version: string; re
  * rpm's rpmverCmp: epochs (none is 0), then versions, then releases when
  * both have one (so a requirement on `1.0` is met by `1.0-3`).
  */
-export const compareRpm = (a: string, b: string): number => {
-  const va = splitRpm(a)
-  const vb = splitRpm(b)
-  return (
+export const compareRpm = (a: string, b: string): number => compareParsedRpm(splitRpm(a), splitRpm(b))
+
+const compareParsedRpm = (va: ReturnType<typeof splitRpm>, vb: ReturnType<typeof splitRpm>): number =>
+  (
     rpmvercmp(va.epoch ?? "0", vb.epoch ?? "0") ||
     rpmvercmp(va.version, vb.version) ||
     (va.release !== undefined && vb.release !== undefined ? rpmvercmp(va.release, vb.release) : 0)
   )
-}
 
 const isAlpha = (s: string, i: number) => {
   const c = s.charCodeAt(i)

@@ -87,29 +87,28 @@ export const provides = (t: TroveMeta, dep: Dep): boolean => {
 }
 
 /**
- * Orders candidates best first: the system's instruction-set preference, then
- * the newest version, then the flavor score, then the lowest id (stable).
+ * The best candidate: the system's instruction-set preference, then the
+ * newest version, then the flavor score, then the lowest id (stable).
  */
-const pickBest = (system: Flavor, scored: ReadonlyArray<Candidate & { readonly score: number }>) => {
-  let best: (Candidate & { readonly score: number; readonly rank: number }) | undefined
+const pickBest = <C extends Candidate & { readonly score: number }>(system: Flavor, scored: ReadonlyArray<C>): C | undefined => {
+  let best: C | undefined
+  let bestRank = 0
   for (const c of scored) {
     const rank = archRank(system, c.flavor)
-    if (best === undefined) {
-      best = { ...c, rank }
-      continue
+    if (best === undefined || (rank !== bestRank ? rank < bestRank : betterThan(c, best))) {
+      best = c
+      bestRank = rank
     }
-    const better =
-      rank !== best.rank
-        ? rank < best.rank
-        : (() => {
-            const v = compareVersions(c.trove.scheme, c.trove.version, best!.trove.version)
-            if (v !== 0) return v > 0
-            if (c.score !== best!.score) return c.score > best!.score
-            return c.trove.id < best!.trove.id
-          })()
-    if (better) best = { ...c, rank }
   }
   return best
+}
+
+/** Between candidates of one instruction-set rank: the newest version, then the flavor score, then the lowest id. */
+const betterThan = (c: Candidate & { readonly score: number }, best: Candidate & { readonly score: number }): boolean => {
+  const v = compareVersions(c.trove.scheme, c.trove.version, best.trove.version)
+  if (v !== 0) return v > 0
+  if (c.score !== best.score) return c.score > best.score
+  return c.trove.id < best.trove.id
 }
 
 /**
@@ -186,6 +185,7 @@ export const reasonsFor = (
 }
 
 export const resolve = (input: ResolveInput): Resolution => {
+  // Flavors, and how they fit, are worked out once per distinct text: troves share a handful of flavors.
   const flavorCache = new Map<string, Flavor>()
   const flavorOf = (text: string): Flavor => {
     let f = flavorCache.get(text)
@@ -195,10 +195,37 @@ export const resolve = (input: ResolveInput): Resolution => {
     }
     return f
   }
+  /** the system flavor with a desired row's flavor on top, by the row's flavor text */
+  const effectiveCache = new Map<string, Flavor>()
+  const effectiveFor = (rowFlavor: string): Flavor => {
+    let f = effectiveCache.get(rowFlavor)
+    if (f === undefined) effectiveCache.set(rowFlavor, (f = overrideFlavor(input.systemFlavor, flavorOf(rowFlavor))))
+    return f
+  }
+  const fitCache = new Map<Flavor, Map<string, Match>>()
+  /** How a trove flavor fits a system (or effective) flavor. */
+  const fitOf = (system: Flavor, troveFlavor: string): Match => {
+    let fits = fitCache.get(system)
+    if (fits === undefined) fitCache.set(system, (fits = new Map()))
+    let m = fits.get(troveFlavor)
+    if (m === undefined) fits.set(troveFlavor, (m = matchFlavor(system, flavorOf(troveFlavor))))
+    return m
+  }
+  const keysCache = new Map<TroveMeta, string[]>()
+  /** The keys a trove is found by: its name and what it provides. */
+  const keysOf = (t: TroveMeta): string[] => {
+    let keys = keysCache.get(t)
+    if (keys === undefined) {
+      keys = [t.name]
+      for (const p of t.provides) keys.push(providedKey(p))
+      keysCache.set(t, keys)
+    }
+    return keys
+  }
   const byName = new Map<string, TroveMeta[]>()
   const providers = new Map<string, TroveMeta[]>()
   const index = (into: Map<string, TroveMeta[]>, t: TroveMeta) => {
-    for (const name of [t.name, ...t.provides.map(providedKey)]) {
+    for (const name of keysOf(t)) {
       let list = into.get(name)
       if (!list) into.set(name, (list = []))
       if (!list.includes(t)) list.push(t)
@@ -240,13 +267,15 @@ export const resolve = (input: ResolveInput): Resolution => {
    * while that flavor has a version at least as new, even if another flavor
    * scores higher now; other flavors of that name are then left out.
    */
+  const keeps = (c: Candidate) => {
+    for (const i of installedByName.get(c.trove.name) ?? [])
+      if (i.flavor === c.trove.flavor && compareVersions(c.trove.scheme, c.trove.version, i.version) >= 0) return true
+    return false
+  }
   const keepInstalledFlavor = <C extends Candidate>(candidates: C[]): C[] => {
-    const keeps = (c: C) =>
-      installedByName
-        .get(c.trove.name)
-        ?.some((i) => i.flavor === c.trove.flavor && compareVersions(c.trove.scheme, c.trove.version, i.version) >= 0) === true
-    const kept = new Set(candidates.filter(keeps).map((c) => c.trove.name))
-    return kept.size === 0 ? candidates : candidates.filter((c) => !kept.has(c.trove.name) || keeps(c))
+    let kept: Set<string> | undefined
+    for (const c of candidates) if (keeps(c)) (kept ??= new Set()).add(c.trove.name)
+    return kept === undefined ? candidates : candidates.filter((c) => !kept.has(c.trove.name) || keeps(c))
   }
   const installedNames = new Set(input.installed.map((i) => i.trove.name))
   /** selected troves by every dependency key they provide */
@@ -275,14 +304,14 @@ export const resolve = (input: ResolveInput): Resolution => {
   for (const row of input.desired) {
     if (row.member) continue // a group's optional member: settled when the group is expanded
     const rowFlavor = flavorOf(row.flavor)
-    const effective = overrideFlavor(input.systemFlavor, rowFlavor)
+    const effective = effectiveFor(row.flavor)
     const rejected: Rejection[] = []
     const ok: Array<Candidate & { score: number }> = []
     for (const trove of byName.get(row.name) ?? []) {
       if (!matchesVersionSpec(trove.version, row.version)) continue
       const flavor = flavorOf(trove.flavor)
       const asked = rowAsksFor(row, rowFlavor, trove, flavor)
-      const match = asked.ok ? matchFlavor(effective, flavor) : asked
+      const match = asked.ok ? fitOf(effective, trove.flavor) : asked
       if (match.ok) ok.push({ trove, flavor, score: match.score })
       else rejected.push({ trove, reason: match.reason })
     }
@@ -296,7 +325,7 @@ export const resolve = (input: ResolveInput): Resolution => {
         if (!replacesTrove(trove, row.name, old)) continue
         const flavor = flavorOf(trove.flavor)
         const asked = rowAsksFor(row, rowFlavor, trove, flavor)
-        const match = asked.ok ? matchFlavor(effective, flavor) : asked
+        const match = asked.ok ? fitOf(effective, trove.flavor) : asked
         if (match.ok) fits.push({ trove, flavor, score: match.score })
       }
       best = pickBest(effective, fits) ?? best
@@ -316,7 +345,7 @@ export const resolve = (input: ResolveInput): Resolution => {
   }
   if (problems.length > 0) throw new UnresolvableError({ problems })
 
-  const overrides = expandGroups(input, wantedGroups, byName, flavorOf, select, problems)
+  const overrides = expandGroups(input, wantedGroups, byName, fitOf, select, problems)
   if (problems.length > 0) throw new UnresolvableError({ problems })
 
   // Dependency closure, breadth first so explicit troves are settled first.
@@ -335,9 +364,8 @@ export const resolve = (input: ResolveInput): Resolution => {
     const ok: Array<Candidate & { score: number }> = []
     for (const c of cands) {
       if (!owned.has(c.id) && !provides(c, dep)) continue
-      const flavor = flavorOf(c.flavor)
-      const m = matchFlavor(input.systemFlavor, flavor)
-      if (m.ok) ok.push({ trove: c, flavor, score: m.score })
+      const m = fitOf(input.systemFlavor, c.flavor)
+      if (m.ok) ok.push({ trove: c, flavor: flavorOf(c.flavor), score: m.score })
     }
     // An installed provider stays (as apt and dnf keep it): no switch to a newer trove of another name.
     const fitting = keepInstalledFlavor(ok)
@@ -420,7 +448,7 @@ const expandGroups = (
   input: ResolveInput,
   wanted: ReadonlyArray<TroveMeta>,
   byName: ReadonlyMap<string, ReadonlyArray<TroveMeta>>,
-  flavorOf: (text: string) => Flavor,
+  fitOf: (system: Flavor, troveFlavor: string) => Match,
   select: (trove: TroveMeta, components: ReadonlyArray<string>, reason: Reason, group?: string) => boolean,
   problems: string[],
 ): Override[] => {
@@ -451,7 +479,7 @@ const expandGroups = (
         problems.push(`${troveLabel(group)}: member ${pin} is not offered by any source`)
         continue
       }
-      const fit = matchFlavor(input.systemFlavor, flavorOf(exact.flavor))
+      const fit = fitOf(input.systemFlavor, exact.flavor)
       if (!fit.ok) {
         problems.push(`${troveLabel(group)}: member ${pin} does not fit the system flavor: ${fit.reason}`)
         continue
