@@ -6,7 +6,7 @@ import { savePlan } from "../../reconcile/saved-plan.js"
 import { type Plan, isEmptyPlan } from "../../model/plan-schema.js"
 import { type RefreshOptions, planFromDb } from "../../reconcile/load.js"
 import { keepRefreshed } from "../../db/state.js"
-import { type DownloadEstimate, planDownload } from "../../reconcile/fetch-deltas.js"
+import type { DownloadEstimate } from "../../reconcile/fetch-deltas.js"
 import { type Conary, attempt, withConary } from "../context.js"
 import { EXIT_CHANGES, EXIT_OK } from "../exit.js"
 import { count, formatBytes, printJson, println } from "../format.js"
@@ -121,7 +121,11 @@ export const planAndShow = (args: Parsed<typeof planConfig>) =>
       const plan = yield* currentPlan(c, refreshOf(args), { name: "plan", holdsLock: false })
       const out = args.out
       if (Option.isSome(out)) yield* attempt(() => savePlan(c.db, c.root, plan, path.resolve(out.value), c.now()))
-      const download = planDownload(c.db, c.store, plan)
+      // A plan without file operations downloads nothing: the fetching code (deltas, network, the applier) loads only for one with them.
+      const download: DownloadEstimate =
+        plan.files.length === 0
+          ? { bytes: 0, deltas: 0, full: 0 }
+          : (yield* Effect.promise(() => import("../../reconcile/fetch-deltas.js"))).planDownload(c.db, c.store, plan)
       if (args.json) printJson({ ...plan, download })
       else showPlan(plan, download)
       process.exitCode = args.detailedExitcode && !isEmptyPlan(plan) ? EXIT_CHANGES : EXIT_OK
