@@ -6,10 +6,10 @@ import type { Db } from "./connection.js"
 
 export const desiredRows = (db: Db): DesiredRow[] =>
   (
-    db.prepare("SELECT name, member, component, version, flavor FROM desired ORDER BY name, member, component, version, flavor").all() as Array<
-      DesiredRow & { member: string }
+    db.prepare("SELECT name, member, component, version, flavor FROM desired ORDER BY name, member, component, version, flavor").raw().all() as Array<
+      [string, string, string, string, string]
     >
-  ).map(({ member, ...r }) => (member ? { ...r, member } : r))
+  ).map(([name, member, component, version, flavor]) => (member ? { name, component, version, flavor, member } : { name, component, version, flavor }))
 
 /** Adds rows; a row for the same name, member, component and flavor replaces the old constraint. */
 export const addDesired = (db: Db, rows: ReadonlyArray<DesiredRow>, now: string): void => {

@@ -141,42 +141,64 @@ export const groupMembers = (db: Db): Map<number, GroupMember[]> => {
   return groups
 }
 
-interface TroveRow {
-  id: number
-  name: string
-  version: string
-  scheme: VersionScheme
-  flavor: string
-  components: string
-  file_count: number
-  total_size: number
-  scripts: string | null
-  license: string | null
-}
+/** What the planner reads of a trove: TroveMeta's fields, its scripts only as whether it has any. */
+type TroveRow = [
+  id: number,
+  name: string,
+  version: string,
+  scheme: VersionScheme,
+  flavor: string,
+  components: string,
+  fileCount: number,
+  totalSize: number,
+  hasScripts: number,
+  license: string | null,
+]
 
-const TROVE_COLUMNS = "t.id, t.name, t.version, t.scheme, t.flavor, t.components, t.file_count, t.total_size, t.scripts, t.license"
+const TROVE_COLUMNS = "t.id, t.name, t.version, t.scheme, t.flavor, t.components, t.file_count, t.total_size, t.scripts IS NOT NULL, t.license"
+
+/** Shared by every trove without dependencies (most of a large catalog has none of some kinds). */
+const NO_DEPS: Readonly<Record<DepKind, ReadonlyArray<string>>> = { requires: [], provides: [], conflicts: [], breaks: [], replaces: [], optional: [] }
 
 const loadMetas = (db: Db, rows: ReadonlyArray<TroveRow>): TroveMeta[] => {
   const deps = new Map<number, Record<DepKind, string[]>>()
-  for (const r of rows) deps.set(r.id, { requires: [], provides: [], conflicts: [], breaks: [], replaces: [], optional: [] })
+  const wanted = new Set<number>()
+  for (const r of rows) wanted.add(r[0])
   // One pass over the dependency table beats a query per trove.
   const all = db.prepare("SELECT trove_id, kind, value FROM trove_deps ORDER BY trove_id, kind, seq").raw().all() as Array<
     [number, DepKind, string]
   >
-  for (const [id, kind, value] of all) deps.get(id)?.[kind].push(value)
-  return rows.map((r) => ({
-    id: r.id,
-    name: r.name,
-    version: r.version,
-    scheme: r.scheme,
-    flavor: r.flavor,
-    components: JSON.parse(r.components) as string[],
-    ...deps.get(r.id)!,
-    fileCount: r.file_count,
-    totalSize: r.total_size,
-    hasScripts: r.scripts !== null,
-    ...(r.license === null ? {} : { license: r.license }),
-  }))
+  for (const [id, kind, value] of all) {
+    if (!wanted.has(id)) continue
+    let d = deps.get(id)
+    if (d === undefined) deps.set(id, (d = { requires: [], provides: [], conflicts: [], breaks: [], replaces: [], optional: [] }))
+    d[kind].push(value)
+  }
+  // Troves share a few component lists: each text is parsed once.
+  const componentLists = new Map<string, ReadonlyArray<string>>()
+  return rows.map(([id, name, version, scheme, flavor, componentsText, fileCount, totalSize, hasScripts, license]) => {
+    let components = componentLists.get(componentsText)
+    if (components === undefined) componentLists.set(componentsText, (components = JSON.parse(componentsText) as string[]))
+    const d = deps.get(id) ?? NO_DEPS
+    return {
+      id,
+      name,
+      version,
+      scheme,
+      flavor,
+      components,
+      requires: d.requires,
+      provides: d.provides,
+      conflicts: d.conflicts,
+      breaks: d.breaks,
+      replaces: d.replaces,
+      optional: d.optional,
+      fileCount,
+      totalSize,
+      hasScripts: hasScripts === 1,
+      ...(license === null ? {} : { license }),
+    }
+  })
 }
 
 /** Troves some source offers. */
@@ -184,7 +206,8 @@ export const availableTroves = (db: Db): TroveMeta[] =>
   loadMetas(
     db,
     db
-      .prepare(`SELECT DISTINCT ${TROVE_COLUMNS} FROM troves t JOIN available a ON a.trove_id = t.id ORDER BY t.id`)
+      .prepare(`SELECT ${TROVE_COLUMNS} FROM troves t WHERE t.id IN (SELECT trove_id FROM available) ORDER BY t.id`)
+      .raw()
       .all() as TroveRow[],
   )
 
@@ -195,6 +218,7 @@ export const trovesById = (db: Db, ids: ReadonlyArray<number>): TroveMeta[] =>
         db,
         db
           .prepare(`SELECT ${TROVE_COLUMNS} FROM troves t WHERE t.id IN (SELECT value FROM json_each(?)) ORDER BY t.id`)
+          .raw()
           .all(JSON.stringify(ids)) as TroveRow[],
       )
 
