@@ -9,7 +9,7 @@ export const desiredRows = (db: Db): DesiredRow[] =>
     db.prepare("SELECT name, member, component, version, flavor FROM desired ORDER BY name, member, component, version, flavor").raw().all() as Array<
       [string, string, string, string, string]
     >
-  ).map(([name, member, component, version, flavor]) => (member ? { name, component, version, flavor, member } : { name, component, version, flavor }))
+  ).map((r) => (r[1] ? { name: r[0], component: r[2], version: r[3], flavor: r[4], member: r[1] } : { name: r[0], component: r[2], version: r[3], flavor: r[4] }))
 
 /** Adds rows; a row for the same name, member, component and flavor replaces the old constraint. */
 export const addDesired = (db: Db, rows: ReadonlyArray<DesiredRow>, now: string): void => {

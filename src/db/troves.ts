@@ -160,32 +160,39 @@ const TROVE_COLUMNS = "t.id, t.name, t.version, t.scheme, t.flavor, t.components
 /** Shared by every trove without dependencies (most of a large catalog has none of some kinds). */
 const NO_DEPS: Readonly<Record<DepKind, ReadonlyArray<string>>> = { requires: [], provides: [], conflicts: [], breaks: [], replaces: [], optional: [] }
 
+// Rows are read by index, not destructured: this runs once per command over
+// every trove, in V8's interpreter, where destructuring steps an iterator.
 const loadMetas = (db: Db, rows: ReadonlyArray<TroveRow>): TroveMeta[] => {
   const deps = new Map<number, Record<DepKind, string[]>>()
   const wanted = new Set<number>()
-  for (const r of rows) wanted.add(r[0])
+  for (let i = 0; i < rows.length; i++) wanted.add(rows[i]![0])
   // One pass over the dependency table beats a query per trove.
   const all = db.prepare("SELECT trove_id, kind, value FROM trove_deps ORDER BY trove_id, kind, seq").raw().all() as Array<
     [number, DepKind, string]
   >
-  for (const [id, kind, value] of all) {
+  for (let i = 0; i < all.length; i++) {
+    const row = all[i]!
+    const id = row[0]
     if (!wanted.has(id)) continue
     let d = deps.get(id)
     if (d === undefined) deps.set(id, (d = { requires: [], provides: [], conflicts: [], breaks: [], replaces: [], optional: [] }))
-    d[kind].push(value)
+    d[row[1]].push(row[2])
   }
   // Troves share a few component lists: each text is parsed once.
   const componentLists = new Map<string, ReadonlyArray<string>>()
-  return rows.map(([id, name, version, scheme, flavor, componentsText, fileCount, totalSize, hasScripts, license]) => {
-    let components = componentLists.get(componentsText)
-    if (components === undefined) componentLists.set(componentsText, (components = JSON.parse(componentsText) as string[]))
-    const d = deps.get(id) ?? NO_DEPS
-    return {
-      id,
-      name,
-      version,
-      scheme,
-      flavor,
+  const metas: TroveMeta[] = []
+  for (let i = 0; i < rows.length; i++) {
+    const r = rows[i]!
+    let components = componentLists.get(r[5])
+    if (components === undefined) componentLists.set(r[5], (components = JSON.parse(r[5]) as string[]))
+    const d = deps.get(r[0]) ?? NO_DEPS
+    const license = r[9]
+    metas.push({
+      id: r[0],
+      name: r[1],
+      version: r[2],
+      scheme: r[3],
+      flavor: r[4],
       components,
       requires: d.requires,
       provides: d.provides,
@@ -193,12 +200,13 @@ const loadMetas = (db: Db, rows: ReadonlyArray<TroveRow>): TroveMeta[] => {
       breaks: d.breaks,
       replaces: d.replaces,
       optional: d.optional,
-      fileCount,
-      totalSize,
-      hasScripts: hasScripts === 1,
+      fileCount: r[6],
+      totalSize: r[7],
+      hasScripts: r[8] === 1,
       ...(license === null ? {} : { license }),
-    }
-  })
+    })
+  }
+  return metas
 }
 
 /** Troves some source offers. */

@@ -92,9 +92,12 @@ const plannable = (available: TroveMeta[], installed: ReadonlyArray<InstalledTro
  */
 const fileOwners = (db: Db, candidates: ReadonlyArray<TroveMeta>, layout: RootLayout): Map<string, FileOwner[]> => {
   const required = new Set<string>()
-  for (const t of candidates)
-    for (const req of t.requires)
-      if (req.includes("file:")) for (const d of parseDepGroup(req) ?? []) if (d.class === "file") required.add(d.name)
+  // Indexed loops: every candidate's every requirement, in cold code (see resolve.ts).
+  for (let i = 0; i < candidates.length; i++) {
+    const requires = candidates[i]!.requires
+    for (let r = 0; r < requires.length; r++)
+      if (requires[r]!.includes("file:")) for (const d of parseDepGroup(requires[r]!) ?? []) if (d.class === "file") required.add(d.name)
+  }
   const owners = new Map<string, FileOwner[]>()
   if (required.size === 0) return owners
   // Each name a required path has on this root, and the required paths it stands for.

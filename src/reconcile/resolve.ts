@@ -93,7 +93,8 @@ export const provides = (t: TroveMeta, dep: Dep): boolean => {
 const pickBest = <C extends Candidate & { readonly score: number }>(system: Flavor, scored: ReadonlyArray<C>): C | undefined => {
   let best: C | undefined
   let bestRank = 0
-  for (const c of scored) {
+  for (let i = 0; i < scored.length; i++) {
+    const c = scored[i]!
     const rank = archRank(system, c.flavor)
     if (best === undefined || (rank !== bestRank ? rank < bestRank : betterThan(c, best))) {
       best = c
@@ -184,6 +185,9 @@ export const reasonsFor = (
   return reasons
 }
 
+// The loops over every row and trove index their arrays: the resolver runs
+// once per command, mostly in V8's interpreter, where for-of and destructuring
+// cost an iterator object per step.
 export const resolve = (input: ResolveInput): Resolution => {
   // Flavors, and how they fit, are worked out once per distinct text: troves share a handful of flavors.
   const flavorCache = new Map<string, Flavor>()
@@ -217,7 +221,7 @@ export const resolve = (input: ResolveInput): Resolution => {
     let keys = keysCache.get(t)
     if (keys === undefined) {
       keys = [t.name]
-      for (const p of t.provides) keys.push(providedKey(p))
+      for (let i = 0; i < t.provides.length; i++) keys.push(providedKey(t.provides[i]!))
       keysCache.set(t, keys)
     }
     return keys
@@ -225,23 +229,24 @@ export const resolve = (input: ResolveInput): Resolution => {
   const byName = new Map<string, TroveMeta[]>()
   const providers = new Map<string, TroveMeta[]>()
   const index = (into: Map<string, TroveMeta[]>, t: TroveMeta) => {
-    for (const name of keysOf(t)) {
+    const keys = keysOf(t)
+    for (let i = 0; i < keys.length; i++) {
+      const name = keys[i]!
       let list = into.get(name)
       if (!list) into.set(name, (list = []))
       if (!list.includes(t)) list.push(t)
     }
   }
-  for (const t of input.available) {
+  /** troves that take the place of a name, by that name */
+  const successors = new Map<string, TroveMeta[]>()
+  for (let i = 0; i < input.available.length; i++) {
+    const t = input.available[i]!
     let list = byName.get(t.name)
     if (!list) byName.set(t.name, (list = []))
     list.push(t)
     index(providers, t)
-  }
-  /** troves that take the place of a name, by that name */
-  const successors = new Map<string, TroveMeta[]>()
-  for (const t of input.available) {
-    for (const rel of t.replaces) {
-      for (const d of parseDepGroup(rel) ?? []) {
+    for (let r = 0; r < t.replaces.length; r++) {
+      for (const d of parseDepGroup(t.replaces[r]!) ?? []) {
         if (!takesPlaceOf(t, d.name)) continue
         let list = successors.get(d.name)
         if (!list) successors.set(d.name, (list = []))
@@ -257,7 +262,8 @@ export const resolve = (input: ResolveInput): Resolution => {
       ),
     )
   const installedByName = new Map<string, TroveMeta[]>()
-  for (const { trove } of input.reflavor ? [] : input.installed) {
+  for (let i = 0; i < (input.reflavor ? 0 : input.installed.length); i++) {
+    const trove = input.installed[i]!.trove
     let list = installedByName.get(trove.name)
     if (!list) installedByName.set(trove.name, (list = []))
     list.push(trove)
@@ -268,13 +274,16 @@ export const resolve = (input: ResolveInput): Resolution => {
    * scores higher now; other flavors of that name are then left out.
    */
   const keeps = (c: Candidate) => {
-    for (const i of installedByName.get(c.trove.name) ?? [])
+    const installed = installedByName.get(c.trove.name) ?? []
+    for (let k = 0; k < installed.length; k++) {
+      const i = installed[k]!
       if (i.flavor === c.trove.flavor && compareVersions(c.trove.scheme, c.trove.version, i.version) >= 0) return true
+    }
     return false
   }
   const keepInstalledFlavor = <C extends Candidate>(candidates: C[]): C[] => {
     let kept: Set<string> | undefined
-    for (const c of candidates) if (keeps(c)) (kept ??= new Set()).add(c.trove.name)
+    for (let k = 0; k < candidates.length; k++) if (keeps(candidates[k]!)) (kept ??= new Set()).add(candidates[k]!.trove.name)
     return kept === undefined ? candidates : candidates.filter((c) => !kept.has(c.trove.name) || keeps(c))
   }
   const installedNames = new Set(input.installed.map((i) => i.trove.name))
@@ -293,7 +302,7 @@ export const resolve = (input: ResolveInput): Resolution => {
       }
       return false
     }
-    selected.set(trove.id, { trove, components: new Set(components), reason, ...(group === undefined ? {} : { group }) })
+    selected.set(trove.id, group === undefined ? { trove, components: new Set(components), reason } : { trove, components: new Set(components), reason, group })
     index(selectedProviders, trove)
     return true
   }
@@ -301,13 +310,16 @@ export const resolve = (input: ResolveInput): Resolution => {
   const groups = input.groups ?? new Map<number, ReadonlyArray<GroupMember>>()
   const wantedGroups: TroveMeta[] = []
 
-  for (const row of input.desired) {
+  for (let r = 0; r < input.desired.length; r++) {
+    const row = input.desired[r]!
     if (row.member) continue // a group's optional member: settled when the group is expanded
     const rowFlavor = flavorOf(row.flavor)
     const effective = effectiveFor(row.flavor)
     const rejected: Rejection[] = []
     const ok: Array<Candidate & { score: number }> = []
-    for (const trove of byName.get(row.name) ?? []) {
+    const named = byName.get(row.name) ?? []
+    for (let k = 0; k < named.length; k++) {
+      const trove = named[k]!
       if (!matchesVersionSpec(trove.version, row.version)) continue
       const flavor = flavorOf(trove.flavor)
       const asked = rowAsksFor(row, rowFlavor, trove, flavor)
@@ -378,7 +390,8 @@ export const resolve = (input: ResolveInput): Resolution => {
   const queue = [...selected.values()].map((s) => s.trove)
   for (let qi = 0; qi < queue.length; qi++) {
     const trove = queue[qi]!
-    for (const req of trove.requires) {
+    for (let r = 0; r < trove.requires.length; r++) {
+      const req = trove.requires[r]!
       const group = parseDepGroup(req)
       if (!group) {
         problems.push(`${trove.name}=${trove.version} has an unreadable dependency '${req}'`)
@@ -408,17 +421,19 @@ export const resolve = (input: ResolveInput): Resolution => {
 
   // Debian's Conflicts and Breaks: such troves are never installed together.
   // A trove that conflicts with a name it provides itself does not conflict with itself.
-  for (const { trove } of selected.values()) {
-    for (const [kind, relations] of [["conflicts with", trove.conflicts], ["breaks", trove.breaks]] as const) {
-      for (const rel of relations) {
-        for (const dep of parseDepGroup(rel) ?? []) {
-          for (const other of selectedProviders.get(depKey(dep)) ?? []) {
-            if (other.id !== trove.id && provides(other, dep))
-              problems.push(`${trove.name}=${trove.version} ${kind} ${other.name}=${other.version} (${formatDep(dep)})`)
-          }
+  const clashes = (trove: TroveMeta, kind: string, relations: ReadonlyArray<string>) => {
+    for (let r = 0; r < relations.length; r++) {
+      for (const dep of parseDepGroup(relations[r]!) ?? []) {
+        for (const other of selectedProviders.get(depKey(dep)) ?? []) {
+          if (other.id !== trove.id && provides(other, dep))
+            problems.push(`${trove.name}=${trove.version} ${kind} ${other.name}=${other.version} (${formatDep(dep)})`)
         }
       }
     }
+  }
+  for (const { trove } of selected.values()) {
+    clashes(trove, "conflicts with", trove.conflicts)
+    clashes(trove, "breaks", trove.breaks)
   }
   if (problems.length > 0) throw new UnresolvableError({ problems: [...new Set(problems)] })
 
