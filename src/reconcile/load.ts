@@ -13,7 +13,7 @@ import type { InstalledTrove, StatRefresh } from "../model/installed.js"
 import { type DiffInput, type PlanInput, plan } from "./plan.js"
 import { type FileOwner, type Resolution, resolve } from "./resolve.js"
 import { FileConflictError, PathError, UnresolvableError } from "../errors.js"
-import { type Drift, type Scan, scanDrift } from "./verify.js"
+import type { Drift, Scan } from "./verify.js"
 
 export interface RefreshOptions {
   /** scan the disk for drift and plan repairs (default); false trusts the records */
@@ -69,6 +69,9 @@ export const diffInputFromDb = async (
     ...(scan ? { drift: scan.drift } : options.refresh ? { drift: await scanned(db, root, options) } : {}),
   }
 }
+
+/** The disk scan's code (its worker threads) loads only when a command scans. */
+const scanDrift: typeof import("./verify.js").scanDrift = async (...args) => (await import("./verify.js")).scanDrift(...args)
 
 const scanned = async (db: Db, root: string, options: RefreshOptions): Promise<ReadonlyArray<Drift>> => {
   const scan = await scanDrift(root, recordedRows(db), { full: false })
