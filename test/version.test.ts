@@ -1,7 +1,8 @@
 import { spawn } from "node:child_process"
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
-import { compareDebian, compareNative, debianVersionProblem, matchesVersionSpec } from "../src/desired/version.js"
+import { compareAlpm, compareDebian, compareNative, compareRpm, compareVersions, debianVersionProblem, matchesVersionSpec } from "../src/desired/version.js"
+import type { VersionScheme } from "../src/model/trove.js"
 
 const sign = (n: number) => Math.sign(n)
 
@@ -61,6 +62,9 @@ describe("Debian versions side by side with dpkg", () => {
     expect(accepted.length).toBeGreaterThan(pairs.length / 2)
     const wrong = pairs.filter(([a, b], i) => out[i] !== "x" && String(Math.sign(compareDebian(a, b))) !== out[i])
     expect(wrong.slice(0, 5)).toEqual([])
+    // the resolver's comparison (each version parsed once and kept) too
+    const wrongKept = pairs.filter(([a, b], i) => out[i] !== "x" && String(Math.sign(compareVersions("deb", a, b))) !== out[i])
+    expect(wrongKept.slice(0, 5)).toEqual([])
   }, 300_000)
 
   it("refuses a version for dpkg's reason, in dpkg's words", async () => {
@@ -69,6 +73,82 @@ describe("Debian versions side by side with dpkg", () => {
     const out = await shellLines(versions.map((v) => `dpkg --compare-versions '${v}' eq '${v}' 2>&1 | sed -n 's/.*has bad syntax: //p;s/.*version string is empty.*/version string is empty/p' | head -1; echo .`).join("\n"))
     const reasons = out.join("\n").split(".\n").map((s) => s.replace(/\n?\.?$/, ""))
     expect(versions.map((v) => debianVersionProblem(v) ?? "")).toEqual(reasons.slice(0, versions.length))
+  })
+})
+
+/**
+ * The native order as it was written before versions were parsed once:
+ * fields split at '-', each compared by its dot-separated parts, runs of
+ * digits numerically. The oracle for the parsed form.
+ */
+const nativeOracle = (a: string, b: string): number => {
+  const digits = (x: string, y: string) => {
+    const p = x.replace(/^0+/, "")
+    const q = y.replace(/^0+/, "")
+    return p.length !== q.length ? p.length - q.length : p < q ? -1 : p > q ? 1 : 0
+  }
+  const natural = (x: string, y: string) => {
+    const rx = x.match(/\d+|\D+/g) ?? []
+    const ry = y.match(/\d+|\D+/g) ?? []
+    for (let i = 0; i < Math.min(rx.length, ry.length); i++) {
+      const dx = /^\d/.test(rx[i]!)
+      const dy = /^\d/.test(ry[i]!)
+      const c = dx && dy ? digits(rx[i]!, ry[i]!) : dx !== dy ? (dx ? 1 : -1) : rx[i]! < ry[i]! ? -1 : rx[i]! > ry[i]! ? 1 : 0
+      if (c !== 0) return c
+    }
+    return rx.length - ry.length
+  }
+  const dotted = (x: string, y: string) => {
+    if (x === y) return 0
+    const fx = x === "" ? [] : x.split(".")
+    const fy = y === "" ? [] : y.split(".")
+    for (let i = 0; i < Math.min(fx.length, fy.length); i++) {
+      const c = natural(fx[i]!, fy[i]!)
+      if (c !== 0) return c
+    }
+    return fx.length - fy.length
+  }
+  const pa = a.split("-")
+  const pb = b.split("-")
+  for (let i = 0; i < 3; i++) {
+    const c = dotted(pa[i] ?? "", pb[i] ?? "")
+    if (c !== 0) return c
+  }
+  return 0
+}
+
+describe("versions parsed once", () => {
+  // Versions from a small alphabet, so that pairs share prefixes and differ late; a second of a pair is often a small change of the first.
+  const token = fc.constantFrom("0", "1", "2", "9", "10", "007", "a", "b", "rc", "Z", ".", ".", "-", "-", "~", "+", "^", "_", ":", "1:", "ü")
+  const version = fc.array(token, { minLength: 1, maxLength: 7 }).map((t) => t.join(""))
+  const pair = version.chain((a) =>
+    fc.tuple(fc.constant(a), fc.oneof(version, fc.constant(a), token.map((t) => a + t), fc.nat(a.length).map((i) => a.slice(0, i) + a.slice(i + 1)))),
+  )
+  const uncached: Record<VersionScheme, (a: string, b: string) => number> = { native: compareNative, deb: compareDebian, rpm: compareRpm, alpm: compareAlpm }
+  const schemes = Object.keys(uncached) as VersionScheme[]
+
+  it("order every pair as the scheme's comparison of the unparsed text does, whichever scheme saw the text first", () => {
+    fc.assert(
+      fc.property(fc.array(pair, { minLength: 1, maxLength: 20 }), fc.shuffledSubarray(schemes, { minLength: 4 }), (pairs, order) => {
+        // The same text in every scheme, in a random order of schemes: parsed forms are kept per scheme.
+        for (const scheme of order)
+          for (const [a, b] of pairs) {
+            expect(Math.sign(compareVersions(scheme, a, b))).toBe(Math.sign(uncached[scheme](a, b)))
+            expect(Math.sign(compareVersions(scheme, b, a))).toBe(Math.sign(uncached[scheme](b, a)))
+          }
+      }),
+      { numRuns: 400, seed: 20261126 },
+    )
+  })
+
+  it("order native versions as the unparsed algorithm did", () => {
+    fc.assert(
+      fc.property(pair, ([a, b]) => {
+        expect(Math.sign(compareNative(a, b))).toBe(Math.sign(nativeOracle(a, b)))
+        expect(Math.sign(compareVersions("native", a, b))).toBe(Math.sign(nativeOracle(a, b)))
+      }),
+      { numRuns: 5000, seed: 20261126 },
+    )
   })
 })
 
