@@ -2,7 +2,7 @@ import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
-import { REPO, tempDir } from "./helpers.js"
+import { REPO, buildTrove, conary, ok, setupRoot, tempDir } from "./helpers.js"
 
 // bin/conary.js runs dist/conary.cjs from V8's code cache in dist/conary.cache;
 // `conary --help` prints from dist/conary-help.txt. Each test works on a copy of bin/ and dist/ (the other test files run the
@@ -97,5 +97,35 @@ describe("the top-level help", () => {
     fs.writeFileSync(help, "0123456789abcdef\nnot conary's help\n")
     expect(run("--help")).toEqual(printed)
     expect(firstLine(help)).toBe(`${buildOf(bundle)}\n`)
+  })
+})
+
+describe("what short commands load", () => {
+  // Built-in modules that cost milliseconds each to load: a command that does
+  // not hash, spawn, fetch, decompress or scan must not load their modules.
+  it("list and plan --no-refresh on an unchanged root load no hashing, process, network, compression or scan modules; status none but the scan's", () => {
+    const { base, repo, r } = setupRoot()
+    buildTrove(repo, "hello", "1.0-1-1", { "usr/bin/hello": "hi" })
+    ok(["source", "sync", ...r])
+    ok(["desired", "add", "hello", ...r])
+    ok(["apply", ...r])
+    const preload = path.join(base, "builtins.cjs")
+    fs.writeFileSync(
+      preload,
+      'process.on("exit", () => require("node:fs").writeSync(2, "\\nbuiltins: " + process.moduleLoadList.filter((m) => m.startsWith("NativeModule ")).map((m) => m.slice(13)).join(" ") + "\\n"))\n',
+    )
+    const loaded = (...args: string[]) => {
+      const run = conary([...args, ...r], { env: { NODE_OPTIONS: `--require ${preload}` } })
+      expect(run.code, run.stderr).toBe(0)
+      const names = new Set(/\nbuiltins: (.*)\n/.exec(run.stderr)![1]!.split(" "))
+      expect(names.has("fs")).toBe(true)
+      return names
+    }
+    const never = ["child_process", "zlib", "http", "https", "tls"]
+    const list = loaded("list")
+    expect([...never, "crypto", "worker_threads"].filter((m) => list.has(m))).toEqual([])
+    const plan = loaded("plan", "--no-refresh")
+    expect([...never, "crypto", "worker_threads"].filter((m) => plan.has(m))).toEqual([])
+    expect(never.filter((m) => loaded("status").has(m))).toEqual([])
   })
 })

@@ -1,6 +1,6 @@
-import { randomUUID } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { nodeCrypto } from "../builtin.js"
 import { DatabaseError, RootError } from "../errors.js"
 import type { Db } from "./connection.js"
 
@@ -58,7 +58,7 @@ export const checkRootIdentity = (db: Db, dbPath: string, root: string, access: 
     throw new DatabaseError({ path: dbPath, reason: `does not manage ${root} (its root id ${onDisk} is another database's)` })
   }
   if (!access.write) return
-  const id = randomUUID()
+  const id = nodeCrypto().randomUUID()
   // The file is written inside the transaction: if it cannot be, neither is claimed.
   db.transaction(() => {
     db.prepare("INSERT INTO settings (key, value) VALUES ('root_id', ?)").run(id)

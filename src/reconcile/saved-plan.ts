@@ -1,4 +1,3 @@
-import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
@@ -10,6 +9,7 @@ import { formatFlavor } from "../desired/flavor.js"
 import { StalePlanError } from "../errors.js"
 import { JSON_INPUT_LIMIT, parseJson, readInputFile, writeOutputFile } from "../files.js"
 import { planFromDb } from "./load.js"
+import { sha256Of } from "../sha256.js"
 import { type FileOp, Plan } from "../model/plan-schema.js"
 
 // A saved plan carries what it was made against (Terraform's state serial):
@@ -30,7 +30,7 @@ const SavedPlan = Schema.Struct({
 })
 type SavedPlan = typeof SavedPlan.Type
 
-const digest = (value: unknown) => createHash("sha256").update(JSON.stringify(value)).digest("hex")
+const digest = (value: unknown) => sha256Of(JSON.stringify(value))
 
 /** The desired rows, system flavor and provides: everything the operator says. */
 const desiredDigest = (db: Db) =>

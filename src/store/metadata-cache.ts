@@ -1,5 +1,5 @@
-import { createHash } from "node:crypto"
 import * as fs from "node:fs"
+import { sha256Of } from "../sha256.js"
 import type { ContentStore } from "./store.js"
 
 // Repository metadata objects (parts, manifests) through a store shared by
@@ -20,7 +20,7 @@ export const cachedObject = (sha256: string, size: number): Buffer | undefined =
   if (!shared) return undefined
   try {
     const bytes = fs.readFileSync(shared.pathOf(sha256))
-    if (bytes.length === size && createHash("sha256").update(bytes).digest("hex") === sha256) return bytes
+    if (bytes.length === size && sha256Of(bytes) === sha256) return bytes
   } catch {
     // not there (or collected meanwhile): fetched instead
   }

@@ -1,7 +1,6 @@
-import { execFileSync } from "node:child_process"
-import { createHash, randomBytes } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { childProcess, nodeCrypto } from "../builtin.js"
 import { fileLock } from "../db/lock.js"
 import { IoError, StoreError } from "../errors.js"
 import { sha256Of } from "../sha256.js"
@@ -15,7 +14,8 @@ export const STORE_MODE = 0o644
 
 // Temp names in a store shared by several roots' processes: the pid alone may
 // repeat (pid namespaces of containers sharing one store).
-const UNIQUE = `${process.pid}-${randomBytes(6).toString("hex")}`
+let unique: string | undefined
+const uniqueName = () => (unique ??= `${process.pid}-${nodeCrypto().randomBytes(6).toString("hex")}`)
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
@@ -78,7 +78,7 @@ export class ContentStore {
 
   private tempFile(): string {
     this.mkdir(this.tmp)
-    return path.join(this.tmp, `${UNIQUE}-${this.seq++}`)
+    return path.join(this.tmp, `${uniqueName()}-${this.seq++}`)
   }
 
   /**
@@ -136,7 +136,7 @@ export class ContentStore {
   /** Streams content into the store, hashing as it goes; refuses a mismatch. */
   async putStream(stream: AsyncIterable<unknown>, sha256: string): Promise<void> {
     const temp = this.tempFile()
-    const hash = createHash("sha256")
+    const hash = nodeCrypto().createHash("sha256")
     const fd = fs.openSync(temp, "w", STORE_MODE)
     try {
       for await (const chunk of stream) {
@@ -233,7 +233,7 @@ export class ContentStore {
   sync(): void {
     if (!fs.existsSync(this.dir)) return
     try {
-      execFileSync("sync", ["-f", this.dir], { stdio: ["ignore", "ignore", "pipe"] })
+      childProcess().execFileSync("sync", ["-f", this.dir], { stdio: ["ignore", "ignore", "pipe"] })
     } catch (e) {
       const why = (e as { stderr?: Buffer }).stderr?.toString().trim().split("\n")[0]
       throw new IoError({ path: this.dir, reason: `cannot sync the content store to disk (${why || (e as Error).message})` })
@@ -271,7 +271,7 @@ const WRITER_MEMORY = 1 << 20
 
 /** sha256 of a file, streamed. */
 export const sha256OfFile = async (file: string): Promise<string> => {
-  const hash = createHash("sha256")
+  const hash = nodeCrypto().createHash("sha256")
   for await (const chunk of fs.createReadStream(file)) hash.update(chunk as Buffer)
   return hash.digest("hex")
 }

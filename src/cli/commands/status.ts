@@ -1,7 +1,6 @@
 import { printable } from "../../errors.js"
 import { differenceLine } from "../../reconcile/group-state.js"
 import { rootStatus } from "../../reconcile/status.js"
-import { installedState } from "../../changeset/state.js"
 import { defaultStoreDir, sameStore } from "../../store/location.js"
 import { attempt, withConary } from "../context.js"
 import { EXIT_CHANGES, EXIT_OK } from "../exit.js"
@@ -16,7 +15,8 @@ export const status = (args: Parsed<typeof statusConfig>) =>
     attempt(async () => {
       const shared = !sameStore(c.store.dir, defaultStoreDir(c.dbPath))
       const s = { ...(await rootStatus(c.db, c.root, c.dbPath)), store: { path: c.store.dir, shared } }
-      const state = args.installed ? installedState(c.db) : undefined
+      // The installed state document (and the schemas and readers it imports) loads only for --installed.
+      const state = args.installed ? (await import("../../changeset/state.js")).installedState(c.db) : undefined
       if (args.json) printJson(state ? { ...s, state } : s)
       else {
         println(`root ${s.root}: generation ${s.generation}${s.lastApply ? `, last applied ${s.lastApply}` : ", never applied"}`)
