@@ -268,11 +268,7 @@ export const resolve = (input: ResolveInput): Resolution => {
     if (!list) installedByName.set(trove.name, (list = []))
     list.push(trove)
   }
-  /**
-   * Conary's flavor affinity: a trove keeps the flavor it is installed with
-   * while that flavor has a version at least as new, even if another flavor
-   * scores higher now; other flavors of that name are then left out.
-   */
+  /** Whether a candidate has the flavor its name is installed with, at a version at least as new. */
   const keeps = (c: Candidate) => {
     const installed = installedByName.get(c.trove.name) ?? []
     for (let k = 0; k < installed.length; k++) {
@@ -281,6 +277,11 @@ export const resolve = (input: ResolveInput): Resolution => {
     }
     return false
   }
+  /**
+   * Conary's flavor affinity: a trove keeps the flavor it is installed with
+   * while that flavor has a version at least as new, even if another flavor
+   * scores higher now; other flavors of that name are then left out.
+   */
   const keepInstalledFlavor = <C extends Candidate>(candidates: C[]): C[] => {
     let kept: Set<string> | undefined
     for (let k = 0; k < candidates.length; k++) if (keeps(candidates[k]!)) (kept ??= new Set()).add(candidates[k]!.trove.name)
