@@ -160,22 +160,22 @@ const TROVE_COLUMNS = "t.id, t.name, t.version, t.scheme, t.flavor, t.components
 /** Shared by every trove without dependencies (most of a large catalog has none of some kinds). */
 const NO_DEPS: Readonly<Record<DepKind, ReadonlyArray<string>>> = { requires: [], provides: [], conflicts: [], breaks: [], replaces: [], optional: [] }
 
-// Rows are read by index, not destructured: this runs once per command over
-// every trove, in V8's interpreter, where destructuring steps an iterator.
-const loadMetas = (db: Db, rows: ReadonlyArray<TroveRow>): TroveMeta[] => {
+/**
+ * The troves whose ids `idQuery` (an SQL query, with its parameters) selects, with
+ * their dependencies: two queries, each reading only those troves' rows. Rows
+ * are read by index, not destructured: this runs once per command over every
+ * trove, in V8's interpreter, where destructuring steps an iterator.
+ */
+const loadMetas = (db: Db, idQuery: string, ...params: unknown[]): TroveMeta[] => {
+  const rows = db.prepare(`SELECT ${TROVE_COLUMNS} FROM troves t WHERE t.id IN (${idQuery}) ORDER BY t.id`).raw().all(...params) as TroveRow[]
   const deps = new Map<number, Record<DepKind, string[]>>()
-  const wanted = new Set<number>()
-  for (let i = 0; i < rows.length; i++) wanted.add(rows[i]![0])
-  // One pass over the dependency table beats a query per trove.
-  const all = db.prepare("SELECT trove_id, kind, value FROM trove_deps ORDER BY trove_id, kind, seq").raw().all() as Array<
+  const depRows = db.prepare(`SELECT trove_id, kind, value FROM trove_deps WHERE trove_id IN (${idQuery}) ORDER BY trove_id, kind, seq`).raw().all(...params) as Array<
     [number, DepKind, string]
   >
-  for (let i = 0; i < all.length; i++) {
-    const row = all[i]!
-    const id = row[0]
-    if (!wanted.has(id)) continue
-    let d = deps.get(id)
-    if (d === undefined) deps.set(id, (d = { requires: [], provides: [], conflicts: [], breaks: [], replaces: [], optional: [] }))
+  for (let i = 0; i < depRows.length; i++) {
+    const row = depRows[i]!
+    let d = deps.get(row[0])
+    if (d === undefined) deps.set(row[0], (d = { requires: [], provides: [], conflicts: [], breaks: [], replaces: [], optional: [] }))
     d[row[1]].push(row[2])
   }
   // Troves share a few component lists: each text is parsed once.
@@ -210,25 +210,10 @@ const loadMetas = (db: Db, rows: ReadonlyArray<TroveRow>): TroveMeta[] => {
 }
 
 /** Troves some source offers. */
-export const availableTroves = (db: Db): TroveMeta[] =>
-  loadMetas(
-    db,
-    db
-      .prepare(`SELECT ${TROVE_COLUMNS} FROM troves t WHERE t.id IN (SELECT trove_id FROM available) ORDER BY t.id`)
-      .raw()
-      .all() as TroveRow[],
-  )
+export const availableTroves = (db: Db): TroveMeta[] => loadMetas(db, "SELECT trove_id FROM available")
 
 export const trovesById = (db: Db, ids: ReadonlyArray<number>): TroveMeta[] =>
-  ids.length === 0
-    ? []
-    : loadMetas(
-        db,
-        db
-          .prepare(`SELECT ${TROVE_COLUMNS} FROM troves t WHERE t.id IN (SELECT value FROM json_each(?)) ORDER BY t.id`)
-          .raw()
-          .all(JSON.stringify(ids)) as TroveRow[],
-      )
+  ids.length === 0 ? [] : loadMetas(db, "SELECT value FROM json_each(?)", JSON.stringify(ids))
 
 export const troveScripts = (db: Db, id: number): Record<string, string> => {
   const row = db.prepare("SELECT scripts FROM troves WHERE id = ?").get(id) as { scripts: string | null } | undefined
