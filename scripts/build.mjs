@@ -66,3 +66,18 @@ try {
 } finally {
   rmSync(root, { recursive: true, force: true })
 }
+// The worker that reads package archives for `source sync` (src/source/read-archives.ts): a file of its
+// own (an ES module, for new Worker), so the CLI bundle and its code cache stay as they are.
+await build({
+  entryPoints: { "read-worker": "src/source/read-worker.ts" },
+  outdir: "dist",
+  outExtension: { ".js": ".mjs" },
+  bundle: true,
+  platform: "node",
+  target: "node20",
+  format: "esm",
+  external: ["better-sqlite3", "lzma-native", "seek-bzip", "zstd-napi"],
+  banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
+  legalComments: "none",
+  logLevel: "warning",
+})

@@ -1,5 +1,6 @@
 import { createRequire } from "node:module"
 import { Duplex, Transform, type TransformCallback } from "node:stream"
+import { isMainThread } from "node:worker_threads"
 import * as zlib from "node:zlib"
 import { Decompress as ZstdDecompress } from "fzstd"
 import type Lzma from "lzma-native"
@@ -274,7 +275,9 @@ export const decompressor = (compression: Compression): Duplex => {
     // liblzma's auto decoder reads both .xz and the older .lzma (LZMA_alone).
     case "xz":
     case "lzma":
-      return sliced(4096, lzma().createDecompressor() as unknown as Transform)
+      // In a worker (sync's archive readers) liblzma runs on the worker's own
+      // thread: a hand-off per slice to another thread costs more than it saves.
+      return sliced(4096, lzma().createDecompressor({ synchronous: !isMainThread }) as unknown as Transform)
     case "bzip2":
       return bunzip2()
     case "zstd":

@@ -1,13 +1,13 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { forEachBounded } from "../batch.js"
 import type { Db } from "../db/connection.js"
 import { type SourceRow, knownArchives, locationsOf } from "../db/sources.js"
 import { type NewTrove, upsertTrove } from "../db/troves.js"
-import { ArchiveError, SourceError, describeIo } from "../errors.js"
+import { type ArchiveError, SourceError } from "../errors.js"
 import type { Report } from "../model/report.js"
 import type { ContentStore } from "../store/store.js"
-import { isTroveArchive, readTroveArchive } from "./formats.js"
+import { isTroveArchive } from "./formats.js"
+import { ReadersFailed, archiveErrorOf, readArchives } from "./read-archives.js"
 import { type RepoSyncOptions, syncRepoV2 } from "./repo-client.js"
 
 export interface SyncResult {
@@ -23,15 +23,6 @@ export interface SyncResult {
   readonly from?: string
   readonly unchanged?: boolean
   readonly skipped?: ReadonlyArray<string>
-}
-
-const SYNC_CONCURRENCY = 4
-
-/** A failure to read one archive, as an ArchiveError; anything else (a bug) is rethrown. */
-const asArchiveError = (archive: string, e: unknown): ArchiveError => {
-  if (e instanceof ArchiveError) return e
-  if ((e as NodeJS.ErrnoException).code !== undefined) return new ArchiveError({ archive, reason: describeIo(e) })
-  throw e
 }
 
 /**
@@ -61,22 +52,37 @@ export const syncSource = async (
   type Fresh = { archive: string; trove: NewTrove; sha256: string; size: number; mtime: number }
   // By the archive's place in `names`, so the index is written in the same order however reads interleave.
   const read: Array<{ fresh?: Fresh; bad?: ArchiveError; present: boolean }> = new Array(names.length)
+  const stale: Array<{ i: number; archive: string; size: number; mtime: number }> = []
   report.start(`sync ${source.name}`, names.length)
-  // A few archives at a time: decompressors (liblzma, zlib) run on other threads while this one hashes.
-  await forEachBounded(names, SYNC_CONCURRENCY, async (name, i) => {
+  names.forEach((name, i) => {
     const archive = path.join(source.location, name)
     try {
       const st = fs.statSync(archive)
       const k = known.get(archive)
-      if (!k || k.size !== st.size || k.mtime !== Math.trunc(st.mtimeMs)) {
-        const { trove, archiveSha256 } = await readTroveArchive(archive, store)
-        read[i] = { fresh: { archive, trove, sha256: archiveSha256, size: st.size, mtime: Math.trunc(st.mtimeMs) }, present: true }
-      } else read[i] = { present: true }
+      const mtime = Math.trunc(st.mtimeMs)
+      if (!k || k.size !== st.size || k.mtime !== mtime) stale.push({ i, archive, size: st.size, mtime })
+      else {
+        read[i] = { present: true }
+        report.tick()
+      }
     } catch (e) {
-      read[i] = { bad: asArchiveError(archive, e), present: false }
+      const bad = archiveErrorOf(archive, e)
+      if (!bad) throw e
+      read[i] = { bad, present: false }
+      report.tick()
     }
-    report.tick()
   })
+  // The new and changed ones are read on every core (see read-archives.ts).
+  try {
+    await readArchives(stale, store, (j, r) => {
+      const { i, archive, size, mtime } = stale[j]!
+      read[i] = "bad" in r ? { bad: r.bad, present: false } : { fresh: { archive, trove: r.trove, sha256: r.archiveSha256, size, mtime }, present: true }
+      report.tick()
+    })
+  } catch (e) {
+    if (e instanceof ReadersFailed) throw new SourceError({ source: source.name, reason: e.message })
+    throw e
+  }
   report.done()
   const fresh = read.flatMap((r) => (r.fresh ? [r.fresh] : []))
   const bad = read.flatMap((r) => (r.bad ? [r.bad] : []))
