@@ -44,8 +44,12 @@ export const readOne = async (archive: string, store: ContentStore | undefined):
   }
 }
 
-/** Archives each worker holds at once: while one waits on a read, the other is decoded. */
-const PER_WORKER = 2
+/**
+ * Archives (in bytes, all together) below which reading them here is done
+ * sooner than workers start: each costs about 0.1 s of CPU to load its
+ * bundle, as much as decoding a MiB of xz.
+ */
+const WORTH_WORKERS = 2 * 1024 * 1024
 
 /** The workers stopped short of reading every archive (a crash, or a failure that is not an archive's). */
 export class ReadersFailed extends Error {}
@@ -68,7 +72,8 @@ const workerModule = (): URL => {
  * result as it comes (in any order). With `store`, the contents decompressed
  * go into it (see PackageFormat.read); the caller makes them durable.
  * Largest archives go first, so no core is left with a big one at the end.
- * One archive alone is read on this thread, sooner than a worker starts.
+ * One archive, or a few small ones, are read on this thread: sooner than
+ * workers start.
  */
 export const readArchives = async (
   archives: ReadonlyArray<{ readonly archive: string; readonly size: number }>,
@@ -80,10 +85,13 @@ export const readArchives = async (
     if ("failed" in reply) throw new ReadersFailed(`reading ${archives[seq]!.archive}: ${reply.failed}`)
     onRead(seq, "bad" in reply ? { bad: new ArchiveError({ archive: archives[seq]!.archive, reason: reply.bad }) } : reply)
   }
-  if (archives.length === 1) return answer(0, await readOne(archives[0]!.archive, store))
+  if (archives.length === 1 || archives.reduce((n, a) => n + a.size, 0) < WORTH_WORKERS) {
+    for (const [i, { archive }] of archives.entries()) answer(i, await readOne(archive, store))
+    return
+  }
   const order = archives.map((_, i) => i).sort((a, b) => archives[b]!.size - archives[a]!.size || a - b)
   const url = workerModule()
-  const workers = Math.max(1, Math.min(availableParallelism(), Math.ceil(archives.length / PER_WORKER)))
+  const workers = Math.max(1, Math.min(availableParallelism(), archives.length))
   const pool = Array.from({ length: workers }, () => new Worker(url, { workerData: { store: store?.dir } }))
   let next = 0
   let left = archives.length
@@ -114,7 +122,9 @@ export const readArchives = async (
         })
         worker.on("error", (e) => stop(`a worker reading archives failed: ${e.message}`))
         worker.on("exit", (code) => stop(`a worker reading archives stopped (exit code ${code})`))
-        for (let i = 0; i < PER_WORKER; i++) send(worker)
+        // One archive at a time each: decoding keeps a worker's core busy, and
+        // memory stays one archive's (a bomb's, up to its bound) per core.
+        send(worker)
       }
     })
   } finally {
