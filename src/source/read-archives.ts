@@ -55,10 +55,10 @@ const WORTH_WORKERS = 2 * 1024 * 1024
 export class ReadersFailed extends Error {}
 
 /**
- * dist/read-worker.mjs, found from wherever this module runs: the bundle
- * (dist/), one of its chunks (dist/chunks/), or src/ when a test imports it
- * (the test set-up builds the bundle first). The package root is the
- * directory above that holds package.json.
+ * dist/read-worker.mjs, found from wherever this module runs: the CLI bundle
+ * (dist/conary.cjs), or src/source/ when a test imports it (the test set-up
+ * builds the bundle first). The package root is the directory above that
+ * holds package.json.
  */
 const workerModule = (): URL => {
   for (let dir = new URL(".", import.meta.url); ; dir = new URL("..", dir)) {
