@@ -55,7 +55,7 @@ describe("the code cache", () => {
       expect(fs.readFileSync(cache).subarray(0, firstLine(bundle).length).toString("latin1")).toBe(firstLine(bundle))
       expect(fs.readFileSync(cache).length).toBeGreaterThan(bad.length)
     }
-    expect(fs.readdirSync(path.dirname(cache)).sort()).toEqual(["conary-help.txt", "conary.cache", "conary.cjs"])
+    expect(fs.readdirSync(path.dirname(cache)).sort()).toEqual(["conary-help.txt", "conary.cache", "conary.cjs", "read-worker.mjs"])
   })
 
   it("is not taken for another build of the bundle, even one of the same length", () => {
