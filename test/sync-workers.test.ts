@@ -11,8 +11,7 @@ import { REPO, ok, setupRoot } from "./helpers.js"
 // enough to read (src/source/read-archives.ts): what the workers read is
 // indexed in the archives' name order whichever finishes first, each bad
 // archive is named on its own line, a bomb stays within its bound inside a
-// worker (liblzma runs synchronously there), and the contents the workers
-// stored are what apply installs.
+// worker, and the contents the workers stored are what apply installs.
 
 describe("source sync in workers", () => {
   it("indexes in name order, names each bad archive, bounds a bomb, and stores what apply installs", async () => {

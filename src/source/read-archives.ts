@@ -45,8 +45,8 @@ export const readOne = async (archive: string, store: ContentStore | undefined):
 }
 
 /**
- * Archives (in bytes, all together) below which reading them here is done
- * sooner than workers start: each costs about 0.1 s of CPU to load its
+ * Archives (in bytes, all together) below which reading them here alone is
+ * done sooner than a worker starts: each costs about 0.1 s of CPU to load its
  * bundle, as much as decoding a MiB of xz.
  */
 const WORTH_WORKERS = 2 * 1024 * 1024
@@ -68,65 +68,63 @@ const workerModule = (): URL => {
 }
 
 /**
- * Reads `archives` (with their sizes) in workers, calling `onRead` with each one's index and
- * result as it comes (in any order). With `store`, the contents decompressed
- * go into it (see PackageFormat.read); the caller makes them durable.
- * Largest archives go first, so no core is left with a big one at the end.
- * One archive, or a few small ones, are read on this thread: sooner than
- * workers start.
+ * Reads `archives` (with their sizes) on every core: on this thread and in a
+ * worker per other core, calling `onRead` with each one's index and result as
+ * it comes (in any order). With `store`, the contents decompressed go into it
+ * (see PackageFormat.read); the caller makes them durable. Largest archives
+ * go first, so no core is left with a big one at the end. One archive, or a
+ * few small ones, are read on this thread alone: sooner than a worker starts.
  */
 export const readArchives = async (
   archives: ReadonlyArray<{ readonly archive: string; readonly size: number }>,
   store: ContentStore | undefined,
   onRead: (index: number, result: ReadResult) => void,
 ): Promise<void> => {
-  if (archives.length === 0) return
   const answer = (seq: number, reply: ReadReply) => {
     if ("failed" in reply) throw new ReadersFailed(`reading ${archives[seq]!.archive}: ${reply.failed}`)
     onRead(seq, "bad" in reply ? { bad: new ArchiveError({ archive: archives[seq]!.archive, reason: reply.bad }) } : reply)
   }
-  if (archives.length === 1 || archives.reduce((n, a) => n + a.size, 0) < WORTH_WORKERS) {
-    for (const [i, { archive }] of archives.entries()) answer(i, await readOne(archive, store))
-    return
-  }
   const order = archives.map((_, i) => i).sort((a, b) => archives[b]!.size - archives[a]!.size || a - b)
-  const url = workerModule()
-  const workers = Math.max(1, Math.min(availableParallelism(), archives.length))
-  const pool = Array.from({ length: workers }, () => new Worker(url, { workerData: { store: store?.dir } }))
   let next = 0
-  let left = archives.length
-  try {
-    await new Promise<void>((resolve, reject) => {
-      let stopped = false
-      const stop = (why: string) => {
-        if (stopped) return
-        stopped = true
-        reject(new ReadersFailed(why))
-      }
-      const send = (worker: Worker) => {
-        if (next === order.length) return
-        const seq = order[next++]!
+  let stopped = false
+  // One archive at a time on each thread: decoding keeps a core busy, and
+  // memory stays one archive's (a bomb's, up to its bound) per core.
+  const take = () => (stopped || next === order.length ? undefined : order[next++])
+  const here = async () => {
+    for (let seq = take(); seq !== undefined; seq = take()) answer(seq, await readOne(archives[seq]!.archive, store))
+  }
+  const small = archives.length < 2 || archives.reduce((n, a) => n + a.size, 0) < WORTH_WORKERS
+  const url = small ? undefined : workerModule()
+  const pool = Array.from({ length: url ? Math.min(availableParallelism(), archives.length) - 1 : 0 }, () => new Worker(url!, { workerData: { store: store?.dir } }))
+  const inWorker = (worker: Worker) =>
+    new Promise<void>((resolve, reject) => {
+      const send = () => {
+        const seq = take()
+        if (seq === undefined) return resolve()
         worker.postMessage({ seq, archive: archives[seq]!.archive } satisfies ReadRequest)
       }
-      for (const worker of pool) {
-        worker.on("message", (reply: ReadReply & { seq: number }) => {
-          if (stopped) return
-          try {
-            answer(reply.seq, reply)
-          } catch (e) {
-            stopped = true
-            return reject(e)
-          }
-          if (--left === 0) resolve()
-          else send(worker)
-        })
-        worker.on("error", (e) => stop(`a worker reading archives failed: ${e.message}`))
-        worker.on("exit", (code) => stop(`a worker reading archives stopped (exit code ${code})`))
-        // One archive at a time each: decoding keeps a worker's core busy, and
-        // memory stays one archive's (a bomb's, up to its bound) per core.
-        send(worker)
-      }
+      worker.on("message", (reply: ReadReply & { seq: number }) => {
+        try {
+          answer(reply.seq, reply)
+        } catch (e) {
+          return reject(e)
+        }
+        send()
+      })
+      worker.on("error", (e) => reject(new ReadersFailed(`a worker reading archives failed: ${e.message}`)))
+      worker.on("exit", (code) => reject(new ReadersFailed(`a worker reading archives stopped (exit code ${code})`)))
+      send()
     })
+  try {
+    // Each thread stops taking archives once one fails; the first failure is thrown when all have stopped.
+    const lanes = [here(), ...pool.map(inWorker)].map((lane) =>
+      lane.catch((e: unknown) => {
+        stopped = true
+        throw e
+      }),
+    )
+    const failed = (await Promise.allSettled(lanes)).find((r) => r.status === "rejected")
+    if (failed) throw failed.reason
   } finally {
     await Promise.all(pool.map((w) => w.terminate()))
   }
