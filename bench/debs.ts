@@ -61,8 +61,8 @@ try {
   if (process.env.BENCH_DEBS) provided.push("libc6", "libncursesw6", "libtinfo6")
   const names = debs.map((d) => field(d, "Package"))
   // Every command from an empty root to the installed packages, as dpkg --unpack's one.
-  let sync = { seconds: 0 }
-  let apply = { seconds: 0 }
+  let sync = { seconds: 0, cpu: 0 }
+  let apply = { seconds: 0, cpu: 0 }
   const whole = time(() => {
     conary("init")
     conary("source", "add", "debian", repo)
@@ -77,15 +77,22 @@ try {
   const conaryVerify = time(() => spawnSync(process.execPath, [bin, "verify", "--full", "--root", r3], { encoding: "utf8" }))
 
   const mib = installedKiB / 1024
-  const row = (label: string, s: number, floor: number) =>
-    console.log(`${label.padEnd(40)} ${s.toFixed(2).padStart(7)} s  ${(mib / s).toFixed(1).padStart(6)} MiB/s  ${(s / floor).toFixed(2)}x dpkg-deb -x`)
-  row("dpkg --unpack (scratch database)", dpkg.seconds, extract.seconds)
-  row("dpkg-deb -x, each package", extract.seconds, extract.seconds)
-  row("conary source sync (read and hash all)", sync.seconds, extract.seconds)
-  row("conary apply (fetch, stage, commit)", apply.seconds, extract.seconds)
-  row("conary sync + apply", sync.seconds + apply.seconds, extract.seconds)
-  row("conary init ... apply (six commands)", whole.seconds, extract.seconds)
-  console.log(`conary init ... apply / dpkg --unpack: ${(whole.seconds / dpkg.seconds).toFixed(2)}x; apply / dpkg-deb -x: ${(apply.seconds / extract.seconds).toFixed(2)}x`)
+  // CPU: user + system time of the processes (all their threads), steadier than wall time on a shared machine.
+  const row = (label: string, t: { seconds: number; cpu: number }) =>
+    console.log(
+      `${label.padEnd(40)} ${t.seconds.toFixed(2).padStart(7)} s  ${(mib / t.seconds).toFixed(1).padStart(6)} MiB/s  ${(t.seconds / extract.seconds).toFixed(2)}x dpkg-deb -x` +
+        `  CPU ${t.cpu.toFixed(2).padStart(6)} s`,
+    )
+  row("dpkg --unpack (scratch database)", dpkg)
+  row("dpkg-deb -x, each package", extract)
+  row("conary source sync (read and hash all)", sync)
+  row("conary apply (fetch, stage, commit)", apply)
+  row("conary sync + apply", { seconds: sync.seconds + apply.seconds, cpu: sync.cpu + apply.cpu })
+  row("conary init ... apply (six commands)", whole)
+  console.log(
+    `conary init ... apply / dpkg --unpack: ${(whole.seconds / dpkg.seconds).toFixed(2)}x (CPU ${(whole.cpu / dpkg.cpu).toFixed(2)}x);` +
+      ` apply / dpkg-deb -x: ${(apply.seconds / extract.seconds).toFixed(2)}x`,
+  )
   console.log(`dpkg --verify                            ${dpkgVerify.seconds.toFixed(2).padStart(7)} s  (exit ${dpkgVerify.value.status}, md5 of every file)`)
   console.log(`conary verify --full                     ${conaryVerify.seconds.toFixed(2).padStart(7)} s  (exit ${conaryVerify.value.status}, sha256 of every file)`)
 } finally {
