@@ -6,10 +6,11 @@ import { ArchiveError, describeIo } from "../errors.js"
 import type { ContentStore } from "../store/store.js"
 import { readTroveArchive } from "./formats.js"
 
-// Reads package archives (src/source/formats.ts readTroveArchive) on worker
-// threads, one per core: decompression, parsing, hashing and store writes of
-// one archive happen on one thread, and the cores share the archives. The
-// workers run dist/read-worker.mjs, a bundle of their own (scripts/build.mjs).
+// Reads package archives (src/source/formats.ts readTroveArchive) on every
+// core, this thread and a worker per other core: decompression, parsing,
+// hashing and store writes of one archive happen on one thread, and the
+// threads share the archives. The workers run dist/read-worker.mjs, a bundle
+// of their own (scripts/build.mjs).
 
 export interface ReadRequest {
   readonly seq: number
@@ -32,7 +33,7 @@ export const archiveErrorOf = (archive: string, e: unknown): ArchiveError | unde
   return undefined
 }
 
-/** Reads one archive (in a worker, or here when there is only one). */
+/** Reads one archive (in a worker, or here). */
 export const readOne = async (archive: string, store: ContentStore | undefined): Promise<ReadReply> => {
   try {
     const { trove, archiveSha256 } = await readTroveArchive(archive, store)
