@@ -240,37 +240,67 @@ const bunzip2 = (): Duplex =>
   })
 
 /**
- * liblzma on this thread, a chunk per call (fed in slices: see sliced).
- * lzma-native's own stream sends each call to the thread pool and each output
- * through setImmediate, which costs more than the decoding: 2.9 s of CPU for
- * the data.tar.xz of bench/debs.ts's 45 debs, against 1.7 s here (xz -d: 1.5 s).
- * Sync's archive workers decode on every core instead. Streams back to back
+ * liblzma on this thread, fed `slice` bytes per call and no more while the
+ * reader lags (push returns false): one call's output, all made at once, is
+ * what a slice makes, so a bomb's step stays small. lzma-native's own stream
+ * sends each call to the thread pool and each output through setImmediate,
+ * a cost per call larger than the decoding of a slice. Streams back to back
  * decode as one (CONCATENATED), as `xz -d` reads them.
  */
 class LzmaOnThisThread extends Transform {
   private readonly native: LzmaNative
   private error: Error | undefined
-  constructor() {
+  private accepted = true
+  /** the input being decoded, and its writer's callback */
+  private pending: { readonly chunk: Buffer; at: number; readonly done: TransformCallback } | undefined
+  /** inside a call of the addon, which holds a lock a nested call would wait for forever */
+  private coding = false
+
+  constructor(private readonly slice: number) {
     super()
     this.native = new (lzma().Stream)()
     this.native.autoDecoder_(null, lzma().CONCATENATED)
     this.native.bufferHandler = (out, _, error) => {
       if (error) this.error ??= error
-      else if (out) this.push(out)
+      else if (out && !this.push(out)) this.accepted = false
     }
   }
-  private code(input: Buffer | null) {
-    this.native.code(input, false)
+
+  /** Decodes (null: the end); whether the reader took all it made without asking to wait. */
+  private code(input: Buffer | null): boolean {
+    this.accepted = true
+    this.coding = true
+    try {
+      this.native.code(input, false)
+    } finally {
+      this.coding = false
+    }
     if (this.error) throw this.error
+    return this.accepted
   }
-  override _transform(chunk: Buffer, _: BufferEncoding, done: TransformCallback) {
+
+  /** Decodes the pending input a slice at a time until it is done or the reader asks to wait. */
+  private step() {
+    const p = this.pending
+    if (p === undefined || this.coding) return
     try {
       // (lzma-native takes an empty input for the end)
-      if (chunk.length > 0) this.code(chunk)
-      done()
+      while (p.at < p.chunk.length) if (!this.code(p.chunk.subarray(p.at, (p.at += this.slice)))) return
     } catch (e) {
-      done(e as Error)
+      this.pending = undefined
+      return p.done(e as Error)
     }
+    this.pending = undefined
+    p.done()
+  }
+
+  override _transform(chunk: Buffer, _: BufferEncoding, done: TransformCallback) {
+    this.pending = { chunk, at: 0, done }
+    this.step()
+  }
+  override _read(size: number) {
+    this.step()
+    super._read(size)
   }
   override _flush(done: TransformCallback) {
     try {
@@ -300,22 +330,6 @@ class Bound extends Transform {
 /** A decompressor fed by a cutter of its input. */
 const fedBy = (cutter: Transform, decompressor: Transform): Duplex => Duplex.from({ writable: cutter, readable: cutter.pipe(decompressor) })
 
-/**
- * Feeds a decompressor in small slices: zstd and liblzma turn each input
- * chunk into all of its output at once (a 64 KiB chunk of a bomb is
- * gigabytes), so the slice bounds what one step can produce.
- */
-const sliced = (size: number, decompressor: Transform): Duplex =>
-  fedBy(
-    new Transform({
-      transform(chunk: Buffer, _, done) {
-        for (let i = 0; i < chunk.length; i += size) this.push(chunk.subarray(i, i + size))
-        done()
-      },
-    }),
-    decompressor,
-  )
-
 export type Compression = "none" | "gzip" | "xz" | "lzma" | "bzip2" | "zstd"
 
 /** A decompressor for a compression by name (the formats name them differently: see below). */
@@ -330,7 +344,7 @@ export const decompressor = (compression: Compression): Duplex => {
     // 2 KiB of a bomb of zeros makes about 14 MiB, all at once.
     case "xz":
     case "lzma":
-      return sliced(2048, new LzmaOnThisThread())
+      return new LzmaOnThisThread(2048)
     case "bzip2":
       return bunzip2()
     case "zstd":
