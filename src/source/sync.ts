@@ -73,6 +73,7 @@ export const syncSource = async (
     }
   })
   // The new and changed ones are read on every core (see read-archives.ts).
+  const stopWriteBehind = stale.length > 0 ? store?.writeBehind() : undefined
   try {
     await readArchives(stale, store, (j, r) => {
       const { i, archive, size, mtime } = stale[j]!
@@ -82,6 +83,8 @@ export const syncSource = async (
   } catch (e) {
     if (e instanceof ReadersFailed) throw new SourceError({ source: source.name, reason: e.message })
     throw e
+  } finally {
+    stopWriteBehind?.()
   }
   report.done()
   const fresh = read.flatMap((r) => (r.fresh ? [r.fresh] : []))
