@@ -15,7 +15,7 @@ import { type RepoRef, basesOf, fetchObjects } from "../source/remote.js"
 import { type TroveFile, filesForComponents, onDisk } from "../model/trove.js"
 import { copyOutVerified } from "../store/copy-out.js"
 import { type DeltaReport, fetchByDeltas } from "./fetch-deltas.js"
-import type { ContentStore } from "../store/store.js"
+import { type ContentStore, writeBehind } from "../store/store.js"
 import { diskLayout } from "./layout.js"
 import { reservedPaths } from "./load.js"
 import type { Displaced, FileOp, Plan } from "../model/plan-schema.js"
@@ -854,7 +854,13 @@ export const applyPlan = async (ctx: ApplyContext, plan: Plan, command: string, 
   beginJournal(ctx.db, { command, plan, desired, startedAt: ctx.now(), pid: process.pid, dirs: created })
   let staged: Awaited<ReturnType<typeof stage>>
   try {
-    staged = await stage(ctx, plan, created)
+    // The staged contents go out to disk while more are staged: the syncfs below finds less to write.
+    const stopWriteBehind = writeBehind(ctx.root)
+    try {
+      staged = await stage(ctx, plan, created)
+    } finally {
+      stopWriteBehind()
+    }
     crashPoint("staged")
     // The store too: what the commit replaces must be kept durably before it goes.
     syncToDisk(ctx.root, ctx.store.dir)

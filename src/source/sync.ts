@@ -5,7 +5,7 @@ import { type SourceRow, knownArchives, locationsOf } from "../db/sources.js"
 import { type NewTrove, upsertTrove } from "../db/troves.js"
 import { type ArchiveError, SourceError } from "../errors.js"
 import type { Report } from "../model/report.js"
-import type { ContentStore } from "../store/store.js"
+import { type ContentStore, writeBehind } from "../store/store.js"
 import { isTroveArchive } from "./formats.js"
 import { ReadersFailed, archiveErrorOf, readArchives } from "./read-archives.js"
 import { type RepoSyncOptions, syncRepoV2 } from "./repo-client.js"
@@ -73,7 +73,7 @@ export const syncSource = async (
     }
   })
   // The new and changed ones are read on every core (see read-archives.ts).
-  const stopWriteBehind = stale.length > 0 ? store?.writeBehind() : undefined
+  const stopWriteBehind = store && stale.length > 0 ? writeBehind(store.dir) : undefined
   try {
     await readArchives(stale, store, (j, r) => {
       const { i, archive, size, mtime } = stale[j]!
