@@ -10,8 +10,58 @@ export const formatBytes = (n: number): string => {
   return u === 0 ? `${n} B` : `${v.toFixed(1)} ${units[u]}`
 }
 
+const isPlain = (v: object): boolean => {
+  const proto = Object.getPrototypeOf(v)
+  return (proto === Object.prototype || proto === null) && typeof (v as { toJSON?: unknown }).toJSON !== "function"
+}
+
+/**
+ * Writes what `JSON.stringify(value, null, 2)` makes, piece by piece: arrays
+ * and plain objects are walked, each leaf is stringified alone. A plan of
+ * 200,000 file operations is never one string.
+ */
+export const writeJson = (value: unknown, write: (text: string) => void, indent = ""): void => {
+  if (value !== null && typeof value === "object" && (Array.isArray(value) || isPlain(value))) {
+    const inner = indent + "  "
+    if (Array.isArray(value)) {
+      if (value.length === 0) return write("[]")
+      write("[\n")
+      for (let i = 0; i < value.length; i++) {
+        write(inner)
+        const v: unknown = value[i]
+        // as JSON.stringify: what has no JSON form is null in an array
+        if (v === undefined || typeof v === "function" || typeof v === "symbol") write("null")
+        else writeJson(v, write, inner)
+        write(i === value.length - 1 ? "\n" : ",\n")
+      }
+      return write(`${indent}]`)
+    }
+    let first = true
+    for (const [k, v] of Object.entries(value)) {
+      if (v === undefined || typeof v === "function" || typeof v === "symbol") continue
+      write(`${first ? "{\n" : ",\n"}${inner}${JSON.stringify(k)}: `)
+      writeJson(v, write, inner)
+      first = false
+    }
+    return write(first ? "{}" : `\n${indent}}`)
+  }
+  const text = JSON.stringify(value, null, 2)
+  // JSON strings hold no raw newline: every newline is the layout's
+  write(indent === "" ? text : text.replaceAll("\n", `\n${indent}`))
+}
+
+/** Prints a JSON document (as JSON.stringify(value, null, 2) lays it out), in chunks. */
 export const printJson = (value: unknown): void => {
-  process.stdout.write(JSON.stringify(value, null, 2) + "\n")
+  let buffered = ""
+  const write = (text: string) => {
+    buffered += text
+    if (buffered.length >= 1 << 16) {
+      process.stdout.write(buffered)
+      buffered = ""
+    }
+  }
+  writeJson(value, write)
+  process.stdout.write(buffered + "\n")
 }
 
 export const println = (line = ""): void => {
