@@ -3,6 +3,7 @@ import * as path from "node:path"
 import { describe, expect, it } from "vitest"
 import { openDatabase } from "../src/db/connection.js"
 import { beginJournal, clearJournal, readJournal } from "../src/db/journal.js"
+import { FileOps } from "../src/model/file-ops.js"
 import type { FileOp, Plan } from "../src/model/plan-schema.js"
 import { referencedObjects } from "../src/store/references.js"
 import { tempDir } from "./helpers.js"
@@ -15,23 +16,25 @@ const sha = (i: number) => createHash("sha256").update(String(i)).digest("hex")
 const planOf = (files: number): Plan => ({
   formatVersion: 1,
   troves: [{ op: "install", name: "big", reason: "explicit", to: { troveId: 1, version: "1-1-1", flavor: "", components: ["runtime"] }, scripts: false }],
-  files: Array.from(
-    { length: files },
-    (_, i): FileOp => ({
-      op: i % 7 === 0 ? "replace" : "add",
-      path: `/usr/share/big/d${i % 50}/f${i}`,
-      kind: "file",
-      troveId: 1,
-      trove: "big=1-1-1",
-      sha256: sha(i),
-      size: i,
-      mode: 0o644,
-      owner: "root",
-      group: "root",
-      target: null,
-      config: false,
-      ...(i === files - 1 ? { note: "the last one", unowned: true } : {}),
-    }),
+  files: FileOps.from(
+    Array.from(
+      { length: files },
+      (_, i): FileOp => ({
+        op: i % 7 === 0 ? "replace" : "add",
+        path: `/usr/share/big/d${i % 50}/f${i}`,
+        kind: "file",
+        troveId: 1,
+        trove: "big=1-1-1",
+        sha256: sha(i),
+        size: i,
+        mode: 0o644,
+        owner: "root",
+        group: "root",
+        target: null,
+        config: false,
+        ...(i === files - 1 ? { note: "the last one", unowned: true } : {}),
+      }),
+    ),
   ),
   target: [{ troveId: 1, name: "big", version: "1-1-1", flavor: "", components: ["runtime"], reason: "explicit" }],
   blocked: [],

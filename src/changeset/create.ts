@@ -19,6 +19,7 @@ import { compressAll, publishable, readPrivateKey } from "../source/repo.js"
 import { type Entry, signEnvelope } from "../source/repo-meta.js"
 import { type Header, type ObjectRef, type TargetRef, preamble } from "./container.js"
 import type { InstalledState } from "./state.js"
+import { FileOps } from "../model/file-ops.js"
 
 // `changeset create`: the plan from a root's installed state (or from
 // nothing) to this host's desired state, with every trove and content that
@@ -139,7 +140,7 @@ export const createChangeset = async (
     target: null,
     config: false,
   }))
-  await fetchContents(ctx, { ...plan, files: fetchOps })
+  await fetchContents(ctx, { ...plan, files: FileOps.from(fetchOps) })
 
   const members = groupMembers(db)
   const metas = new Map(trovesById(db, carried.map((t) => t.troveId)).map((m) => [m.id, m]))

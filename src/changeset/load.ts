@@ -219,7 +219,7 @@ export const recordTroves = (ctx: ApplyContext, loaded: LoadedChangeset): Plan =
   return {
     ...plan,
     troves: plan.troves.map((t) => (t.to ? { ...t, to: { ...t.to, troveId: id(t.to.troveId) } } : t)),
-    files: plan.files.map((f) => ({ ...f, troveId: id(f.troveId) })),
+    files: plan.files.mapOps((f) => ({ ...f, troveId: id(f.troveId) })),
     target: plan.target.map((t) => ({ ...t, troveId: id(t.troveId) })),
   }
 }

@@ -1,3 +1,5 @@
+import { FileOps } from "../model/file-ops.js"
+
 /** 1.2 MiB */
 export const formatBytes = (n: number): string => {
   const units = ["B", "KiB", "MiB", "GiB", "TiB"]
@@ -17,21 +19,23 @@ const isPlain = (v: object): boolean => {
 
 /**
  * Writes what `JSON.stringify(value, null, 2)` makes, piece by piece: arrays
- * and plain objects are walked, each leaf is stringified alone. A plan of
- * 200,000 file operations is never one string.
+ * (and a plan's FileOps, one operation at a time) and plain objects are
+ * walked, each leaf is stringified alone. A plan of 200,000 file operations
+ * is never one string.
  */
-export const writeJson = (value: unknown, write: (text: string) => void, indent = ""): void => {
-  if (value !== null && typeof value === "object" && (Array.isArray(value) || isPlain(value))) {
+export const writeJson = (value: unknown, write: (text: string) => void, indent = "", leaf = false): void => {
+  if (!leaf && value !== null && typeof value === "object" && (Array.isArray(value) || value instanceof FileOps || isPlain(value))) {
     const inner = indent + "  "
-    if (Array.isArray(value)) {
+    if (Array.isArray(value) || value instanceof FileOps) {
       if (value.length === 0) return write("[]")
       write("[\n")
       for (let i = 0; i < value.length; i++) {
         write(inner)
-        const v: unknown = value[i]
+        const v: unknown = Array.isArray(value) ? value[i] : value.at(i)
         // as JSON.stringify: what has no JSON form is null in an array
         if (v === undefined || typeof v === "function" || typeof v === "symbol") write("null")
-        else writeJson(v, write, inner)
+        // a file operation is a leaf: one string, not one per field
+        else writeJson(v, write, inner, value instanceof FileOps)
         write(i === value.length - 1 ? "\n" : ",\n")
       }
       return write(`${indent}]`)
@@ -50,18 +54,33 @@ export const writeJson = (value: unknown, write: (text: string) => void, indent 
   write(indent === "" ? text : text.replaceAll("\n", `\n${indent}`))
 }
 
-/** Prints a JSON document (as JSON.stringify(value, null, 2) lays it out), in chunks. */
+const CHUNK = 1 << 16
+
+/**
+ * Prints a JSON document (as JSON.stringify(value, null, 2) lays it out), in
+ * chunks gathered as bytes: the pieces die young instead of piling up in one
+ * string that lives until the chunk is written.
+ */
 export const printJson = (value: unknown): void => {
-  let buffered = ""
+  let chunk = Buffer.allocUnsafe(CHUNK)
+  let used = 0
+  const flush = () => {
+    if (used === 0) return
+    process.stdout.write(chunk.subarray(0, used))
+    chunk = Buffer.allocUnsafe(CHUNK)
+    used = 0
+  }
   const write = (text: string) => {
-    buffered += text
-    if (buffered.length >= 1 << 16) {
-      process.stdout.write(buffered)
-      buffered = ""
+    // UTF-8 takes at most 3 bytes per UTF-16 unit
+    if (3 * text.length > CHUNK - used) {
+      flush()
+      if (3 * text.length > CHUNK) return void process.stdout.write(text)
     }
+    used += chunk.write(text, used)
   }
   writeJson(value, write)
-  process.stdout.write(buffered + "\n")
+  write("\n")
+  flush()
 }
 
 export const println = (line = ""): void => {

@@ -1,4 +1,5 @@
 import * as Schema from "effect/Schema"
+import { FileOps } from "./file-ops.js"
 
 // The Plan is data: rendered as text or JSON, saved, and applied.
 
@@ -76,6 +77,13 @@ export const FileOp = Schema.Struct({
 })
 export type FileOp = typeof FileOp.Type
 
+/** A plan's file operations: a JSON array outside, columns (FileOps) in memory. */
+export const FileOpList = Schema.transform(Schema.Array(FileOp), Schema.declare((u): u is FileOps => u instanceof FileOps), {
+  strict: true,
+  decode: (ops) => FileOps.from(ops),
+  encode: (ops) => ops.toArray(),
+})
+
 /** A path the plan leaves alone because what is on disk is in the way (a directory where a file belongs, or the reverse). */
 export const Blocked = Schema.Struct({
   path: Schema.String,
@@ -118,7 +126,7 @@ export type PlanSummary = typeof PlanSummary.Type
 export const Plan = Schema.Struct({
   formatVersion: Schema.Literal(PLAN_FORMAT_VERSION),
   troves: Schema.Array(TroveOp),
-  files: Schema.Array(FileOp),
+  files: FileOpList,
   /** the whole trove set after apply */
   target: Schema.Array(TargetTrove),
   /** paths left alone: the rest of the plan goes on without them */

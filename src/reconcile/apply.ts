@@ -19,6 +19,7 @@ import { type ContentStore, writeBehind } from "../store/store.js"
 import { diskLayout } from "./layout.js"
 import { reservedPaths } from "./load.js"
 import type { Displaced, FileOp, Plan } from "../model/plan-schema.js"
+import type { FileOps } from "../model/file-ops.js"
 import { tooLongToStage, unsafePath } from "./plan.js"
 import type { Report } from "../model/report.js"
 import { merge as diff3 } from "node-diff3"
@@ -67,16 +68,18 @@ export const stagePath = (target: string) => path.join(path.dirname(target), `.c
 export const writesContent = (op: FileOp) => op.kind === "file" && (op.op === "add" || op.op === "replace" || op.op === "repair" || op.op === "merge")
 
 /**
- * Contents the plan writes that the store lacks, by trove. Empty when
- * everything is local: then apply (and rollback) work offline.
+ * Operations writing a content the store lacks (their indices in the plan),
+ * by trove. Empty when everything is local: then apply (and rollback) work
+ * offline. Indices, not digests: a digest is made only while its trove is fetched.
  */
-const missingContents = (ctx: Pick<ApplyContext, "store">, plan: Plan): Map<number, Set<string>> => {
-  const wanted = new Map<number, Set<string>>()
-  for (const op of plan.files) {
+const missingContents = (ctx: Pick<ApplyContext, "store">, plan: Plan): Map<number, number[]> => {
+  const wanted = new Map<number, number[]>()
+  for (let i = 0; i < plan.files.length; i++) {
+    const op = plan.files.at(i)
     if (!writesContent(op) || ctx.store.has(op.sha256!)) continue
-    let set = wanted.get(op.troveId)
-    if (!set) wanted.set(op.troveId, (set = new Set()))
-    set.add(op.sha256!)
+    let list = wanted.get(op.troveId)
+    if (!list) wanted.set(op.troveId, (list = []))
+    list.push(i)
   }
   return wanted
 }
@@ -96,7 +99,8 @@ export const fetchContents = async (ctx: ApplyContext, plan: Plan): Promise<Down
   const tried = new Map<string, string[]>()
   const fromArchives = [...wanted].filter(([troveId]) => refs.get(troveId)!.some((r) => r.kind !== "repo"))
   ctx.report.start("fetch", fromArchives.length)
-  await forEachBounded(fromArchives, 4, async ([troveId, shas]) => {
+  await forEachBounded(fromArchives, 4, async ([troveId, ops]) => {
+    const shas = new Set(ops.map((i) => plan.files.at(i).sha256!))
     const archives = refs.get(troveId)!.filter((r) => r.kind !== "repo")
     const onlyChoice = archives.length === 1 && refs.get(troveId)!.length === 1
     for (const where of archives) {
@@ -112,13 +116,13 @@ export const fetchContents = async (ctx: ApplyContext, plan: Plan): Promise<Down
     ctx.report.tick()
   })
   ctx.report.done()
-  const sizes = new Map(plan.files.flatMap((op) => (writesContent(op) ? [[op.sha256!, op.size] as const] : [])))
   const objects = new Map<string, { sha256: string; size: number; repos: RepoRef[]; tried: string[] }>()
-  for (const [troveId, shas] of wanted) {
+  for (const [troveId, ops] of wanted) {
     const repos = refs.get(troveId)!.filter((r) => r.kind === "repo").map((r) => ({ source: r.source, bases: basesOf(sources.get(r.source)!) }))
-    for (const sha256 of shas) {
+    for (const i of ops) {
+      const { sha256, size } = plan.files.at(i) as FileOp & { sha256: string }
       if (ctx.store.has(sha256)) continue
-      const entry = objects.get(sha256) ?? { sha256, size: sizes.get(sha256)!, repos: [], tried: tried.get(sha256) ?? [] }
+      const entry = objects.get(sha256) ?? { sha256, size, repos: [], tried: tried.get(sha256) ?? [] }
       for (const repo of repos) if (!entry.repos.some((r) => r.source === repo.source)) entry.repos.push(repo)
       objects.set(sha256, entry)
     }
@@ -183,7 +187,7 @@ const preserveReplaced = (ctx: ApplyContext, plan: Plan) => {
  */
 const saveUnowned = (ctx: ApplyContext, plan: Plan): Plan => {
   if (!plan.files.some((op) => op.unowned)) return plan
-  const files = plan.files.map((op): FileOp => {
+  const files = plan.files.mapOps((op): FileOp => {
     if (!op.unowned) return op
     const target = path.join(ctx.root, op.path)
     let saved: Displaced
@@ -256,7 +260,7 @@ const lstatOrNull = (p: string): fs.Stats | null => {
   }
 }
 
-const wrap = (op: FileOp, e: unknown): never => {
+const wrap = (op: { readonly path: string }, e: unknown): never => {
   if (e instanceof ApplyError) throw e
   throw new ApplyError({ path: op.path, reason: describeIo(e) })
 }
@@ -429,18 +433,20 @@ const troveFileOf = (ctx: ApplyContext) => {
  * the same trove and content staged in the same plan. Without one (the
  * original is unchanged, or was merged) the link is written as a copy.
  */
-const hardLinkTargets = (ctx: ApplyContext, leaves: ReadonlyArray<FileOp>) => {
-  const targets = new Map<FileOp, string>()
+const hardLinkTargets = (ctx: ApplyContext, leaves: FileOps): Map<string, string> => {
+  const targets = new Map<string, string>()
   const key = (troveId: number, p: string) => `${troveId}\0${p}`
   // Links are few: read them alone, not every file of every trove.
   const linkOf = new Map(troveHardLinks(ctx.db, [...new Set(leaves.map((op) => op.troveId))]).map(([t, p, link]) => [key(t, p), link]))
   if (linkOf.size === 0) return targets
+  // Only the files some link names: not every staged file.
+  const named = new Set([...linkOf].map(([k, link]) => key(Number(k.slice(0, k.indexOf("\0"))), link)))
   const staged = new Map<string, FileOp>()
-  for (const op of leaves) if (op.kind === "file" && op.op !== "merge") staged.set(key(op.troveId, op.path), op)
+  for (const op of leaves) if (op.kind === "file" && op.op !== "merge" && named.has(key(op.troveId, op.path))) staged.set(key(op.troveId, op.path), op)
   for (const op of leaves) {
     const link = op.kind === "file" && op.op !== "merge" ? linkOf.get(key(op.troveId, op.path)) : undefined
     const original = link === undefined ? undefined : staged.get(key(op.troveId, link))
-    if (original && original.sha256 === op.sha256 && !linkOf.has(key(original.troveId, original.path))) targets.set(op, original.path)
+    if (original && original.sha256 === op.sha256 && !linkOf.has(key(original.troveId, original.path))) targets.set(op.path, original.path)
   }
   return targets
 }
@@ -457,30 +463,65 @@ interface WrittenLookup {
   readonly get: (path: string) => WrittenStat | undefined
 }
 
-/** The stats of the files apply wrote, by path: in typed arrays, not an object per file. */
-class WrittenStats implements WrittenLookup {
-  private readonly index = new Map<string, number>()
+/** Stats in numbered slots: typed arrays, not an object per file. */
+class StatSlots {
   private times = new BigInt64Array(0)
   private inos = new BigUint64Array(0)
-  set(path: string, s: WrittenStat) {
-    const i = this.index.size
-    if (i === this.inos.length) {
+  private filled = new Uint8Array(0)
+  set(i: number, s: WrittenStat) {
+    if (i >= this.inos.length) {
       const grow = Math.max(1024, 2 * i)
       const times = new BigInt64Array(2 * grow)
       times.set(this.times)
       const inos = new BigUint64Array(grow)
       inos.set(this.inos)
+      const filled = new Uint8Array(grow)
+      filled.set(this.filled)
       this.times = times
       this.inos = inos
+      this.filled = filled
     }
-    this.index.set(path, i)
     this.times[2 * i] = s.mtimeNs
     this.times[2 * i + 1] = s.ctimeNs
     this.inos[i] = s.ino
+    this.filled[i] = 1
+  }
+  get(i: number): WrittenStat | undefined {
+    return this.filled[i] === 1 ? { ino: this.inos[i]!, mtimeNs: this.times[2 * i]!, ctimeNs: this.times[2 * i + 1]! } : undefined
+  }
+}
+
+/** Stats by any key. */
+class WrittenStats implements WrittenLookup {
+  private readonly index = new Map<string, number>()
+  private readonly slots = new StatSlots()
+  set(key: string, s: WrittenStat) {
+    const i = this.index.get(key) ?? this.index.size
+    this.index.set(key, i)
+    this.slots.set(i, s)
+  }
+  get(key: string): WrittenStat | undefined {
+    const i = this.index.get(key)
+    return i === undefined ? undefined : this.slots.get(i)
+  }
+}
+
+/** Stats of the copies staging made, by the copy's place among them (sorted by path): found by bisection, no map of paths. */
+class CopiedStats implements WrittenLookup {
+  private readonly slots = new StatSlots()
+  constructor(private readonly copies: FileOps) {}
+  set(i: number, s: WrittenStat) {
+    this.slots.set(i, s)
   }
   get(path: string): WrittenStat | undefined {
-    const i = this.index.get(path)
-    return i === undefined ? undefined : { ino: this.inos[i]!, mtimeNs: this.times[2 * i]!, ctimeNs: this.times[2 * i + 1]! }
+    let lo = 0
+    let hi = this.copies.length
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1
+      if (this.copies.path(mid) < path) lo = mid + 1
+      else hi = mid
+    }
+    return lo < this.copies.length && this.copies.path(lo) === path ? this.slots.get(lo) : undefined
   }
 }
 
@@ -517,7 +558,7 @@ const stage = async (
   ctx: ApplyContext,
   plan: Plan,
   created: ReadonlyArray<string>,
-): Promise<{ merges: MergeOutcome[]; written: WrittenStats }> => {
+): Promise<{ merges: MergeOutcome[]; written: WrittenLookup }> => {
   const asRoot = process.getuid?.() === 0
   const ids = idResolver(ctx.root)
   const ownerOf = ownerFor(ids, asRoot)
@@ -542,7 +583,7 @@ const stage = async (
     ctx.report.tick()
   }
   // Contents straight from the store: copied and hashed on every core.
-  const copies = leaves.filter((op) => op.kind === "file" && op.op !== "merge" && !links.has(op))
+  const copies = leaves.filter((op) => op.kind === "file" && op.op !== "merge" && !links.has(op.path))
   for (const op of copies) {
     try {
       guard(path.join(ctx.root, op.path), op.path)
@@ -550,11 +591,11 @@ const stage = async (
       wrap(op, e)
     }
   }
-  const written = new WrittenStats()
+  const written = new CopiedStats(copies)
   await copyOutVerified(
     copies.length,
     (i) => {
-      const op = copies[i]!
+      const op = copies.at(i)
       return {
         from: ctx.store.pathOf(op.sha256!),
         sha256: op.sha256!,
@@ -567,16 +608,16 @@ const stage = async (
       }
     },
     (i, r) => {
-      const op = copies[i]!
-      if (r.ok) written.set(op.path, r)
-      else if ("actual" in r) corruptObject(ctx, op, op.sha256!, r.actual)
+      if (r.ok) return written.set(i, r)
+      const op = copies.at(i)
+      if ("actual" in r) corruptObject(ctx, op, op.sha256!, r.actual)
       else wrap(op, Object.assign(new Error(r.error.message), r.error))
     },
     (n) => ctx.report.tick(n),
   )
   // Symlinks and merged config files: few, written here.
   await forEachBounded(
-    leaves.filter((op) => op.kind !== "file" || op.op === "merge"),
+    leaves.filter((op) => op.kind !== "file" || op.op === "merge").toArray(),
     IO_CONCURRENCY,
     async (op) => {
       const target = path.join(ctx.root, op.path)
@@ -608,14 +649,14 @@ const stage = async (
     },
   )
   // Hard links last, once the file they share an inode with is complete.
-  for (const [op, original] of links) {
-    const target = path.join(ctx.root, op.path)
+  for (const [at, original] of links) {
+    const target = path.join(ctx.root, at)
     try {
-      guard(target, op.path)
+      guard(target, at)
       await fsp.rm(stagePath(target), { force: true })
       await fsp.link(stagePath(path.join(ctx.root, original)), stagePath(target))
     } catch (e) {
-      wrap(op, e)
+      wrap({ path: at }, e)
     }
     ctx.report.tick()
   }
@@ -711,7 +752,7 @@ const commit = (ctx: ApplyContext, plan: Plan): CommitFailure[] => {
   for (const op of removals) if (isLeaf(op)) step(op, () => fs.rmSync(at(op), { force: true }))
   // Deepest first; a directory still holding anything (another trove's files,
   // foreign files) is kept.
-  for (const op of removals.filter((o) => !isLeaf(o)).reverse()) {
+  for (const op of removals.filter((o) => !isLeaf(o)).toArray().reverse()) {
     try {
       fs.rmdirSync(at(op))
     } catch {

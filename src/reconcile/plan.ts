@@ -11,6 +11,7 @@ import {
   type TargetTrove,
   type TroveOp,
 } from "../model/plan-schema.js"
+import { type FileOps, FileOpsBuilder } from "../model/file-ops.js"
 import type { Foreign, InstalledTrove } from "../model/installed.js"
 import { type DiskKind, type RootLayout, aliasesOf, emptyLayout } from "./layout.js"
 import { type Resolution, type ResolveInput, resolve } from "./resolve.js"
@@ -86,13 +87,16 @@ const driftNote = (d: Drift): string => {
 const sameComponents = (a: ReadonlyArray<string>, b: ReadonlyArray<string>) =>
   a.length === b.length && [...a].sort().every((c, i) => c === [...b].sort()[i])
 
-/** Same bytes and type on disk: replacing one with the other writes nothing. */
-const sameContent = (a: TroveFile, b: TroveFile) => a.kind === b.kind && a.sha256 === b.sha256 && a.target === b.target
+/** What two entries for one path are compared by: a trove's file, or the row of a file operation. */
+type Entry = Pick<TroveFile, "kind" | "sha256" | "target" | "mode" | "owner" | "group">
 
-const sameAttrs = (a: TroveFile, b: TroveFile) => a.mode === b.mode && a.owner === b.owner && a.group === b.group
+/** Same bytes and type on disk: replacing one with the other writes nothing. */
+const sameContent = (a: Entry, b: Entry) => a.kind === b.kind && a.sha256 === b.sha256 && a.target === b.target
+
+const sameAttrs = (a: Entry, b: Entry) => a.mode === b.mode && a.owner === b.owner && a.group === b.group
 
 /** Two troves may both own a path when they agree on it (shared directories, identical files). */
-const compatible = (a: TroveFile, b: TroveFile) => (a.kind === "dir" && b.kind === "dir") || (sameContent(a, b) && sameAttrs(a, b))
+const compatible = (a: Entry, b: Entry) => (a.kind === "dir" && b.kind === "dir") || (sameContent(a, b) && sameAttrs(a, b))
 
 interface Owned {
   readonly file: TroveFile
@@ -117,12 +121,14 @@ const fileOp = (op: FileOp["op"], { file, troveId, label }: Owned, extra: Partia
 })
 
 /**
- * Files of the components a trove installs, keyed by path. Two troves that
+ * Files of the components a trove installs, keyed by path, each a row of the
+ * plan's operations (`rows`) that an operation may take. Two troves that
  * disagree on a path conflict, unless one declares it Replaces the other
  * (Debian's way of moving files between packages): then its file wins.
  */
 const collect = (
-  into: Map<string, Owned>,
+  rows: FileOpsBuilder,
+  into: Map<string, number>,
   key: (file: TroveFile, label: string) => string,
   files: ReadonlyArray<TroveFile>,
   components: ReadonlyArray<string>,
@@ -133,11 +139,13 @@ const collect = (
   for (const file of filesForComponents(files, components)) {
     if (!onDisk(file)) continue
     const k = key(file, label)
-    const prior = into.get(k)
-    if (prior === undefined || (!compatible(prior.file, file) && replaces(troveId, prior.troveId)))
-      into.set(k, { file, troveId, label })
-    else if (!compatible(prior.file, file) && !replaces(prior.troveId, troveId))
-      throw new FileConflictError({ path: prior.file.path === file.path ? file.path : `${prior.file.path} (= ${file.path})`, troves: [prior.label, label] })
+    const at = into.get(k)
+    const prior = at === undefined ? undefined : rows.at(at)
+    // the key is most often the path itself: one string for both
+    if (prior === undefined || (!compatible(prior, file) && replaces(troveId, prior.troveId)))
+      into.set(k === file.path ? file.path : k, rows.add(fileOp("add", { file, troveId, label })))
+    else if (!compatible(prior, file) && !replaces(prior.troveId, troveId))
+      throw new FileConflictError({ path: prior.path === file.path ? file.path : `${prior.path} (= ${file.path})`, troves: [prior.trove, label] })
   }
 }
 
@@ -154,12 +162,12 @@ const replacesOf = (metaById: ReadonlyMap<number, TroveMeta>) => (a: number, b: 
 }
 
 /** Puts back the file a trove displaced when it was installed. */
-const restoreOp = ({ file, troveId, label }: Owned, d: Displaced): FileOp => ({
+const restoreOp = (file: FileOp, d: Displaced): FileOp => ({
   op: "restore",
   path: file.path,
   kind: d.kind,
-  troveId,
-  trove: label,
+  troveId: file.troveId,
+  trove: file.trove,
   sha256: d.sha256,
   size: d.size,
   mode: d.mode,
@@ -169,8 +177,6 @@ const restoreOp = ({ file, troveId, label }: Owned, d: Displaced): FileOp => ({
   config: file.config,
   note: "was there before the trove",
 })
-
-const byPath = (a: FileOp, b: FileOp) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)
 
 const catching = <A>(f: () => A): Either.Either<A, PlanFailure> => {
   try {
@@ -201,14 +207,13 @@ export const planTo = (
  * put there, and the rest of the plan goes on without them. Below a directory
  * that is not one on disk nothing can be written either.
  */
-const setAsideBlocked = (fileOps: ReadonlyArray<FileOp>, drift: ReadonlyArray<Drift>): { ops: FileOp[]; blocked: Blocked[] } => {
+const setAsideBlocked = (fileOps: FileOps, drift: ReadonlyArray<Drift>): { ops: FileOps; blocked: Blocked[] } => {
   const onDisk = new Map(drift.filter((d) => d.onDisk !== null).map((d) => [d.path, d.onDisk!]))
-  if (onDisk.size === 0) return { ops: [...fileOps], blocked: [] }
+  if (onDisk.size === 0) return { ops: fileOps, blocked: [] }
   // Nothing can be written below what is not a directory on disk.
   const notDirs = [...onDisk].filter(([, kind]) => kind !== "dir").map(([p]) => p)
-  const ops: FileOp[] = []
   const blocked: Blocked[] = []
-  for (const op of fileOps) {
+  const ops = fileOps.filter((op) => {
     const there = onDisk.get(op.path)
     const parent = notDirs.find((d) => op.path.startsWith(d + "/"))
     const reason =
@@ -219,9 +224,10 @@ const setAsideBlocked = (fileOps: ReadonlyArray<FileOp>, drift: ReadonlyArray<Dr
           : there !== undefined && there !== "dir" && op.kind === "dir"
             ? `a ${there === "other" ? "special file" : there} is in the way of the directory`
             : undefined
-    if (reason === undefined) ops.push(op)
-    else blocked.push({ path: op.path, trove: op.trove, reason: `${reason}; move it away and apply again` })
-  }
+    if (reason === undefined) return true
+    blocked.push({ path: op.path, trove: op.trove, reason: `${reason}; move it away and apply again` })
+    return false
+  })
   return { ops, blocked }
 }
 
@@ -268,17 +274,19 @@ const diff = (input: DiffInput, target: ReadonlyArray<TargetTrove>, metas: Reado
     return canonical("install")(file, label)
   }
   const troveOps: TroveOp[] = []
-  const oldFiles = new Map<string, Owned>()
-  const newFiles = new Map<string, Owned>()
+  // Every file of a leaving or coming trove is a row, by its path on disk; the file operations are rows chosen.
+  const rows = new FileOpsBuilder()
+  const oldFiles = new Map<string, number>()
+  const newFiles = new Map<string, number>()
   const leaving = new Set<number>()
   for (const { from, to } of pairs) {
     if (from && to && from.trove.id === to.troveId && sameComponents(from.components, to.components)) continue
     if (from) {
       leaving.add(from.trove.id)
-      collect(oldFiles, installed, input.filesOf(from.trove.id), from.components, from.trove.id, troveLabel(from.trove))
+      collect(rows, oldFiles, installed, input.filesOf(from.trove.id), from.components, from.trove.id, troveLabel(from.trove))
     }
     const toMeta = to ? metaById.get(to.troveId)! : undefined
-    if (to) collect(newFiles, shipped, input.filesOf(to.troveId), to.components, to.troveId, troveLabel(to), replaces)
+    if (to) collect(rows, newFiles, shipped, input.filesOf(to.troveId), to.components, to.troveId, troveLabel(to), replaces)
     const ref = (t: { trove: TroveMeta; components: ReadonlyArray<string> }) => ({
       troveId: t.trove.id,
       version: t.trove.version,
@@ -316,91 +324,97 @@ const diff = (input: DiffInput, target: ReadonlyArray<TargetTrove>, metas: Reado
 
   // Every new file under a symlink the final layout has but the disk does not
   // yet: apply would write through a link that is not there (or leads elsewhere).
-  for (const [key, next] of newFiles) {
+  for (const [key, at] of newFiles) {
     for (let i = key.lastIndexOf("/"); i > 0; i = key.lastIndexOf("/", i - 1)) {
       const link = newFiles.get(key.slice(0, i))
-      if (link?.file.kind === "symlink" && layout.at(link.file.path) !== "dirlink")
-        throw new PathError({ path: next.file.path, trove: next.label, reason: `it would be written through the symlink ${link.file.path} of ${link.label}` })
+      if (link === undefined || rows.kind(link) !== "symlink") continue
+      const { path, trove } = rows.at(link)
+      if (layout.at(path) !== "dirlink") {
+        const next = rows.at(at)
+        throw new PathError({ path: next.path, trove: next.trove, reason: `it would be written through the symlink ${path} of ${trove}` })
+      }
     }
   }
 
   /** A path no installed trove owns: what the disk has there decides how it is added. */
-  const addOver = (next: Owned): FileOp => {
-    const disk: DiskKind | null = layout.at(next.file.path)
-    const inTheWay = (what: string) => new PathError({ path: next.file.path, trove: next.label, reason: `${what} is in the way on disk` })
+  const addOver = (at: number, next: FileOp): void => {
+    const disk: DiskKind | null = layout.at(next.path)
+    const inTheWay = (what: string) => new PathError({ path: next.path, trove: next.trove, reason: `${what} is in the way on disk` })
     if (disk === "blocked") throw inTheWay("a file on its way")
-    if (next.file.kind === "dir") {
-      if (disk === "dir" || disk === "dirlink") return fileOp("add", next, { kept: true })
+    if (next.kind === "dir") {
+      if (disk === "dir" || disk === "dirlink") return rows.choose(at, "add", { kept: true })
       if (disk !== null) throw inTheWay("a file")
-      return fileOp("add", next)
+      return rows.choose(at, "add")
     }
     if (disk === "dir" || disk === "dirlink") throw inTheWay("a directory")
     if (disk === "other") throw inTheWay("a device, fifo or socket")
-    if (disk === null) return fileOp("add", next)
+    if (disk === null) return rows.choose(at, "add")
     // The admin's file: a config file stays and the package's goes beside it
     // as .conary-new; anything else is saved into the store and replaced.
-    if (next.file.config) return fileOp("merge", next, { unowned: true, note: "not owned by any trove: kept" })
-    return fileOp("add", next, { unowned: true, note: "replaces unowned" })
+    if (next.config) return rows.choose(at, "merge", { unowned: true, note: "not owned by any trove: kept" })
+    return rows.choose(at, "add", { unowned: true, note: "replaces unowned" })
   }
 
-  const fileOps: FileOp[] = []
-  for (const [key, next] of newFiles) {
+  for (const [key, at] of newFiles) {
+    const next = rows.at(at)
     const others = staying(key)
     const takesOver: Array<{ troveId: number; path: string }> = []
     for (const other of others) {
-      if (compatible(other.file, next.file)) continue
+      if (compatible(other.file, next)) continue
       if (replaces(next.troveId, other.troveId)) takesOver.push({ troveId: other.troveId, path: other.file.path })
-      else throw new FileConflictError({ path: next.file.path, troves: [labelOf(other.troveId), next.label] })
+      else throw new FileConflictError({ path: next.path, troves: [labelOf(other.troveId), next.trove] })
     }
-    const prev = oldFiles.get(key)
-    if (prev) {
-      if (!sameContent(prev.file, next.file)) {
-        if (prev.file.config && next.file.config && locallyChanged(prev.file.path)) {
+    const prevAt = oldFiles.get(key)
+    if (prevAt !== undefined) {
+      const prev = rows.at(prevAt)
+      if (!sameContent(prev, next)) {
+        if (prev.config && next.config && locallyChanged(prev.path)) {
           // Deleted by the user: stays deleted unless asked. Edited: merged.
-          if (!driftAt.get(prev.file.path)!.missing)
-            fileOps.push(fileOp("merge", next, { note: "changed locally and by the package", baseSha256: prev.file.sha256! }))
-          else if (input.restoreConfig) fileOps.push(fileOp("replace", next))
-        } else fileOps.push(fileOp("replace", next))
-      } else if (!sameAttrs(prev.file, next.file) && !(next.file.kind === "dir" && foreignAt(key)?.kind === "dir"))
-        fileOps.push(fileOp("chmod", next))
+          if (!driftAt.get(prev.path)!.missing) rows.choose(at, "merge", { note: "changed locally and by the package", baseSha256: prev.sha256! })
+          else if (input.restoreConfig) rows.choose(at, "replace")
+        } else rows.choose(at, "replace")
+      } else if (!sameAttrs(prev, next) && !(next.kind === "dir" && foreignAt(key)?.kind === "dir")) rows.choose(at, "chmod")
     } else if (takesOver.length > 0) {
       // Debian's Replaces with the replaced trove staying: the file passes to this one, as dpkg does.
-      fileOps.push(fileOp("replace", next, { takesOver, note: `taken over from ${takesOver.map((t) => labelOf(t.troveId)).join(", ")}` }))
-    } else if (others.length === 0) fileOps.push(addOver(next))
+      rows.choose(at, "replace", { takesOver, note: `taken over from ${takesOver.map((t) => labelOf(t.troveId)).join(", ")}` })
+    } else if (others.length === 0) addOver(at, next)
   }
-  for (const [key, prev] of oldFiles) {
+  for (const [key, at] of oldFiles) {
     if (newFiles.has(key) || staying(key).length > 0) continue
+    const prev = rows.at(at)
     const foreign = foreignAt(key)
     // What was there first comes back; a directory that was there first stays.
-    if (foreign?.kind === "dir" && prev.file.kind === "dir") continue
+    if (foreign?.kind === "dir" && prev.kind === "dir") continue
     if (foreign && foreign.kind !== "dir") {
       // A config file the admin changed since is theirs as it is.
-      if (!(prev.file.config && locallyChanged(prev.file.path) && !driftAt.get(prev.file.path)!.missing))
-        fileOps.push(restoreOp(prev, foreign))
-    } else if (prev.file.config && locallyChanged(prev.file.path) && !driftAt.get(prev.file.path)!.missing)
-      fileOps.push(fileOp("save", prev, { note: "changed locally" }))
-    else fileOps.push(fileOp("remove", prev))
+      if (!(prev.config && locallyChanged(prev.path) && !driftAt.get(prev.path)!.missing)) rows.push(restoreOp(prev, foreign))
+    } else if (prev.config && locallyChanged(prev.path) && !driftAt.get(prev.path)!.missing) rows.choose(at, "save", { note: "changed locally" })
+    else rows.choose(at, "remove")
   }
 
   // Repairs: drifted files whose trove keeps them unchanged.
-  const touched = new Set(fileOps.map((op) => op.path))
+  const touched = input.drift?.length ? rows.chosenPaths() : new Set<string>()
   for (const d of input.drift ?? []) {
     if (touched.has(d.path)) continue
     const key = layout.canonical(d.path) ?? d.path
-    const owner =
-      newFiles.get(key) ??
-      staying(key).map((o): Owned => ({ file: o.file, troveId: o.troveId, label: labelOf(o.troveId) }))[0]
-    if (!owner) continue
-    if (owner.file.config && !(d.missing && input.restoreConfig)) continue
-    fileOps.push(fileOp("repair", owner, { note: driftNote(d) }))
+    const at = newFiles.get(key)
+    const note = driftNote(d)
+    if (at !== undefined) {
+      if (!rows.at(at).config || (d.missing && input.restoreConfig)) rows.choose(at, "repair", { note })
+      continue
+    }
+    const owner = staying(key)[0]
+    if (!owner || (owner.file.config && !(d.missing && input.restoreConfig))) continue
+    rows.push(fileOp("repair", { file: owner.file, troveId: owner.troveId, label: labelOf(owner.troveId) }, { note }))
   }
-  fileOps.sort(byPath)
-  const { ops, blocked } = setAsideBlocked(fileOps, input.drift ?? [])
+  const { ops, blocked } = setAsideBlocked(rows.build().sortedByPath(), input.drift ?? [])
 
   let bytes = 0
   let files = 0
+  let repair = 0
   for (const op of ops) {
     if (op.op !== "remove" && op.op !== "chmod" && op.op !== "save" && op.op !== "restore") bytes += op.size
+    if (op.op === "repair") repair++
     files++
   }
   const count = (op: TroveOp["op"]) => troveOps.filter((t) => t.op === op).length
@@ -415,7 +429,7 @@ const diff = (input: DiffInput, target: ReadonlyArray<TargetTrove>, metas: Reado
       install: count("install"),
       update: count("update"),
       erase: count("erase"),
-      repair: ops.filter((op) => op.op === "repair").length,
+      repair,
       files,
       bytes,
     },

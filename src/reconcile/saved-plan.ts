@@ -67,7 +67,7 @@ const describeOp = (op: FileOp) => `${op.op} ${JSON.stringify(op.path)} of ${op.
 const difference = (saved: Plan, expected: Plan): string => {
   const want = new Map(expected.files.map((op) => [op.path, canonical(op)]))
   const index = saved.files.findIndex((op) => want.get(op.path) !== canonical(op))
-  if (index >= 0) return `file operation ${index + 1} (${describeOp(saved.files[index]!)}) is not what conary plans for this root`
+  if (index >= 0) return `file operation ${index + 1} (${describeOp(saved.files.at(index))}) is not what conary plans for this root`
   const have = new Set(saved.files.map((op) => op.path))
   const missing = expected.files.find((op) => !have.has(op.path))
   if (missing) return `it lacks the file operation ${describeOp(missing)} that conary plans for this root`

@@ -59,7 +59,7 @@ export const planLines = (plan: Plan): string[] =>
  * how each merge came out instead of what will be tried.
  */
 export const fileNoteLines = (plan: Plan, merged?: ReadonlyMap<string, boolean>): string[] =>
-  plan.files.flatMap((f) =>
+  plan.files.flatMap((f): string[] =>
     f.op === "repair"
       ? [`! repair ${f.path} (${f.note})`]
       : f.op === "merge" && f.unowned

@@ -1,0 +1,301 @@
+import type { FileOp } from "./plan-schema.js"
+
+// A plan's file operations in columns: typed arrays for the numbers and
+// codes, a digest as 32 bytes, owner, group and trove label interned, and the
+// rare fields (notes, merges' bases, saved files) kept only where present. A
+// plan of 200,000 files then costs ~140 bytes an operation instead of an
+// object and its strings (~350); an operation becomes a FileOp object only
+// while it is looked at.
+
+const OPS = ["add", "replace", "remove", "chmod", "repair", "merge", "save", "restore"] as const
+const KINDS = ["file", "dir", "symlink"] as const
+const opCode = new Map<string, number>(OPS.map((o, i) => [o, i]))
+const kindCode = new Map<string, number>(KINDS.map((k, i) => [k, i]))
+
+/** The fields every operation has, in the order an operation's JSON lists them. */
+const BASE = new Set(["op", "path", "kind", "troveId", "trove", "sha256", "size", "mode", "owner", "group", "target", "config"])
+
+/** The optional fields of an operation (notes, merge bases, kept, unowned, saved, takesOver), as given. */
+type Extras = Record<string, unknown>
+
+const HEX_DIGEST = /^[0-9a-f]{64}$/
+const NO_SHA = 0
+const PACKED_SHA = 1
+const OTHER_SHA = 2
+
+/** Append-only rows, one per operation. */
+class Table {
+  length = 0
+  readonly paths: string[] = []
+  private codes = new Uint8Array(0) // op | kind << 3 | config << 5 | sha state << 6
+  private numbers = new Float64Array(0) // troveId, size, mode
+  private names = new Uint32Array(0) // trove label, owner, group (interned)
+  private digests = Buffer.alloc(0)
+  private readonly strings: string[] = []
+  private readonly stringIndex = new Map<string, number>()
+  private readonly targets = new Map<number, string>()
+  /** digests that are not 64 lowercase hex digits (a hostile saved plan's): kept as they are */
+  private readonly otherShas = new Map<number, string>()
+  private readonly extras = new Map<number, Extras>()
+
+  private grow() {
+    const size = Math.max(1024, 2 * this.codes.length)
+    const codes = new Uint8Array(size)
+    codes.set(this.codes)
+    const numbers = new Float64Array(3 * size)
+    numbers.set(this.numbers)
+    const names = new Uint32Array(3 * size)
+    names.set(this.names)
+    const digests = Buffer.alloc(32 * size)
+    this.digests.copy(digests)
+    this.codes = codes
+    this.numbers = numbers
+    this.names = names
+    this.digests = digests
+  }
+
+  private intern(s: string): number {
+    let i = this.stringIndex.get(s)
+    if (i === undefined) {
+      i = this.strings.push(s) - 1
+      this.stringIndex.set(s, i)
+    }
+    return i
+  }
+
+  add(op: FileOp): number {
+    const row = this.length
+    if (row === this.codes.length) this.grow()
+    const code = opCode.get(op.op)
+    const kind = kindCode.get(op.kind)
+    if (code === undefined || kind === undefined) throw new Error(`not a file operation: ${op.op} of a ${op.kind}`)
+    let sha = NO_SHA
+    if (op.sha256 !== null) {
+      if (HEX_DIGEST.test(op.sha256)) {
+        this.digests.write(op.sha256, 32 * row, "hex")
+        sha = PACKED_SHA
+      } else {
+        this.otherShas.set(row, op.sha256)
+        sha = OTHER_SHA
+      }
+    }
+    this.codes[row] = code | (kind << 3) | (op.config ? 1 << 5 : 0) | (sha << 6)
+    this.numbers[3 * row] = op.troveId
+    this.numbers[3 * row + 1] = op.size
+    this.numbers[3 * row + 2] = op.mode
+    this.names[3 * row] = this.intern(op.trove)
+    this.names[3 * row + 1] = this.intern(op.owner)
+    this.names[3 * row + 2] = this.intern(op.group)
+    if (op.target !== null) this.targets.set(row, op.target)
+    let extras: Extras | undefined
+    for (const key in op) {
+      const value = (op as unknown as Record<string, unknown>)[key]
+      if (BASE.has(key) || value === undefined) continue
+      ;(extras ??= {})[key] = value
+    }
+    if (extras) this.extras.set(row, extras)
+    this.paths.push(op.path)
+    this.length++
+    return row
+  }
+
+  /** Makes a row the operation `op`, with these optional fields in place of its own. */
+  setOp(row: number, op: FileOp["op"], extras: Extras | undefined) {
+    this.codes[row] = (this.codes[row]! & ~7) | opCode.get(op)!
+    if (extras) this.extras.set(row, extras)
+    else this.extras.delete(row)
+  }
+
+  kind(row: number): FileOp["kind"] {
+    return KINDS[(this.codes[row]! >> 3) & 3]!
+  }
+
+  op(row: number): FileOp {
+    const base = this.base(row)
+    const extras = this.extras.get(row)
+    return extras ? { ...base, ...extras } : base
+  }
+
+  /** A row's operation without its optional fields. */
+  base(row: number): FileOp {
+    const c = this.codes[row]!
+    const sha = c >> 6
+    return {
+      op: OPS[c & 7]!,
+      path: this.paths[row]!,
+      kind: KINDS[(c >> 3) & 3]!,
+      troveId: this.numbers[3 * row]!,
+      trove: this.strings[this.names[3 * row]!]!,
+      sha256: sha === PACKED_SHA ? this.digests.toString("hex", 32 * row, 32 * row + 32) : sha === OTHER_SHA ? this.otherShas.get(row)! : null,
+      size: this.numbers[3 * row + 1]!,
+      mode: this.numbers[3 * row + 2]!,
+      owner: this.strings[this.names[3 * row + 1]!]!,
+      group: this.strings[this.names[3 * row + 2]!]!,
+      target: this.targets.get(row) ?? null,
+      config: (c & (1 << 5)) !== 0,
+    }
+  }
+}
+
+/**
+ * A plan's file operations, in order. Read them with `at(i)` or by
+ * iterating (each a fresh FileOp); `filter` and `sortedByPath` share the
+ * rows. JSON.stringify writes them as the array of operations.
+ */
+export class FileOps implements Iterable<FileOp> {
+  /** (made by FileOps.from and FileOpsBuilder: the table is this module's) */
+  constructor(
+    private readonly table: Table,
+    /** the table's rows, in this list's order */
+    private readonly rows: Uint32Array,
+  ) {}
+
+  static readonly empty = new FileOps(new Table(), new Uint32Array(0))
+
+  static from(ops: Iterable<FileOp>): FileOps {
+    const b = new FileOpsBuilder()
+    for (const op of ops) b.push(op)
+    return b.build()
+  }
+
+  get length(): number {
+    return this.rows.length
+  }
+
+  at(i: number): FileOp {
+    return this.table.op(this.rows[i]!)
+  }
+
+  /** The path of operation i, without making the operation. */
+  path(i: number): string {
+    return this.table.paths[this.rows[i]!]!
+  }
+
+  *[Symbol.iterator](): Iterator<FileOp> {
+    for (let i = 0; i < this.rows.length; i++) yield this.table.op(this.rows[i]!)
+  }
+
+  filter(keep: (op: FileOp, i: number) => unknown): FileOps {
+    const rows = new Uint32Array(this.rows.length)
+    let n = 0
+    for (let i = 0; i < this.rows.length; i++) if (keep(this.table.op(this.rows[i]!), i)) rows[n++] = this.rows[i]!
+    return new FileOps(this.table, rows.slice(0, n))
+  }
+
+  /** Like Array's: an array of what `f` makes of each operation. */
+  map<T>(f: (op: FileOp, i: number) => T): T[] {
+    const out = new Array<T>(this.rows.length)
+    for (let i = 0; i < this.rows.length; i++) out[i] = f(this.table.op(this.rows[i]!), i)
+    return out
+  }
+
+  flatMap<T>(f: (op: FileOp) => ReadonlyArray<T>): T[] {
+    const out: T[] = []
+    for (const op of this) for (const x of f(op)) out.push(x)
+    return out
+  }
+
+  /** Operations from..to-1, as objects. */
+  slice(from: number, to: number): FileOp[] {
+    const out: FileOp[] = []
+    for (let i = from; i < Math.min(to, this.rows.length); i++) out.push(this.table.op(this.rows[i]!))
+    return out
+  }
+
+  some(test: (op: FileOp) => unknown): boolean {
+    for (const op of this) if (test(op)) return true
+    return false
+  }
+
+  find(test: (op: FileOp) => unknown): FileOp | undefined {
+    for (const op of this) if (test(op)) return op
+    return undefined
+  }
+
+  findIndex(test: (op: FileOp) => unknown): number {
+    for (let i = 0; i < this.rows.length; i++) if (test(this.table.op(this.rows[i]!))) return i
+    return -1
+  }
+
+  /** The same operations, each as `f` makes it anew (a new list: this one is unchanged). */
+  mapOps(f: (op: FileOp) => FileOp): FileOps {
+    const b = new FileOpsBuilder()
+    for (const op of this) b.push(f(op))
+    return b.build()
+  }
+
+  /** Stably sorted by path (byte order of the UTF-16 code units, as `<` compares). */
+  sortedByPath(): FileOps {
+    const paths = this.table.paths
+    const order = Array.from(this.rows)
+    order.sort((a, b) => {
+      const pa = paths[a]!
+      const pb = paths[b]!
+      return pa < pb ? -1 : pa > pb ? 1 : 0
+    })
+    return new FileOps(this.table, Uint32Array.from(order))
+  }
+
+  toArray(): FileOp[] {
+    return [...this]
+  }
+
+  toJSON(): FileOp[] {
+    return this.toArray()
+  }
+}
+
+/**
+ * Collects operations as a planner makes them: rows first (a trove's file,
+ * as the operation on it would carry it), then the rows chosen as
+ * operations, in the order chosen. A file no operation touches costs its row
+ * only, never an object.
+ */
+export class FileOpsBuilder {
+  private readonly table = new Table()
+  private chosen: number[] = []
+  private isChosen = new Uint8Array(0)
+
+  /** A row, not (yet) an operation; its `op` is a placeholder. */
+  add(row: FileOp): number {
+    const i = this.table.add(row)
+    if (i >= this.isChosen.length) {
+      const grown = new Uint8Array(Math.max(1024, 2 * i))
+      grown.set(this.isChosen)
+      this.isChosen = grown
+    }
+    return i
+  }
+
+  at(row: number): FileOp {
+    return this.table.op(row)
+  }
+
+  kind(row: number): FileOp["kind"] {
+    return this.table.kind(row)
+  }
+
+  /** Makes a row an operation (a second operation on the same row gets a row of its own). */
+  choose(row: number, op: FileOp["op"], extras?: Extras): void {
+    if (this.isChosen[row] === 1) return this.push({ ...this.table.base(row), op, ...extras })
+    this.table.setOp(row, op, extras)
+    this.isChosen[row] = 1
+    this.chosen.push(row)
+  }
+
+  /** An operation made whole. */
+  push(op: FileOp): void {
+    const row = this.add(op)
+    this.isChosen[row] = 1
+    this.chosen.push(row)
+  }
+
+  /** The paths of the operations chosen so far. */
+  chosenPaths(): Set<string> {
+    return new Set(this.chosen.map((row) => this.table.paths[row]!))
+  }
+
+  build(): FileOps {
+    return new FileOps(this.table, Uint32Array.from(this.chosen))
+  }
+}
