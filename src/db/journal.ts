@@ -20,8 +20,12 @@ export interface Journal {
   readonly dirs: ReadonlyArray<string>
 }
 
-/** File operations per journal_files row: big enough that rows are few, small enough that no string is big. */
-const CHUNK = 4096
+/**
+ * File operations per journal_files row: enough that rows are few, few
+ * enough that a row's JSON (~100 KB) is an ordinary young string that dies
+ * at once, not a large object that waits for a full collection.
+ */
+export const JOURNAL_CHUNK = 256
 
 export const beginJournal = (db: Db, j: Omit<Journal, "state">): void =>
   db.transaction(() => {
@@ -33,7 +37,7 @@ export const beginJournal = (db: Db, j: Omit<Journal, "state">): void =>
       j.pid,
     )
     const chunk = db.prepare("INSERT INTO journal_files (seq, ops) VALUES (?, ?)")
-    for (let i = 0; i < j.plan.files.length; i += CHUNK) chunk.run(i / CHUNK, JSON.stringify(j.plan.files.slice(i, i + CHUNK)))
+    for (let i = 0; i < j.plan.files.length; i += JOURNAL_CHUNK) chunk.run(i / JOURNAL_CHUNK, JSON.stringify(j.plan.files.slice(i, i + JOURNAL_CHUNK)))
     const dir = db.prepare("INSERT INTO journal_dirs (path) VALUES (?)")
     for (const d of j.dirs) dir.run(d)
   })()

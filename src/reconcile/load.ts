@@ -5,7 +5,7 @@ import type { Db } from "../db/connection.js"
 import { desiredRows, systemFlavor, systemProvides } from "../db/desired.js"
 import { ROOT_ID_FILE } from "../db/root-id.js"
 import { foreignLookup, installedOwnersLookup, installedTroves, recordedRows } from "../db/state.js"
-import { availableTroves, fileOwnersAt, groupMembers, lazyTroves, troveFilesLookup } from "../db/troves.js"
+import { availableTroves, fileOwnersAt, groupMembers, lazyTroves, troveFilesReader } from "../db/troves.js"
 import { type TroveMeta, parseDepGroup } from "../model/trove.js"
 import { type RootLayout, aliasesOf, diskLayout, emptyLayout } from "./layout.js"
 import type { Plan } from "../model/plan-schema.js"
@@ -54,7 +54,8 @@ export const diffInputFromDb = async (
   const foreign = foreignLookup(db)
   return {
     installed: installedTroves(db),
-    filesOf: troveFilesLookup(db),
+    // read a trove at a time, not kept: the planner holds what it needs of them as rows
+    filesOf: troveFilesReader(db),
     ownersOf: installedOwnersLookup(db),
     restoreConfig: options.restoreConfig,
     layout,
