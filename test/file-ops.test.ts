@@ -107,7 +107,7 @@ describe("file operations in columns", () => {
   })
 
   it("prints JSON exactly as JSON.stringify(value, null, 2) lays it out, walking FileOps one operation at a time", () => {
-    const plan = { formatVersion: 1, nested: { files: FileOps.from(odd), empty: FileOps.empty, none: [], obj: {} }, skipped: undefined, list: [1, undefined, "x\ny"] }
+    const plan = { formatVersion: 1, nested: { files: FileOps.from(odd), empty: FileOps.from([]), none: [], obj: {} }, skipped: undefined, list: [1, undefined, "x\ny"] }
     let out = ""
     writeJson(plan, (text) => (out += text))
     expect(out).toBe(JSON.stringify(plan, null, 2))

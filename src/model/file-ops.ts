@@ -150,8 +150,6 @@ export class FileOps implements Iterable<FileOp> {
     private readonly rows: Uint32Array,
   ) {}
 
-  static readonly empty = new FileOps(new Table(), new Uint32Array(0))
-
   static from(ops: Iterable<FileOp>): FileOps {
     const b = new FileOpsBuilder()
     for (const op of ops) b.push(op)
