@@ -108,13 +108,15 @@ export const createChangeset = async (
   const state = options.state
   const installed = state ? await installedFrom(ctx, state) : []
   const diff = diffInputFor(ctx, installed)
-  const input = {
+  const inputOf = () => ({
     ...planInputWith(db, { refresh: false, restoreConfig: false }, diff),
     // A target resolves with its own flavor and provides; an absolute changeset with this host's.
     ...(state ? { systemFlavor: parseFlavor(state.flavor), provides: new Set(state.provides) } : {}),
-  }
-  await ensureTargetFiles(db, input)
-  const result = planOf(input)
+  })
+  const first = inputOf()
+  const { resolution, fetched } = await ensureTargetFiles(db, first)
+  // Fetched files can own paths `file:` requirements name: then the input is read and resolved afresh (as plan does).
+  const result = fetched === 0 ? planOf(first, resolution) : planOf(inputOf())
   if (Either.isLeft(result)) throw result.left
   const plan = result.right
 

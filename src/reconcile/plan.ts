@@ -84,8 +84,13 @@ const driftNote = (d: Drift): string => {
   return what.join(", ") || "changed"
 }
 
-const sameComponents = (a: ReadonlyArray<string>, b: ReadonlyArray<string>) =>
-  a.length === b.length && [...a].sort().every((c, i) => c === [...b].sort()[i])
+const sameComponents = (a: ReadonlyArray<string>, b: ReadonlyArray<string>) => {
+  if (a.length !== b.length) return false
+  const x = [...a].sort()
+  const y = [...b].sort()
+  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false
+  return true
+}
 
 /** What two entries for one path are compared by: a trove's file, or the row of a file operation. */
 type Entry = Pick<TroveFile, "kind" | "sha256" | "target" | "mode" | "owner" | "group">
