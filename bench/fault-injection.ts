@@ -4,6 +4,7 @@
 //   npx tsx bench/fault-injection.ts                 # 1,000 kills
 //   KILLS=200 TROVES=6 FILES=300 npx tsx bench/fault-injection.ts
 //   SECONDS=600 npx tsx bench/fault-injection.ts     # as many kills as fit in 10 minutes
+//   COLD_STORE=1 npx tsx bench/fault-injection.ts    # the store emptied before every other apply
 //
 // Prints a progress line every PROGRESS kills (default 10); removes its temp
 // directory on every exit, Ctrl-C and SIGTERM included.
@@ -56,6 +57,7 @@ const loopStart = performance.now()
 const r = await killLoop(s, kills, {
   until: seconds > 0 ? loopStart + seconds * 1000 : Infinity,
   signal: stop.signal,
+  coldStore: process.env.COLD_STORE === "1",
   progress: (p) => {
     if (p.kills % every === 0) console.log(`${elapsed()} s: ${p.kills} kills, every one recovered to exactly one generation (${counts(p)})`)
   },

@@ -17,6 +17,13 @@ describe("atomic apply under SIGKILL", () => {
     expect(report.rolledBack + report.rolledForward + report.finishedBeforeKill).toBeGreaterThan(0)
   }, 600_000)
 
+  it("does the same when apply reads its contents from the archives while it stages (the store emptied before every other apply)", async () => {
+    const s = await setupScenario(tempDir(), 3, 200)
+    const report = await killLoop(s, 10, { coldStore: true })
+    console.log(`fault injection, cold store: ${JSON.stringify(report)}`)
+    expect(report.kills).toBe(10)
+  }, 600_000)
+
   it("undoes an apply killed while staging and finishes one killed after the commit point", async () => {
     const s = await setupScenario(tempDir(), 2, 50)
     const r = ["--root", s.root]

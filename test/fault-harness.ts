@@ -105,23 +105,41 @@ export interface KillOptions {
   readonly progress?: (report: KillReport) => void
   /** stops the loop, killing the apply in flight: nothing writes into the scenario after it */
   readonly signal?: AbortSignal
+  /**
+   * Before every other apply, delete the store's objects: that apply reads
+   * every content from the archives while it stages, so kills land there too.
+   */
+  readonly coldStore?: boolean
 }
 
 export const killLoop = async (s: Scenario, kills: number, options: KillOptions = {}): Promise<KillReport> => {
-  const { random = Math.random, until = Infinity, progress, signal } = options
+  const { random = Math.random, until = Infinity, progress, signal, coldStore = false } = options
   const r = ["--root", s.root]
   const aNames = (() => {
     const doc = JSON.parse(fs.readFileSync(s.desired.a, "utf8")) as { troves: Array<{ name: string }> }
     return new Set(doc.troves.map((t) => t.name))
   })()
   let at: "a" | "b" = "b"
+  const objects = path.join(s.root, "var/lib/conary/store/objects")
+  // A cold apply (reading archives) takes longer than a warm one: time one, unkilled, for the kills' range.
+  let coldMs = s.applyMs
+  if (coldStore) {
+    cli(["desired", "set", "--file", s.desired.a, ...r])
+    fs.rmSync(objects, { recursive: true, force: true })
+    const start = performance.now()
+    cli(["apply", ...r])
+    coldMs = performance.now() - start
+    at = "a"
+  }
   const report = { kills: 0, endedInA: 0, endedInB: 0, rolledBack: 0, rolledForward: 0, finishedBeforeKill: 0 }
   for (let k = 0; k < kills && performance.now() < until && !signal?.aborted; k++) {
     const to = at === "a" ? "b" : "a"
     cli(["desired", "set", "--file", s.desired[to], ...r])
+    const cold = coldStore && k % 2 === 0
+    if (cold) fs.rmSync(objects, { recursive: true, force: true })
     const child = spawn(process.execPath, [BIN, "apply", ...r], { stdio: "ignore" })
     const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
-    const delay = random() * s.applyMs * 1.1
+    const delay = random() * (cold ? coldMs : s.applyMs) * 1.1
     const timer = setTimeout(() => child.kill("SIGKILL"), delay)
     const abort = () => child.kill("SIGKILL")
     signal?.addEventListener("abort", abort)
