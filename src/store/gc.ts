@@ -100,6 +100,11 @@ export const collectGarbage = (
     const objects = path.join(store.dir, "objects")
     for (const prefix of fs.existsSync(objects) ? fs.readdirSync(objects) : []) {
       for (const rest of fs.readdirSync(path.join(objects, prefix))) {
+        // A write that never finished (see ContentStore.tempFile): no apply is writing now.
+        if (rest.startsWith(".")) {
+          fs.rmSync(path.join(objects, prefix, rest), { force: true })
+          continue
+        }
         if (referenced.has(prefix + rest)) {
           objectsKept++
           continue
