@@ -7,7 +7,7 @@ import { type ArMember, memberStream, readArMembers } from "./ar.js"
 import { unpackLimit } from "./decompress.js"
 import { MAX_COPYRIGHT, dep5License } from "./copyright.js"
 import type { PackageFormat } from "./package-format.js"
-import { PayloadFiles, archiveFailure, extractByPath, namesOf, normalizeEntry, readAll, tarEntries, wantedByPath } from "./tar-payload.js"
+import { PayloadFiles, archiveFailure, extractByPath, namesOf, normalizeEntry, readAll, readTarMember, tarEntries, wantedByPath } from "./tar-payload.js"
 
 // A .deb as dpkg sees it: ar(debian-binary, control.tar.*, data.tar.*), read
 // as streams with bounded memory. Indexing reads control and data once (data
@@ -142,9 +142,12 @@ export const readDeb = async (deb: string, store?: ContentStore): Promise<DebTro
   // The copyright file is kept (up to a bound) while it is hashed, for its licence.
   const payload = new PayloadFiles(deb, { path: `/usr/share/doc/${name}/copyright`, limit: MAX_COPYRIGHT }, store)
   try {
-    const { extract, done } = memberEntries(deb, dataMember, unpackLimit(dataMember.size))
-    for await (const entry of extract) await payload.add(entry, namesOf(deb, entry.header))
-    await done
+    // Here and now when it is xz (most are) or plain: streams and promises per entry and piece cost as much as decoding.
+    if (!(await readTarMember(deb, dataMember, unpackLimit(dataMember.size), payload))) {
+      const { extract, done } = memberEntries(deb, dataMember, unpackLimit(dataMember.size))
+      for await (const entry of extract) await payload.add(entry, namesOf(deb, entry.header))
+      await done
+    }
   } catch (e) {
     archiveFailure(deb, e)
   }

@@ -240,34 +240,36 @@ const bunzip2 = (): Duplex =>
   })
 
 /**
- * liblzma on this thread, fed `slice` bytes per call and no more while the
- * reader lags (push returns false): one call's output, all made at once, is
- * what a slice makes, so a bomb's step stays small. lzma-native's own stream
- * sends each call to the thread pool and each output through setImmediate,
- * a cost per call larger than the decoding of a slice. Streams back to back
- * decode as one (CONCATENATED), as `xz -d` reads them.
+ * liblzma driven here and now: `code` decodes its input `slice` bytes per
+ * call of the addon, handing each output to a sink as it comes, and stops
+ * between slices when the sink asks to wait: one call's output, all made at
+ * once, is what a slice makes, so a bomb's step stays small. Streams back to
+ * back decode as one (CONCATENATED), as `xz -d` reads them.
  */
-class LzmaOnThisThread extends Transform {
+export class LzmaDecoder {
   private readonly native: LzmaNative
   private error: Error | undefined
+  private sink: (out: Buffer) => boolean = () => true
   private accepted = true
-  /** the input being decoded, and its writer's callback */
-  private pending: { readonly chunk: Buffer; at: number; readonly done: TransformCallback } | undefined
   /** inside a call of the addon, which holds a lock a nested call would wait for forever */
   private coding = false
 
   constructor(private readonly slice: number) {
-    super()
     this.native = new (lzma().Stream)()
     this.native.autoDecoder_(null, lzma().CONCATENATED)
     this.native.bufferHandler = (out, _, error) => {
       if (error) this.error ??= error
-      else if (out && !this.push(out)) this.accepted = false
+      else if (out && !this.sink(out)) this.accepted = false
     }
   }
 
-  /** Decodes (null: the end); whether the reader took all it made without asking to wait. */
-  private code(input: Buffer | null): boolean {
+  get busy(): boolean {
+    return this.coding
+  }
+
+  /** Decodes one slice (null: the end); whether the sink took all it made without asking to wait. */
+  private code(input: Buffer | null, sink: (out: Buffer) => boolean): boolean {
+    this.sink = sink
     this.accepted = true
     this.coding = true
     try {
@@ -279,13 +281,47 @@ class LzmaOnThisThread extends Transform {
     return this.accepted
   }
 
+  /**
+   * Decodes `input` from `from` a slice at a time until it is all decoded
+   * (returns its length) or the sink asks to wait (returns where to go on).
+   * null: the end of the input.
+   */
+  decode(input: Buffer | null, sink: (out: Buffer) => boolean, from = 0): number {
+    if (input === null) {
+      this.code(null, sink)
+      return 0
+    }
+    // (lzma-native takes an empty input for the end)
+    let at = from
+    while (at < input.length) if (!this.code(input.subarray(at, (at += this.slice)), sink)) break
+    return at
+  }
+}
+
+/**
+ * LzmaDecoder as a stream, fed no more while the reader lags (push returns
+ * false). lzma-native's own stream sends each call to the thread pool and
+ * each output through setImmediate, a cost per call larger than the decoding
+ * of a slice.
+ */
+class LzmaOnThisThread extends Transform {
+  private readonly decoder: LzmaDecoder
+  /** the input being decoded, and its writer's callback */
+  private pending: { readonly chunk: Buffer; at: number; readonly done: TransformCallback } | undefined
+  private readonly sink = (out: Buffer) => this.push(out)
+
+  constructor(slice: number) {
+    super()
+    this.decoder = new LzmaDecoder(slice)
+  }
+
   /** Decodes the pending input a slice at a time until it is done or the reader asks to wait. */
   private step() {
     const p = this.pending
-    if (p === undefined || this.coding) return
+    if (p === undefined || this.decoder.busy) return
     try {
-      // (lzma-native takes an empty input for the end)
-      while (p.at < p.chunk.length) if (!this.code(p.chunk.subarray(p.at, (p.at += this.slice)))) return
+      p.at = this.decoder.decode(p.chunk, this.sink, p.at)
+      if (p.at < p.chunk.length) return
     } catch (e) {
       this.pending = undefined
       return p.done(e as Error)
@@ -304,7 +340,7 @@ class LzmaOnThisThread extends Transform {
   }
   override _flush(done: TransformCallback) {
     try {
-      this.code(null)
+      this.decoder.decode(null, this.sink)
       done()
     } catch (e) {
       done(e as Error)
@@ -314,6 +350,9 @@ class LzmaOnThisThread extends Transform {
 
 export class BombError extends Error {}
 
+/** What a decoder says when more than `limit` bytes came out. */
+export const bombError = (limit: number) => new BombError(`unpacks to more than ${limit} bytes (decompression bomb?)`)
+
 /** Fails the stream once more than `limit` bytes came out of it. */
 class Bound extends Transform {
   private seen = 0
@@ -322,7 +361,7 @@ class Bound extends Transform {
   }
   override _transform(chunk: Buffer, _: BufferEncoding, done: TransformCallback) {
     this.seen += chunk.length
-    if (this.seen > this.limit) done(new BombError(`unpacks to more than ${this.limit} bytes (decompression bomb?)`))
+    if (this.seen > this.limit) done(bombError(this.limit))
     else done(null, chunk)
   }
 }
@@ -341,14 +380,50 @@ export const decompressor = (compression: Compression): Duplex => {
       // Large chunks: each is a hand-off to the thread pool.
       return zlib.createGunzip({ chunkSize: 256 * 1024 })
     // liblzma's auto decoder reads both .xz and the older .lzma (LZMA_alone).
-    // 2 KiB of a bomb of zeros makes about 14 MiB, all at once.
     case "xz":
     case "lzma":
-      return new LzmaOnThisThread(2048)
+      return new LzmaOnThisThread(XZ_SLICE)
     case "bzip2":
       return bunzip2()
     case "zstd":
       return fedBy(new ZstdBlocks(), new Zstd())
+  }
+}
+
+/** 2 KiB of a bomb of zeros makes about 14 MiB, all at once. */
+const XZ_SLICE = 2048
+
+/** Decodes its input (null: the end), handing each output to `out` before it returns. */
+export type ImmediateDecoder = (input: Buffer | null, out: (decoded: Buffer) => void) => void
+
+/**
+ * A decoder for a member read here and now, without streams (see
+ * tar-payload.ts readTarMember), for the compressions that decode on this
+ * thread: xz, lzma, none. undefined for the others.
+ */
+export const immediateDecoderFor = (member: string): ImmediateDecoder | undefined => {
+  const compression = MEMBER_SUFFIXES.find(([suffix]) => member.endsWith(suffix))?.[1]
+  if (compression === "none")
+    return (input, out) => {
+      if (input !== null && input.length > 0) out(input)
+    }
+  if (compression !== "xz" && compression !== "lzma") return undefined
+  // What a slice makes is handed out after the addon returns: a throw inside its callback would not reach the caller.
+  const decoder = new LzmaDecoder(XZ_SLICE)
+  const made: Buffer[] = []
+  const take = (decoded: Buffer) => {
+    made.push(decoded)
+    return false
+  }
+  const handOut = (out: (decoded: Buffer) => void) => {
+    for (const decoded of made.splice(0)) out(decoded)
+  }
+  return (input, out) => {
+    if (input === null) {
+      decoder.decode(null, take)
+      return handOut(out)
+    }
+    for (let at = 0; at < input.length; handOut(out)) at = decoder.decode(input, take, at)
   }
 }
 

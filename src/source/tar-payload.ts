@@ -1,12 +1,14 @@
-import { createHash } from "node:crypto"
+import { type Hash, createHash } from "node:crypto"
+import * as fs from "node:fs"
 import type { Readable } from "node:stream"
 import { pipeline } from "node:stream/promises"
 import * as tar from "tar-stream"
 import { ArchiveError, StoreError } from "../errors.js"
 import { type TroveFile, componentOf } from "../model/trove.js"
-import type { ContentStore } from "../store/store.js"
-import { BombError, bound, decompressorFor } from "./decompress.js"
+import type { ContentStore, StoreWriter } from "../store/store.js"
+import { BombError, bombError, bound, decompressorFor, immediateDecoderFor } from "./decompress.js"
 import { rootedPath } from "./native.js"
+import { TarReader } from "./tar-reader.js"
 
 // The tar payload of a package (a .deb's data.tar, an Arch package), read as
 // a stream through its decompressor and a bomb bound: every entry checked
@@ -133,13 +135,35 @@ export class PayloadFiles {
   }
 
   /** Reads one entry (its data too). `name` is as the archive spells it; an empty or `.` entry is skipped. */
-  async add(entry: TarEntry, names: { name: string; linkname: string | undefined }): Promise<TroveFile | undefined> {
-    const h = entry.header
-    const p = memberPath(this.archive, names.name)
-    if (p === undefined) {
+  async add(entry: TarEntry, names: { name: string; linkname: string | undefined }): Promise<void> {
+    if (!this.begin(entry.header, names)) {
       entry.resume()
-      return undefined
+      return
     }
+    try {
+      for await (const c of entry) this.write(c as Buffer)
+    } catch (e) {
+      this.abandon()
+      throw e
+    }
+    this.finish()
+  }
+
+  /** the regular file whose data is being read: its metadata, hash, size, and the copies made of it */
+  private current:
+    | { readonly common: Omit<TroveFile, "kind" | "sha256" | "size" | "target">; readonly hash: Hash; size: number; keep: Buffer[] | undefined; readonly stored: StoreWriter | undefined }
+    | undefined
+
+  /**
+   * Takes an entry by its header (`name` as the archive spells it; an empty
+   * or `.` entry is skipped). A regular file's data is then wanted: whether
+   * it is. It goes to `write` piece by piece, then `finish` records the
+   * file (or `abandon` forgets it, after a failure). Anything else is
+   * recorded here, and any data it has is not wanted.
+   */
+  begin(h: tar.Header, names: { name: string; linkname: string | undefined }): boolean {
+    const p = memberPath(this.archive, names.name)
+    if (p === undefined) return false
     if (this.byPath.has(p)) this.refuse(`${p} appears twice`)
     for (let i = p.lastIndexOf("/"); i > 0; i = p.lastIndexOf("/", i - 1)) {
       if (this.symlinks.has(p.slice(0, i))) this.refuse(`${p} would be written through the symlink ${p.slice(0, i)}`)
@@ -154,14 +178,10 @@ export class PayloadFiles {
       component: componentOf(p),
       ...(h.mtime ? { mtime: Math.trunc(h.mtime.getTime() / 1000) } : {}),
     }
-    let file: TroveFile
-    if (h.type === "directory") {
-      file = { ...common, kind: "dir", sha256: null, size: 0, target: null }
-      entry.resume()
-    } else if (h.type === "symlink") {
-      file = { ...common, kind: "symlink", mode: 0o777, sha256: null, size: 0, target: names.linkname ?? "" }
+    if (h.type === "directory") this.record({ ...common, kind: "dir", sha256: null, size: 0, target: null })
+    else if (h.type === "symlink") {
+      this.record({ ...common, kind: "symlink", mode: 0o777, sha256: null, size: 0, target: names.linkname ?? "" })
       this.symlinks.add(p)
-      entry.resume()
     } else if (h.type === "link") {
       // A hard link must name a regular file earlier in this package.
       const target = rootedPath(normalizeEntry(names.linkname ?? ""))
@@ -169,35 +189,108 @@ export class PayloadFiles {
       if (!original || original.kind !== "file") this.refuse(`${p} is a hard link to ${names.linkname}, which is not a file in this package`)
       // One inode: the link has the original's content, mode and owner.
       const { mode, owner, group, sha256, size } = original
-      file = { ...common, kind: "file", mode, owner, group, sha256, size, target: null, hardlink: original.hardlink ?? original.path }
-      entry.resume()
+      this.record({ ...common, kind: "file", mode, owner, group, sha256, size, target: null, hardlink: original.hardlink ?? original.path })
     } else if (h.type === "file" || h.type === "contiguous-file") {
-      const hash = createHash("sha256")
-      let size = 0
-      const keep: Buffer[] | undefined = p === this.keep?.path ? [] : undefined
-      const stored = this.store?.writer()
-      let sha256: string
-      try {
-        for await (const c of entry) {
-          hash.update(c as Buffer)
-          stored?.write(c as Buffer)
-          size += (c as Buffer).length
-          if (keep && size <= this.keep!.limit) keep.push(c as Buffer)
-        }
-        sha256 = hash.digest("hex")
-        stored?.keep(sha256)
-      } finally {
-        stored?.drop()
-      }
-      if (keep && size <= this.keep!.limit) this.kept = Buffer.concat(keep)
-      file = { ...common, kind: "file", sha256, size, target: null }
+      this.current = { common, hash: createHash("sha256"), size: 0, keep: p === this.keep?.path ? [] : undefined, stored: this.store?.writer() }
+      return true
     } else {
       this.refuse(`${p} is a ${h.type} (device nodes and fifos are not installed)`)
     }
-    this.byPath.set(p, file)
-    this.files.push(file)
-    return file
+    return false
   }
+
+  /** A piece of the current file's data. */
+  write(piece: Buffer): void {
+    const f = this.current!
+    f.hash.update(piece)
+    f.stored?.write(piece)
+    f.size += piece.length
+    if (f.keep && f.size <= this.keep!.limit) f.keep.push(piece)
+  }
+
+  /** The current file's data is all there: it is recorded (and stored). */
+  finish(): void {
+    const { common, hash, size, keep, stored } = this.current!
+    this.current = undefined
+    const sha256 = hash.digest("hex")
+    try {
+      stored?.keep(sha256)
+    } finally {
+      stored?.drop()
+    }
+    if (keep && size <= this.keep!.limit) this.kept = Buffer.concat(keep)
+    this.record({ ...common, kind: "file", sha256, size, target: null })
+  }
+
+  /** Forgets the current file (its data could not be read). */
+  abandon(): void {
+    this.current?.stored?.drop()
+    this.current = undefined
+  }
+
+  private record(file: TroveFile): void {
+    this.byPath.set(file.path, file)
+    this.files.push(file)
+  }
+}
+
+/** Compressed bytes read at a time by readTarMember, between which other work on its thread goes on. */
+const MEMBER_READ = 64 * 1024
+
+/**
+ * Reads a tar member of `archive` (`size` bytes at `offset`, compressed as
+ * its `name` says) into `payload` here and now, without streams, when its
+ * compression decodes on this thread (see immediateDecoderFor); false when
+ * it does not, for the caller to stream it (tarEntries). What it decodes is
+ * bounded by `limit`, as tarEntries bounds it. Between reads it lets the
+ * event loop run (a sync's worker replies are answered meanwhile).
+ */
+export const readTarMember = async (
+  archive: string,
+  member: { readonly name: string; readonly offset: number; readonly size: number },
+  limit: number,
+  payload: PayloadFiles,
+): Promise<boolean> => {
+  const decode = immediateDecoderFor(member.name)
+  if (!decode) return false
+  let wanted = false
+  const reader = new TarReader({
+    entry: (header) => {
+      wanted = payload.begin(header, namesOf(archive, header))
+    },
+    data: (piece) => {
+      if (wanted) payload.write(piece)
+    },
+    end: () => {
+      if (wanted) payload.finish()
+      wanted = false
+    },
+  })
+  let decoded = 0
+  const out = (piece: Buffer) => {
+    if ((decoded += piece.length) > limit) throw bombError(limit)
+    reader.push(piece)
+  }
+  const fd = fs.openSync(archive, "r")
+  try {
+    for (let at = 0; at < member.size; ) {
+      // A buffer of its own each time: what the payload keeps (small contents, held until stored) may be pieces of it.
+      const chunk = Buffer.allocUnsafe(Math.min(MEMBER_READ, member.size - at))
+      const n = fs.readSync(fd, chunk, 0, chunk.length, member.offset + at)
+      if (n === 0) throw new Error("unexpected end of file (the archive was cut short while being read)")
+      at += n
+      decode(chunk.subarray(0, n), out)
+      await new Promise((resolve) => setImmediate(resolve))
+    }
+    decode(null, out)
+    reader.end()
+  } catch (e) {
+    payload.abandon()
+    throw e
+  } finally {
+    fs.closeSync(fd)
+  }
+  return true
 }
 
 /**
