@@ -240,13 +240,13 @@ const bunzip2 = (): Duplex =>
   })
 
 /**
- * liblzma driven here and now: `code` decodes its input `slice` bytes per
+ * liblzma driven here and now: `decode` decodes its input `slice` bytes per
  * call of the addon, handing each output to a sink as it comes, and stops
  * between slices when the sink asks to wait: one call's output, all made at
  * once, is what a slice makes, so a bomb's step stays small. Streams back to
  * back decode as one (CONCATENATED), as `xz -d` reads them.
  */
-export class LzmaDecoder {
+class LzmaDecoder {
   private readonly native: LzmaNative
   private error: Error | undefined
   private sink: (out: Buffer) => boolean = () => true
@@ -263,6 +263,7 @@ export class LzmaDecoder {
     }
   }
 
+  /** whether it is decoding now (a sink's push can call back into a stream that would decode again) */
   get busy(): boolean {
     return this.coding
   }
