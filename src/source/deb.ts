@@ -10,8 +10,9 @@ import type { PackageFormat } from "./package-format.js"
 import { PayloadFiles, archiveFailure, extractByPath, namesOf, normalizeEntry, readAll, readTarMember, tarEntries, wantedByPath } from "./tar-payload.js"
 
 // A .deb as dpkg sees it: ar(debian-binary, control.tar.*, data.tar.*), read
-// as streams with bounded memory. Indexing reads control and data once (data
-// to hash every file); apply streams data again for the contents it lacks.
+// with bounded memory. Indexing reads control and data once (data to hash
+// every file, storing its contents); apply streams data again only for
+// contents the store lacks.
 
 export const DEB_EXTENSION = ".deb"
 

@@ -11,7 +11,8 @@ import { rootedPath } from "./native.js"
 import { TarReader } from "./tar-reader.js"
 
 // The tar payload of a package (a .deb's data.tar, an Arch package), read as
-// a stream through its decompressor and a bomb bound: every entry checked
+// a stream through its decompressor and a bomb bound (or, for sync's
+// xz and plain data.tar, here and now: readTarMember): every entry checked
 // (path, type, links) and hashed into a TroveFile. Formats differ only in
 // where the tar is and what its metadata says.
 
