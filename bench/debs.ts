@@ -31,7 +31,9 @@ const base = fs.mkdtempSync(path.join(process.env.BENCH_DIR ?? os.tmpdir(), "con
 try {
   console.log(
     `${debs.length} packages, ${(packed / 2 ** 20).toFixed(1)} MiB packed, ${(installedKiB / 1024).toFixed(1)} MiB installed` +
-      ` (left out, having a preinst: ${skipped.map((d) => path.basename(d).split("_")[0]).join(", ")})`,
+      ` (left out, having a preinst: ${skipped.map((d) => path.basename(d).split("_")[0]).join(", ")});` +
+      // Wall times on a shared machine follow its load; CPU times much less so.
+      ` load average ${os.loadavg()[0]!.toFixed(1)} on ${os.availableParallelism()} cores`,
   )
 
   // 1. dpkg with a scratch database.
