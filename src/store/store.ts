@@ -4,6 +4,7 @@ import { childProcess, nodeCrypto } from "../builtin.js"
 import { fileLock } from "../db/lock.js"
 import { IoError, StoreError } from "../errors.js"
 import { sha256Of } from "../sha256.js"
+import { DigestSet, isDigest } from "./digest-set.js"
 
 /**
  * Content-addressed store: file contents keyed by SHA-256, written once and
@@ -28,8 +29,9 @@ export class ContentStore {
   private readonly tmp: string
   private seq = 0
   private readonly made = new Set<string>()
-  /** names in each fan-out directory, read once (one readdir, not one probe per lookup) */
-  private readonly listed = new Map<string, Set<string>>()
+  /** the objects of the fan-out directories read so far (each read once: one readdir, not one probe per lookup) */
+  private readonly index = new DigestSet()
+  private readonly listed = new Set<string>()
   private chmod: boolean | undefined
 
   constructor(readonly dir: string) {
@@ -47,27 +49,25 @@ export class ContentStore {
    * object another process adds meanwhile is at worst stored again).
    */
   has(sha256: string): boolean {
-    return this.names(sha256.slice(0, 2)).has(sha256.slice(2))
-  }
-
-  private names(prefix: string): Set<string> {
-    let names = this.listed.get(prefix)
-    if (!names) {
+    // Only a digest names an object: nothing else is looked up on disk.
+    if (!isDigest(sha256)) return false
+    const prefix = sha256.slice(0, 2)
+    if (!this.listed.has(prefix)) {
       try {
-        names = new Set(fs.readdirSync(path.join(this.objects, prefix)))
+        // A name that is no digest (another tool's file) is not taken for an object.
+        for (const name of fs.readdirSync(path.join(this.objects, prefix))) this.index.add(prefix + name)
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e
-        names = new Set()
       }
-      this.listed.set(prefix, names)
+      this.listed.add(prefix)
     }
-    return names
+    return this.index.has(sha256)
   }
 
   /** Deletes an object (a corrupt one: its source gives it again). */
   remove(sha256: string): void {
     fs.rmSync(this.pathOf(sha256), { force: true })
-    this.listed.get(sha256.slice(0, 2))?.delete(sha256.slice(2))
+    this.index.delete(sha256)
   }
 
   private mkdir(dir: string) {
@@ -113,7 +113,7 @@ export class ContentStore {
     try {
       // Asked of the disk, not this process's listing: another process may have fetched it meanwhile.
       if (fs.existsSync(this.pathOf(sha256))) {
-        this.names(sha256.slice(0, 2)).add(sha256.slice(2))
+        this.index.add(sha256)
         return false
       }
       await fetch()
@@ -131,7 +131,7 @@ export class ContentStore {
     // no chmod for the common mode (see reconcile/apply.ts).
     if (!created || (this.chmod ??= chmodNeeded())) fs.chmodSync(temp, STORE_MODE)
     fs.renameSync(temp, target)
-    this.names(sha256.slice(0, 2)).add(sha256.slice(2))
+    this.index.add(sha256)
   }
 
   /** Stores bytes that must hash to `sha256`. */
