@@ -18,10 +18,8 @@ export class DigestSet {
   private count = 0
   private readonly scratch = Buffer.alloc(32)
   private readonly word = new Int32Array(this.scratch.buffer, this.scratch.byteOffset, WORDS)
-  private readonly seed = (() => {
-    const b = nodeCrypto().randomBytes(8)
-    return [b.readInt32LE(0), b.readInt32LE(4)] as const
-  })()
+  /** made with the table (a store only looked at, as by `list`, loads no crypto) */
+  private seed = [0, 0]
 
   get size(): number {
     return this.count
@@ -103,6 +101,10 @@ export class DigestSet {
 
   private grow() {
     const [keys, used] = [this.keys, this.used]
+    if (used.length === 0) {
+      const random = nodeCrypto().randomBytes(8)
+      this.seed = [random.readInt32LE(0), random.readInt32LE(4)]
+    }
     this.keys = new Int32Array(Math.max(1024, 2 * used.length) * WORDS)
     this.used = new Uint8Array(Math.max(1024, 2 * used.length))
     this.count = 0
