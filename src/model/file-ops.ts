@@ -110,6 +110,23 @@ class Table {
     return KINDS[(this.codes[row]! >> 3) & 3]!
   }
 
+  opName(row: number): FileOp["op"] {
+    return OPS[this.codes[row]! & 7]!
+  }
+
+  sha256(row: number): string | null {
+    const sha = this.codes[row]! >> 6
+    return sha === PACKED_SHA ? this.digests.toString("hex", 32 * row, 32 * row + 32) : sha === OTHER_SHA ? this.otherShas.get(row)! : null
+  }
+
+  troveId(row: number): number {
+    return this.numbers[3 * row]!
+  }
+
+  size(row: number): number {
+    return this.numbers[3 * row + 1]!
+  }
+
   op(row: number): FileOp {
     const base = this.base(row)
     const extras = this.extras.get(row)
@@ -119,14 +136,13 @@ class Table {
   /** A row's operation without its optional fields. */
   base(row: number): FileOp {
     const c = this.codes[row]!
-    const sha = c >> 6
     return {
       op: OPS[c & 7]!,
       path: this.paths[row]!,
       kind: KINDS[(c >> 3) & 3]!,
       troveId: this.numbers[3 * row]!,
       trove: this.strings[this.names[3 * row]!]!,
-      sha256: sha === PACKED_SHA ? this.digests.toString("hex", 32 * row, 32 * row + 32) : sha === OTHER_SHA ? this.otherShas.get(row)! : null,
+      sha256: this.sha256(row),
       size: this.numbers[3 * row + 1]!,
       mode: this.numbers[3 * row + 2]!,
       owner: this.strings[this.names[3 * row + 1]!]!,
@@ -167,6 +183,27 @@ export class FileOps implements Iterable<FileOp> {
   /** The path of operation i, without making the operation. */
   path(i: number): string {
     return this.table.paths[this.rows[i]!]!
+  }
+
+  /** Fields of operation i, read from their columns without making the operation. */
+  op(i: number): FileOp["op"] {
+    return this.table.opName(this.rows[i]!)
+  }
+
+  kind(i: number): FileOp["kind"] {
+    return this.table.kind(this.rows[i]!)
+  }
+
+  sha256(i: number): string | null {
+    return this.table.sha256(this.rows[i]!)
+  }
+
+  size(i: number): number {
+    return this.table.size(this.rows[i]!)
+  }
+
+  troveId(i: number): number {
+    return this.table.troveId(this.rows[i]!)
   }
 
   *[Symbol.iterator](): Iterator<FileOp> {

@@ -13,7 +13,7 @@ import { ApplyError, ArchiveError, StoreError, describeIo } from "../errors.js"
 import { fetchFromArchive } from "../source/formats.js"
 import { type RepoRef, basesOf, fetchObjects } from "../source/remote.js"
 import { type TroveFile, filesForComponents, onDisk } from "../model/trove.js"
-import { copyOutVerified } from "../store/copy-out.js"
+import { type StageTarget, copyOutVerified, teeToStage } from "../store/copy-out.js"
 import { type DeltaReport, fetchByDeltas } from "./fetch-deltas.js"
 import { type ContentStore, writeBehind } from "../store/store.js"
 import { diskLayout } from "./layout.js"
@@ -65,7 +65,7 @@ const SAVE_SUFFIX = ".conary-save"
 export const stagePath = (target: string) => path.join(path.dirname(target), `.conary-new.${path.basename(target)}`)
 
 /** Operations that write a content from the store. */
-export const writesContent = (op: FileOp) => op.kind === "file" && (op.op === "add" || op.op === "replace" || op.op === "repair" || op.op === "merge")
+export const writesContent = (op: Pick<FileOp, "kind" | "op">) => op.kind === "file" && (op.op === "add" || op.op === "replace" || op.op === "repair" || op.op === "merge")
 
 /**
  * Operations writing a content the store lacks (their indices in the plan),
@@ -74,11 +74,12 @@ export const writesContent = (op: FileOp) => op.kind === "file" && (op.op === "a
  */
 const missingContents = (ctx: Pick<ApplyContext, "store">, plan: Plan): Map<number, number[]> => {
   const wanted = new Map<number, number[]>()
-  for (let i = 0; i < plan.files.length; i++) {
-    const op = plan.files.at(i)
-    if (!writesContent(op) || ctx.store.has(op.sha256!)) continue
-    let list = wanted.get(op.troveId)
-    if (!list) wanted.set(op.troveId, (list = []))
+  const ops = plan.files
+  for (let i = 0; i < ops.length; i++) {
+    if (!writesContent({ kind: ops.kind(i), op: ops.op(i) }) || ctx.store.has(ops.sha256(i)!)) continue
+    const troveId = ops.troveId(i)
+    let list = wanted.get(troveId)
+    if (!list) wanted.set(troveId, (list = []))
     list.push(i)
   }
   return wanted
@@ -100,7 +101,7 @@ export const fetchContents = async (ctx: ApplyContext, plan: Plan): Promise<Down
   const fromArchives = [...wanted].filter(([troveId]) => refs.get(troveId)!.some((r) => r.kind !== "repo"))
   ctx.report.start("fetch", fromArchives.length)
   await forEachBounded(fromArchives, 4, async ([troveId, ops]) => {
-    const shas = new Set(ops.map((i) => plan.files.at(i).sha256!))
+    const shas = new Set(ops.map((i) => plan.files.sha256(i)!))
     const archives = refs.get(troveId)!.filter((r) => r.kind !== "repo")
     const onlyChoice = archives.length === 1 && refs.get(troveId)!.length === 1
     for (const where of archives) {
@@ -120,8 +121,9 @@ export const fetchContents = async (ctx: ApplyContext, plan: Plan): Promise<Down
   for (const [troveId, ops] of wanted) {
     const repos = refs.get(troveId)!.filter((r) => r.kind === "repo").map((r) => ({ source: r.source, bases: basesOf(sources.get(r.source)!) }))
     for (const i of ops) {
-      const { sha256, size } = plan.files.at(i) as FileOp & { sha256: string }
+      const sha256 = plan.files.sha256(i)!
       if (ctx.store.has(sha256)) continue
+      const size = plan.files.size(i)
       const entry = objects.get(sha256) ?? { sha256, size, repos: [], tried: tried.get(sha256) ?? [] }
       for (const repo of repos) if (!entry.repos.some((r) => r.source === repo.source)) entry.repos.push(repo)
       objects.set(sha256, entry)
@@ -486,6 +488,9 @@ class StatSlots {
     this.inos[i] = s.ino
     this.filled[i] = 1
   }
+  has(i: number): boolean {
+    return this.filled[i] === 1
+  }
   get(i: number): WrittenStat | undefined {
     return this.filled[i] === 1 ? { ino: this.inos[i]!, mtimeNs: this.times[2 * i]!, ctimeNs: this.times[2 * i + 1]! } : undefined
   }
@@ -512,6 +517,9 @@ class CopiedStats implements WrittenLookup {
   constructor(private readonly copies: FileOps) {}
   set(i: number, s: WrittenStat) {
     this.slots.set(i, s)
+  }
+  has(i: number): boolean {
+    return this.slots.has(i)
   }
   get(path: string): WrittenStat | undefined {
     let lo = 0
@@ -550,15 +558,19 @@ const corruptObject = (ctx: ApplyContext, op: FileOp, sha256: string, actual: st
 }
 
 /**
- * Creates the new directories and writes every new content to its stage
- * path. Returns the merge outcomes and, by path, the stat of each file
- * written straight from the store: the only stats the cache may take.
+ * Creates the new directories, fetches the contents the store lacks and
+ * writes every new content to its stage path. A content read from an
+ * archive or a download is written to its stage paths as it is stored (one
+ * write from the source, verified: see teeToStage); the rest is copied out
+ * of the store, verified. Returns the merge outcomes, what was downloaded,
+ * and, by path, the stat of each file written verified: the only stats the
+ * cache may take.
  */
 const stage = async (
   ctx: ApplyContext,
   plan: Plan,
   created: ReadonlyArray<string>,
-): Promise<{ merges: MergeOutcome[]; written: WrittenLookup }> => {
+): Promise<{ merges: MergeOutcome[]; written: WrittenLookup; download: Downloaded | undefined }> => {
   const asRoot = process.getuid?.() === 0
   const ids = idResolver(ctx.root)
   const ownerOf = ownerFor(ids, asRoot)
@@ -567,7 +579,6 @@ const stage = async (
   const leaves = plan.files.filter(stagesContent)
   const links = hardLinkTargets(ctx, leaves)
   const merges: MergeOutcome[] = []
-  ctx.report.start("stage", created.length + leaves.length)
   const dirOps = new Map(plan.files.filter((op) => op.kind === "dir").map((op) => [op.path, op]))
   for (const p of created) {
     const op = dirOps.get(p)!
@@ -580,9 +591,8 @@ const stage = async (
     } catch (e) {
       wrap(op, e)
     }
-    ctx.report.tick()
   }
-  // Contents straight from the store: copied and hashed on every core.
+  // Contents written straight to their stage paths: what `target` says of each.
   const copies = leaves.filter((op) => op.kind === "file" && op.op !== "merge" && !links.has(op.path))
   for (const op of copies) {
     try {
@@ -591,27 +601,47 @@ const stage = async (
       wrap(op, e)
     }
   }
+  const target = (i: number): StageTarget => {
+    const op = copies.at(i)
+    return {
+      to: stagePath(path.join(ctx.root, op.path)),
+      mode: op.mode,
+      owner: asRoot ? ownerOf(op) : null,
+      // the archive's mtime, as dpkg keeps it
+      mtime: fileOf(op)?.mtime ?? null,
+    }
+  }
   const written = new CopiedStats(copies)
+  // The copies of each content the store lacks: written as it is fetched.
+  const lacking = new Map<string, number[]>()
+  for (let i = 0; i < copies.length; i++) {
+    const sha256 = copies.sha256(i)!
+    if (ctx.store.has(sha256)) continue
+    const list = lacking.get(sha256)
+    if (list) list.push(i)
+    else lacking.set(sha256, [i])
+  }
+  // (merged config files need their contents in the store too)
+  const download = await ctx.store.withTee(teeToStage(lacking, target, (i, st) => written.set(i, st)), () => fetchContents(ctx, plan))
+  lacking.clear()
+  crashPoint("fetched")
+  ctx.report.start("stage", leaves.length)
+  // The rest straight from the store: copied and hashed on every core.
+  const rest: number[] = []
+  for (let i = 0; i < copies.length; i++) if (!written.has(i)) rest.push(i)
+  ctx.report.tick(copies.length - rest.length)
   await copyOutVerified(
-    copies.length,
-    (i) => {
-      const op = copies.at(i)
-      return {
-        from: ctx.store.pathOf(op.sha256!),
-        sha256: op.sha256!,
-        size: op.size,
-        to: stagePath(path.join(ctx.root, op.path)),
-        mode: op.mode,
-        owner: asRoot ? ownerOf(op) : null,
-        // the archive's mtime, as dpkg keeps it
-        mtime: fileOf(op)?.mtime ?? null,
-      }
+    rest.length,
+    (r) => {
+      const i = rest[r]!
+      return { ...target(i), from: ctx.store.pathOf(copies.sha256(i)!), sha256: copies.sha256(i)!, size: copies.size(i) }
     },
-    (i, r) => {
-      if (r.ok) return written.set(i, r)
+    (r, result) => {
+      const i = rest[r]!
+      if (result.ok) return written.set(i, result)
       const op = copies.at(i)
-      if ("actual" in r) corruptObject(ctx, op, op.sha256!, r.actual)
-      else wrap(op, Object.assign(new Error(r.error.message), r.error))
+      if ("actual" in result) corruptObject(ctx, op, op.sha256!, result.actual)
+      else wrap(op, Object.assign(new Error(result.error.message), result.error))
     },
     (n) => ctx.report.tick(n),
   )
@@ -661,7 +691,7 @@ const stage = async (
     ctx.report.tick()
   }
   ctx.report.done()
-  return { merges: merges.sort((a, b) => (a.path < b.path ? -1 : 1)), written }
+  return { merges: merges.sort((a, b) => (a.path < b.path ? -1 : 1)), written, download }
 }
 
 /** Removes what staging wrote: staged files, then the directories it created. Never fails: what it cannot remove stays. */
@@ -887,7 +917,6 @@ const crashPoint = (step: string) => {
 
 export const applyPlan = async (ctx: ApplyContext, plan: Plan, command: string, desired: string): Promise<ApplyResult> => {
   if (plan.troves.length === 0 && plan.files.length === 0) return { generation: null, plan, merges: [] }
-  const download = await fetchContents(ctx, plan)
   // The disk is checked as close to staging as can be; nothing above touched the root.
   const created = checkTargets(ctx, plan)
   preserveReplaced(ctx, plan)
@@ -918,7 +947,7 @@ export const applyPlan = async (ctx: ApplyContext, plan: Plan, command: string, 
   crashPoint("committing")
   const { generation, failed } = await finish(ctx, plan, command, desired, staged.written)
   if (failed.length > 0) throw partialFailure(generation, failed)
-  return { generation, plan, merges: staged.merges, ...(download ? { download } : {}) }
+  return { generation, plan, merges: staged.merges, ...(staged.download ? { download: staged.download } : {}) }
 }
 
 export interface Recovery {

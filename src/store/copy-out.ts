@@ -1,22 +1,22 @@
+import * as fs from "node:fs"
 import { forEachInWorkers } from "../worker-pool.js"
+import { type Tee, type TeeCopies, writeAll } from "./store.js"
 
 // Copies contents out of the store into a root, hashing each as it is copied:
 // a corrupt object is refused, never written on. The stat of each copy is
 // taken from the descriptor that wrote it, so it describes exactly the bytes
 // verified (the stat cache `verify` trusts).
 
-export interface CopyJob {
+export interface CopyJob extends StageTarget {
   /** store object and the content it must hash to */
   readonly from: string
   readonly sha256: string
   readonly size: number
+}
+
+export interface StageTarget extends Finish {
   /** where the copy goes (created, or truncated; never through a symlink) */
   readonly to: string
-  readonly mode: number
-  /** owner to give the copy; null leaves the creator's */
-  readonly owner: { readonly uid: number; readonly gid: number } | null
-  /** modification time to give the copy (seconds since the epoch); null leaves the time of the copy */
-  readonly mtime: number | null
 }
 
 export type CopyResult =
@@ -25,15 +25,49 @@ export type CopyResult =
   | { readonly ok: false; readonly actual: string }
   | { readonly ok: false; readonly error: { readonly code?: string; readonly syscall?: string; readonly message: string } }
 
-// Per file: two opens, a read and a write per MiB, one fstat, two closes;
-// chown and chmod only when the created file differs (owner, setgid
-// directory, umask, special bits), futimes when the archive gave a time; the
-// final fstat comes after all of them.
+/** What a staged copy is given once its bytes are verified. */
+export interface Finish {
+  readonly mode: number
+  /** owner to give the copy; null leaves the creator's */
+  readonly owner: { readonly uid: number; readonly gid: number } | null
+  /** modification time to give the copy (seconds since the epoch); null leaves the time of the copy */
+  readonly mtime: number | null
+}
+
+/**
+ * Gives a copy whose bytes are verified its owner, mode and time, and takes
+ * its stat from the descriptor that wrote it; chown and chmod only when the
+ * created file differs (owner, setgid directory, umask, special bits),
+ * futimes when the archive gave a time, the final fstat after all of them.
+ * Self-contained (its own `fs`): the copy-out workers run its source text.
+ */
+function finishCopy(fs: typeof import("node:fs"), dst: number, job: Finish) {
+  let st = fs.fstatSync(dst, { bigint: true })
+  let changed = false
+  // Owner before mode: chown clears setuid and setgid bits.
+  if (job.owner && (Number(st.uid) !== job.owner.uid || Number(st.gid) !== job.owner.gid)) {
+    fs.fchownSync(dst, job.owner.uid, job.owner.gid)
+    changed = true
+  }
+  if (changed || Number(st.mode & 0o7777n) !== job.mode) {
+    fs.fchmodSync(dst, job.mode)
+    changed = true
+  }
+  if (job.mtime !== null) {
+    fs.futimesSync(dst, job.mtime, job.mtime)
+    changed = true
+  }
+  if (changed) st = fs.fstatSync(dst, { bigint: true })
+  return { ok: true as const, ino: st.ino, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs }
+}
+
+// Per file: two opens, a read and a write per MiB, one fstat, two closes, and finishCopy's calls.
 const COPY = `
 const fs = require("node:fs")
 const { createHash } = require("node:crypto")
 const { O_WRONLY, O_CREAT, O_TRUNC, O_NOFOLLOW } = fs.constants
 const buf = Buffer.allocUnsafe(1 << 20)
+const finishCopy = ${finishCopy.toString()}
 function run(job) {
   let src, dst
   try {
@@ -50,23 +84,7 @@ function run(job) {
     }
     const actual = h.digest("hex")
     if (actual !== job.sha256) return { ok: false, actual }
-    let st = fs.fstatSync(dst, { bigint: true })
-    let changed = false
-    // Owner before mode: chown clears setuid and setgid bits.
-    if (job.owner && (Number(st.uid) !== job.owner.uid || Number(st.gid) !== job.owner.gid)) {
-      fs.fchownSync(dst, job.owner.uid, job.owner.gid)
-      changed = true
-    }
-    if (changed || Number(st.mode & 0o7777n) !== job.mode) {
-      fs.fchmodSync(dst, job.mode)
-      changed = true
-    }
-    if (job.mtime !== null) {
-      fs.futimesSync(dst, job.mtime, job.mtime)
-      changed = true
-    }
-    if (changed) st = fs.fstatSync(dst, { bigint: true })
-    return { ok: true, ino: st.ino, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs }
+    return finishCopy(fs, dst, job)
   } catch (e) {
     return { ok: false, error: { code: e.code, syscall: e.syscall, message: e.message } }
   } finally {
@@ -87,3 +105,77 @@ export const copyOutVerified = (
   onResult: (i: number, result: CopyResult) => void,
   onBatch?: (done: number) => void,
 ): Promise<void> => forEachInWorkers(COPY, count, job, onResult, onBatch)
+
+/** The stat of a copy whose bytes were verified, from the descriptor that wrote them. */
+export type CopiedStat = Extract<CopyResult, { ok: true }>
+
+/**
+ * A Tee (store.ts) writing each content the store takes meanwhile to the
+ * stage paths wanting it (`wanted`: stage-path numbers by content), so a new
+ * content is written once as it is read from its archive instead of stored
+ * and then copied out. A path counts as written (`onWritten`, with the stat
+ * of the descriptor that wrote it) only once its bytes hashed to their
+ * name. A content is claimed by the first reader that brings it, and given
+ * back if its bytes prove wrong. Whatever fails here is left unwritten, for
+ * the verified copy out of the store that follows (which says what failed).
+ */
+export const teeToStage = (
+  wanted: Map<string, ReadonlyArray<number>>,
+  target: (i: number) => StageTarget,
+  onWritten: (i: number, stat: CopiedStat) => void,
+): Tee => ({
+  open(sha256): TeeCopies | undefined {
+    const list = wanted.get(sha256)
+    if (list === undefined) return undefined
+    wanted.delete(sha256)
+    const copies: Array<{ i: number; fd: number; job: StageTarget }> = []
+    const close = () => {
+      for (const { fd } of copies) {
+        try {
+          fs.closeSync(fd)
+        } catch {
+          // nothing written is lost: the copy is vouched for or redone
+        }
+      }
+      copies.length = 0
+    }
+    let broken = false
+    try {
+      for (const i of list) {
+        const job = target(i)
+        copies.push({ i, fd: fs.openSync(job.to, OPEN_FLAGS, job.mode & 0o777), job })
+      }
+    } catch {
+      close()
+      return undefined
+    }
+    return {
+      write(data) {
+        if (broken) return
+        try {
+          for (const { fd } of copies) writeAll(fd, data)
+        } catch {
+          broken = true
+        }
+      },
+      verified() {
+        if (!broken)
+          for (const { i, fd, job } of copies) {
+            try {
+              onWritten(i, finishCopy(fs, fd, job))
+            } catch {
+              // left for the copy out of the store
+            }
+          }
+        close()
+      },
+      failed() {
+        close()
+        // Another archive of the same content may bring it yet.
+        wanted.set(sha256, list)
+      },
+    }
+  },
+})
+
+const OPEN_FLAGS = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC | fs.constants.O_NOFOLLOW

@@ -144,20 +144,35 @@ export class ContentStore {
     this.commit(temp, sha256)
   }
 
+  /** While set, putStream also writes each content to the files this gives (see Tee). */
+  private tee: Tee | undefined
+
+  /** Runs `f` with `tee` taking a copy of every content putStream stores meanwhile. */
+  async withTee<A>(tee: Tee, f: () => Promise<A>): Promise<A> {
+    this.tee = tee
+    try {
+      return await f()
+    } finally {
+      this.tee = undefined
+    }
+  }
+
   /** Streams content into the store, hashing as it goes; refuses a mismatch. */
   async putStream(stream: AsyncIterable<unknown>, sha256: string): Promise<void> {
     const temp = this.tempFile(sha256)
     const hash = nodeCrypto().createHash("sha256")
     const fd = fs.openSync(temp, "w", STORE_MODE)
+    const copies = this.tee?.open(sha256)
     try {
       for await (const chunk of stream) {
         const data = chunk as Buffer
         hash.update(data)
-        // A nearly full disk takes part of a write without an error: write the rest (the next call fails with ENOSPC).
-        for (let off = 0; off < data.length; ) off += fs.writeSync(fd, data, off, data.length - off)
+        writeAll(fd, data)
+        copies?.write(data)
       }
     } catch (e) {
       fs.rmSync(temp, { force: true })
+      copies?.failed()
       throw e
     } finally {
       fs.closeSync(fd)
@@ -165,8 +180,10 @@ export class ContentStore {
     const actual = hash.digest("hex")
     if (actual !== sha256) {
       fs.rmSync(temp, { force: true })
+      copies?.failed()
       throw new StoreError({ sha256, reason: `content hashes to ${actual}` })
     }
+    copies?.verified()
     this.commit(temp, sha256)
   }
 
@@ -202,10 +219,6 @@ export class ContentStore {
         drop()
       }
     }
-    const writeAll = (data: Uint8Array) => {
-      // A nearly full disk takes part of a write without an error: write the rest (the next call fails with ENOSPC).
-      for (let off = 0; off < data.length; ) off += fs.writeSync(fd!, data, off, data.length - off)
-    }
     return {
       write: (data) =>
         attempt(() => {
@@ -217,10 +230,10 @@ export class ContentStore {
           if (fd === undefined) {
             temp = this.tempFile()
             fd = fs.openSync(temp, "w", STORE_MODE)
-            for (const c of chunks) writeAll(c)
+            for (const c of chunks) writeAll(fd, c)
             chunks = []
           }
-          writeAll(data)
+          writeAll(fd, data)
         }),
       keep: (sha256) =>
         attempt(() => {
@@ -287,6 +300,32 @@ export const writeBehind = (dir: string): (() => void) => {
   return () => {
     child.kill()
   }
+}
+
+/** Writes all of `data`: a nearly full disk takes part of a write without an error (the next call fails with ENOSPC). */
+export const writeAll = (fd: number, data: Uint8Array): void => {
+  for (let off = 0; off < data.length; ) off += fs.writeSync(fd, data, off, data.length - off)
+}
+
+/**
+ * Other files a content is written to while putStream stores it (apply's
+ * stage paths: each new content is then written once as it is read from its
+ * archive, not stored and later copied out of the store). A copy is
+ * vouched for only through `verified`, called once its bytes hashed to
+ * their name. A tee never throws: what it fails to write is left to whoever
+ * would have written it without one.
+ */
+export interface Tee {
+  /** the copies to write `sha256`'s bytes to as well; undefined: none */
+  open(sha256: string): TeeCopies | undefined
+}
+
+export interface TeeCopies {
+  write(data: Uint8Array): void
+  /** the bytes written hash to their name */
+  verified(): void
+  /** they did not, or reading them failed: the copies hold nothing anyone vouches for */
+  failed(): void
 }
 
 /** Content written into the store by a caller that hashes it (ContentStore.writer). */
