@@ -246,6 +246,22 @@ export const troveFilesReader = (db: Db): ((troveId: number) => TroveFile[]) => 
   return (troveId) => (stmt.all(troveId) as FileRow[]).map(toFile)
 }
 
+/**
+ * The archive's mtime of a trove's file, if it gave one, for apply's
+ * per-file staging: nothing asked of a trove without mtimes (native troves
+ * built without them), one narrow query a file of the others.
+ */
+export const troveMtimeLookup = (db: Db): ((troveId: number, path: string) => number | undefined) => {
+  const any = db.prepare("SELECT EXISTS (SELECT 1 FROM trove_files WHERE trove_id = ? AND mtime IS NOT NULL)").pluck()
+  const stmt = db.prepare("SELECT mtime FROM trove_files WHERE trove_id = ? AND path = ?").pluck()
+  const hasMtimes = new Map<number, boolean>()
+  return (troveId, path) => {
+    let has = hasMtimes.get(troveId)
+    if (has === undefined) hasMtimes.set(troveId, (has = any.get(troveId) === 1))
+    return has ? ((stmt.get(troveId, path) as number | null | undefined) ?? undefined) : undefined
+  }
+}
+
 /** A memoizing lookup of a trove's files, as the planner wants it. */
 export const troveFilesLookup = (db: Db): ((troveId: number) => ReadonlyArray<TroveFile>) => {
   const read = troveFilesReader(db)

@@ -8,12 +8,12 @@ import type { Db } from "../db/connection.js"
 import { type Journal, beginJournal, clearJournal, markCommitting } from "../db/journal.js"
 import { type StatRow, cachedStatsLookup, installedOwnersLookup, recordGeneration } from "../db/state.js"
 import { listSources } from "../db/sources.js"
-import { archivesOf, troveFileLookup, troveFilesLookup, troveFilesReader, troveHardLinks } from "../db/troves.js"
+import { archivesOf, troveFileLookup, troveFilesLookup, troveFilesReader, troveHardLinks, troveMtimeLookup } from "../db/troves.js"
 import { ApplyError, ArchiveError, StoreError, describeIo } from "../errors.js"
-import { fetchFromArchive } from "../source/formats.js"
 import { type RepoRef, basesOf, fetchObjects } from "../source/remote.js"
 import { type TroveFile, filesForComponents, onDisk } from "../model/trove.js"
-import { type StageTarget, copyOutVerified, teeToStage } from "../store/copy-out.js"
+import { type CopiedStat, type StageTarget, copyOutVerified, teeToStage } from "../store/copy-out.js"
+import { archiveFetcher } from "../source/fetch-archives.js"
 import { type DeltaReport, fetchByDeltas } from "./fetch-deltas.js"
 import { type ContentStore, writeBehind } from "../store/store.js"
 import { diskLayout } from "./layout.js"
@@ -85,13 +85,31 @@ const missingContents = (ctx: Pick<ApplyContext, "store">, plan: Plan): Map<numb
   return wanted
 }
 
+/** Stage paths (by number) that a content fetched is written to as it is stored: see stage. */
+export interface Staging {
+  /** the stage paths still waiting for each content */
+  readonly lacking: Map<string, ReadonlyArray<number>>
+  readonly target: (i: number) => StageTarget
+  /** a stage path written, its bytes verified, with the stat of the descriptor that wrote them */
+  readonly onWritten: (i: number, stat: CopiedStat) => void
+}
+
+const NOTHING_STAGED: Staging = {
+  lacking: new Map(),
+  target: () => {
+    throw new Error("no stage paths")
+  },
+  onWritten: () => undefined,
+}
+
 /**
- * Fetches every content the plan writes into the store, verified. A trove's
- * archives in directory sources are read first (they are local); what is
+ * Fetches every content the plan writes into the store, verified, and
+ * (`staging`) to the stage paths waiting for it. A trove's archives in
+ * directory sources are read first (they are local; on every core); what is
  * still missing comes from every repository that offers the trove, each
  * from the mirror that served its index first, then the others.
  */
-export const fetchContents = async (ctx: ApplyContext, plan: Plan): Promise<Downloaded | undefined> => {
+export const fetchContents = async (ctx: ApplyContext, plan: Plan, staging: Staging = NOTHING_STAGED): Promise<Downloaded | undefined> => {
   const wanted = missingContents(ctx, plan)
   if (wanted.size === 0) return undefined
   const sources = new Map(listSources(ctx.db).map((s) => [s.name, s]))
@@ -99,23 +117,32 @@ export const fetchContents = async (ctx: ApplyContext, plan: Plan): Promise<Down
   // Why each source that was tried for a content could not give it.
   const tried = new Map<string, string[]>()
   const fromArchives = [...wanted].filter(([troveId]) => refs.get(troveId)!.some((r) => r.kind !== "repo"))
+  let bytes = 0
+  for (const [, ops] of fromArchives) for (const i of ops) bytes += plan.files.size(i)
+  const fetcher = archiveFetcher(ctx.store, bytes, staging.lacking, staging.target, staging.onWritten)
+  ctx.store.tee = teeToStage(staging.lacking, staging.target, staging.onWritten)
   ctx.report.start("fetch", fromArchives.length)
-  await forEachBounded(fromArchives, 4, async ([troveId, ops]) => {
-    const shas = new Set(ops.map((i) => plan.files.sha256(i)!))
-    const archives = refs.get(troveId)!.filter((r) => r.kind !== "repo")
-    const onlyChoice = archives.length === 1 && refs.get(troveId)!.length === 1
-    for (const where of archives) {
-      try {
-        await fetchFromArchive(where.format, where.archive, troveFilesLookup(ctx.db)(troveId), shas, ctx.store)
-        break
-      } catch (e) {
-        // An archive that cannot be read is one source failing: another may offer the trove.
-        if (onlyChoice || !(e instanceof ArchiveError || e instanceof StoreError)) throw e
-        for (const sha of shas) tried.set(sha, [...(tried.get(sha) ?? []), `source ${where.source}: ${e.message}`])
+  try {
+    await forEachBounded(fromArchives, 4, async ([troveId, ops]) => {
+      const shas = new Set(ops.map((i) => plan.files.sha256(i)!))
+      const archives = refs.get(troveId)!.filter((r) => r.kind !== "repo")
+      const onlyChoice = archives.length === 1 && refs.get(troveId)!.length === 1
+      for (const where of archives) {
+        try {
+          await fetcher.fetch(where.format, where.archive, troveFilesLookup(ctx.db)(troveId), shas)
+          break
+        } catch (e) {
+          // An archive that cannot be read is one source failing: another may offer the trove.
+          if (onlyChoice || !(e instanceof ArchiveError || e instanceof StoreError)) throw e
+          for (const sha of shas) tried.set(sha, [...(tried.get(sha) ?? []), `source ${where.source}: ${e.message}`])
+        }
       }
-    }
-    ctx.report.tick()
-  })
+      ctx.report.tick()
+    })
+  } finally {
+    ctx.store.tee = undefined
+    await fetcher.close()
+  }
   ctx.report.done()
   const objects = new Map<string, { sha256: string; size: number; repos: RepoRef[]; tried: string[] }>()
   for (const [troveId, ops] of wanted) {
@@ -135,9 +162,15 @@ export const fetchContents = async (ctx: ApplyContext, plan: Plan): Promise<Down
       throw new ArchiveError({ archive: label, reason: "content is not in the store and no source offers this trove any more" })
     }
   if (objects.size === 0) return undefined
-  const byDelta = await fetchByDeltas(ctx.db, ctx.store, ctx.root, [...objects.values()], ctx.report)
-  const full = await fetchObjects([...objects.values()], ctx.store, ctx.report)
-  return { ...byDelta, full }
+  // Downloads go to their stage paths too as they are stored.
+  ctx.store.tee = teeToStage(staging.lacking, staging.target, staging.onWritten)
+  try {
+    const byDelta = await fetchByDeltas(ctx.db, ctx.store, ctx.root, [...objects.values()], ctx.report)
+    const full = await fetchObjects([...objects.values()], ctx.store, ctx.report)
+    return { ...byDelta, full }
+  } finally {
+    ctx.store.tee = undefined
+  }
 }
 
 /** Largest file in the root apply reads to merge or parse: bigger is not a config file. */
@@ -232,7 +265,16 @@ const idResolver = (root: string) => {
     if (/^\d+$/.test(name!)) return Number(name)
     return ids.get(name!) ?? (id !== undefined && /^\d+$/.test(id) ? Number(id) : 0)
   }
-  return { uid: (n: string) => lookup(users, n), gid: (n: string) => lookup(groups, n) }
+  // A few owners name every file: each resolved once.
+  const memo = (ids: Map<string, number>) => {
+    const known = new Map<string, number>()
+    return (spec: string) => {
+      let n = known.get(spec)
+      if (n === undefined) known.set(spec, (n = lookup(ids, spec)))
+      return n
+    }
+  }
+  return { uid: memo(users), gid: memo(groups) }
 }
 
 /**
@@ -424,10 +466,10 @@ const mergeConfig = (ctx: ApplyContext, op: FileOp): Buffer | undefined => {
 const stagesContent = (op: FileOp) =>
   isLeaf(op) && (op.op === "add" || op.op === "replace" || op.op === "repair" || op.op === "merge" || op.op === "restore")
 
-/** A plan's file as its trove lists it (the archive's mtime is there, not in the plan); read per file, nothing kept. */
-const troveFileOf = (ctx: ApplyContext) => {
-  const lookup = troveFileLookup(ctx.db)
-  return (op: FileOp): TroveFile | undefined => lookup(op.troveId, op.path)
+/** A plan's file's mtime as its trove lists it (the archive's; not in the plan): read per file, nothing kept. */
+const mtimeOf = (ctx: ApplyContext) => {
+  const lookup = troveMtimeLookup(ctx.db)
+  return (op: FileOp): number | undefined => lookup(op.troveId, op.path)
 }
 
 /**
@@ -575,7 +617,7 @@ const stage = async (
   const ids = idResolver(ctx.root)
   const ownerOf = ownerFor(ids, asRoot)
   const guard = parentGuard(ctx.root)
-  const fileOf = troveFileOf(ctx)
+  const mtimeOfOp = mtimeOf(ctx)
   const leaves = plan.files.filter(stagesContent)
   const links = hardLinkTargets(ctx, leaves)
   const merges: MergeOutcome[] = []
@@ -608,7 +650,7 @@ const stage = async (
       mode: op.mode,
       owner: asRoot ? ownerOf(op) : null,
       // the archive's mtime, as dpkg keeps it
-      mtime: fileOf(op)?.mtime ?? null,
+      mtime: mtimeOfOp(op) ?? null,
     }
   }
   const written = new CopiedStats(copies)
@@ -618,11 +660,12 @@ const stage = async (
     const sha256 = copies.sha256(i)!
     if (ctx.store.has(sha256)) continue
     const list = lacking.get(sha256)
-    if (list) list.push(i)
-    else lacking.set(sha256, [i])
+    // A content many paths share (empty files) is written to a few as it comes, copied to the rest.
+    if (!list) lacking.set(sha256, [i])
+    else if (list.length < 8) list.push(i)
   }
   // (merged config files need their contents in the store too)
-  const download = await ctx.store.withTee(teeToStage(lacking, target, (i, st) => written.set(i, st)), () => fetchContents(ctx, plan))
+  const download = await fetchContents(ctx, plan, { lacking, target, onWritten: (i, st) => written.set(i, st) })
   lacking.clear()
   crashPoint("fetched")
   ctx.report.start("stage", leaves.length)
@@ -658,7 +701,7 @@ const stage = async (
           await fsp.rm(staged, { force: true })
           await fsp.symlink(op.target!, staged)
           if (asRoot) await fsp.lchown(staged, ownerOf(op).uid, ownerOf(op).gid)
-          const mtime = fileOf(op)?.mtime
+          const mtime = mtimeOfOp(op)
           if (mtime !== undefined) await fsp.lutimes(staged, mtime, mtime)
         } else {
           const merged = mergeConfig(ctx, op)
@@ -669,7 +712,7 @@ const stage = async (
           if (asRoot) await fsp.lchown(staged, ownerOf(op).uid, ownerOf(op).gid)
           await fsp.chmod(staged, op.mode)
           // A merged file is new content; the package's own version keeps the archive's mtime.
-          const mtime = merged ? undefined : fileOf(op)?.mtime
+          const mtime = merged ? undefined : mtimeOfOp(op)
           if (mtime !== undefined) await fsp.lutimes(staged, mtime, mtime)
         }
       } catch (e) {

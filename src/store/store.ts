@@ -64,6 +64,11 @@ export class ContentStore {
     return this.index.has(sha256)
   }
 
+  /** Notes an object another thread stored. */
+  added(sha256: string): void {
+    this.names(sha256.slice(0, 2)).add(sha256.slice(2))
+  }
+
   /** Deletes an object (a corrupt one: its source gives it again). */
   remove(sha256: string): void {
     fs.rmSync(this.pathOf(sha256), { force: true })
@@ -145,17 +150,7 @@ export class ContentStore {
   }
 
   /** While set, putStream also writes each content to the files this gives (see Tee). */
-  private tee: Tee | undefined
-
-  /** Runs `f` with `tee` taking a copy of every content putStream stores meanwhile. */
-  async withTee<A>(tee: Tee, f: () => Promise<A>): Promise<A> {
-    this.tee = tee
-    try {
-      return await f()
-    } finally {
-      this.tee = undefined
-    }
-  }
+  tee: Tee | undefined
 
   /** Streams content into the store, hashing as it goes; refuses a mismatch. */
   async putStream(stream: AsyncIterable<unknown>, sha256: string): Promise<void> {
