@@ -145,10 +145,12 @@ export const archiveFetcher = (
       pending.get(id)?.resolve(reply)
       pending.delete(id)
     })
-    lane.worker.on("error", (e) => {
-      for (const p of pending.values()) p.reject(new Error(`a worker reading archives failed: ${e.message}`))
+    const fail = (why: string) => {
+      for (const p of pending.values()) p.reject(new Error(`a worker reading archives ${why}`))
       pending.clear()
-    })
+    }
+    lane.worker.on("error", (e) => fail(`failed: ${e.message}`))
+    lane.worker.on("exit", (code) => fail(`stopped (exit code ${code})`))
   }
   const inWorker = (lane: (typeof lanes)[number], job: FetchJob) =>
     new Promise<FetchReply>((resolve, reject) => {
