@@ -119,6 +119,11 @@ const rows: Array<[string, string, string]> = [
     perEntry ? `cp -a ${perEntry.cp.toFixed(1)}, tar -x ${perEntry.tar.toFixed(1)} (${(perEntry.apply / perEntry.cp).toFixed(2)}x cp -a; strace -f -c, fresh roots)` : "no strace",
   ],
   ["cp -a + sync of the installed tree (floor)", `${floor.seconds.toFixed(2)} s`, `${(files / floor.seconds).toFixed(0)} files/s`],
+  [
+    "apply / (cp -a + sync)",
+    `${(apply.seconds / floor.seconds).toFixed(2)}x`,
+    `wall; CPU ${apply.cpu.toFixed(2)} s against ${floor.cpu.toFixed(2)} s (${(apply.cpu / floor.cpu).toFixed(2)}x)`,
+  ],
   ["find -printf of the root (scan anchor)", `${find.seconds.toFixed(2)} s`, ""],
   ["plan, nothing changed (disk scan)", `${noop.seconds.toFixed(2)} s`, `${(files / noop.seconds).toFixed(0)} files/s checked, ${(noop.seconds / find.seconds).toFixed(2)}x find`],
   ["plan --no-refresh, nothing changed", `${noopFast.seconds.toFixed(2)} s`, ""],

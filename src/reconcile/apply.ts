@@ -112,6 +112,16 @@ const NOTHING_STAGED: Staging = {
 export const fetchContents = async (ctx: ApplyContext, plan: Plan, staging: Staging = NOTHING_STAGED): Promise<Downloaded | undefined> => {
   const wanted = missingContents(ctx, plan)
   if (wanted.size === 0) return undefined
+  // What this thread stores meanwhile goes to its stage paths too (workers do the same with theirs).
+  ctx.store.tee = teeToStage(staging.lacking, staging.target, staging.onWritten)
+  try {
+    return await fetchMissing(ctx, plan, wanted, staging)
+  } finally {
+    ctx.store.tee = undefined
+  }
+}
+
+const fetchMissing = async (ctx: ApplyContext, plan: Plan, wanted: Map<number, number[]>, staging: Staging): Promise<Downloaded | undefined> => {
   const sources = new Map(listSources(ctx.db).map((s) => [s.name, s]))
   const refs = new Map([...wanted.keys()].map((troveId) => [troveId, archivesOf(ctx.db, troveId)]))
   // Why each source that was tried for a content could not give it.
@@ -120,7 +130,6 @@ export const fetchContents = async (ctx: ApplyContext, plan: Plan, staging: Stag
   let bytes = 0
   for (const [, ops] of fromArchives) for (const i of ops) bytes += plan.files.size(i)
   const fetcher = archiveFetcher(ctx.store, bytes, staging.lacking, staging.target, staging.onWritten)
-  ctx.store.tee = teeToStage(staging.lacking, staging.target, staging.onWritten)
   ctx.report.start("fetch", fromArchives.length)
   try {
     await forEachBounded(fromArchives, 4, async ([troveId, ops]) => {
@@ -140,7 +149,6 @@ export const fetchContents = async (ctx: ApplyContext, plan: Plan, staging: Stag
       ctx.report.tick()
     })
   } finally {
-    ctx.store.tee = undefined
     await fetcher.close()
   }
   ctx.report.done()
@@ -162,15 +170,9 @@ export const fetchContents = async (ctx: ApplyContext, plan: Plan, staging: Stag
       throw new ArchiveError({ archive: label, reason: "content is not in the store and no source offers this trove any more" })
     }
   if (objects.size === 0) return undefined
-  // Downloads go to their stage paths too as they are stored.
-  ctx.store.tee = teeToStage(staging.lacking, staging.target, staging.onWritten)
-  try {
-    const byDelta = await fetchByDeltas(ctx.db, ctx.store, ctx.root, [...objects.values()], ctx.report)
-    const full = await fetchObjects([...objects.values()], ctx.store, ctx.report)
-    return { ...byDelta, full }
-  } finally {
-    ctx.store.tee = undefined
-  }
+  const byDelta = await fetchByDeltas(ctx.db, ctx.store, ctx.root, [...objects.values()], ctx.report)
+  const full = await fetchObjects([...objects.values()], ctx.store, ctx.report)
+  return { ...byDelta, full }
 }
 
 /** Largest file in the root apply reads to merge or parse: bigger is not a config file. */
@@ -664,7 +666,7 @@ const stage = async (
     if (!list) lacking.set(sha256, [i])
     else if (list.length < 8) list.push(i)
   }
-  // (merged config files need their contents in the store too)
+  // Every content the plan writes into the store (merged config files' too), the copies' to their stage paths as they come.
   const download = await fetchContents(ctx, plan, { lacking, target, onWritten: (i, st) => written.set(i, st) })
   lacking.clear()
   crashPoint("fetched")
