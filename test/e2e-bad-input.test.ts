@@ -85,7 +85,9 @@ describe("bad input is refused with one clear line and nothing written", () => {
 
   it("refuses an archive whose content does not match its sha256, writing nothing to the root", async () => {
     const { root, repo, r } = setupRoot()
-    const m = manifest([file("usr/bin/evil", "expected")])
+    // Its directories too: the root is checked before any content is read.
+    const dirs = ["usr", "usr/bin"].map((p) => ({ path: p, kind: "dir", mode: 0o755, owner: "root", group: "root", size: 0, config: false, component: "runtime" }))
+    const m = manifest([...dirs, file("usr/bin/evil", "expected")])
     await writeRawArchive(path.join(repo, "evil.ctrv"), m, { [`objects/${sha256("expected")}`]: "tampered" })
     ok(["source", "sync", ...r])
     ok(["desired", "add", "evil", ...r])
@@ -96,7 +98,7 @@ describe("bad input is refused with one clear line and nothing written", () => {
     expect(JSON.parse(ok(["list", "--json", ...r])).troves).toEqual([])
 
     // An archive that lacks a content it lists is refused the same way.
-    await writeRawArchive(path.join(repo, "evil.ctrv"), manifest([file("usr/bin/evil", "expected")], { version: "1.1-1-1" }), {})
+    await writeRawArchive(path.join(repo, "evil.ctrv"), manifest([...dirs, file("usr/bin/evil", "expected")], { version: "1.1-1-1" }), {})
     ok(["source", "sync", ...r])
     refuses(["apply"], r, /archive .*evil\.ctrv: lacks content/)
     expect(listTree(root)).toEqual(before)
