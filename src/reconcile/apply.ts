@@ -14,6 +14,7 @@ import { type RepoRef, basesOf, fetchObjects } from "../source/remote.js"
 import { type TroveFile, filesForComponents, onDisk } from "../model/trove.js"
 import { type CopiedStat, type StageTarget, copyOutVerified, teeToStage } from "../store/copy-out.js"
 import { archiveFetcher } from "../source/fetch-archives.js"
+import { fetchNeedsFiles } from "../source/formats.js"
 import { type DeltaReport, fetchByDeltas } from "./fetch-deltas.js"
 import { type ContentStore, writeBehind } from "../store/store.js"
 import { diskLayout } from "./layout.js"
@@ -138,7 +139,7 @@ const fetchMissing = async (ctx: ApplyContext, plan: Plan, wanted: Map<number, n
       const onlyChoice = archives.length === 1 && refs.get(troveId)!.length === 1
       for (const where of archives) {
         try {
-          await fetcher.fetch(where.format, where.archive, troveFilesLookup(ctx.db)(troveId), shas)
+          await fetcher.fetch(where.format, where.archive, fetchNeedsFiles(where.format) ? troveFilesLookup(ctx.db)(troveId) : [], shas)
           break
         } catch (e) {
           // An archive that cannot be read is one source failing: another may offer the trove.

@@ -135,7 +135,7 @@ export const archiveFetcher = (
   onWritten: (i: number, stat: CopiedStat) => void,
 ) => {
   const url = totalBytes < WORTH_WORKERS ? undefined : workerModule("fetch-worker")
-  const lanes = Array.from({ length: url ? Math.max(0, availableParallelism() - 1) : 0 }, () => ({ worker: new Worker(url!), busy: 0 }))
+  const lanes = Array.from({ length: url ? Math.max(0, availableParallelism() - 1) : 0 }, () => ({ worker: new Worker(url!), busy: 0, gone: false }))
   let seq = 0
   const pending = new Map<number, { resolve: (r: FetchReply) => void; reject: (e: unknown) => void }>()
   for (const lane of lanes) {
@@ -145,7 +145,9 @@ export const archiveFetcher = (
       pending.get(id)?.resolve(reply)
       pending.delete(id)
     })
+    // Its jobs fail (the apply with them); no more go to it.
     const fail = (why: string) => {
+      lane.gone = true
       for (const p of pending.values()) p.reject(new Error(`a worker reading archives ${why}`))
       pending.clear()
     }
@@ -163,12 +165,13 @@ export const archiveFetcher = (
     /** The wanted contents of one archive into the store (and their stage paths), each verified; throws as fetchFromArchive does. */
     async fetch(format: string, archive: string, files: ReadonlyArray<TroveFile>, wanted: ReadonlySet<string>): Promise<void> {
       // Two jobs in flight per worker keep it busy; the rest is read here.
-      const lane = lanes.find((l) => l.busy < 2)
+      const lane = lanes.find((l) => !l.gone && l.busy < 2)
       // (here, the store's tee writes the stage paths: see fetchContents)
       if (!lane) return fetchFromArchive(format, archive, files, wanted, store)
+      const lacks = [...wanted].filter((sha256) => !store.has(sha256))
+      if (lacks.length === 0) return
       // The worker writes the stage paths of the contents it takes: nobody else does meanwhile.
       const teed: Array<readonly [string, ReadonlyArray<readonly [number, StageTarget]>]> = []
-      const lacks = [...wanted].filter((sha256) => !store.has(sha256))
       for (const sha256 of lacks) {
         const copies = lacking.get(sha256)
         if (copies === undefined) continue

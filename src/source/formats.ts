@@ -28,6 +28,9 @@ export const readTroveArchive = async (file: string, store?: ContentStore): Prom
   return { trove: { ...trove, scheme: format.scheme, format: format.name }, archiveSha256 }
 }
 
+/** Whether fetchFromArchive needs the trove's files for an archive of this format (see PackageFormat.fetchesByDigest). */
+export const fetchNeedsFiles = (format: string): boolean => formatWhere((f) => f.name === format).fetchesByDigest !== true
+
 /** Streams the wanted contents of a trove's archive into the store, each verified. */
 export const fetchFromArchive = (
   format: string,

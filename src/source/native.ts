@@ -254,6 +254,7 @@ export const nativeFormat: PackageFormat = {
   scheme: "native",
   claims: (file) => file.endsWith(NATIVE_EXTENSION),
   read: async (file) => ({ trove: await readNativeManifest(file), archiveSha256: await sha256OfFile(file) }),
+  fetchesByDigest: true,
   fetch: (archive, _files, wanted, store) => extractNativeObjects(archive, wanted, store),
 }
 

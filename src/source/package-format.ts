@@ -19,6 +19,8 @@ export interface PackageFormat {
    * decompresses to hash is put there too (best effort), so apply need not decompress it again
    */
   readonly read: (file: string, store?: ContentStore) => Promise<{ trove: Omit<NewTrove, "scheme" | "format">; archiveSha256: string }>
+  /** whether fetch finds contents by their sha256 alone (and ignores `files`: apply then reads no trove's files for it) */
+  readonly fetchesByDigest?: boolean
   /** streams the wanted contents (by sha256) of an archive of `files` into the store, each verified */
   readonly fetch: (archive: string, files: ReadonlyArray<TroveFile>, wanted: ReadonlySet<string>, store: ContentStore) => Promise<void>
 }
