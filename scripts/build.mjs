@@ -66,11 +66,10 @@ try {
 } finally {
   rmSync(root, { recursive: true, force: true })
 }
-// The workers that read package archives for `source sync` (src/source/read-archives.ts) and for apply
-// (src/source/fetch-archives.ts): files of their own (ES modules, for new Worker), so the CLI bundle and
-// its code cache stay as they are.
+// The worker that reads package archives for `source sync` (src/source/read-archives.ts): a file of its
+// own (an ES module, for new Worker), so the CLI bundle and its code cache stay as they are.
 await build({
-  entryPoints: { "read-worker": "src/source/read-worker.ts", "fetch-worker": "src/source/fetch-worker.ts" },
+  entryPoints: { "read-worker": "src/source/read-worker.ts" },
   outdir: "dist",
   outExtension: { ".js": ".mjs" },
   bundle: true,

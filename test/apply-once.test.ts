@@ -4,8 +4,7 @@ import { describe, expect, it } from "vitest"
 import { conary, listTree, ok, setupRoot, sha256, writeRawArchive } from "./helpers.js"
 
 // apply writes each new content once, to its stage paths, as it reads it from
-// the archive (on this thread and in a worker once there is enough to read),
-// and keeps the store's copy from the same bytes: what it writes must still be
+// the archive, and keeps the store's copy from the same bytes: what it writes must still be
 // verified before anything is committed, and undone like any staged file.
 
 /** A content of `size` bytes, different for each seed. */
@@ -20,9 +19,9 @@ const content = (seed: number, size: number): Buffer => {
 }
 
 /**
- * Native archives of troves t0..t3, each with a 1 MiB file (4 MiB in all:
- * enough for apply to read some in a worker), small files, and a dozen empty
- * ones (one content shared by many paths); `tampered` troves carry other
+ * Native archives of troves t0..t3, each with a 1 MiB file (read in several
+ * chunks), small files, and a dozen empty ones (one content shared by more
+ * paths than are written as it is read); `tampered` troves carry other
  * bytes under the name of their big file's digest.
  */
 const writeTroves = async (repo: string, tampered: ReadonlySet<number>) => {
@@ -54,9 +53,9 @@ const writeTroves = async (repo: string, tampered: ReadonlySet<number>) => {
 const stagedLeft = (root: string) => Object.keys(listTree(root)).filter((p) => path.basename(p).startsWith(".conary-new."))
 
 describe("apply writes each new content once, as it reads it", () => {
-  it("refuses archive bytes that do not match their digest (here and in a worker): nothing installed, nothing staged left, nothing stored under that name", async () => {
+  it("refuses archive bytes that do not match their digest: nothing installed, nothing staged left, nothing stored under that name", async () => {
     const { root, repo, r } = setupRoot()
-    // Every trove tampered: the troves read here and those read in the worker all fail.
+    // Every trove tampered, read four at a time: whichever fails first, none is installed.
     await writeTroves(repo, new Set([0, 1, 2, 3]))
     ok(["source", "sync", ...r])
     for (let t = 0; t < 4; t++) ok(["desired", "add", `t${t}`, ...r])

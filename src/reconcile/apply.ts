@@ -13,8 +13,7 @@ import { ApplyError, ArchiveError, StoreError, describeIo } from "../errors.js"
 import { type RepoRef, basesOf, fetchObjects } from "../source/remote.js"
 import { type TroveFile, filesForComponents, onDisk } from "../model/trove.js"
 import { type CopiedStat, type StageTarget, copyOutVerified, teeToStage } from "../store/copy-out.js"
-import { archiveFetcher } from "../source/fetch-archives.js"
-import { fetchNeedsFiles } from "../source/formats.js"
+import { fetchFromArchive, fetchNeedsFiles } from "../source/formats.js"
 import { type DeltaReport, fetchByDeltas } from "./fetch-deltas.js"
 import { type ContentStore, writeBehind } from "../store/store.js"
 import { diskLayout } from "./layout.js"
@@ -106,52 +105,46 @@ const NOTHING_STAGED: Staging = {
 /**
  * Fetches every content the plan writes into the store, verified, and
  * (`staging`) to the stage paths waiting for it. A trove's archives in
- * directory sources are read first (they are local; on every core); what is
+ * directory sources are read first (they are local); what is
  * still missing comes from every repository that offers the trove, each
  * from the mirror that served its index first, then the others.
  */
 export const fetchContents = async (ctx: ApplyContext, plan: Plan, staging: Staging = NOTHING_STAGED): Promise<Downloaded | undefined> => {
   const wanted = missingContents(ctx, plan)
   if (wanted.size === 0) return undefined
-  // What this thread stores meanwhile goes to its stage paths too (workers do the same with theirs).
+  // What the store takes meanwhile goes to its stage paths too.
   ctx.store.tee = teeToStage(staging.lacking, staging.target, staging.onWritten)
   try {
-    return await fetchMissing(ctx, plan, wanted, staging)
+    return await fetchMissing(ctx, plan, wanted)
   } finally {
     ctx.store.tee = undefined
   }
 }
 
-const fetchMissing = async (ctx: ApplyContext, plan: Plan, wanted: Map<number, number[]>, staging: Staging): Promise<Downloaded | undefined> => {
+const fetchMissing = async (ctx: ApplyContext, plan: Plan, wanted: Map<number, number[]>): Promise<Downloaded | undefined> => {
   const sources = new Map(listSources(ctx.db).map((s) => [s.name, s]))
   const refs = new Map([...wanted.keys()].map((troveId) => [troveId, archivesOf(ctx.db, troveId)]))
   // Why each source that was tried for a content could not give it.
   const tried = new Map<string, string[]>()
   const fromArchives = [...wanted].filter(([troveId]) => refs.get(troveId)!.some((r) => r.kind !== "repo"))
-  let bytes = 0
-  for (const [, ops] of fromArchives) for (const i of ops) bytes += plan.files.size(i)
-  const fetcher = archiveFetcher(ctx.store, bytes, staging.lacking, staging.target, staging.onWritten)
   ctx.report.start("fetch", fromArchives.length)
-  try {
-    await forEachBounded(fromArchives, 4, async ([troveId, ops]) => {
-      const shas = new Set(ops.map((i) => plan.files.sha256(i)!))
-      const archives = refs.get(troveId)!.filter((r) => r.kind !== "repo")
-      const onlyChoice = archives.length === 1 && refs.get(troveId)!.length === 1
-      for (const where of archives) {
-        try {
-          await fetcher.fetch(where.format, where.archive, fetchNeedsFiles(where.format) ? troveFilesLookup(ctx.db)(troveId) : [], shas)
-          break
-        } catch (e) {
-          // An archive that cannot be read is one source failing: another may offer the trove.
-          if (onlyChoice || !(e instanceof ArchiveError || e instanceof StoreError)) throw e
-          for (const sha of shas) tried.set(sha, [...(tried.get(sha) ?? []), `source ${where.source}: ${e.message}`])
-        }
+  await forEachBounded(fromArchives, 4, async ([troveId, ops]) => {
+    const shas = new Set(ops.map((i) => plan.files.sha256(i)!))
+    const archives = refs.get(troveId)!.filter((r) => r.kind !== "repo")
+    const onlyChoice = archives.length === 1 && refs.get(troveId)!.length === 1
+    for (const where of archives) {
+      try {
+        const files = fetchNeedsFiles(where.format) ? troveFilesLookup(ctx.db)(troveId) : []
+        await fetchFromArchive(where.format, where.archive, files, shas, ctx.store)
+        break
+      } catch (e) {
+        // An archive that cannot be read is one source failing: another may offer the trove.
+        if (onlyChoice || !(e instanceof ArchiveError || e instanceof StoreError)) throw e
+        for (const sha of shas) tried.set(sha, [...(tried.get(sha) ?? []), `source ${where.source}: ${e.message}`])
       }
-      ctx.report.tick()
-    })
-  } finally {
-    await fetcher.close()
-  }
+    }
+    ctx.report.tick()
+  })
   ctx.report.done()
   const objects = new Map<string, { sha256: string; size: number; repos: RepoRef[]; tried: string[] }>()
   for (const [troveId, ops] of wanted) {

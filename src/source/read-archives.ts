@@ -56,15 +56,15 @@ const WORTH_WORKERS = 2 * 1024 * 1024
 export class ReadersFailed extends Error {}
 
 /**
- * dist/read-worker.mjs (or another worker bundle), found from wherever this module runs: the CLI bundle
+ * dist/read-worker.mjs, found from wherever this module runs: the CLI bundle
  * (dist/conary.cjs), or src/source/ when a test imports it (the test set-up
  * builds the bundle first). The package root is the directory above that
  * holds package.json.
  */
-export const workerModule = (name = "read-worker"): URL => {
+const workerModule = (): URL => {
   for (let dir = new URL(".", import.meta.url); ; dir = new URL("..", dir)) {
-    if (fs.existsSync(new URL("package.json", dir))) return new URL(`dist/${name}.mjs`, dir)
-    if (dir.pathname === "/") throw new ReadersFailed(`cannot find conary's package directory (for dist/${name}.mjs)`)
+    if (fs.existsSync(new URL("package.json", dir))) return new URL("dist/read-worker.mjs", dir)
+    if (dir.pathname === "/") throw new ReadersFailed("cannot find conary's package directory (for dist/read-worker.mjs)")
   }
 }
 

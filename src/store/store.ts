@@ -64,11 +64,6 @@ export class ContentStore {
     return this.index.has(sha256)
   }
 
-  /** Notes an object another thread stored. */
-  added(sha256: string): void {
-    this.names(sha256.slice(0, 2)).add(sha256.slice(2))
-  }
-
   /** Deletes an object (a corrupt one: its source gives it again). */
   remove(sha256: string): void {
     fs.rmSync(this.pathOf(sha256), { force: true })
