@@ -12,7 +12,7 @@ import { archivesOf, troveFileLookup, troveFilesLookup, troveFilesReader, troveH
 import { ApplyError, ArchiveError, StoreError, describeIo } from "../errors.js"
 import { type RepoRef, basesOf, fetchObjects } from "../source/remote.js"
 import { type TroveFile, filesForComponents, onDisk } from "../model/trove.js"
-import { type CopiedStat, type StageTarget, copyOutVerified, teeToStage } from "../store/copy-out.js"
+import { type CopiedStat, EMPTY_SHA256, type StageTarget, StageWaits, copyOutVerified, teeToStage, writeEmpty } from "../store/copy-out.js"
 import { fetchFromArchive, fetchNeedsFiles } from "../source/formats.js"
 import { type DeltaReport, fetchByDeltas } from "./fetch-deltas.js"
 import { type ContentStore, writeBehind } from "../store/store.js"
@@ -88,18 +88,10 @@ const missingContents = (ctx: Pick<ApplyContext, "store">, plan: Plan): Map<numb
 /** Stage paths (by number) that a content fetched is written to as it is stored: see stage. */
 export interface Staging {
   /** the stage paths still waiting for each content */
-  readonly lacking: Map<string, ReadonlyArray<number>>
+  readonly waits: StageWaits
   readonly target: (i: number) => StageTarget
   /** a stage path written, its bytes verified, with the stat of the descriptor that wrote them */
   readonly onWritten: (i: number, stat: CopiedStat) => void
-}
-
-const NOTHING_STAGED: Staging = {
-  lacking: new Map(),
-  target: () => {
-    throw new Error("no stage paths")
-  },
-  onWritten: () => undefined,
 }
 
 /**
@@ -109,11 +101,11 @@ const NOTHING_STAGED: Staging = {
  * still missing comes from every repository that offers the trove, each
  * from the mirror that served its index first, then the others.
  */
-export const fetchContents = async (ctx: ApplyContext, plan: Plan, staging: Staging = NOTHING_STAGED): Promise<Downloaded | undefined> => {
+export const fetchContents = async (ctx: ApplyContext, plan: Plan, staging?: Staging): Promise<Downloaded | undefined> => {
   const wanted = missingContents(ctx, plan)
   if (wanted.size === 0) return undefined
   // What the store takes meanwhile goes to its stage paths too.
-  ctx.store.tee = teeToStage(staging.lacking, staging.target, staging.onWritten)
+  if (staging) ctx.store.tee = teeToStage(staging.waits, staging.target, staging.onWritten)
   try {
     return await fetchMissing(ctx, plan, wanted)
   } finally {
@@ -650,19 +642,17 @@ const stage = async (
     }
   }
   const written = new CopiedStats(copies)
-  // The copies of each content the store lacks: written as it is fetched.
-  const lacking = new Map<string, number[]>()
+  // An empty file holds what its digest names once created: no store object or worker is needed for the many a tree has.
   for (let i = 0; i < copies.length; i++) {
-    const sha256 = copies.sha256(i)!
-    if (ctx.store.has(sha256)) continue
-    const list = lacking.get(sha256)
-    // A content many paths share (empty files) is written to a few as it comes, copied to the rest.
-    if (!list) lacking.set(sha256, [i])
-    else if (list.length < 8) list.push(i)
+    if (copies.size(i) !== 0 || copies.sha256(i) !== EMPTY_SHA256) continue
+    try {
+      written.set(i, writeEmpty(target(i)))
+    } catch (e) {
+      wrap(copies.at(i), e)
+    }
   }
   // Every content the plan writes into the store (merged config files' too), the copies' to their stage paths as they come.
-  const download = await fetchContents(ctx, plan, { lacking, target, onWritten: (i, st) => written.set(i, st) })
-  lacking.clear()
+  const download = await fetchContents(ctx, plan, { waits: waitingCopies(ctx, copies, written), target, onWritten: (i, st) => written.set(i, st) })
   crashPoint("fetched")
   ctx.report.start("stage", leaves.length)
   // The rest straight from the store: copied and hashed on every core.
@@ -731,6 +721,16 @@ const stage = async (
   }
   ctx.report.done()
   return { merges: merges.sort((a, b) => (a.path < b.path ? -1 : 1)), written, download }
+}
+
+/** The copies not yet written whose contents the store lacks: written as they are fetched. */
+const waitingCopies = (ctx: ApplyContext, copies: FileOps, written: CopiedStats): StageWaits => {
+  const waits = new StageWaits(copies.length)
+  for (let i = 0; i < copies.length; i++) {
+    const sha256 = copies.sha256(i)!
+    if (!written.has(i) && !ctx.store.has(sha256)) waits.add(sha256, i)
+  }
+  return waits
 }
 
 /** Removes what staging wrote: staged files, then the directories it created. Never fails: what it cannot remove stays. */

@@ -1,5 +1,6 @@
 import * as fs from "node:fs"
 import { forEachInWorkers } from "../worker-pool.js"
+import { DigestMap } from "./digest-set.js"
 import { type Tee, type TeeCopies, writeAll } from "./store.js"
 
 // Copies contents out of the store into a root, hashing each as it is copied:
@@ -109,25 +110,70 @@ export const copyOutVerified = (
 /** The stat of a copy whose bytes were verified, from the descriptor that wrote them. */
 export type CopiedStat = Extract<CopyResult, { ok: true }>
 
+const OPEN_FLAGS = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC | fs.constants.O_NOFOLLOW
+
+/** Stage paths waiting for a content, at most this many: the rest are copied out of the store. */
+const WAITING_MAX = 8
+
+/**
+ * The stage paths (by number) waiting for each content the store lacks, for
+ * teeToStage: a digest table of each content's first path, and the others
+ * chained from it. 200,000 contents take ~10 MB here; a Map of their hex
+ * digests to arrays took ~35 MB of heap for the whole fetch.
+ */
+export class StageWaits {
+  private readonly first = new DigestMap()
+  /** the next path waiting for the same content; -1 ends a chain */
+  private readonly next: Int32Array
+
+  constructor(paths: number) {
+    this.next = new Int32Array(paths)
+  }
+
+  /** Path `i` waits for `sha256`, unless WAITING_MAX paths already do. */
+  add(sha256: string, i: number): void {
+    const head = this.first.get(sha256)
+    let n = 0
+    for (let j = head ?? -1; j >= 0; j = this.next[j]!) n++
+    if (n >= WAITING_MAX) return
+    this.next[i] = head ?? -1
+    this.first.set(sha256, i)
+  }
+
+  /** The paths waiting for `sha256`, no longer waiting. */
+  take(sha256: string): number[] | undefined {
+    const head = this.first.get(sha256)
+    if (head === undefined) return undefined
+    this.first.delete(sha256)
+    const list: number[] = []
+    for (let j = head; j >= 0; j = this.next[j]!) list.push(j)
+    return list
+  }
+
+  /** Paths taken whose copies failed: waiting again, for another source of the content. */
+  giveBack(sha256: string, list: ReadonlyArray<number>): void {
+    for (const i of list) this.add(sha256, i)
+  }
+}
+
 /**
  * A Tee (store.ts) writing each content the store takes meanwhile to the
- * stage paths wanting it (`wanted`: stage-path numbers by content), so a new
- * content is written once as it is read from its archive instead of stored
- * and then copied out. A path counts as written (`onWritten`, with the stat
- * of the descriptor that wrote it) only once its bytes hashed to their
- * name. A content is claimed by the first reader that brings it, and given
- * back if its bytes prove wrong. Whatever fails here is left unwritten, for
- * the verified copy out of the store that follows (which says what failed).
+ * stage paths waiting for it, so a new content is written once as it is
+ * read from its archive instead of stored and then copied out. A path
+ * counts as written (`onWritten`, with the stat of the descriptor that
+ * wrote it) only once its bytes hashed to their name. A content is claimed
+ * by the first reader that brings it, and given back if its bytes prove
+ * wrong. Whatever fails here is left unwritten, for the verified copy out
+ * of the store that follows (which says what failed).
  */
 export const teeToStage = (
-  wanted: Map<string, ReadonlyArray<number>>,
+  waits: StageWaits,
   target: (i: number) => StageTarget,
   onWritten: (i: number, stat: CopiedStat) => void,
 ): Tee => ({
   open(sha256): TeeCopies | undefined {
-    const list = wanted.get(sha256)
+    const list = waits.take(sha256)
     if (list === undefined) return undefined
-    wanted.delete(sha256)
     const copies: Array<{ i: number; fd: number; job: StageTarget }> = []
     const close = () => {
       for (const { fd } of copies) {
@@ -172,10 +218,26 @@ export const teeToStage = (
       failed() {
         close()
         // Another archive of the same content may bring it yet.
-        wanted.set(sha256, list)
+        waits.giveBack(sha256, list)
       },
     }
   },
 })
 
-const OPEN_FLAGS = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC | fs.constants.O_NOFOLLOW
+/** sha256 of no bytes. */
+export const EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+/**
+ * Writes an empty content to its stage path: created empty, it holds
+ * exactly the bytes its digest names, with no store object read (and no
+ * worker started for the many empty files a tree has).
+ */
+export const writeEmpty = (job: StageTarget): CopiedStat => {
+  const fd = fs.openSync(job.to, OPEN_FLAGS, job.mode & 0o777)
+  try {
+    return finishCopy(fs, fd, job)
+  } finally {
+    fs.closeSync(fd)
+  }
+}
+
