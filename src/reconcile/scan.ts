@@ -56,7 +56,12 @@ const TYPES = { file: 0o100000, dir: 0o040000, symlink: 0o120000 }
 let statements
 function run({ from, to }, { sqlite, dbPath, db, sql, filter, prefix, full }) {
   if (statements === undefined) {
-    const conn = db ?? new (require(sqlite))(dbPath, { readonly: true, fileMustExist: true, timeout: 5000 })
+    let conn = db
+    if (conn === undefined) {
+      conn = new (require(sqlite))(dbPath, { readonly: true, fileMustExist: true, timeout: 5000 })
+      // Rows are read in order, each page once: SQLite's own default cache (2 MB), not better-sqlite3's 16 MB per connection.
+      conn.pragma("cache_size = -2000")
+    }
     const prepare = (text) => conn.prepare(text).raw().safeIntegers(true)
     // Whole rows when every row comes back; otherwise the stat columns, and the rest only where they differ.
     statements = full
