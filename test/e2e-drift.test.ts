@@ -84,6 +84,22 @@ describe("verify", () => {
     expect(JSON.parse(ok(["verify", "--json", "--full", ...r])).summary.hashed).toBe(3)
   })
 
+  it("keeps the refreshed rows of more files than one batch (the first scan after a big apply)", () => {
+    const { repo, r } = setupRoot()
+    const many: Record<string, string> = {}
+    for (let i = 0; i < 1100; i++) many[`usr/share/many/d${i % 10}/f${i}`] = `file ${i}\n`
+    buildTrove(repo, "many", "1.0-1-1", many)
+    ok(["source", "sync", ...r])
+    ok(["desired", "add", "many", ...r])
+    ok(["apply", ...r])
+    // Every entry apply made had its ctime moved by the rename into place (or a new entry in it): all are refreshed, the files hashed.
+    const first = JSON.parse(ok(["verify", "--json", ...r]))
+    expect(first.clean).toBe(true)
+    expect(first.summary).toMatchObject({ hashed: 1100, refreshed: first.summary.files })
+    expect(first.summary.files).toBeGreaterThan(1100)
+    expect(JSON.parse(ok(["verify", "--json", ...r])).summary).toMatchObject({ hashed: 0, refreshed: 0 })
+  })
+
   it("carries the cache of files an update does not rewrite: the next scan hashes only what apply wrote", () => {
     const { repo, r } = setup()
     ok(["plan", ...r])

@@ -75,8 +75,7 @@ export const diffInputFromDb = async (
 const scanDrift: typeof import("./verify.js").scanDrift = async (...args) => (await import("./verify.js")).scanDrift(...args)
 
 const scanned = async (db: Db, root: string, options: RefreshOptions): Promise<ReadonlyArray<Drift>> => {
-  const scan = await scanDrift(root, recordedRows(db), { full: false })
-  options.keep?.(scan.refresh)
+  const scan = await scanDrift(root, recordedRows(db), { full: false, ...(options.keep ? { keep: options.keep } : {}) })
   return scan.drift
 }
 

@@ -62,12 +62,15 @@ export const verify = (args: Parsed<typeof verifyConfig>) =>
         let scan: Scan
         try {
           ids = chosenTroves(c, args.troves)
-          scan = await scanDrift(c.root, recordedRows(c.db, ids && { troveIds: ids }), { full: args.full, meanwhile: integrity })
+          scan = await scanDrift(c.root, recordedRows(c.db, ids && { troveIds: ids }), {
+            full: args.full,
+            meanwhile: integrity,
+            keep: (rows) => keepRefreshed(c.db, { dbPath: c.dbPath, root: c.root, command: "verify", holdsLock: false }, rows),
+          })
         } catch (e) {
           if (!checked) integrity()
           throw e
         }
-        keepRefreshed(c.db, { dbPath: c.dbPath, root: c.root, command: "verify", holdsLock: false }, scan.refresh)
         const owned = args.unowned ? installedPaths(c.db) : undefined
         const unowned = owned ? findUnowned(c.root, owned.all, owned.dirs, "/" + path.relative(c.root, path.dirname(c.dbPath))) : []
         // The installed set against the installed groups' pins (of the named troves, when some are named).
@@ -90,7 +93,7 @@ export const verify = (args: Parsed<typeof verifyConfig>) =>
         missing,
         unowned: unowned.length,
         groupDifferences: groupDrift,
-        refreshed: scan.refresh.length,
+        refreshed: scan.refreshed,
       }
       if (args.json) {
         printJson({
