@@ -1,5 +1,5 @@
 import { availableParallelism } from "node:os"
-import { Worker } from "node:worker_threads"
+import { runHere, startWorker } from "./worker-stream.js"
 
 // Per-file work (hashing, copying out of the store) on every core, in batches:
 // plain synchronous system calls inside each worker cost far less than a
@@ -14,8 +14,7 @@ const BATCH = 64
  * making each item only when its batch is sent and handing each result to
  * `onResult` as its batch comes back: no more items or results are held
  * than the batches in flight. `body` is CommonJS source text; it may keep
- * state per worker (a reusable buffer) at its top level, and require only
- * built-in modules.
+ * state per worker (a reusable buffer) at its top level.
  */
 export const forEachInWorkers = async <I, O>(
   body: string,
@@ -27,7 +26,7 @@ export const forEachInWorkers = async <I, O>(
   if (count === 0) return
   // One batch or less runs on this thread: starting a worker costs ~10 MB and tens of milliseconds, more than the batch.
   if (count <= BATCH) {
-    const run = new Function("require", `${body}\nreturn run`)(process.getBuiltinModule) as (item: I) => O
+    const run = runHere<(item: I) => O>(body)
     for (let i = 0; i < count; i++) onResult(i, run(item(i)))
     return onBatch(count)
   }
@@ -35,7 +34,7 @@ export const forEachInWorkers = async <I, O>(
 ${body}
 parentPort.on("message", ({ id, items }) => parentPort.postMessage({ id, out: items.map(run) }))`
   const workers = Math.max(1, Math.min(availableParallelism(), Math.ceil(count / BATCH)))
-  const pool = Array.from({ length: workers }, () => new Worker(source, { eval: true }))
+  const pool = Array.from({ length: workers }, () => startWorker(source))
   let next = 0
   try {
     await Promise.all(

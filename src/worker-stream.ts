@@ -10,6 +10,13 @@ import { Worker } from "node:worker_threads"
 /** Each worker's young generation: what a batch leaves behind dies young, and a big nursery only costs memory. */
 const YOUNG_MB = 4
 
+/** A worker thread running CommonJS `source`, its young generation kept small. */
+export const startWorker = (source: string, workerData?: unknown): Worker =>
+  new Worker(source, { eval: true, workerData, resourceLimits: { maxYoungGenerationSizeMb: YOUNG_MB } })
+
+/** `body`'s `function run`, made on this thread: for work too small to be worth starting a worker. */
+export const runHere = <F>(body: string): F => new Function("require", `${body}\nreturn run`)(createRequire(import.meta.url)) as F
+
 /** A batch to send, with the buffers to move (not copy) to the worker. */
 export interface Outgoing<M> {
   readonly message: M
@@ -38,7 +45,7 @@ export const streamInWorkers = async <M, O>({ body, workerData, inlineData = wor
     // Nothing, or one batch: done here sooner than a worker starts.
     meanwhile?.()
     if (first === undefined) return
-    const run = new Function("require", `${body}\nreturn run`)(createRequire(import.meta.url)) as (message: M, data: unknown) => { out: O }
+    const run = runHere<(message: M, data: unknown) => { out: O }>(body)
     return onResult(run(first.message, inlineData).out)
   }
   const source = `const { parentPort, workerData } = require("node:worker_threads")
@@ -59,7 +66,7 @@ parentPort.on("message", ({ seq, message }) => {
   let produced = 0
   let delivered = 0
   const ready = new Map<number, O>()
-  const pool = Array.from({ length: Math.max(1, availableParallelism()) }, () => new Worker(source, { eval: true, workerData, resourceLimits: { maxYoungGenerationSizeMb: YOUNG_MB } }))
+  const pool = Array.from({ length: Math.max(1, availableParallelism()) }, () => startWorker(source, workerData))
   try {
     await new Promise<void>((resolve, reject) => {
       let inFlight = 0
