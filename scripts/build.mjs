@@ -67,11 +67,16 @@ try {
   rmSync(root, { recursive: true, force: true })
 }
 // The worker that reads package archives for `source sync` (src/source/read-archives.ts): a file of its
-// own (an ES module, for new Worker), so the CLI bundle and its code cache stay as they are.
+// own (an ES module, for new Worker), so the CLI bundle and its code cache stay as they are. Split:
+// each package format's code (src/source/formats.ts loads it on demand) is a chunk of its own, which a
+// worker loads only when it reads an archive of that format (the Schema of native manifests, rpm's
+// headers: a worker reading .debs loads neither).
 await build({
   entryPoints: { "read-worker": "src/source/read-worker.ts" },
   outdir: "dist",
   outExtension: { ".js": ".mjs" },
+  splitting: true,
+  chunkNames: "read-worker-[hash]",
   bundle: true,
   platform: "node",
   target: "node20",

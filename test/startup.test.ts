@@ -55,7 +55,8 @@ describe("the code cache", () => {
       expect(fs.readFileSync(cache).subarray(0, firstLine(bundle).length).toString("latin1")).toBe(firstLine(bundle))
       expect(fs.readFileSync(cache).length).toBeGreaterThan(bad.length)
     }
-    expect(fs.readdirSync(path.dirname(cache)).sort()).toEqual(["conary-help.txt", "conary.cache", "conary.cjs", "read-worker.mjs"])
+    // (the read worker's chunks beside them: see "what a sync worker loads")
+    expect(fs.readdirSync(path.dirname(cache)).filter((f) => !f.startsWith("read-worker")).sort()).toEqual(["conary-help.txt", "conary.cache", "conary.cjs"])
   })
 
   it("is not taken for another build of the bundle, even one of the same length", () => {
@@ -128,4 +129,30 @@ describe("what short commands load", () => {
     expect([...never, "crypto", "worker_threads"].filter((m) => plan.has(m))).toEqual([])
     expect(never.filter((m) => loaded("status").has(m))).toEqual([])
   })
+})
+
+describe("what a sync worker loads", () => {
+  // dist/read-worker.mjs and the chunks it imports (not those it may import
+  // later): what each worker evaluates before it reads its first archive.
+  const dist = path.join(REPO, "dist")
+  const staticImports = (file: string): string[] => {
+    const text = fs.readFileSync(path.join(dist, file), "utf8")
+    const chunks = [...text.matchAll(/^import\s*(?:[^"'(]*?\s*from\s*)?["']\.\/([^"']+)["']/gm)].map((m) => m[1]!)
+    return [file, ...chunks.flatMap(staticImports)]
+  }
+  // esbuild names each module it bundles in a comment: `// src/source/deb.ts`.
+  const modules = (files: ReadonlyArray<string>) =>
+    new Set(files.flatMap((f) => [...fs.readFileSync(path.join(dist, f), "utf8").matchAll(/^\/\/ ((?:src|node_modules)\/\S+)$/gm)].map((m) => m[1]!)))
+
+  it("is no other format's code, nor effect's Schema, until it reads an archive of that format", () => {
+    const first = modules(staticImports("read-worker.mjs"))
+    expect(first.has("src/source/read-archives.ts")).toBe(true)
+    expect(first.has("src/source/formats.ts")).toBe(true)
+    const heavy = ["src/source/native.ts", "src/source/group.ts", "src/source/rpm.ts", "src/source/arch.ts", "src/source/deb.ts", "node_modules/effect/dist/esm/Schema.js"]
+    expect(heavy.filter((m) => first.has(m))).toEqual([])
+    // Each format's code is there, for the worker to load when it needs it.
+    const all = modules(fs.readdirSync(dist).filter((f) => f.startsWith("read-worker")))
+    expect(heavy.filter((m) => !all.has(m))).toEqual([])
+  })
+
 })

@@ -6,8 +6,8 @@ import { ArchiveError } from "../errors.js"
 import { type TroveFile, formatDep, parseDep } from "../model/trove.js"
 import { type ContentStore, sha256OfFile } from "../store/store.js"
 import { unpackLimit } from "./decompress.js"
-import { rootedPath } from "./native.js"
-import type { PackageFormat } from "./package-format.js"
+import { rootedPath } from "./rooted-path.js"
+import type { FormatReader } from "./package-format.js"
 import {
   PayloadFiles,
   archiveFailure,
@@ -26,7 +26,6 @@ import {
 // installed; everything else is the payload. Read as one stream with bounded
 // memory; the .MTREE must agree with the payload, file by file.
 
-const EXTENSION = /\.pkg\.tar(\.zst|\.xz|\.gz)?$/
 const MAX_METADATA = 64 * 1024 * 1024
 
 export interface ArchTrove {
@@ -246,10 +245,7 @@ export const readArch = async (file: string, store?: ContentStore): Promise<Arch
 const licenseOf = (entries: ReadonlyArray<string>): { license?: string } =>
   entries.length === 0 ? {} : { license: entries.length === 1 ? entries[0]! : entries.map((e) => (/\s/.test(e) ? `(${e})` : e)).join(" AND ") }
 
-export const archFormat: PackageFormat = {
-  name: "arch",
-  scheme: "alpm",
-  claims: (file) => EXTENSION.test(file),
+export const archReader: FormatReader = {
   read: async (file, store) => {
     const trove = await readArch(file, store)
     return { trove, archiveSha256: trove.digest }

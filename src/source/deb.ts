@@ -6,15 +6,13 @@ import { type ContentStore, sha256OfFile } from "../store/store.js"
 import { type ArMember, memberStream, readArMembers } from "./ar.js"
 import { unpackLimit } from "./decompress.js"
 import { MAX_COPYRIGHT, dep5License } from "./copyright.js"
-import type { PackageFormat } from "./package-format.js"
+import type { FormatReader } from "./package-format.js"
 import { PayloadFiles, archiveFailure, extractByPath, namesOf, normalizeEntry, readAll, readTarMember, tarEntries, wantedByPath } from "./tar-payload.js"
 
 // A .deb as dpkg sees it: ar(debian-binary, control.tar.*, data.tar.*), read
 // with bounded memory. Indexing reads control and data once (data to hash
 // every file, storing its contents); apply streams data again only for
 // contents the store lacks.
-
-export const DEB_EXTENSION = ".deb"
 
 export interface DebTrove {
   readonly name: string
@@ -185,10 +183,7 @@ export const extractDebObjects = async (deb: string, wanted: ReadonlyMap<string,
   return extractByPath(deb, () => memberEntries(deb, dataMember, unpackLimit(dataMember.size)), wanted, store)
 }
 
-export const debFormat: PackageFormat = {
-  name: "deb",
-  scheme: "deb",
-  claims: (file) => file.endsWith(DEB_EXTENSION),
+export const debReader: FormatReader = {
   read: async (file, store) => {
     const trove = await readDeb(file, store)
     return { trove, archiveSha256: trove.digest }

@@ -1,16 +1,29 @@
 import type { NewTrove } from "../db/troves.js"
 import type { TroveFile } from "../model/trove.js"
 import type { ContentStore } from "../store/store.js"
-import { archFormat } from "./arch.js"
-import { debFormat } from "./deb.js"
-import { groupFormat } from "./group.js"
-import { nativeFormat } from "./native.js"
-import { rpmFormat } from "./rpm.js"
 import type { PackageFormat } from "./package-format.js"
 
-// The package formats conary reads, one line each. Sources, repositories and
-// apply go through here, not to a format directly.
-const FORMATS: readonly [PackageFormat, ...PackageFormat[]] = [nativeFormat, debFormat, archFormat, rpmFormat, groupFormat]
+// The package formats conary reads, one entry each: what tells their archives
+// apart here, their code (a module each) loaded when first needed. Sources,
+// repositories and apply go through here, not to a format directly.
+const FORMATS: readonly [PackageFormat, ...PackageFormat[]] = [
+  {
+    name: "native",
+    scheme: "native",
+    claims: (file) => file.endsWith(".ctrv"),
+    fetchesByDigest: true,
+    reader: () => import("./native.js").then((m) => m.nativeReader),
+  },
+  { name: "deb", scheme: "deb", claims: (file) => file.endsWith(".deb"), reader: () => import("./deb.js").then((m) => m.debReader) },
+  { name: "arch", scheme: "alpm", claims: (file) => /\.pkg\.tar(\.zst|\.xz|\.gz)?$/.test(file), reader: () => import("./arch.js").then((m) => m.archReader) },
+  {
+    name: "rpm",
+    scheme: "rpm",
+    claims: (file) => file.endsWith(".rpm") && !file.endsWith(".src.rpm"),
+    reader: () => import("./rpm.js").then((m) => m.rpmReader),
+  },
+  { name: "group", scheme: "native", claims: (file) => file.endsWith(".cgrp"), reader: () => import("./group.js").then((m) => m.groupReader) },
+]
 
 /** Format names, for the repository index to check. */
 export const FORMAT_NAMES = FORMATS.map((f) => f.name) as [string, ...string[]]
@@ -21,10 +34,10 @@ const formatWhere = (test: (f: PackageFormat) => boolean): PackageFormat => FORM
 
 export const isTroveArchive = (name: string): boolean => FORMATS.some((f) => f.claims(name))
 
-/** Reads an archive's trove metadata, and the archive's own sha256 (with `store`, see PackageFormat.read). */
+/** Reads an archive's trove metadata, and the archive's own sha256 (with `store`, see FormatReader.read). */
 export const readTroveArchive = async (file: string, store?: ContentStore): Promise<{ trove: NewTrove; archiveSha256: string }> => {
   const format = formatWhere((f) => f.claims(file))
-  const { trove, archiveSha256 } = await format.read(file, store)
+  const { trove, archiveSha256 } = await (await format.reader()).read(file, store)
   return { trove: { ...trove, scheme: format.scheme, format: format.name }, archiveSha256 }
 }
 
@@ -32,10 +45,10 @@ export const readTroveArchive = async (file: string, store?: ContentStore): Prom
 export const fetchNeedsFiles = (format: string): boolean => formatWhere((f) => f.name === format).fetchesByDigest !== true
 
 /** Streams the wanted contents of a trove's archive into the store, each verified. */
-export const fetchFromArchive = (
+export const fetchFromArchive = async (
   format: string,
   archive: string,
   files: ReadonlyArray<TroveFile>,
   wanted: ReadonlySet<string>,
   store: ContentStore,
-): Promise<void> => formatWhere((f) => f.name === format).fetch(archive, files, wanted, store)
+): Promise<void> => (await formatWhere((f) => f.name === format).reader()).fetch(archive, files, wanted, store)

@@ -9,14 +9,13 @@ import { isNativeVersion } from "../desired/version.js"
 import { ArchiveError } from "../errors.js"
 import { parseJson, readInputFile, writeOutputFile } from "../files.js"
 import type { GroupMember } from "../model/trove.js"
-import type { PackageFormat } from "./package-format.js"
+import type { FormatReader } from "./package-format.js"
 
 // A group trove (`.cgrp`): a JSON document naming its members, each a trove
 // (or another group) at an exact version and flavor. It has no files; its
 // digest is the sha256 of the document, and a repository's signed index
 // carries it like any trove.
 
-export const GROUP_EXTENSION = ".cgrp"
 /** Far beyond any real group (100,000 members take about 15 MiB). */
 const MAX_GROUP_BYTES = 32 * 1024 * 1024
 const MAX_MEMBERS = 100_000
@@ -104,10 +103,7 @@ export const writeGroup = async (out: string, group: Group): Promise<{ group: Gr
   return readGroup(out)
 }
 
-export const groupFormat: PackageFormat = {
-  name: "group",
-  scheme: "native",
-  claims: (file) => file.endsWith(GROUP_EXTENSION),
+export const groupReader: FormatReader = {
   read: async (file) => {
     const { group, digest } = readGroup(file)
     return { trove: { ...group, digest, requires: [], provides: [], files: [] }, archiveSha256: digest }

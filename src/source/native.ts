@@ -15,13 +15,13 @@ import { type ContentStore, sha256OfFile } from "../store/store.js"
 import { componentOf, formatDepGroup, parseDepGroup, type TroveFile } from "../model/trove.js"
 import { elfDeps, looksLikeElf } from "./elf.js"
 import { parseSpdx } from "./license.js"
-import type { PackageFormat } from "./package-format.js"
+import type { FormatReader } from "./package-format.js"
+import { rootedPath } from "./rooted-path.js"
 
 // A native trove archive (.ctrv) is a gzipped tar: `manifest.json` first, then
 // one `objects/<sha256>` entry per distinct file content. Indexing reads only
 // the first entry; apply streams the objects it lacks into the content store.
 
-export const NATIVE_EXTENSION = ".ctrv"
 const MANIFEST_ENTRY = "manifest.json"
 const MAX_MANIFEST = 256 * 1024 * 1024
 
@@ -67,18 +67,6 @@ export interface NativeTrove {
   readonly license?: string
   /** sha256 of the manifest bytes: the trove's identity */
   readonly digest: string
-}
-
-/**
- * A path inside a package as given (`usr/bin/x`, `./usr/bin/x`), made absolute
- * inside the root (`/usr/bin/x`); undefined when it is absolute, empty, or
- * climbs with `..`.
- */
-export const rootedPath = (p: string): string | undefined => {
-  if (p.startsWith("/") || p.includes("\0")) return undefined
-  const parts = p.split("/").filter((s) => s !== "" && s !== ".")
-  if (parts.length === 0 || parts.some((s) => s === "..")) return undefined
-  return "/" + parts.join("/")
 }
 
 /**
@@ -249,12 +237,8 @@ export const extractNativeObjects = async (archive: string, wanted: ReadonlySet<
   }
 }
 
-export const nativeFormat: PackageFormat = {
-  name: "native",
-  scheme: "native",
-  claims: (file) => file.endsWith(NATIVE_EXTENSION),
+export const nativeReader: FormatReader = {
   read: async (file) => ({ trove: await readNativeManifest(file), archiveSha256: await sha256OfFile(file) }),
-  fetchesByDigest: true,
   fetch: (archive, _files, wanted, store) => extractNativeObjects(archive, wanted, store),
 }
 

@@ -7,7 +7,7 @@ import { type TroveFile, componentOf } from "../model/trove.js"
 import { type ContentStore, sha256OfFile } from "../store/store.js"
 import { type CpioEntry, CpioError, cpioEntries } from "./cpio.js"
 import { type Compression, bound, decompressor, unpackLimit } from "./decompress.js"
-import type { PackageFormat } from "./package-format.js"
+import type { FormatReader } from "./package-format.js"
 import { RpmHeader, readAt } from "./rpm-header.js"
 import { DepError, type RpmDepList, rpmDeps } from "./rpm-deps.js"
 import { archiveFailure, memberPath, utf8Name } from "./tar-payload.js"
@@ -16,8 +16,6 @@ import { archiveFailure, memberPath, utf8Name } from "./tar-payload.js"
 // 8 bytes), the main header, and the payload, a compressed cpio archive.
 // Headers are read whole within caps; the payload is streamed with bounded
 // memory, every file hashed and checked against the header's digests.
-
-export const RPM_EXTENSION = ".rpm"
 
 export interface RpmTrove {
   readonly name: string
@@ -456,10 +454,7 @@ export const extractRpmObjects = async (rpm: string, files: ReadonlyArray<TroveF
   if (pending.size > 0) throw new ArchiveError({ archive: rpm, reason: "lacks some content it listed at sync" })
 }
 
-export const rpmFormat: PackageFormat = {
-  name: "rpm",
-  scheme: "rpm",
-  claims: (file) => file.endsWith(RPM_EXTENSION) && !file.endsWith(".src.rpm"),
+export const rpmReader: FormatReader = {
   read: async (file, store) => {
     const trove = await readRpm(file, store)
     return { trove, archiveSha256: trove.digest }

@@ -7,7 +7,7 @@ import { ArchiveError, StoreError } from "../errors.js"
 import { type TroveFile, componentOf } from "../model/trove.js"
 import type { ContentStore, StoreWriter } from "../store/store.js"
 import { BombError, bombError, bound, decompressorFor, immediateDecoderFor } from "./decompress.js"
-import { rootedPath } from "./native.js"
+import { rootedPath } from "./rooted-path.js"
 import { TarReader } from "./tar-reader.js"
 
 // The tar payload of a package (a .deb's data.tar, an Arch package), read as
