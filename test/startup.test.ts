@@ -2,6 +2,7 @@ import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
+import { buildDeb } from "./deb-helpers.js"
 import { REPO, buildTrove, conary, ok, setupRoot, tempDir } from "./helpers.js"
 
 // bin/conary.js runs dist/conary.cjs from V8's code cache in dist/conary.cache;
@@ -155,4 +156,16 @@ describe("what a sync worker loads", () => {
     expect(heavy.filter((m) => !all.has(m))).toEqual([])
   })
 
+  it("decodes xz with lzma-native's addon alone, not its JavaScript streams", () => {
+    const { base, repo, r } = setupRoot()
+    buildDeb(base, path.join(repo, "hello_1.0_amd64.deb"), { Package: "hello", Version: "1.0" }, { "usr/bin/hello": "hi" }, { compression: "xz" })
+    const preload = path.join(base, "modules.cjs")
+    fs.writeFileSync(preload, 'process.on("exit", () => require("node:fs").writeSync(2, "\\nmodules: " + Object.keys(require.cache).join(" ") + "\\n"))\n')
+    // One small archive: read on the main thread, whose modules the preload sees.
+    const run = conary(["source", "sync", ...r], { env: { NODE_OPTIONS: `--require ${preload}` } })
+    expect(run.code, run.stderr).toBe(0)
+    const loaded = /\nmodules: (.*)\n/.exec(run.stderr)![1]!.split(" ")
+    expect(loaded.filter((m) => m.endsWith("lzma_native.node"))).toHaveLength(1)
+    expect(loaded.filter((m) => /\/node_modules\/(lzma-native\/index\.js|readable-stream\/)/.test(m))).toEqual([])
+  })
 })

@@ -1,4 +1,5 @@
 import { createRequire } from "node:module"
+import * as path from "node:path"
 import { Duplex, Transform, type TransformCallback } from "node:stream"
 import * as zlib from "node:zlib"
 import { Decompress as ZstdDecompress } from "fzstd"
@@ -11,7 +12,7 @@ import type Bunzip from "seek-bzip"
 // liblzma (a native addon) and seek-bzip load when first used: most commands
 // decompress neither, and loading liblzma alone costs a third of a start-up.
 const load = createRequire(import.meta.url)
-/** The part of lzma-native that LzmaOnThisThread drives: its addon's Stream (untyped), not its JavaScript stream. */
+/** The part of lzma-native that LzmaDecoder drives: its addon's Stream (untyped), not its JavaScript stream. */
 interface LzmaAddon {
   readonly Stream: new () => LzmaNative
   readonly CONCATENATED: number
@@ -25,7 +26,18 @@ interface LzmaNative {
 }
 
 let lzmaModule: LzmaAddon | undefined
-const lzma = () => (lzmaModule ??= load("lzma-native") as LzmaAddon)
+/**
+ * lzma-native's addon, loaded as its index.js loads it (by node-gyp-build,
+ * which picks the rebuilt addon over the prebuilt one) but without the
+ * index.js, whose streams (a copy of Node's, readable-stream) are never
+ * used here and cost about 20 ms to load on each thread that decodes.
+ */
+const lzma = () => {
+  if (lzmaModule) return lzmaModule
+  const pkg = load.resolve("lzma-native/package.json")
+  const nodeGypBuild = createRequire(pkg)("node-gyp-build") as (dir: string) => LzmaAddon
+  return (lzmaModule = nodeGypBuild(path.dirname(pkg)))
+}
 let bunzipModule: typeof Bunzip | undefined
 const bunzip = () => (bunzipModule ??= load("seek-bzip") as typeof Bunzip)
 
