@@ -78,13 +78,17 @@ export const rawDeb = async (
     conffiles?: string
     /** the data member's name, when `data` is already compressed */
     dataMember?: string
+    /** control.tar.gz unless told */
+    controlCompression?: "gz" | "xz"
   } = {},
 ): Promise<string> => {
   const controlEntries: RawEntry[] = [{ name: "./control", data: Buffer.from(options.control ?? `Package: ${name}\nVersion: 1.0-1\nArchitecture: amd64\n`) }]
   if (options.conffiles !== undefined) controlEntries.push({ name: "./conffiles", data: Buffer.from(options.conffiles) })
-  const control = await tarGz(controlEntries)
+  const xz = options.controlCompression === "xz"
+  const control = xz ? compress(await plainTar(controlEntries), "xz") : await tarGz(controlEntries)
   const dataTar = Buffer.isBuffer(data) ? data : await tarGz(data)
-  fs.writeFileSync(out, arArchive([["debian-binary", Buffer.from("2.0\n")], ["control.tar.gz", control], [options.dataMember ?? "data.tar.gz", dataTar]]))
+  const members: Array<[string, Buffer]> = [["debian-binary", Buffer.from("2.0\n")], [xz ? "control.tar.xz" : "control.tar.gz", control], [options.dataMember ?? "data.tar.gz", dataTar]]
+  fs.writeFileSync(out, arArchive(members))
   return out
 }
 

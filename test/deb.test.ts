@@ -203,6 +203,9 @@ describe("Debian packages", () => {
     ]
     for (const [name, text, conffiles, reason] of refused) {
       await rawDeb(p(`${name}.deb`), name, conf, { control: text, conffiles })
+      // The same in a control.tar.xz (read here and now, not streamed as the .gz is): the same refusal.
+      await rawDeb(p(`${name}-xz.deb`), `${name}-xz`, conf, { control: text, conffiles, controlCompression: "xz" })
+      expected.push([`${name}-xz`, new RegExp(reason.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"))])
       // dpkg itself refuses it for the same reason.
       const dpkgRoot = path.join(base, `dpkg-${name}`)
       fs.mkdirSync(dpkgRoot)

@@ -13,6 +13,7 @@ import {
   archiveFailure,
   escapeName,
   extractByPath,
+  feedEntry,
   namesOf,
   normalizeEntry,
   readAll,
@@ -186,7 +187,7 @@ export const readArch = async (file: string, store?: ContentStore): Promise<Arch
       const names = namesOf(file, entry.header)
       const raw = normalizeEntry(names.name)
       if (!isMetadata(raw)) {
-        await payload.add(entry, names)
+        await feedEntry(payload, entry, names)
         continue
       }
       if (METADATA.includes(raw) && entry.header.type === "file") {

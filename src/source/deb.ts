@@ -7,7 +7,18 @@ import { type ArMember, memberStream, readArMembers } from "./ar.js"
 import { unpackLimit } from "./decompress.js"
 import { MAX_COPYRIGHT, dep5License } from "./copyright.js"
 import type { FormatReader } from "./package-format.js"
-import { PayloadFiles, archiveFailure, extractByPath, namesOf, normalizeEntry, readAll, readTarMember, tarEntries, wantedByPath } from "./tar-payload.js"
+import {
+  type EntrySink,
+  PayloadFiles,
+  archiveFailure,
+  extractByPath,
+  feedEntry,
+  namesOf,
+  normalizeEntry,
+  readTarMember,
+  tarEntries,
+  wantedByPath,
+} from "./tar-payload.js"
 
 // A .deb as dpkg sees it: ar(debian-binary, control.tar.*, data.tar.*), read
 // with bounded memory. Indexing reads control and data once (data to hash
@@ -107,24 +118,39 @@ export const readDeb = async (deb: string, store?: ContentStore): Promise<DebTro
   // dpkg reads data.tar in any of its compressions, control.tar in fewer.
   if (!CONTROL_MEMBERS.includes(controlMember.name)) throw new ArchiveError({ archive: deb, reason: `uses unknown compression for member '${controlMember.name}'` })
 
-  // control.tar: the control file, conffiles, maintainer scripts.
+  // control.tar: the control file, conffiles, maintainer scripts, each read whole (within MAX_CONTROL).
   let control: Map<string, string> | undefined
   let conffiles = new Set<string>()
   const scripts: Record<string, string> = {}
-  try {
-    const { extract, done } = memberEntries(deb, controlMember, MAX_CONTROL)
-    for await (const entry of extract) {
-      const name = normalizeEntry(namesOf(deb, entry.header).name)
-      if (entry.header.type !== "file") {
-        entry.resume()
-        continue
-      }
-      const text = (await readAll(entry)).toString("utf8")
+  let file: { readonly name: string; readonly pieces: Buffer[] } | undefined
+  const controlFiles: EntrySink = {
+    begin: (h, names) => {
+      if (h.type !== "file") return false
+      file = { name: normalizeEntry(names.name), pieces: [] }
+      return true
+    },
+    write: (piece) => {
+      file!.pieces.push(piece)
+    },
+    finish: () => {
+      const { name, pieces } = file!
+      file = undefined
+      const text = Buffer.concat(pieces).toString("utf8")
       if (name === "control") control = parseControl(text)
       else if (name === "conffiles") conffiles = new Set(parseConffiles(text))
       else if (SCRIPTS.includes(name)) scripts[name] = text
+    },
+    abandon: () => {
+      file = undefined
+    },
+  }
+  try {
+    // Here and now when it is xz or plain, as data.tar below.
+    if (!(await readTarMember(deb, controlMember, MAX_CONTROL, controlFiles))) {
+      const { extract, done } = memberEntries(deb, controlMember, MAX_CONTROL)
+      for await (const entry of extract) await feedEntry(controlFiles, entry, namesOf(deb, entry.header))
+      await done
     }
-    await done
   } catch (e) {
     archiveFailure(deb, e)
   }
@@ -144,7 +170,7 @@ export const readDeb = async (deb: string, store?: ContentStore): Promise<DebTro
     // Here and now when it is xz (most are) or plain: streams and promises per entry and piece cost as much as decoding.
     if (!(await readTarMember(deb, dataMember, unpackLimit(dataMember.size), payload))) {
       const { extract, done } = memberEntries(deb, dataMember, unpackLimit(dataMember.size))
-      for await (const entry of extract) await payload.add(entry, namesOf(deb, entry.header))
+      for await (const entry of extract) await feedEntry(payload, entry, namesOf(deb, entry.header))
       await done
     }
   } catch (e) {

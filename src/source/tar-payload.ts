@@ -109,12 +109,40 @@ export const namesOf = (archive: string, h: tar.Header) => {
 }
 
 /**
+ * Takes a tar's entries one by one: each by its header (`names` decoded), and
+ * when `begin` says its data is wanted, that data piece by piece, then
+ * `finish` (or `abandon`, when reading it failed). readTarMember feeds one
+ * here and now; feedEntry feeds it an entry read as a stream.
+ */
+export interface EntrySink {
+  begin(h: tar.Header, names: { name: string; linkname: string | undefined }): boolean
+  write(piece: Buffer): void
+  finish(): void
+  abandon(): void
+}
+
+/** Feeds one entry of a streamed tar (its data too) to `sink`. */
+export const feedEntry = async (sink: EntrySink, entry: TarEntry, names: { name: string; linkname: string | undefined }): Promise<void> => {
+  if (!sink.begin(entry.header, names)) {
+    entry.resume()
+    return
+  }
+  try {
+    for await (const c of entry) sink.write(c as Buffer)
+  } catch (e) {
+    sink.abandon()
+    throw e
+  }
+  sink.finish()
+}
+
+/**
  * The files of a payload, entry by entry, each checked as dpkg checks them:
  * a safe path given once, never written through a symlink of the package, a
  * hard link only to an earlier file of it, no devices or fifos. Files come
  * out with `config: false`; the format marks its config files.
  */
-export class PayloadFiles {
+export class PayloadFiles implements EntrySink {
   readonly files: TroveFile[] = []
   readonly byPath = new Map<string, TroveFile>()
   private readonly symlinks = new Set<string>()
@@ -133,21 +161,6 @@ export class PayloadFiles {
 
   private refuse(reason: string): never {
     throw new ArchiveError({ archive: this.archive, reason })
-  }
-
-  /** Reads one entry (its data too). `name` is as the archive spells it; an empty or `.` entry is skipped. */
-  async add(entry: TarEntry, names: { name: string; linkname: string | undefined }): Promise<void> {
-    if (!this.begin(entry.header, names)) {
-      entry.resume()
-      return
-    }
-    try {
-      for await (const c of entry) this.write(c as Buffer)
-    } catch (e) {
-      this.abandon()
-      throw e
-    }
-    this.finish()
   }
 
   /** the regular file whose data is being read: its metadata, hash, size, and the copies made of it */
@@ -250,7 +263,7 @@ export const readTarMember = async (
   archive: string,
   member: { readonly name: string; readonly offset: number; readonly size: number },
   limit: number,
-  payload: PayloadFiles,
+  payload: EntrySink,
 ): Promise<boolean> => {
   const decode = immediateDecoderFor(member.name)
   if (!decode) return false
