@@ -130,6 +130,32 @@ describe("what short commands load", () => {
     expect([...never, "crypto", "worker_threads"].filter((m) => plan.has(m))).toEqual([])
     expect(never.filter((m) => loaded("status").has(m))).toEqual([])
   })
+
+  it("source add, source sync and apply from a directory load no http, https or tls (only a repository's download needs them)", () => {
+    const { base, repo } = setupRoot()
+    buildTrove(repo, "hello", "1.0-1-1", { "usr/bin/hello": "hi" })
+    const root = path.join(base, "other")
+    fs.mkdirSync(root)
+    const r = ["--root", root]
+    ok(["init", ...r])
+    const preload = path.join(base, "builtins.cjs")
+    fs.writeFileSync(
+      preload,
+      'process.on("exit", () => require("node:fs").writeSync(2, "\\nbuiltins: " + process.moduleLoadList.filter((m) => m.startsWith("NativeModule ")).map((m) => m.slice(13)).join(" ") + "\\n"))\n',
+    )
+    const network = (...args: string[]) => {
+      const run = conary([...args, ...r], { env: { NODE_OPTIONS: `--require ${preload}` } })
+      expect(run.code, run.stderr).toBe(0)
+      const names = new Set(/\nbuiltins: (.*)\n/.exec(run.stderr)![1]!.split(" "))
+      expect(names.has("fs")).toBe(true)
+      return ["http", "https", "tls"].filter((m) => names.has(m))
+    }
+    expect(network("source", "add", "local", repo)).toEqual([])
+    expect(network("source", "sync")).toEqual([])
+    ok(["desired", "add", "hello", ...r])
+    expect(network("apply")).toEqual([])
+    expect(fs.readFileSync(path.join(root, "usr/bin/hello"), "utf8")).toBe("hi")
+  })
 })
 
 describe("what a sync worker loads", () => {

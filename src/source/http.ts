@@ -1,7 +1,8 @@
 import * as fs from "node:fs"
-import * as http from "node:http"
-import * as https from "node:https"
-import * as tls from "node:tls"
+import type * as http from "node:http"
+import type * as https from "node:https"
+import type * as tls from "node:tls"
+import { nodeHttp, nodeHttps, nodeTls } from "../builtin.js"
 import type { IndexValidator } from "../db/sources.js"
 
 // HTTP GET for repositories, assuming the server may be hostile or broken:
@@ -68,8 +69,8 @@ let trusted: tls.SecureContext | undefined
  * NODE_EXTRA_CA_CERTS. Made once a process.
  */
 const secureContext = (): tls.SecureContext =>
-  (trusted ??= tls.createSecureContext({
-    ca: [...tls.rootCertificates, ...certificatesIn(process.env.SSL_CERT_FILE || SYSTEM_CAS), ...certificatesIn(process.env.NODE_EXTRA_CA_CERTS)],
+  (trusted ??= nodeTls().createSecureContext({
+    ca: [...nodeTls().rootCertificates, ...certificatesIn(process.env.SSL_CERT_FILE || SYSTEM_CAS), ...certificatesIn(process.env.NODE_EXTRA_CA_CERTS)],
   }))
 
 /** Errors of certificate verification: no retry helps, and the message says what to do. */
@@ -88,7 +89,10 @@ const requestOnce = (url: URL, headers: Record<string, string>, timeout: number)
   new Promise((resolve, reject) => {
     let response: http.IncomingMessage | undefined
     const onResponse = (res: http.IncomingMessage) => resolve((response = res))
-    const req = url.protocol === "https:" ? https.get(url, { headers, timeout, secureContext: secureContext() } as https.RequestOptions, onResponse) : http.get(url, { headers, timeout }, onResponse)
+    const req =
+      url.protocol === "https:"
+        ? nodeHttps().get(url, { headers, timeout, secureContext: secureContext() } as https.RequestOptions, onResponse)
+        : nodeHttp().get(url, { headers, timeout }, onResponse)
     req.on("timeout", () => {
       const silent = req.socket?.connecting !== false ? `cannot connect to ${url} within ${seconds(timeout)}` : `${url} sent nothing for ${seconds(timeout)}`
       const failure = new HttpFailure(silent, true)
