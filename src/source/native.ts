@@ -11,12 +11,13 @@ import { normalizeFlavor } from "../desired/flavor.js"
 import { isNativeVersion } from "../desired/version.js"
 import { ApplyError, ArchiveError, StoreError, UsageError, describeIo } from "../errors.js"
 import { writeOutputFile } from "../files.js"
-import { type ContentStore, sha256OfFile } from "../store/store.js"
+import { type ContentStore, type Incoming, sha256OfFile } from "../store/store.js"
 import { componentOf, formatDepGroup, parseDepGroup, type TroveFile } from "../model/trove.js"
 import { elfDeps, looksLikeElf } from "./elf.js"
 import { parseSpdx } from "./license.js"
 import type { FormatReader } from "./package-format.js"
 import { rootedPath } from "./rooted-path.js"
+import { type TarSink, TarReader } from "./tar-reader.js"
 
 // A native trove archive (.ctrv) is a gzipped tar: `manifest.json` first, then
 // one `objects/<sha256>` entry per distinct file content. Indexing reads only
@@ -138,15 +139,30 @@ const checkManifest = (archive: string, m: Manifest): NativeTrove => {
   return { name: m.name, version: m.version, flavor, requires: m.requires, provides: m.provides, ...license, files, digest: "" }
 }
 
-const gunzip = (archive: string) => {
-  // Large chunks: zlib runs each one on the thread pool, and a hand-off per 16 KiB costs more than the inflating.
+/**
+ * Reads a native archive's tar into `sink` here, as zlib inflates it on the
+ * thread pool in large chunks (a hand-off per chunk, nothing per entry: no
+ * stream or promise per entry, as tar-stream makes), until `enough` says so
+ * or the archive ends.
+ */
+const readArchive = async (archive: string, sink: TarSink, enough: () => boolean): Promise<void> => {
   const input = fs.createReadStream(archive, { highWaterMark: GUNZIP_CHUNK })
   const unzip = zlib.createGunzip({ chunkSize: GUNZIP_CHUNK })
-  const extract = tar.extract()
-  const done = pipeline(input, unzip, extract)
-  return { extract, done, input }
+  input.on("error", (e) => unzip.destroy(e))
+  const reader = new TarReader(sink, "utf-8")
+  try {
+    for await (const chunk of input.pipe(unzip)) {
+      reader.push(chunk as Buffer)
+      if (enough()) return
+    }
+    reader.end()
+  } finally {
+    input.destroy()
+    unzip.destroy()
+  }
 }
 
+// Large chunks: zlib runs each one on the thread pool, and a hand-off per 16 KiB costs more than the inflating.
 const GUNZIP_CHUNK = 256 * 1024
 
 const archiveError = (archive: string, e: unknown): ArchiveError | ApplyError => {
@@ -161,79 +177,88 @@ const archiveError = (archive: string, e: unknown): ArchiveError | ApplyError =>
   return new ArchiveError({ archive, reason: (e as Error).message })
 }
 
-const readAll = async (stream: AsyncIterable<unknown>, limit: number): Promise<Buffer> => {
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const item of stream) {
-    const chunk = item as Buffer
-    size += chunk.length
-    if (size > limit) throw new Error(`manifest larger than ${limit} bytes`)
-    chunks.push(chunk)
-  }
-  return Buffer.concat(chunks)
-}
-
 /** Reads and validates a native trove's manifest without touching its contents. */
 export const readNativeManifest = async (archive: string): Promise<NativeTrove> => {
-  const { extract, done, input } = gunzip(archive)
-  done.catch(() => undefined)
+  const chunks: Buffer[] = []
+  let size = 0
+  let first = true
+  let read = false
   try {
-    for await (const entry of extract) {
-      if (entry.header.name !== MANIFEST_ENTRY) throw new ArchiveError({ archive, reason: `first entry is not ${MANIFEST_ENTRY}` })
-      const bytes = await readAll(entry, MAX_MANIFEST)
-      let json: unknown
-      try {
-        json = JSON.parse(bytes.toString("utf8"))
-      } catch {
-        throw new ArchiveError({ archive, reason: "manifest is not valid JSON" })
-      }
-      const decoded = decodeOrProblem(Manifest, json)
-      if (Either.isLeft(decoded)) throw new ArchiveError({ archive, reason: `bad manifest: ${decoded.left}` })
-      const trove = checkManifest(archive, decoded.right)
-      return { ...trove, digest: createHash("sha256").update(bytes).digest("hex") }
+    await readArchive(
+      archive,
+      {
+        entry: (header) => {
+          if (first && header.name !== MANIFEST_ENTRY) throw new ArchiveError({ archive, reason: `first entry is not ${MANIFEST_ENTRY}` })
+          first = false
+        },
+        data: (piece) => {
+          if (read) return
+          if ((size += piece.length) > MAX_MANIFEST) throw new Error(`manifest larger than ${MAX_MANIFEST} bytes`)
+          chunks.push(piece)
+        },
+        end: () => {
+          read = true
+        },
+      },
+      () => read,
+    )
+    if (!read) throw new ArchiveError({ archive, reason: "empty archive" })
+    const bytes = Buffer.concat(chunks)
+    let json: unknown
+    try {
+      json = JSON.parse(bytes.toString("utf8"))
+    } catch {
+      throw new ArchiveError({ archive, reason: "manifest is not valid JSON" })
     }
-    throw new ArchiveError({ archive, reason: "empty archive" })
+    const decoded = decodeOrProblem(Manifest, json)
+    if (Either.isLeft(decoded)) throw new ArchiveError({ archive, reason: `bad manifest: ${decoded.left}` })
+    const trove = checkManifest(archive, decoded.right)
+    return { ...trove, digest: createHash("sha256").update(bytes).digest("hex") }
   } catch (e) {
     throw archiveError(archive, e)
-  } finally {
-    input.destroy()
-    extract.destroy()
   }
 }
 
 /**
- * Streams the wanted contents of a native archive into the store (each
- * verified against its sha256). Fails when the archive lacks one of them.
+ * Writes the wanted contents of a native archive into the store (each
+ * verified against its sha256) as they are read. Fails when the archive
+ * lacks one of them.
  */
 export const extractNativeObjects = async (archive: string, wanted: ReadonlySet<string>, store: ContentStore): Promise<void> => {
-  const missing = new Set([...wanted].filter((sha) => !store.has(sha)))
+  const missing = new Set<string>()
+  for (const sha of wanted) if (!store.has(sha)) missing.add(sha)
   if (missing.size === 0) return
-  const { extract, done, input } = gunzip(archive)
-  done.catch(() => undefined)
+  let current: { readonly sha: string; readonly into: Incoming } | undefined
   try {
-    for await (const entry of extract) {
-      const sha = entry.header.name.startsWith("objects/") ? entry.header.name.slice(8) : ""
-      if (missing.has(sha)) {
-        try {
-          await store.putStream(entry, sha)
-        } catch (e) {
-          if (e instanceof StoreError) throw new ArchiveError({ archive, reason: `content of ${sha.slice(0, 16)} does not match its sha256` })
-          throw e
-        }
-        missing.delete(sha)
-        if (missing.size === 0) break
-      } else {
-        entry.resume()
-      }
-    }
+    await readArchive(
+      archive,
+      {
+        entry: (header) => {
+          const sha = header.name.startsWith("objects/") ? header.name.slice(8) : ""
+          if (missing.has(sha)) current = { sha, into: store.incoming(sha) }
+        },
+        data: (piece) => current?.into.write(piece),
+        end: () => {
+          if (current === undefined) return
+          const { sha, into } = current
+          current = undefined
+          try {
+            into.finish()
+          } catch (e) {
+            if (e instanceof StoreError) throw new ArchiveError({ archive, reason: `content of ${sha.slice(0, 16)} does not match its sha256` })
+            throw e
+          }
+          missing.delete(sha)
+        },
+      },
+      () => missing.size === 0,
+    )
     if (missing.size > 0) {
       throw new ArchiveError({ archive, reason: `lacks content ${[...missing][0]!.slice(0, 16)}` })
     }
   } catch (e) {
+    current?.into.abort()
     throw archiveError(archive, e)
-  } finally {
-    input.destroy()
-    extract.destroy()
   }
 }
 

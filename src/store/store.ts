@@ -149,32 +149,58 @@ export class ContentStore {
 
   /** Streams content into the store, hashing as it goes; refuses a mismatch. */
   async putStream(stream: AsyncIterable<unknown>, sha256: string): Promise<void> {
+    const into = this.incoming(sha256)
+    try {
+      for await (const chunk of stream) into.write(chunk as Buffer)
+    } catch (e) {
+      into.abort()
+      throw e
+    }
+    into.finish()
+  }
+
+  /**
+   * Takes a content that must hash to `sha256`, piece by piece, here and now
+   * (a reader without streams calls it: see source/native.ts): written to a
+   * temp file beside the object and to the tee's copies, filed only once it
+   * hashes right.
+   */
+  incoming(sha256: string): Incoming {
     const temp = this.tempFile(sha256)
     const hash = nodeCrypto().createHash("sha256")
     const fd = fs.openSync(temp, "w", STORE_MODE)
     const copies = this.tee?.open(sha256)
-    try {
-      for await (const chunk of stream) {
-        const data = chunk as Buffer
+    let open = true
+    const close = () => {
+      if (open) fs.closeSync(fd)
+      open = false
+    }
+    const abort = () => {
+      try {
+        close()
+      } finally {
+        fs.rmSync(temp, { force: true })
+        copies?.failed()
+      }
+    }
+    return {
+      write: (data) => {
         hash.update(data)
         writeAll(fd, data)
         copies?.write(data)
-      }
-    } catch (e) {
-      fs.rmSync(temp, { force: true })
-      copies?.failed()
-      throw e
-    } finally {
-      fs.closeSync(fd)
+      },
+      finish: () => {
+        close()
+        const actual = hash.digest("hex")
+        if (actual !== sha256) {
+          abort()
+          throw new StoreError({ sha256, reason: `content hashes to ${actual}` })
+        }
+        copies?.verified()
+        this.commit(temp, sha256)
+      },
+      abort,
     }
-    const actual = hash.digest("hex")
-    if (actual !== sha256) {
-      fs.rmSync(temp, { force: true })
-      copies?.failed()
-      throw new StoreError({ sha256, reason: `content hashes to ${actual}` })
-    }
-    copies?.verified()
-    this.commit(temp, sha256)
   }
 
   /**
@@ -316,6 +342,16 @@ export interface TeeCopies {
   verified(): void
   /** they did not, or reading them failed: the copies hold nothing anyone vouches for */
   failed(): void
+}
+
+/** A content on its way into the store (ContentStore.incoming): each call here and now. */
+export interface Incoming {
+  /** a piece of its bytes (when this throws, the caller aborts) */
+  write(data: Uint8Array): void
+  /** files it; throws StoreError (having removed what was written) when the bytes hash otherwise */
+  finish(): void
+  /** forgets what was written (reading the content failed) */
+  abort(): void
 }
 
 /** Content written into the store by a caller that hashes it (ContentStore.writer). */
