@@ -127,6 +127,10 @@ class Table {
     return this.numbers[3 * row + 1]!
   }
 
+  mode(row: number): number {
+    return this.numbers[3 * row + 2]!
+  }
+
   op(row: number): FileOp {
     const base = this.base(row)
     const extras = this.extras.get(row)
@@ -204,6 +208,10 @@ export class FileOps implements Iterable<FileOp> {
 
   troveId(i: number): number {
     return this.table.troveId(this.rows[i]!)
+  }
+
+  mode(i: number): number {
+    return this.table.mode(this.rows[i]!)
   }
 
   *[Symbol.iterator](): Iterator<FileOp> {

@@ -61,11 +61,29 @@ const isLeaf = (op: FileOp) => op.kind !== "dir"
 const NEW_SUFFIX = ".conary-new"
 const SAVE_SUFFIX = ".conary-save"
 
-/** Where a new content waits for its rename: beside the target, on the same filesystem. */
-export const stagePath = (target: string) => path.join(path.dirname(target), `.conary-new.${path.basename(target)}`)
+/** Where a new content waits for its rename: beside the target (a plain absolute path), on the same filesystem. */
+export const stagePath = (target: string) => {
+  const slash = target.lastIndexOf("/")
+  return `${target.slice(0, slash + 1)}.conary-new.${target.slice(slash + 1)}`
+}
+
+// A plan's paths are plain and absolute (checkTargets refuses any other), and
+// the root is resolved: joined and split as strings, not by path.join's
+// normalising, which costs per file.
+
+/** A plan's path inside the root. */
+const inRoot = (root: string, p: string) => (root.endsWith("/") ? root + p.slice(1) : root + p)
+
+/** The directory of a plain absolute path, as path.dirname says. */
+const dirOf = (abs: string) => {
+  const slash = abs.lastIndexOf("/")
+  return slash <= 0 ? "/" : abs.slice(0, slash)
+}
 
 /** Operations that write a content from the store. */
-export const writesContent = (op: Pick<FileOp, "kind" | "op">) => op.kind === "file" && (op.op === "add" || op.op === "replace" || op.op === "repair" || op.op === "merge")
+export const writesContent = (op: Pick<FileOp, "kind" | "op">) => writes(op.kind, op.op)
+
+const writes = (kind: FileOp["kind"], op: FileOp["op"]) => kind === "file" && (op === "add" || op === "replace" || op === "repair" || op === "merge")
 
 /**
  * Operations writing a content the store lacks (their indices in the plan),
@@ -76,7 +94,7 @@ const missingContents = (ctx: Pick<ApplyContext, "store">, plan: Plan): Map<numb
   const wanted = new Map<number, number[]>()
   const ops = plan.files
   for (let i = 0; i < ops.length; i++) {
-    if (!writesContent({ kind: ops.kind(i), op: ops.op(i) }) || ctx.store.has(ops.sha256(i)!)) continue
+    if (!writes(ops.kind(i), ops.op(i)) || ctx.store.has(ops.sha256(i)!)) continue
     const troveId = ops.troveId(i)
     let list = wanted.get(troveId)
     if (!list) wanted.set(troveId, (list = []))
@@ -273,7 +291,7 @@ const parentGuard = (root: string) => {
   const realRoot = fs.realpathSync(root)
   const checked = new Set<string>()
   return (target: string, rel: string) => {
-    const parent = path.dirname(target)
+    const parent = dirOf(target)
     if (checked.has(parent)) return
     const real = fs.realpathSync(parent)
     if (real !== realRoot && !real.startsWith(realRoot + path.sep))
@@ -366,7 +384,7 @@ const checkTargets = (ctx: ApplyContext, plan: Plan): string[] => {
   // Directories entries are renamed into or removed from; undefined: staging creates it.
   const parents = new Map<string, { st: fs.Stats; real: string } | undefined>()
   const parentOf = (op: FileOp, abs: string) => {
-    const dir = path.dirname(abs)
+    const dir = dirOf(abs)
     if (parents.has(dir)) return parents.get(dir)
     const st = lstatOrNull(dir) && fs.statSync(dir)
     const p = st ? { st, real: fs.realpathSync(dir) } : undefined
@@ -382,11 +400,11 @@ const checkTargets = (ctx: ApplyContext, plan: Plan): string[] => {
     return m
   }
   for (const op of plan.files) {
-    const abs = path.join(ctx.root, op.path)
     try {
       const why = unsafePath(op.path, reserved) ?? (stagesContent(op) ? tooLongToStage(op) : undefined)
       if (why) throw new ApplyError({ path: op.path, reason: why })
-      const existing = missing(path.dirname(abs)) ? null : lstatOrNull(abs)
+      const abs = inRoot(ctx.root, op.path)
+      const existing = missing(dirOf(abs)) ? null : lstatOrNull(abs)
       if (op.kind === "dir") {
         // removed only when empty: best effort; kept: the disk's as it is
         if (op.op === "remove" || op.kept) continue
@@ -457,7 +475,7 @@ const stagesContent = (op: FileOp) =>
 /** A plan's file's mtime as its trove lists it (the archive's; not in the plan): read per file, nothing kept. */
 const mtimeOf = (ctx: ApplyContext) => {
   const lookup = troveMtimeLookup(ctx.db)
-  return (op: FileOp): number | undefined => lookup(op.troveId, op.path)
+  return (op: Pick<FileOp, "troveId" | "path">): number | undefined => lookup(op.troveId, op.path)
 }
 
 /**
@@ -624,21 +642,23 @@ const stage = async (
   }
   // Contents written straight to their stage paths: what `target` says of each.
   const copies = leaves.filter((op) => op.kind === "file" && op.op !== "merge" && !links.has(op.path))
-  for (const op of copies) {
+  for (let i = 0; i < copies.length; i++) {
+    const p = copies.path(i)
     try {
-      guard(path.join(ctx.root, op.path), op.path)
+      guard(inRoot(ctx.root, p), p)
     } catch (e) {
-      wrap(op, e)
+      wrap({ path: p }, e)
     }
   }
+  // Read from the plan's columns: no operation made per file.
   const target = (i: number): StageTarget => {
-    const op = copies.at(i)
+    const p = copies.path(i)
     return {
-      to: stagePath(path.join(ctx.root, op.path)),
-      mode: op.mode,
-      owner: asRoot ? ownerOf(op) : null,
+      to: stagePath(inRoot(ctx.root, p)),
+      mode: copies.mode(i),
+      owner: asRoot ? ownerOf(copies.at(i)) : null,
       // the archive's mtime, as dpkg keeps it
-      mtime: mtimeOfOp(op) ?? null,
+      mtime: mtimeOfOp({ troveId: copies.troveId(i), path: p }) ?? null,
     }
   }
   const written = new CopiedStats(copies)
@@ -783,28 +803,39 @@ export interface CommitFailure {
 const commit = (ctx: ApplyContext, plan: Plan): CommitFailure[] => {
   const asRoot = process.getuid?.() === 0
   const ids = idResolver(ctx.root)
-  const at = (op: FileOp) => path.join(ctx.root, op.path)
+  const at = (op: FileOp) => inRoot(ctx.root, op.path)
   const failed: CommitFailure[] = []
   // Plain system calls in a loop: a rename is short, and a promise per file
   // would cost a thread-pool hand-off each.
-  const step = (op: FileOp, f: () => unknown) => {
+  const step = (rel: string, f: () => unknown) => {
     try {
       f()
     } catch (e) {
-      failed.push({ path: op.path, reason: describeIo(e) })
+      failed.push({ path: rel, reason: describeIo(e) })
     }
     ctx.report.tick()
   }
   ctx.report.start("commit", plan.files.length)
-  for (const op of plan.files) {
-    if (!isLeaf(op) || op.op === "remove") continue
-    step(op, () => {
+  const files = plan.files
+  for (let i = 0; i < files.length; i++) {
+    const kind = files.kind(i)
+    const what = files.op(i)
+    if (kind === "dir" || what === "remove") continue
+    // Most leaves are renamed from their stage path: read from the plan's columns, no operation made.
+    if (what !== "chmod" && what !== "save" && what !== "merge") {
+      const rel = files.path(i)
+      const abs = inRoot(ctx.root, rel)
+      step(rel, () => renameIfPresent(stagePath(abs), abs))
+      continue
+    }
+    const op = files.at(i)
+    step(op.path, () => {
       if (op.op === "chmod") {
         if (asRoot) fs.lchownSync(at(op), ids.uid(op.owner), ids.gid(op.group))
         if (op.kind !== "symlink") fs.chmodSync(at(op), op.mode)
       } else if (op.op === "save") {
         renameIfPresent(at(op), at(op) + SAVE_SUFFIX)
-      } else if (!renameIfPresent(stagePath(at(op)), at(op)) && op.op === "merge") {
+      } else if (!renameIfPresent(stagePath(at(op)), at(op))) {
         renameIfPresent(stagePath(at(op) + NEW_SUFFIX), at(op) + NEW_SUFFIX)
       }
     })
@@ -812,13 +843,13 @@ const commit = (ctx: ApplyContext, plan: Plan): CommitFailure[] => {
   for (const op of plan.files) {
     // A directory that was there first keeps its mode and owner.
     if (op.kind !== "dir" || op.op === "remove" || op.kept) continue
-    step(op, () => {
+    step(op.path, () => {
       if (asRoot) fs.lchownSync(at(op), ids.uid(op.owner), ids.gid(op.group))
       fs.chmodSync(at(op), op.mode)
     })
   }
   const removals = plan.files.filter((op) => op.op === "remove")
-  for (const op of removals) if (isLeaf(op)) step(op, () => fs.rmSync(at(op), { force: true }))
+  for (const op of removals) if (isLeaf(op)) step(op.path, () => fs.rmSync(at(op), { force: true }))
   // Deepest first; a directory still holding anything (another trove's files,
   // foreign files) is kept.
   for (const op of removals.filter((o) => !isLeaf(o)).toArray().reverse()) {

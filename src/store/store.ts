@@ -40,7 +40,12 @@ export class ContentStore {
   }
 
   pathOf(sha256: string): string {
-    return path.join(this.objects, sha256.slice(0, 2), sha256.slice(2))
+    return `${this.objects}/${sha256.slice(0, 2)}/${sha256.slice(2)}`
+  }
+
+  /** The fan-out directory an object goes in. */
+  private dirOf(sha256: string): string {
+    return `${this.objects}/${sha256.slice(0, 2)}`
   }
 
   /**
@@ -87,9 +92,9 @@ export class ContentStore {
       this.mkdir(this.tmp)
       return path.join(this.tmp, `${uniqueName()}-${this.seq++}`)
     }
-    const dir = path.dirname(this.pathOf(sha256))
+    const dir = this.dirOf(sha256)
     this.mkdir(dir)
-    return path.join(dir, `.${uniqueName()}-${this.seq++}.tmp`)
+    return `${dir}/.${uniqueName()}-${this.seq++}.tmp`
   }
 
   /**
@@ -125,12 +130,11 @@ export class ContentStore {
 
   /** `created`: the temp file was created with STORE_MODE (else its mode is set here) */
   private commit(temp: string, sha256: string, created = true) {
-    const target = this.pathOf(sha256)
-    this.mkdir(path.dirname(target))
+    this.mkdir(this.dirOf(sha256))
     // Objects are 0644 whatever the umask: copies staged from them then need
     // no chmod for the common mode (see reconcile/apply.ts).
     if (!created || (this.chmod ??= chmodNeeded())) fs.chmodSync(temp, STORE_MODE)
-    fs.renameSync(temp, target)
+    fs.renameSync(temp, this.pathOf(sha256))
     this.index.add(sha256)
   }
 
