@@ -24,9 +24,9 @@ const content = (seed: number, size: number): Buffer => {
  * paths than are written as it is read); `tampered` troves carry other
  * bytes under the name of their big file's digest.
  */
-const writeTroves = async (repo: string, tampered: ReadonlySet<number>) => {
-  for (let t = 0; t < 4; t++) {
-    const files: Array<[string, Buffer]> = [[`usr/share/t${t}/big`, content(t, 1 << 20)]]
+const writeTroves = async (repo: string, tampered: ReadonlySet<number>, troves = [0, 1, 2, 3], bigSize = (_t: number) => 1 << 20) => {
+  for (const t of troves) {
+    const files: Array<[string, Buffer]> = [[`usr/share/t${t}/big`, content(t, bigSize(t))]]
     for (let f = 0; f < 20; f++) files.push([`usr/share/t${t}/small${f}`, content(100 * t + f, 1 + 97 * f)])
     for (let f = 0; f < 12; f++) files.push([`usr/share/t${t}/empty${f}`, Buffer.alloc(0)])
     const manifest = {
@@ -45,7 +45,7 @@ const writeTroves = async (repo: string, tampered: ReadonlySet<number>) => {
     }
     const objects: Record<string, Buffer> = {}
     for (const [, data] of files) objects[`objects/${sha256(data)}`] = data
-    if (tampered.has(t)) objects[`objects/${sha256(files[0]![1])}`] = content(1000 + t, 1 << 20)
+    if (tampered.has(t)) objects[`objects/${sha256(files[0]![1])}`] = content(1000 + t, bigSize(t))
     await writeRawArchive(path.join(repo, `t${t}.ctrv`), manifest, objects)
   }
 }
@@ -98,6 +98,37 @@ describe("apply writes each new content once, as it reads it", () => {
     const drift = conary(["verify", ...r])
     expect(drift.code).not.toBe(0)
     expect(drift.stdout).toContain("/usr/share/t3/big")
+  }, 120_000)
+
+  it("reads a small archive inflated at once and a large one as it inflates alike: cut short or tampered, refused with nothing installed", async () => {
+    const { root, repo, r } = setupRoot()
+    // t0 inflates at once (a few MiB); t1's 17 MiB content is more than native.ts inflates at once.
+    const bigSize = (t: number) => (t === 1 ? 17 << 20 : 1 << 20)
+    const archive = (t: number) => path.join(repo, `t${t}.ctrv`)
+    for (const t of [0, 1]) {
+      await writeTroves(repo, new Set(), [t], bigSize)
+      ok(["source", "sync", ...r])
+      ok(["desired", "add", `t${t}`, ...r])
+      const before = listTree(root)
+      const good = fs.readFileSync(archive(t))
+      fs.writeFileSync(archive(t), good.subarray(0, good.length >> 1))
+      const cut = conary(["apply", ...r])
+      expect(cut.stderr).toMatch(new RegExp(`^conary: archive .*t${t}\\.ctrv: truncated archive\n$`))
+      expect(cut.code).toBe(1)
+      await writeTroves(repo, new Set([t]), [t], bigSize)
+      const tampered = conary(["apply", ...r])
+      expect(tampered.stderr).toMatch(new RegExp(`^conary: archive .*t${t}\\.ctrv: content of [0-9a-f]{16} does not match its sha256\n$`))
+      expect(tampered.code).toBe(1)
+      expect(listTree(root)).toEqual(before)
+      const big = sha256(content(t, bigSize(t)))
+      expect(fs.existsSync(path.join(root, "var/lib/conary/store/objects", big.slice(0, 2), big.slice(2)))).toBe(false)
+      fs.writeFileSync(archive(t), good)
+      ok(["apply", ...r])
+      expect(fs.readFileSync(path.join(root, `usr/share/t${t}/big`)).equals(content(t, bigSize(t)))).toBe(true)
+      expect(fs.statSync(path.join(root, `usr/share/t${t}/empty3`)).size).toBe(0)
+      expect(stagedLeft(root)).toEqual([])
+      expect(conary(["verify", ...r]).code).toBe(0)
+    }
   }, 120_000)
 
   it("undoes an apply killed once contents were written as they were read, and applies cleanly after", async () => {

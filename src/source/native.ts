@@ -140,16 +140,26 @@ const checkManifest = (archive: string, m: Manifest): NativeTrove => {
 }
 
 /**
- * Reads a native archive's tar into `sink` here, as zlib inflates it on the
- * thread pool in large chunks (a hand-off per chunk, nothing per entry: no
- * stream or promise per entry, as tar-stream makes), until `enough` says so
- * or the archive ends.
+ * Reads a native archive's tar into `sink` here, until `enough` says so or
+ * the archive ends: no stream or promise per entry (as tar-stream makes).
+ * `whole`: the caller wants most of it (apply's contents), so a small
+ * archive is inflated at once on this thread; otherwise (or when it is
+ * large) zlib inflates it on the thread pool in large chunks.
  */
-const readArchive = async (archive: string, sink: TarSink, enough: () => boolean): Promise<void> => {
+const readArchive = async (archive: string, sink: TarSink, enough: () => boolean, whole = false): Promise<void> => {
+  const reader = new TarReader(sink, "utf-8")
+  const inflated = whole ? inflateSmall(archive) : undefined
+  if (inflated !== undefined) {
+    // In slices: what is enough stops it between them.
+    for (let at = 0; at < inflated.length; at += GUNZIP_CHUNK) {
+      reader.push(inflated.subarray(at, at + GUNZIP_CHUNK))
+      if (enough()) return
+    }
+    return reader.end()
+  }
   const input = fs.createReadStream(archive, { highWaterMark: GUNZIP_CHUNK })
   const unzip = zlib.createGunzip({ chunkSize: GUNZIP_CHUNK })
   input.on("error", (e) => unzip.destroy(e))
-  const reader = new TarReader(sink, "utf-8")
   try {
     for await (const chunk of input.pipe(unzip)) {
       reader.push(chunk as Buffer)
@@ -164,6 +174,24 @@ const readArchive = async (archive: string, sink: TarSink, enough: () => boolean
 
 // Large chunks: zlib runs each one on the thread pool, and a hand-off per 16 KiB costs more than the inflating.
 const GUNZIP_CHUNK = 256 * 1024
+
+/** Archives up to this size, inflating to at most SMALL_INFLATED, are inflated at once. */
+const SMALL_ARCHIVE = 4 << 20
+const SMALL_INFLATED = 16 << 20
+
+/** A small archive's tar, inflated at once; undefined when the archive or its tar is larger than that. */
+const inflateSmall = (archive: string): Buffer | undefined => {
+  const fd = fs.openSync(archive, "r")
+  try {
+    if (fs.fstatSync(fd).size > SMALL_ARCHIVE) return undefined
+    return zlib.gunzipSync(fs.readFileSync(fd), { maxOutputLength: SMALL_INFLATED })
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ERR_BUFFER_TOO_LARGE") return undefined
+    throw e
+  } finally {
+    fs.closeSync(fd)
+  }
+}
 
 const archiveError = (archive: string, e: unknown): ArchiveError | ApplyError => {
   if (e instanceof ArchiveError) return e
@@ -252,6 +280,7 @@ export const extractNativeObjects = async (archive: string, wanted: ReadonlySet<
         },
       },
       () => missing.size === 0,
+      true,
     )
     if (missing.size > 0) {
       throw new ArchiveError({ archive, reason: `lacks content ${[...missing][0]!.slice(0, 16)}` })
