@@ -136,6 +136,8 @@ const fetchMissing = async (ctx: ApplyContext, plan: Plan, wanted: Map<number, n
   const refs = new Map([...wanted.keys()].map((troveId) => [troveId, archivesOf(ctx.db, troveId)]))
   // Why each source that was tried for a content could not give it.
   const tried = new Map<string, string[]>()
+  // Troves an archive gave every wanted content of (a fetch that returns brought them all).
+  const fetched = new Set<number>()
   const fromArchives = [...wanted].filter(([troveId]) => refs.get(troveId)!.some((r) => r.kind !== "repo"))
   ctx.report.start("fetch", fromArchives.length)
   await forEachBounded(fromArchives, 4, async ([troveId, ops]) => {
@@ -146,6 +148,7 @@ const fetchMissing = async (ctx: ApplyContext, plan: Plan, wanted: Map<number, n
       try {
         const files = fetchNeedsFiles(where.format) ? troveFilesLookup(ctx.db)(troveId) : []
         await fetchFromArchive(where.format, where.archive, files, shas, ctx.store)
+        fetched.add(troveId)
         break
       } catch (e) {
         // An archive that cannot be read is one source failing: another may offer the trove.
@@ -158,6 +161,7 @@ const fetchMissing = async (ctx: ApplyContext, plan: Plan, wanted: Map<number, n
   ctx.report.done()
   const objects = new Map<string, { sha256: string; size: number; repos: RepoRef[]; tried: string[] }>()
   for (const [troveId, ops] of wanted) {
+    if (fetched.has(troveId)) continue
     const repos = refs.get(troveId)!.filter((r) => r.kind === "repo").map((r) => ({ source: r.source, bases: basesOf(sources.get(r.source)!) }))
     for (const i of ops) {
       const sha256 = plan.files.sha256(i)!

@@ -30,6 +30,6 @@ export interface FormatReader {
    * decompresses to hash is put there too (best effort), so apply need not decompress it again
    */
   readonly read: (file: string, store?: ContentStore) => Promise<{ trove: Omit<NewTrove, "scheme" | "format">; archiveSha256: string }>
-  /** streams the wanted contents (by sha256) of an archive of `files` into the store, each verified */
+  /** streams the wanted contents (by sha256) of an archive of `files` into the store, each verified; fails when the archive lacks one */
   readonly fetch: (archive: string, files: ReadonlyArray<TroveFile>, wanted: ReadonlySet<string>, store: ContentStore) => Promise<void>
 }
