@@ -679,7 +679,7 @@ const stage = async (
   const download = await fetchContents(ctx, plan, { waits: waitingCopies(ctx, copies, written), target, onWritten: (i, st) => written.set(i, st) })
   crashPoint("fetched")
   ctx.report.start("stage", leaves.length)
-  // The rest straight from the store: copied and hashed on every core.
+  // The rest straight from the store: copied and hashed on every core (a few small ones on this thread).
   const rest: number[] = []
   for (let i = 0; i < copies.length; i++) if (!written.has(i)) rest.push(i)
   ctx.report.tick(copies.length - rest.length)
