@@ -374,16 +374,22 @@ const checkTargets = (ctx: ApplyContext, plan: Plan): string[] => {
   const makes = new Set(plan.files.filter((op) => op.kind === "dir" && op.op !== "remove").map(landing))
   // Where staging writes, the parent must be a directory inside the root, or one the plan makes.
   const ready = new Set<string>()
+  // By the plan's own directory too: a path lands where its directory lands, so most paths need no landing worked out.
+  const readyAsPlanned = new Set<string>()
   const parentReady = (op: FileOp) => {
+    const planned = dirOf(op.path)
+    if (readyAsPlanned.has(planned)) return
     const parent = path.posix.dirname(landing(op))
-    if (ready.has(parent)) return
-    let dir = parent
-    while (dir !== "/" && !lstatOrNull(path.join(ctx.root, dir))) {
-      if (!makes.has(dir)) throw new ApplyError({ path: op.path, reason: `its directory ${dir} neither exists nor is made by the plan` })
-      dir = path.posix.dirname(dir)
+    if (!ready.has(parent)) {
+      let dir = parent
+      while (dir !== "/" && !lstatOrNull(path.join(ctx.root, dir))) {
+        if (!makes.has(dir)) throw new ApplyError({ path: op.path, reason: `its directory ${dir} neither exists nor is made by the plan` })
+        dir = path.posix.dirname(dir)
+      }
+      guard(path.join(ctx.root, dir, "x"), op.path)
+      ready.add(parent)
     }
-    guard(path.join(ctx.root, dir, "x"), op.path)
-    ready.add(parent)
+    readyAsPlanned.add(planned)
   }
   // Directories entries are renamed into or removed from; undefined: staging creates it.
   const parents = new Map<string, { st: fs.Stats; real: string } | undefined>()
