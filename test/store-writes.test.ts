@@ -1,8 +1,9 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
-import { writeBehind } from "../src/store/store.js"
-import { ok, setupRoot, tempDir } from "./helpers.js"
+import { StoreError } from "../src/errors.js"
+import { ContentStore, writeBehind } from "../src/store/store.js"
+import { ok, setupRoot, sha256, tempDir } from "./helpers.js"
 
 // How the store writes: each object is written beside where it goes and
 // renamed within its directory (not through one shared tmp/, whose lock every
@@ -65,5 +66,37 @@ describe("store writes", () => {
     stop()
     for (let i = 0; i < 50 && childrenWith(dir).length > 0; i++) await new Promise((r) => setTimeout(r, 100))
     expect(childrenWith(dir)).toEqual([])
+  })
+
+  it("file a content taken piece by piece only when it hashes right, given its size or not", () => {
+    const store = new ContentStore(tempDir())
+    const data = Buffer.from("hello, store\n")
+    const sha = sha256(data)
+    const take = (pieces: Buffer[], size?: number) => {
+      const into = store.incoming(sha, size)
+      try {
+        for (const p of pieces) into.write(p)
+        into.finish()
+      } catch (e) {
+        into.abort()
+        throw e
+      }
+    }
+    const refused = (pieces: Buffer[], size?: number) => {
+      expect(() => take(pieces, size)).toThrow(StoreError)
+      expect(store.has(sha)).toBe(false)
+      expect(strays(store.dir)).toEqual([])
+    }
+    // Whole in one piece (hashed in one call), then more; other bytes of the same size; pieces of other bytes.
+    refused([data, Buffer.from("x")], data.length)
+    refused([Buffer.from("HELLO, STORE\n")], data.length)
+    refused([data.subarray(0, 5), Buffer.from("X"), data.subarray(6)], data.length)
+    refused([data, data])
+    for (const [pieces, size] of [[[data], data.length], [[data.subarray(0, 5), data.subarray(5)], data.length], [[data], undefined]] as const) {
+      take([...pieces], size)
+      expect(fs.readFileSync(store.pathOf(sha)).equals(data)).toBe(true)
+      store.remove(sha)
+    }
+    expect(strays(store.dir)).toEqual([])
   })
 })

@@ -263,7 +263,7 @@ export const extractNativeObjects = async (archive: string, wanted: ReadonlySet<
       {
         entry: (header) => {
           const sha = header.name.startsWith("objects/") ? header.name.slice(8) : ""
-          if (missing.has(sha)) current = { sha, into: store.incoming(sha) }
+          if (missing.has(sha)) current = { sha, into: store.incoming(sha, header.size) }
         },
         data: (piece) => current?.into.write(piece),
         end: () => {

@@ -1,3 +1,4 @@
+import type { Hash } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { childProcess, nodeCrypto } from "../builtin.js"
@@ -167,11 +168,13 @@ export class ContentStore {
    * Takes a content that must hash to `sha256`, piece by piece, here and now
    * (a reader without streams calls it: see source/native.ts): written to a
    * temp file beside the object and to the tee's copies, filed only once it
-   * hashes right.
+   * hashes right. `size`: how many bytes it has, when the caller knows.
    */
-  incoming(sha256: string): Incoming {
+  incoming(sha256: string, size?: number): Incoming {
     const temp = this.tempFile(sha256)
-    const hash = nodeCrypto().createHash("sha256")
+    // A content that comes in one piece (most, from a tar read here) is hashed in one call; others as they come.
+    let hash: Hash | undefined
+    let whole: string | undefined
     const fd = fs.openSync(temp, "w", STORE_MODE)
     const copies = this.tee?.open(sha256)
     let open = true
@@ -189,13 +192,15 @@ export class ContentStore {
     }
     return {
       write: (data) => {
-        hash.update(data)
+        if (whole !== undefined) throw new StoreError({ sha256, reason: `more than its ${size} bytes` })
+        if (hash === undefined && data.length === size) whole = sha256Of(data)
+        else (hash ??= nodeCrypto().createHash("sha256")).update(data)
         writeAll(fd, data)
         copies?.write(data)
       },
       finish: () => {
         close()
-        const actual = hash.digest("hex")
+        const actual = whole ?? (hash ?? nodeCrypto().createHash("sha256")).digest("hex")
         if (actual !== sha256) {
           abort()
           throw new StoreError({ sha256, reason: `content hashes to ${actual}` })
