@@ -131,6 +131,11 @@ class Table {
     return this.numbers[3 * row + 2]!
   }
 
+  extra(row: number, field: string): unknown {
+    const extras = this.extras.get(row)
+    return extras === undefined ? undefined : extras[field]
+  }
+
   op(row: number): FileOp {
     const base = this.base(row)
     const extras = this.extras.get(row)
@@ -223,6 +228,19 @@ export class FileOps implements Iterable<FileOp> {
     let n = 0
     for (let i = 0; i < this.rows.length; i++) if (keep(this.table.op(this.rows[i]!), i)) rows[n++] = this.rows[i]!
     return new FileOps(this.table, rows.slice(0, n))
+  }
+
+  /** The operations for which `keep(i)` holds: it reads their columns (path, op, kind...) here, no operation made. */
+  where(keep: (i: number) => unknown): FileOps {
+    const rows = new Uint32Array(this.rows.length)
+    let n = 0
+    for (let i = 0; i < this.rows.length; i++) if (keep(i)) rows[n++] = this.rows[i]!
+    return new FileOps(this.table, rows.slice(0, n))
+  }
+
+  /** Whether operation i's optional flag is true, without making the operation. */
+  flag(i: number, field: "kept" | "unowned"): boolean {
+    return this.table.extra(this.rows[i]!, field) === true
   }
 
   /** Like Array's: an array of what `f` makes of each operation. */

@@ -214,8 +214,11 @@ export const readRegular = (abs: string, maxSize = Infinity): Buffer | undefined
  */
 const preserveReplaced = (ctx: ApplyContext, plan: Plan) => {
   const owners = installedOwnersLookup(ctx.db)
-  for (const op of plan.files) {
-    if (op.kind !== "file" || (op.op !== "replace" && op.op !== "remove" && op.op !== "save")) continue
+  const ops = plan.files
+  for (let i = 0; i < ops.length; i++) {
+    const what = ops.op(i)
+    if (ops.kind(i) !== "file" || (what !== "replace" && what !== "remove" && what !== "save")) continue
+    const op = ops.at(i)
     for (const { file } of owners(op.path)) {
       if (file.sha256 === null || ctx.store.has(file.sha256)) continue
       // missing, or no longer a regular file: nothing to keep
@@ -231,7 +234,7 @@ const preserveReplaced = (ctx: ApplyContext, plan: Plan) => {
  * rollback can put it back.
  */
 const saveUnowned = (ctx: ApplyContext, plan: Plan): Plan => {
-  if (!plan.files.some((op) => op.unowned)) return plan
+  if (plan.files.where((i) => plan.files.flag(i, "unowned")).length === 0) return plan
   const files = plan.files.mapOps((op): FileOp => {
     if (!op.unowned) return op
     const target = path.join(ctx.root, op.path)
@@ -371,7 +374,7 @@ const checkTargets = (ctx: ApplyContext, plan: Plan): string[] => {
     if (c === undefined) throw new ApplyError({ path: op.path, reason: "its directory resolves outside the root" })
     return c
   }
-  const makes = new Set(plan.files.filter((op) => op.kind === "dir" && op.op !== "remove").map(landing))
+  const makes = new Set(plan.files.where((i) => plan.files.kind(i) === "dir" && plan.files.op(i) !== "remove").map(landing))
   // Where staging writes, the parent must be a directory inside the root, or one the plan makes.
   const ready = new Set<string>()
   // By the plan's own directory too: a path lands where its directory lands, so most paths need no landing worked out.
@@ -479,8 +482,12 @@ const mergeConfig = (ctx: ApplyContext, op: FileOp): Buffer | undefined => {
   return m.conflict ? undefined : Buffer.from(m.result.join("\n"))
 }
 
-const stagesContent = (op: FileOp) =>
-  isLeaf(op) && (op.op === "add" || op.op === "replace" || op.op === "repair" || op.op === "merge" || op.op === "restore")
+const stagesContent = (op: FileOp) => stages(op.kind, op.op)
+
+const stagesContentAt = (ops: FileOps, i: number) => stages(ops.kind(i), ops.op(i))
+
+const stages = (kind: FileOp["kind"], op: FileOp["op"]) =>
+  kind !== "dir" && (op === "add" || op === "replace" || op === "repair" || op === "merge" || op === "restore")
 
 /** A plan's file's mtime as its trove lists it (the archive's; not in the plan): read per file, nothing kept. */
 const mtimeOf = (ctx: ApplyContext) => {
@@ -497,7 +504,9 @@ const hardLinkTargets = (ctx: ApplyContext, leaves: FileOps): Map<string, string
   const targets = new Map<string, string>()
   const key = (troveId: number, p: string) => `${troveId}\0${p}`
   // Links are few: read them alone, not every file of every trove.
-  const linkOf = new Map(troveHardLinks(ctx.db, [...new Set(leaves.map((op) => op.troveId))]).map(([t, p, link]) => [key(t, p), link]))
+  const troves = new Set<number>()
+  for (let i = 0; i < leaves.length; i++) troves.add(leaves.troveId(i))
+  const linkOf = new Map(troveHardLinks(ctx.db, [...troves]).map(([t, p, link]) => [key(t, p), link]))
   if (linkOf.size === 0) return targets
   // Only the files some link names: not every staged file.
   const named = new Set([...linkOf].map(([k, link]) => key(Number(k.slice(0, k.indexOf("\0"))), link)))
@@ -634,10 +643,10 @@ const stage = async (
   const ownerOf = ownerFor(ids, asRoot)
   const guard = parentGuard(ctx.root)
   const mtimeOfOp = mtimeOf(ctx)
-  const leaves = plan.files.filter(stagesContent)
+  const leaves = plan.files.where((i) => stagesContentAt(plan.files, i))
   const links = hardLinkTargets(ctx, leaves)
   const merges: MergeOutcome[] = []
-  const dirOps = new Map(plan.files.filter((op) => op.kind === "dir").map((op) => [op.path, op]))
+  const dirOps = new Map(plan.files.where((i) => plan.files.kind(i) === "dir").map((op) => [op.path, op]))
   for (const p of created) {
     const op = dirOps.get(p)!
     const target = path.join(ctx.root, p)
@@ -651,7 +660,7 @@ const stage = async (
     }
   }
   // Contents written straight to their stage paths: what `target` says of each.
-  const copies = leaves.filter((op) => op.kind === "file" && op.op !== "merge" && !links.has(op.path))
+  const copies = leaves.where((i) => leaves.kind(i) === "file" && leaves.op(i) !== "merge" && !links.has(leaves.path(i)))
   for (let i = 0; i < copies.length; i++) {
     const p = copies.path(i)
     try {
@@ -706,7 +715,7 @@ const stage = async (
   )
   // Symlinks and merged config files: few, written here.
   await forEachBounded(
-    leaves.filter((op) => op.kind !== "file" || op.op === "merge").toArray(),
+    leaves.where((i) => leaves.kind(i) !== "file" || leaves.op(i) === "merge").toArray(),
     IO_CONCURRENCY,
     async (op) => {
       const target = path.join(ctx.root, op.path)
@@ -850,15 +859,14 @@ const commit = (ctx: ApplyContext, plan: Plan): CommitFailure[] => {
       }
     })
   }
-  for (const op of plan.files) {
-    // A directory that was there first keeps its mode and owner.
-    if (op.kind !== "dir" || op.op === "remove" || op.kept) continue
+  // A directory that was there first keeps its mode and owner.
+  for (const op of files.where((i) => files.kind(i) === "dir" && files.op(i) !== "remove" && !files.flag(i, "kept"))) {
     step(op.path, () => {
       if (asRoot) fs.lchownSync(at(op), ids.uid(op.owner), ids.gid(op.group))
       fs.chmodSync(at(op), op.mode)
     })
   }
-  const removals = plan.files.filter((op) => op.op === "remove")
+  const removals = files.where((i) => files.op(i) === "remove")
   for (const op of removals) if (isLeaf(op)) step(op.path, () => fs.rmSync(at(op), { force: true }))
   // Deepest first; a directory still holding anything (another trove's files,
   // foreign files) is kept.
@@ -916,10 +924,11 @@ function* statChanged(ctx: ApplyContext, plan: Plan, vouched: (file: TroveFile) 
   for (const [troveId, file] of filesOfChanged(ctx, plan)) yield row(troveId, file)
   // Repaired files of troves that did not change get a fresh row too.
   const changed = new Set(plan.troves.flatMap((t) => (t.to ? [t.to.troveId] : [])))
-  for (const op of plan.files) {
-    if (op.op !== "repair" || changed.has(op.troveId)) continue
-    const file = fileOf(op.troveId, op.path)
-    if (file) yield row(op.troveId, file)
+  const ops = plan.files
+  for (let i = 0; i < ops.length; i++) {
+    if (ops.op(i) !== "repair" || changed.has(ops.troveId(i))) continue
+    const file = fileOf(ops.troveId(i), ops.path(i))
+    if (file) yield row(ops.troveId(i), file)
   }
 }
 
@@ -944,7 +953,7 @@ const vouchedStats = (ctx: ApplyContext, plan: Plan, written: WrittenLookup): ((
   const key = (f: { kind: string; sha256: string | null; target: string | null }, p: string) => `${f.kind}\0${f.sha256}\0${f.target}\0${p}`
   const carried = new WrittenStats()
   const writes = new Set<string>()
-  for (const op of plan.files) if (stagesContent(op)) writes.add(op.path)
+  for (let i = 0; i < plan.files.length; i++) if (stagesContentAt(plan.files, i)) writes.add(plan.files.path(i))
   for (const [, file] of filesOfChanged(ctx, plan)) {
     if (writes.has(file.path)) continue
     const c = cached(file.path).find((c) => c.kind === file.kind && c.sha256 === file.sha256 && c.target === file.target)
