@@ -1,4 +1,3 @@
-import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import { forEachInWorkers } from "../worker-pool.js"
 import { DigestMap } from "./digest-set.js"
@@ -63,22 +62,15 @@ function finishCopy(fs: typeof import("node:fs"), dst: number, job: Finish) {
   return { ok: true as const, ino: st.ino, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs }
 }
 
-/**
- * Copies one job's object to its stage path, hashing what it copies, and
- * finishes the copy if the bytes hash to their name. Per file: two opens, a
- * read and a write per MiB of `buf`, one fstat, two closes, and finishCopy's
- * calls. Self-contained, as finishCopy (given), for the workers' source text.
- */
-function copyVerified(
-  fs: typeof import("node:fs"),
-  createHash: typeof import("node:crypto").createHash,
-  finish: typeof finishCopy,
-  buf: Buffer,
-  job: CopyJob,
-): CopyResult {
-  const { O_WRONLY, O_CREAT, O_TRUNC, O_NOFOLLOW } = fs.constants
-  let src: number | undefined
-  let dst: number | undefined
+// Per file: two opens, a read and a write per MiB, one fstat, two closes, and finishCopy's calls.
+const COPY = `
+const fs = require("node:fs")
+const { createHash } = require("node:crypto")
+const { O_WRONLY, O_CREAT, O_TRUNC, O_NOFOLLOW } = fs.constants
+const buf = Buffer.allocUnsafe(1 << 20)
+const finishCopy = ${finishCopy.toString()}
+function run(job) {
+  let src, dst
   try {
     src = fs.openSync(job.from, "r")
     dst = fs.openSync(job.to, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, job.mode & 0o777)
@@ -93,57 +85,27 @@ function copyVerified(
     }
     const actual = h.digest("hex")
     if (actual !== job.sha256) return { ok: false, actual }
-    return finish(fs, dst, job)
+    return finishCopy(fs, dst, job)
   } catch (e) {
-    const { code, syscall, message } = e as NodeJS.ErrnoException
-    return { ok: false, error: { code, syscall, message } }
+    return { ok: false, error: { code: e.code, syscall: e.syscall, message: e.message } }
   } finally {
     if (src !== undefined) fs.closeSync(src)
     if (dst !== undefined) fs.closeSync(dst)
   }
 }
-
-const COPY = `
-const fs = require("node:fs")
-const { createHash } = require("node:crypto")
-const buf = Buffer.allocUnsafe(1 << 20)
-const finishCopy = ${finishCopy.toString()}
-const copyVerified = ${copyVerified.toString()}
-function run(job) {
-  return copyVerified(fs, createHash, finishCopy, buf, job)
-}
 `
-
-/**
- * Up to this many jobs of up to this many bytes in all are copied on this
- * thread: starting the workers (an isolate each, ~0.2 s of CPU) would cost
- * more than copying them here (the contents many paths share, the few a
- * fetch did not write as it read them).
- */
-const HERE_COUNT = 4096
-const HERE_BYTES = 32 << 20
 
 /**
  * Copies jobs 0..count-1 out of the store, verified, on every core: each job
  * made when its batch is sent, each result handed to `onResult` as its
- * batch returns (200,000 files never make 200,000 jobs at once). A few
- * small jobs are copied on this thread.
+ * batch returns (200,000 files never make 200,000 jobs at once).
  */
-export const copyOutVerified = async (
+export const copyOutVerified = (
   count: number,
   job: (i: number) => CopyJob,
   onResult: (i: number, result: CopyResult) => void,
   onBatch?: (done: number) => void,
-): Promise<void> => {
-  if (count > HERE_COUNT) return forEachInWorkers(COPY, count, job, onResult, onBatch)
-  const jobs = Array.from({ length: count }, (_, i) => job(i))
-  if (jobs.reduce((n, j) => n + j.size, 0) > HERE_BYTES) return forEachInWorkers(COPY, count, (i) => jobs[i]!, onResult, onBatch)
-  const buf = Buffer.allocUnsafe(1 << 20)
-  for (let i = 0; i < count; i++) {
-    onResult(i, copyVerified(fs, createHash, finishCopy, buf, jobs[i]!))
-    onBatch?.(1)
-  }
-}
+): Promise<void> => forEachInWorkers(COPY, count, job, onResult, onBatch)
 
 /** The stat of a copy whose bytes were verified, from the descriptor that wrote them. */
 export type CopiedStat = Extract<CopyResult, { ok: true }>
