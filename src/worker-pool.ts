@@ -10,7 +10,7 @@ const BATCH = 64
 
 /**
  * Runs `body`'s `function run(item)` over items 0..count-1 in worker threads
- * (a batch's worth or less on this thread),
+ * (on this thread when `here`: by default, a batch's worth or less),
  * making each item only when its batch is sent and handing each result to
  * `onResult` as its batch comes back: no more items or results are held
  * than the batches in flight. `body` is CommonJS source text; it may keep
@@ -22,13 +22,17 @@ export const forEachInWorkers = async <I, O>(
   item: (i: number) => I,
   onResult: (i: number, out: O) => void,
   onBatch: (done: number) => void = () => {},
+  // Starting a worker costs ~10 MB and tens of milliseconds: more than one batch's work.
+  here = count <= BATCH,
 ): Promise<void> => {
   if (count === 0) return
-  // One batch or less runs on this thread: starting a worker costs ~10 MB and tens of milliseconds, more than the batch.
-  if (count <= BATCH) {
+  if (here) {
     const run = runHere<(item: I) => O>(body)
-    for (let i = 0; i < count; i++) onResult(i, run(item(i)))
-    return onBatch(count)
+    for (let i = 0; i < count; i++) {
+      onResult(i, run(item(i)))
+      if ((i + 1) % BATCH === 0 || i === count - 1) onBatch(i % BATCH + 1)
+    }
+    return
   }
   const source = `const { parentPort } = require("node:worker_threads")
 ${body}

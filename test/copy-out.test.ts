@@ -4,12 +4,13 @@ import { describe, expect, it } from "vitest"
 import { type CopyJob, type CopyResult, EMPTY_SHA256, StageWaits, copyOutVerified } from "../src/store/copy-out.js"
 import { sha256, tempDir } from "./helpers.js"
 
-// Copies out of the store (src/store/copy-out.ts): a batch or less is copied
+// Copies out of the store (src/store/copy-out.ts): few and small are copied
 // on this thread, more in worker threads; both must verify every byte alike.
 // And the stage paths waiting for each content the store lacks (StageWaits).
 
 describe("copyOutVerified", () => {
-  const good = Buffer.from("good bytes\n".repeat(1000))
+  // 87 of the 130 jobs below name its size: 38 MB in all, enough to be copied in workers.
+  const good = Buffer.from("good bytes\n".repeat(40_000))
   const jobs = (n: number): CopyJob[] => {
     const dir = tempDir()
     const store = path.join(dir, "store")
@@ -39,7 +40,8 @@ describe("copyOutVerified", () => {
   const run = async (list: CopyJob[]) => {
     const results: CopyResult[] = []
     let batched = 0
-    await copyOutVerified(list.length, (i) => list[i]!, (i, r) => (results[i] = r), (n) => (batched += n))
+    const bytes = list.reduce((n, j) => n + j.size, 0)
+    await copyOutVerified(list.length, bytes, (i) => list[i]!, (i, r) => (results[i] = r), (n) => (batched += n))
     expect(batched).toBe(list.length)
     return results
   }

@@ -696,10 +696,16 @@ const stage = async (
   ctx.report.start("stage", leaves.length)
   // The rest straight from the store: copied and hashed on every core (a few small ones on this thread).
   const rest: number[] = []
-  for (let i = 0; i < copies.length; i++) if (!written.has(i)) rest.push(i)
+  let restBytes = 0
+  for (let i = 0; i < copies.length; i++) {
+    if (written.has(i)) continue
+    rest.push(i)
+    restBytes += copies.size(i)
+  }
   ctx.report.tick(copies.length - rest.length)
   await copyOutVerified(
     rest.length,
+    restBytes,
     (r) => {
       const i = rest[r]!
       return { ...target(i), from: ctx.store.pathOf(copies.sha256(i)!), sha256: copies.sha256(i)!, size: copies.size(i) }

@@ -95,17 +95,23 @@ function run(job) {
 }
 `
 
+/** Copies this few and this small take well under a second here: less than starting workers costs in memory (~10 MB each) at the end of a big apply. */
+const HERE_COPIES = 8192
+const HERE_BYTES = 32 * 2 ** 20
+
 /**
  * Copies jobs 0..count-1 out of the store, verified, on every core: each job
  * made when its batch is sent, each result handed to `onResult` as its
- * batch returns (200,000 files never make 200,000 jobs at once).
+ * batch returns (200,000 files never make 200,000 jobs at once). Few and
+ * small (`bytes` in all) are copied on this thread.
  */
 export const copyOutVerified = (
   count: number,
+  bytes: number,
   job: (i: number) => CopyJob,
   onResult: (i: number, result: CopyResult) => void,
   onBatch?: (done: number) => void,
-): Promise<void> => forEachInWorkers(COPY, count, job, onResult, onBatch)
+): Promise<void> => forEachInWorkers(COPY, count, job, onResult, onBatch, count <= HERE_COPIES && bytes <= HERE_BYTES)
 
 /** The stat of a copy whose bytes were verified, from the descriptor that wrote them. */
 export type CopiedStat = Extract<CopyResult, { ok: true }>
