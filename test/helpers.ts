@@ -36,7 +36,10 @@ export const mustSkip = (available: boolean, test: string, missing: string, enab
 }
 
 /** Runs the real CLI as a subprocess. */
-export const conary = (args: ReadonlyArray<string>, options: { env?: Record<string, string>; input?: string } = {}): Run => {
+export const conary = (
+  args: ReadonlyArray<string>,
+  options: { env?: Record<string, string>; input?: string; /** ms, for a run that might hang: killed, code -1 */ timeout?: number } = {},
+): Run => {
   const env: Record<string, string | undefined> = { ...process.env, ...options.env }
   // The caller's own settings must not leak into a test.
   if (!options.env?.CONARY_ROOT) delete env.CONARY_ROOT
@@ -45,6 +48,7 @@ export const conary = (args: ReadonlyArray<string>, options: { env?: Record<stri
     encoding: "utf8",
     env,
     input: options.input ?? "",
+    ...(options.timeout ? { timeout: options.timeout } : {}),
   })
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr }
 }

@@ -44,6 +44,8 @@ export interface Finish {
  */
 function finishCopy(fs: typeof import("node:fs"), dst: number, job: Finish) {
   let st = fs.fstatSync(dst, { bigint: true })
+  // A fifo or device planted at the stage path (opened without blocking) is never taken for the file.
+  if ((st.mode & 0o170000n) !== 0o100000n) throw Object.assign(new Error("ENOTREG: not a regular file, open"), { code: "ENOTREG", syscall: "open" })
   let changed = false
   // Owner before mode: chown clears setuid and setgid bits.
   if (job.owner && (Number(st.uid) !== job.owner.uid || Number(st.gid) !== job.owner.gid)) {
@@ -66,14 +68,14 @@ function finishCopy(fs: typeof import("node:fs"), dst: number, job: Finish) {
 const COPY = `
 const fs = require("node:fs")
 const { createHash } = require("node:crypto")
-const { O_WRONLY, O_CREAT, O_TRUNC, O_NOFOLLOW } = fs.constants
+const { O_WRONLY, O_CREAT, O_TRUNC, O_NOFOLLOW, O_NONBLOCK } = fs.constants
 const buf = Buffer.allocUnsafe(1 << 20)
 const finishCopy = ${finishCopy.toString()}
 function run(job) {
   let src, dst
   try {
     src = fs.openSync(job.from, "r")
-    dst = fs.openSync(job.to, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, job.mode & 0o777)
+    dst = fs.openSync(job.to, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_NONBLOCK, job.mode & 0o777)
     const h = createHash("sha256")
     let left = job.size
     while (left > 0) {
@@ -116,7 +118,8 @@ export const copyOutVerified = (
 /** The stat of a copy whose bytes were verified, from the descriptor that wrote them. */
 export type CopiedStat = Extract<CopyResult, { ok: true }>
 
-const OPEN_FLAGS = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC | fs.constants.O_NOFOLLOW
+// O_NONBLOCK: a fifo planted at a stage path fails the open (ENXIO) instead of hanging apply; regular files ignore it.
+const OPEN_FLAGS = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK
 
 /** Stage paths waiting for a content, at most this many: the rest are copied out of the store. */
 const WAITING_MAX = 8
