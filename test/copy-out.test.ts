@@ -1,7 +1,8 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
-import { type CopyJob, type CopyResult, EMPTY_SHA256, StageWaits, copyOutVerified } from "../src/store/copy-out.js"
+import { type CopyJob, type CopyResult, StageWaits, copyOutVerified } from "../src/store/copy-out.js"
+import { EMPTY_SHA256 } from "../src/store/digest-set.js"
 import { sha256, tempDir } from "./helpers.js"
 
 // Copies out of the store (src/store/copy-out.ts): few and small are copied

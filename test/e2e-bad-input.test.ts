@@ -69,6 +69,9 @@ describe("bad input is refused with one clear line and nothing written", () => {
       ["mode.ctrv", manifest([{ ...file("usr/x", "x"), mode: "rwx" }]), /bad manifest: files\.0\.mode/],
       ["version.ctrv", manifest([], { version: "not a version" }), /version 'not a version'/],
       ["json.ctrv", "{not json", /manifest is not valid JSON/],
+      // Sizes that no bytes of that digest have: apply would write an empty file, or the whole content, under a size it lacks.
+      ["empty-sized.ctrv", manifest([{ ...file("usr/liar", ""), size: 5 }]), /\/usr\/liar: size 5 does not fit its sha256 e3b0c44298fc1c14/],
+      ["sized-empty.ctrv", manifest([{ ...file("usr/zero", "hi"), size: 0 }]), /\/usr\/zero: size 0 does not fit its sha256 8f434346648f6b96/],
     ]
     for (const [name, m, pattern] of cases) {
       const p = path.join(repo, name)

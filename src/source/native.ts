@@ -18,6 +18,7 @@ import { parseSpdx } from "./license.js"
 import type { FormatReader } from "./package-format.js"
 import { rootedPath } from "./rooted-path.js"
 import { type TarSink, TarReader } from "./tar-reader.js"
+import { EMPTY_SHA256 } from "../store/digest-set.js"
 
 // A native trove archive (.ctrv) is a gzipped tar: `manifest.json` first, then
 // one `objects/<sha256>` entry per distinct file content. Indexing reads only
@@ -88,6 +89,9 @@ export const checkManifestFiles = (entries: ReadonlyArray<typeof ManifestFile.Ty
     const ghost = f.ghost === true
     if (f.kind === "file" && f.sha256 === undefined && !ghost) throw bad(`${p}: file without sha256`)
     if (f.kind === "symlink" && !f.target) throw bad(`${p}: symlink without target`)
+    // Only no bytes hash to the empty digest: apply creates such a file empty, without reading a content.
+    if (f.kind === "file" && !ghost && (f.size === 0) !== (f.sha256 === EMPTY_SHA256))
+      throw bad(`${p}: size ${f.size} does not fit its sha256 ${f.sha256!.slice(0, 16)}`)
     let hardlink: string | undefined
     if (f.hardlink !== undefined) {
       hardlink = rootedPath(f.hardlink)

@@ -233,9 +233,6 @@ export const teeToStage = (
   },
 })
 
-/** sha256 of no bytes. */
-export const EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-
 /**
  * Writes an empty content to its stage path: created empty, it holds
  * exactly the bytes its digest names, with no store object read (and no
@@ -249,4 +246,3 @@ export const writeEmpty = (job: StageTarget): CopiedStat => {
     fs.closeSync(fd)
   }
 }
-

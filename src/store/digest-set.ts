@@ -9,6 +9,9 @@ import { nodeCrypto } from "../builtin.js"
 const HEX_DIGEST = /^[0-9a-f]{64}$/
 const WORDS = 8
 
+/** sha256 of no bytes. */
+export const EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
 /** Whether a string is a SHA-256 digest as conary writes them: 64 lowercase hex digits. */
 export const isDigest = (s: string): boolean => s.length === 64 && HEX_DIGEST.test(s)
 
