@@ -1,7 +1,8 @@
+import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
-import { buildTrove, conary, listTree, ok, setupRoot } from "./helpers.js"
+import { buildTrove, conary, listTree, mustSkip, ok, setupRoot } from "./helpers.js"
 
 const tree = (conf: string, bin = "binary v1\n") => ({
   "usr/bin/tool": { content: bin, mode: 0o755 },
@@ -82,6 +83,23 @@ describe("verify", () => {
     const second = JSON.parse(ok(["verify", "--json", ...r]))
     expect(second.summary).toMatchObject({ hashed: 0, refreshed: 0 })
     expect(JSON.parse(ok(["verify", "--json", "--full", ...r])).summary.hashed).toBe(3)
+  })
+
+  it("verifies from a database it cannot write, keeping no refreshed rows", (ctx) => {
+    const { root, r } = setup()
+    const db = path.join(root, "var/lib/conary/conary.db")
+    // Root writes through file modes: an immutable file (chattr +i) is read-only to it too.
+    if (mustSkip(spawnSync("chattr", ["+i", db]).status === 0, "read-only database", "chattr +i failed", "run as root on ext4")) return ctx.skip()
+    try {
+      fs.writeFileSync(path.join(root, "etc/tool.conf"), CONF1 + "extra = 1\n")
+      // Every file apply renamed into place has its ctime moved: clean, with a row to refresh that cannot be kept.
+      const v = conary(["verify", "--json", ...r])
+      expect(v.stderr).toBe("")
+      expect(v.code).toBe(2)
+      expect(JSON.parse(v.stdout).drift.map((d: { path: string }) => d.path)).toEqual(["/etc/tool.conf"])
+    } finally {
+      spawnSync("chattr", ["-i", db])
+    }
   })
 
   it("keeps the refreshed rows of more files than one batch (the first scan after a big apply)", () => {

@@ -402,7 +402,8 @@ export const cachedStatsLookup = (db: Db) => {
 /**
  * Writes back the stat rows a scan found clean but moved (a touch, or the
  * rename of an apply), under the root's lock: at once when the caller holds
- * it, otherwise only if it is free (an apply at work rewrites them anyway).
+ * it, otherwise only if it is free (an apply at work rewrites them anyway)
+ * and the database can be written.
  */
 export const keepRefreshed = (
   db: Db,
@@ -415,6 +416,9 @@ export const keepRefreshed = (
   if (!lock) return
   try {
     refreshStats(db, rows)
+  } catch (e) {
+    // A database that cannot be written (a read-only copy, an immutable file) keeps its rows: the next scan hashes those files again.
+    if (!String((e as { code?: unknown }).code).startsWith("SQLITE_READONLY")) throw e
   } finally {
     lock.release()
   }
