@@ -45,6 +45,8 @@ export interface DebTrove {
 const CONTROL_MEMBERS = ["control.tar", "control.tar.gz", "control.tar.xz", "control.tar.zst"]
 const SCRIPTS = ["preinst", "postinst", "prerm", "postrm", "config", "triggers"]
 const MAX_CONTROL = 64 * 1024 * 1024
+/** The control file alone: parsed a line at a time, 60 MB of short lines took 1.6 GB; Debian's largest are a few hundred KB. */
+const MAX_CONTROL_FILE = 4 * 1024 * 1024
 
 /** Fields of a control file paragraph; continuation lines are joined. A field given twice is refused, as dpkg does. */
 export const parseControl = (text: string): Map<string, string> => {
@@ -122,14 +124,15 @@ export const readDeb = async (deb: string, store?: ContentStore): Promise<DebTro
   let control: Map<string, string> | undefined
   let conffiles = new Set<string>()
   const scripts: Record<string, string> = {}
-  let file: { readonly name: string; readonly pieces: Buffer[] } | undefined
+  let file: { readonly name: string; readonly pieces: Buffer[]; size: number } | undefined
   const controlFiles: EntrySink = {
     begin: (h, names) => {
       if (h.type !== "file") return false
-      file = { name: normalizeEntry(names.name), pieces: [] }
+      file = { name: normalizeEntry(names.name), pieces: [], size: 0 }
       return true
     },
     write: (piece) => {
+      if ((file!.size += piece.length) > MAX_CONTROL_FILE && file!.name === "control") throw new Error(`control file larger than ${MAX_CONTROL_FILE} bytes`)
       file!.pieces.push(piece)
     },
     finish: () => {
