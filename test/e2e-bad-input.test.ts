@@ -86,6 +86,33 @@ describe("bad input is refused with one clear line and nothing written", () => {
     expect(JSON.parse(ok(["source", "list", "--json", ...r])).sources[0].troves).toBe(1)
   })
 
+  it("refuses a trove that misstates a content's size, keeping the good object in the store", async () => {
+    const { root, repo, r } = setupRoot()
+    buildTrove(repo, "good", "1.0-1-1", { "usr/hello": "hello\n" })
+    const usr = { path: "usr", kind: "dir", mode: 0o755, owner: "root", group: "root", size: 0, config: false, component: "runtime" }
+    // Shorter and longer than the object the store holds; and a content read from the archive (written to its stage path as it comes).
+    const liars: Array<[string, string, number]> = [
+      ["short", "hello\n", 3],
+      ["long", "hello\n", 9],
+      ["fresh", "fresh content\n", 2],
+    ]
+    for (const [name, content, size] of liars)
+      await writeRawArchive(path.join(repo, `${name}.ctrv`), manifest([usr, { ...file(`usr/${name}`, content), size }], { name }), { [`objects/${sha256(content)}`]: content })
+    ok(["source", "sync", ...r])
+    ok(["desired", "add", "good", ...r])
+    ok(["apply", ...r])
+    const object = path.join(root, "var/lib/conary/store/objects", sha256("hello\n").slice(0, 2), sha256("hello\n").slice(2))
+    const before = listTree(path.join(root, "usr"))
+    for (const [name, content, size] of liars) {
+      ok(["desired", "add", name, ...r])
+      refuses(["apply"], r, new RegExp(`^conary: apply failed at /usr/${name}: its content ${sha256(content).slice(0, 16)} is ${content.length} bytes, not the ${size} its trove says$`, "m"))
+      expect(listTree(path.join(root, "usr"))).toEqual(before)
+      ok(["desired", "remove", name, ...r])
+    }
+    expect(fs.existsSync(object)).toBe(true)
+    expect(ok(["verify", ...r])).toMatch(/no drift/)
+  })
+
   it("refuses an archive whose content does not match its sha256, writing nothing to the root", async () => {
     const { root, repo, r } = setupRoot()
     // Its directories too: the root is checked before any content is read.

@@ -675,6 +675,7 @@ const stage = async (
     const p = copies.path(i)
     return {
       to: stagePath(inRoot(ctx.root, p)),
+      size: copies.size(i),
       mode: copies.mode(i),
       owner: asRoot ? ownerOf(copies.at(i)) : null,
       // the archive's mtime, as dpkg keeps it
@@ -709,7 +710,7 @@ const stage = async (
     restBytes,
     (r) => {
       const i = rest[r]!
-      return { ...target(i), from: ctx.store.pathOf(copies.sha256(i)!), sha256: copies.sha256(i)!, size: copies.size(i) }
+      return { ...target(i), from: ctx.store.pathOf(copies.sha256(i)!), sha256: copies.sha256(i)! }
     },
     (r, result) => {
       const i = rest[r]!
