@@ -1,6 +1,6 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { execFileSync } from "node:child_process"
+import { execFileSync, spawnSync } from "node:child_process"
 import { describe, expect, it } from "vitest"
 import { buildTrove, conary, listTree, ok, setupRoot } from "./helpers.js"
 
@@ -28,12 +28,10 @@ describe("apply with something planted at a stage path", () => {
       execFileSync("mkfifo", [path.join(root, "a", `.conary-new.${name}`)])
       refused(name, /no such device or address \(open\)/)
     }
-    if (process.getuid?.() === 0) {
-      // A device opens without blocking: it must be refused, not renamed into place.
-      for (const name of ["e2", "x"]) {
-        execFileSync("mknod", [path.join(root, "a", `.conary-new.${name}`), "c", "1", "3"])
-        refused(name, /not a regular file \(open\)/)
-      }
+    // A device opens without blocking: it must be refused, not renamed into place (where devices can be made: root, outside a restricted container).
+    for (const name of ["e2", "x"]) {
+      if (spawnSync("mknod", [path.join(root, "a", `.conary-new.${name}`), "c", "1", "3"]).status !== 0) break
+      refused(name, /not a regular file \(open\)/)
     }
     ok(["apply", ...r])
     expect(fs.lstatSync(path.join(root, "a/e1")).isFile()).toBe(true)
