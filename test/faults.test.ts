@@ -3,7 +3,7 @@ import Database from "better-sqlite3"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
-import { REPO, buildTrove, conary, listTree, ok, setupRoot } from "./helpers.js"
+import { REPO, buildTrove, conary, listTree, ok, setupRoot, sha256 } from "./helpers.js"
 
 /** One line on stderr, exit 1: the error contract. */
 const refused = (args: string[]) => {
@@ -264,13 +264,17 @@ describe("failures while staging", () => {
     buildTrove(repo, "many", "1.0-1-1", files)
     ok(["source", "sync", ...r])
     ok(["desired", "add", "many", ...r])
-    // Something in the way of one staged file makes that copy fail at once, with 15 others in flight.
-    const blocker = path.join(root, "usr/share/many/.conary-new.f001")
-    fs.mkdirSync(blocker, { recursive: true })
+    ok(["apply", ...r])
+    ok(["desired", "remove", "many", ...r])
+    ok(["apply", ...r])
+    // The erased contents stay in the store; one rots, so its copy out of the store fails at once, with 15 others in flight.
+    const sha = sha256(files["usr/share/many/f001"]!)
+    fs.writeFileSync(path.join(root, "var/lib/conary/store/objects", sha.slice(0, 2), sha.slice(2)), "rotten\n")
+    ok(["desired", "add", "many", ...r])
     const before = listTree(root)
-    expect(refused(["apply", ...r])).toBe("conary: apply failed at /usr/share/many/f001: is a directory")
+    expect(refused(["apply", ...r])).toMatch(/^conary: apply failed at \/usr\/share\/many\/f001: its content [0-9a-f]{16} in the store is corrupt/)
     expect(listTree(root)).toEqual(before)
-    expect(stagedLeftovers(root)).toEqual(["usr/share/many/.conary-new.f001"])
+    expect(stagedLeftovers(root)).toEqual([])
   })
 
   it("leaves no staged file and no stack trace when root and database fill a small filesystem at any point", () => {

@@ -68,6 +68,13 @@ export const stagePath = (target: string) => {
   return `${target.slice(0, slash + 1)}.conary-new.${target.slice(slash + 1)}`
 }
 
+/** Something not apply's at a stage path: refused before staging (checkTargets), or at the open if it came since. */
+const inTheWay = (root: string, rel: string, staged: string) =>
+  new ApplyError({ path: rel, reason: `${path.relative(root, staged)} is in the way: apply writes the new file under that name; move it away, then apply again` })
+
+/** Every name apply may stage an operation's new content at: a merge's conflict waits beside the name it keeps. */
+const stagePaths = (op: Pick<FileOp, "op">, target: string) => (op.op === "merge" ? [stagePath(target), stagePath(target + NEW_SUFFIX)] : [stagePath(target)])
+
 // A plan's paths are plain and absolute (checkTargets refuses any other), and
 // the root is resolved: joined and split as strings, not by path.join's
 // normalising, which costs per file.
@@ -111,6 +118,8 @@ export interface Staging {
   readonly target: (i: number) => StageTarget
   /** a stage path written, its bytes verified, with the stat of the descriptor that wrote them */
   readonly onWritten: (i: number, stat: CopiedStat) => void
+  /** a stage path found taken: not apply's, so never removed */
+  readonly onTaken: (i: number) => void
 }
 
 /**
@@ -124,7 +133,7 @@ export const fetchContents = async (ctx: ApplyContext, plan: Plan, staging?: Sta
   const wanted = missingContents(ctx, plan)
   if (wanted.size === 0) return undefined
   // What the store takes meanwhile goes to its stage paths too.
-  if (staging) ctx.store.tee = teeToStage(staging.waits, staging.target, staging.onWritten)
+  if (staging) ctx.store.tee = teeToStage(staging.waits, staging.target, staging.onWritten, staging.onTaken)
   try {
     return await fetchMissing(ctx, plan, wanted)
   } finally {
@@ -441,6 +450,11 @@ const checkTargets = (ctx: ApplyContext, plan: Plan): string[] => {
         if (lstatOrNull(aside)?.isDirectory())
           throw new ApplyError({ path: op.path, reason: `${path.relative(ctx.root, aside)} is a directory in the way of the names apply writes beside it` })
       }
+      // What sits at a name apply stages at is not apply's (recovery removed a
+      // crashed apply's): the admin's, kept. Nothing is in a missing directory.
+      if (stagesContent(op) && !missing(dirOf(abs)))
+        for (const staged of stagePaths(op, abs))
+          if (lstatOrNull(staged)) throw inTheWay(ctx.root, op.path, staged)
       if (op.op === "add" && !op.unowned && existing)
         throw new ApplyError({ path: op.path, reason: "a file no trove owns appeared there since the plan was made; plan again" })
       if (op.op === "restore" && op.kind === "file" && !ctx.store.has(op.sha256!))
@@ -638,6 +652,7 @@ const stage = async (
   ctx: ApplyContext,
   plan: Plan,
   created: ReadonlyArray<string>,
+  taken: Set<string>,
 ): Promise<{ merges: MergeOutcome[]; written: WrittenLookup; download: Downloaded | undefined }> => {
   const asRoot = process.getuid?.() === 0
   const ids = idResolver(ctx.root)
@@ -647,6 +662,13 @@ const stage = async (
   const leaves = plan.files.where((i) => stagesContentAt(plan.files, i))
   const links = hardLinkTargets(ctx, leaves)
   const merges: MergeOutcome[] = []
+  // A stage path the open found taken (it came after checkTargets) is not
+  // apply's: noted so undoStaging keeps it, and refused naming it.
+  const failed = (rel: string, staged: string, e: unknown): never => {
+    if ((e as NodeJS.ErrnoException).code !== "EEXIST") return wrap({ path: rel }, e)
+    taken.add(staged)
+    throw inTheWay(ctx.root, rel, staged)
+  }
   const dirOps = new Map(plan.files.where((i) => plan.files.kind(i) === "dir").map((op) => [op.path, op]))
   for (const p of created) {
     const op = dirOps.get(p)!
@@ -686,14 +708,20 @@ const stage = async (
   // An empty file holds what its digest names once created: no store object or worker is needed for the many a tree has.
   for (let i = 0; i < copies.length; i++) {
     if (copies.size(i) !== 0 || copies.sha256(i) !== EMPTY_SHA256) continue
+    const job = target(i)
     try {
-      written.set(i, writeEmpty(target(i)))
+      written.set(i, writeEmpty(job))
     } catch (e) {
-      wrap(copies.at(i), e)
+      failed(copies.path(i), job.to, e)
     }
   }
   // Every content the plan writes into the store (merged config files' too), the copies' to their stage paths as they come.
-  const download = await fetchContents(ctx, plan, { waits: waitingCopies(ctx, copies, written), target, onWritten: (i, st) => written.set(i, st) })
+  const download = await fetchContents(ctx, plan, {
+    waits: waitingCopies(ctx, copies, written),
+    target,
+    onWritten: (i, st) => written.set(i, st),
+    onTaken: (i) => taken.add(target(i).to),
+  })
   crashPoint("fetched")
   ctx.report.start("stage", leaves.length)
   // The rest straight from the store: copied and hashed on every core (a few small ones on this thread).
@@ -717,7 +745,7 @@ const stage = async (
       if (result.ok) return written.set(i, result)
       const op = copies.at(i)
       if ("actual" in result) corruptObject(ctx, op, op.sha256!, result.actual)
-      else wrap(op, Object.assign(new Error(result.error.message), result.error))
+      else failed(op.path, target(i).to, Object.assign(new Error(result.error.message), result.error))
     },
     (n) => ctx.report.tick(n),
   )
@@ -727,11 +755,10 @@ const stage = async (
     IO_CONCURRENCY,
     async (op) => {
       const target = path.join(ctx.root, op.path)
+      let staged = stagePath(target)
       try {
         guard(target, op.path)
-        let staged = stagePath(target)
         if (op.kind === "symlink") {
-          await fsp.rm(staged, { force: true })
           await fsp.symlink(op.target!, staged)
           if (asRoot) await fsp.lchown(staged, ownerOf(op).uid, ownerOf(op).gid)
           const mtime = mtimeOfOp(op)
@@ -741,7 +768,7 @@ const stage = async (
           merges.push({ path: op.path, merged: merged !== undefined })
           // A conflict keeps the user's file and puts the new one beside it.
           if (!merged) staged = stagePath(target + NEW_SUFFIX)
-          await fsp.writeFile(staged, merged ?? readVerified(ctx, op, op.sha256!), { flag: "w", mode: 0o600 })
+          await fsp.writeFile(staged, merged ?? readVerified(ctx, op, op.sha256!), { flag: "wx", mode: 0o600 })
           if (asRoot) await fsp.lchown(staged, ownerOf(op).uid, ownerOf(op).gid)
           await fsp.chmod(staged, op.mode)
           // A merged file is new content; the package's own version keeps the archive's mtime.
@@ -749,7 +776,7 @@ const stage = async (
           if (mtime !== undefined) await fsp.lutimes(staged, mtime, mtime)
         }
       } catch (e) {
-        wrap(op, e)
+        failed(op.path, staged, e)
       }
       ctx.report.tick()
     },
@@ -759,10 +786,9 @@ const stage = async (
     const target = path.join(ctx.root, at)
     try {
       guard(target, at)
-      await fsp.rm(stagePath(target), { force: true })
       await fsp.link(stagePath(path.join(ctx.root, original)), stagePath(target))
     } catch (e) {
-      wrap({ path: at }, e)
+      failed(at, stagePath(target), e)
     }
     ctx.report.tick()
   }
@@ -780,21 +806,22 @@ const waitingCopies = (ctx: ApplyContext, copies: FileOps, written: CopiedStats)
   return waits
 }
 
-/** Removes what staging wrote: staged files, then the directories it created. Never fails: what it cannot remove stays. */
-const undoStaging = (root: string, plan: Plan, created: ReadonlyArray<string>) => {
+/**
+ * Removes what staging wrote: staged files, then the directories it created.
+ * Never fails: what it cannot remove stays. Stage paths checkTargets found
+ * free before the journal began, so what is there is apply's, but for those
+ * `taken` names (found taken at the open: the admin's).
+ */
+const undoStaging = (root: string, plan: Plan, created: ReadonlyArray<string>, taken: ReadonlySet<string> = new Set()) => {
   const rm = (p: string) => {
+    if (taken.has(p)) return
     try {
       fs.rmSync(p, { force: true })
     } catch {
       // its directory became something else: nothing of ours is there
     }
   }
-  for (const op of plan.files) {
-    if (!stagesContent(op)) continue
-    const target = path.join(root, op.path)
-    rm(stagePath(target))
-    if (op.op === "merge") rm(stagePath(target + NEW_SUFFIX))
-  }
+  for (const op of plan.files) if (stagesContent(op)) for (const staged of stagePaths(op, path.join(root, op.path))) rm(staged)
   for (const dir of [...created].sort().reverse()) {
     try {
       fs.rmdirSync(path.join(root, dir))
@@ -1020,11 +1047,12 @@ export const applyPlan = async (ctx: ApplyContext, plan: Plan, command: string, 
   plan = saveUnowned(ctx, plan)
   beginJournal(ctx.db, { command, plan, desired, startedAt: ctx.now(), pid: process.pid, dirs: created })
   let staged: Awaited<ReturnType<typeof stage>>
+  const taken = new Set<string>()
   try {
     // The staged contents go out to disk while more are staged: the syncfs below finds less to write.
     const stopWriteBehind = writeBehind(ctx.root)
     try {
-      staged = await stage(ctx, plan, created)
+      staged = await stage(ctx, plan, created, taken)
     } finally {
       stopWriteBehind()
     }
@@ -1033,7 +1061,7 @@ export const applyPlan = async (ctx: ApplyContext, plan: Plan, command: string, 
     syncToDisk(ctx.root, ctx.store.dir)
     markCommitting(ctx.db)
   } catch (e) {
-    undoStaging(ctx.root, plan, created)
+    undoStaging(ctx.root, plan, created, taken)
     try {
       clearJournal(ctx.db)
     } catch {

@@ -15,7 +15,7 @@ export interface CopyJob extends StageTarget {
 }
 
 export interface StageTarget extends Finish {
-  /** where the copy goes (created, or truncated; never through a symlink) */
+  /** where the copy goes: created there, never opened if anything is already there */
   readonly to: string
   /** the size its trove gives the content */
   readonly size: number
@@ -45,8 +45,6 @@ export interface Finish {
  */
 function finishCopy(fs: typeof import("node:fs"), dst: number, job: Finish) {
   let st = fs.fstatSync(dst, { bigint: true })
-  // A fifo or device planted at the stage path (opened without blocking) is never taken for the file.
-  if ((st.mode & 0o170000n) !== 0o100000n) throw Object.assign(new Error("ENOTREG: not a regular file, open"), { code: "ENOTREG", syscall: "open" })
   let changed = false
   // Owner before mode: chown clears setuid and setgid bits.
   if (job.owner && (Number(st.uid) !== job.owner.uid || Number(st.gid) !== job.owner.gid)) {
@@ -69,7 +67,7 @@ function finishCopy(fs: typeof import("node:fs"), dst: number, job: Finish) {
 const COPY = `
 const fs = require("node:fs")
 const { createHash } = require("node:crypto")
-const { O_WRONLY, O_CREAT, O_TRUNC, O_NOFOLLOW, O_NONBLOCK } = fs.constants
+const { O_WRONLY, O_CREAT, O_EXCL } = fs.constants
 const buf = Buffer.allocUnsafe(1 << 20)
 const finishCopy = ${finishCopy.toString()}
 function wholeHash(fd) {
@@ -81,7 +79,7 @@ function run(job) {
   let src, dst
   try {
     src = fs.openSync(job.from, "r")
-    dst = fs.openSync(job.to, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_NONBLOCK, job.mode & 0o777)
+    dst = fs.openSync(job.to, O_WRONLY | O_CREAT | O_EXCL, job.mode & 0o777)
     const h = createHash("sha256")
     let left = job.size
     while (left > 0) {
@@ -130,8 +128,10 @@ export const copyOutVerified = (
 /** The stat of a copy whose bytes were verified, from the descriptor that wrote them. */
 export type CopiedStat = Extract<CopyResult, { ok: true }>
 
-// O_NONBLOCK: a fifo planted at a stage path fails the open (ENXIO) instead of hanging apply; regular files ignore it.
-const OPEN_FLAGS = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK
+// O_EXCL: a stage path is only ever a new file apply creates. Whatever is
+// already there (the admin's file, a symlink, a fifo, a device) fails the
+// open (EEXIST) and is never truncated, followed, opened or blocked on.
+const OPEN_FLAGS = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL
 
 /** Stage paths waiting for a content, at most this many: the rest are copied out of the store. */
 const WAITING_MAX = 8
@@ -184,24 +184,32 @@ export class StageWaits {
  * counts as written (`onWritten`, with the stat of the descriptor that
  * wrote it) only once its bytes hashed to their name. A content is claimed
  * by the first reader that brings it, and given back if its bytes prove
- * wrong. Whatever fails here is left unwritten, for the verified copy out
+ * wrong. Whatever fails here is removed (each path it created, never one
+ * it found taken: `onTaken`) and left unwritten, for the verified copy out
  * of the store that follows (which says what failed).
  */
 export const teeToStage = (
   waits: StageWaits,
   target: (i: number) => StageTarget,
   onWritten: (i: number, stat: CopiedStat) => void,
+  onTaken: (i: number) => void,
 ): Tee => ({
   open(sha256): TeeCopies | undefined {
     const list = waits.take(sha256)
     if (list === undefined) return undefined
-    const copies: Array<{ i: number; fd: number; job: StageTarget }> = []
+    const copies: Array<{ i: number; fd: number; job: StageTarget; vouched: boolean }> = []
+    // Closes every copy; removes those not vouched for, so the copy out of the store can create them anew.
     const close = () => {
-      for (const { fd } of copies) {
+      for (const { fd, job, vouched } of copies) {
         try {
           fs.closeSync(fd)
         } catch {
           // nothing written is lost: the copy is vouched for or redone
+        }
+        try {
+          if (!vouched) fs.unlinkSync(job.to)
+        } catch {
+          // its directory went: the copy out of the store fails, and apply with it
         }
       }
       copies.length = 0
@@ -211,9 +219,10 @@ export const teeToStage = (
     try {
       for (const i of list) {
         const job = target(i)
-        copies.push({ i, fd: fs.openSync(job.to, OPEN_FLAGS, job.mode & 0o777), job })
+        copies.push({ i, fd: fs.openSync(job.to, OPEN_FLAGS, job.mode & 0o777), job, vouched: false })
       }
-    } catch {
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "EEXIST") onTaken(list[copies.length]!)
       close()
       return undefined
     }
@@ -229,11 +238,12 @@ export const teeToStage = (
       },
       verified() {
         if (!broken)
-          for (const { i, fd, job } of copies) {
+          for (const copy of copies) {
             // A size the trove misstates: left for the copy out of the store, which refuses it.
-            if (bytes !== job.size) continue
+            if (bytes !== copy.job.size) continue
             try {
-              onWritten(i, finishCopy(fs, fd, job))
+              onWritten(copy.i, finishCopy(fs, copy.fd, copy.job))
+              copy.vouched = true
             } catch {
               // left for the copy out of the store
             }
