@@ -1,7 +1,7 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
-import { type CopyJob, type CopyResult, StageWaits, copyOutVerified } from "../src/store/copy-out.js"
+import { type CopyJob, type CopyResult, StageWaits, copyOutVerified, teeToStage } from "../src/store/copy-out.js"
 import { EMPTY_SHA256 } from "../src/store/digest-set.js"
 import { sha256, tempDir } from "./helpers.js"
 
@@ -97,5 +97,73 @@ describe("StageWaits", () => {
     // Given back (another archive may bring the content yet): waiting again, the same paths.
     waits.giveBack(a, forA)
     expect(waits.take(a)!.sort((x, y) => x - y)).toEqual([...forA].sort((x, y) => x - y))
+  })
+})
+
+// A stage path is only ever a file apply creates: whatever is there already
+// (the admin's file, a symlink out of the root) is never opened, truncated or
+// removed, and a copy the tee made but could not vouch for is removed, so the
+// copy out of the store can create it anew.
+describe("stage paths already taken", () => {
+  const content = Buffer.from("the package's\n")
+  const setup = () => {
+    const dir = tempDir()
+    const store = path.join(dir, "store")
+    fs.mkdirSync(store)
+    fs.writeFileSync(path.join(store, "object"), content)
+    fs.writeFileSync(path.join(dir, "admin"), "the admin's\n")
+    fs.writeFileSync(path.join(dir, "outside"), "outside\n")
+    fs.symlinkSync(path.join(dir, "outside"), path.join(dir, "link"))
+    const job = (name: string, size = content.length): CopyJob => ({
+      from: path.join(store, "object"),
+      sha256: sha256(content),
+      size,
+      to: path.join(dir, name),
+      mode: 0o644,
+      owner: null,
+      mtime: null,
+    })
+    return { dir, job }
+  }
+
+  it("are refused by the copy out of the store, untouched", async () => {
+    const { dir, job } = setup()
+    const list = [job("admin"), job("link"), job("free")]
+    const results: CopyResult[] = []
+    await copyOutVerified(list.length, 3 * content.length, (i) => list[i]!, (i, r) => (results[i] = r))
+    expect(results[0]).toMatchObject({ ok: false, error: { code: "EEXIST", syscall: "open" } })
+    expect(results[1]).toMatchObject({ ok: false, error: { code: "EEXIST", syscall: "open" } })
+    expect(results[2]!.ok).toBe(true)
+    expect(fs.readFileSync(path.join(dir, "admin"), "utf8")).toBe("the admin's\n")
+    expect(fs.readlinkSync(path.join(dir, "link"))).toBe(path.join(dir, "outside"))
+    expect(fs.readFileSync(path.join(dir, "outside"), "utf8")).toBe("outside\n")
+  })
+
+  it("are refused by the tee, which removes only the copies it made", () => {
+    const { dir, job } = setup()
+    const jobs = [job("a"), job("admin"), job("b"), job("short", 3)]
+    const waits = new StageWaits(jobs.length)
+    const written: number[] = []
+    const taken: number[] = []
+    const tee = teeToStage(waits, (i) => jobs[i]!, (i) => written.push(i), (i) => taken.push(i))
+    // One of the paths is taken: the tee writes none, removes what it opened, and says which was taken.
+    for (const i of [0, 1, 2]) waits.add(sha256(content), i)
+    expect(tee.open(sha256(content))).toBeUndefined()
+    expect(taken).toEqual([1])
+    expect(fs.readdirSync(dir).sort()).toEqual(["admin", "link", "outside", "store"])
+    expect(fs.readFileSync(path.join(dir, "admin"), "utf8")).toBe("the admin's\n")
+    // A copy vouched for stays; one of the wrong size, or of bytes that proved wrong, is removed.
+    for (const i of [0, 3]) waits.add(sha256(content), i)
+    const copies = tee.open(sha256(content))!
+    copies.write(content)
+    copies.verified()
+    expect(written).toEqual([0])
+    expect(fs.readFileSync(path.join(dir, "a"))).toEqual(content)
+    expect(fs.existsSync(path.join(dir, "short"))).toBe(false)
+    waits.add(sha256(content), 2)
+    const failing = tee.open(sha256(content))!
+    failing.write(content)
+    failing.failed()
+    expect(fs.existsSync(path.join(dir, "b"))).toBe(false)
   })
 })
