@@ -11,7 +11,15 @@ import { buildTrove, conary, listTree, ok, setupRoot } from "./helpers.js"
 const V1 = { "a/old": "old v1\n", "etc/c.conf": "one\ntwo\nthree\n" }
 // Version 2 replaces a/old, adds a file, an empty file and a symlink, and
 // changes the config file the admin changed too (a clean 3-way merge).
-const V2 = { "a/old": "old v2\n", "a/new": "new\n", "a/e": "", "a/link": { symlink: "new" }, "etc/c.conf": "one\ntwo\nthree v2\n" }
+// And many files in a new directory (checkTargets reads a directory many files are staged in, and asks per name in one with few).
+const V2 = {
+  "a/old": "old v2\n",
+  "a/new": "new\n",
+  "a/e": "",
+  "a/link": { symlink: "new" },
+  "etc/c.conf": "one\ntwo\nthree v2\n",
+  ...Object.fromEntries(Array.from({ length: 9 }, (_, i) => [`b/n${i}`, `n${i}\n`])),
+}
 
 const setup = () => {
   const s = setupRoot()
@@ -41,8 +49,10 @@ describe("apply with something of the admin's at a stage name", () => {
       ["a/link", "a/.conary-new.link"],
       ["etc/c.conf", "etc/.conary-new.c.conf"],
       ["etc/c.conf", "etc/.conary-new.c.conf.conary-new"],
+      ["b/n3", "b/.conary-new.n3"],
     ]
     for (const [n, [target, planted]] of cases.entries()) {
+      fs.mkdirSync(at(path.dirname(planted)), { recursive: true })
       fs.writeFileSync(at(planted), `the admin's ${n}\n`, { mode: 0o640 })
       const before = listTree(root)
       const run = conary(["apply", ...r])
@@ -89,7 +99,7 @@ describe("apply with something of the admin's at a stage name", () => {
     expect(Object.keys(listTree(root)).filter((p) => path.basename(p).startsWith(".conary-new."))).toEqual([])
     // The merged config file differs from the package's, as merges do; nothing else.
     const verify = conary(["verify", ...r])
-    expect(verify.stdout).toMatch(/^S\.5\.\.\.\.T\. {2}c \/etc\/c\.conf\nVerified 7 files of 1 trove: 1 file drifted/)
+    expect(verify.stdout).toMatch(/^S\.5\.\.\.\.T\. {2}c \/etc\/c\.conf\nVerified 16 files of 1 trove: 1 file drifted/)
   })
 
   it("is refused before a crashed apply could take it; recovery of a crash mid-staging removes only conary's own stage files", () => {
@@ -115,6 +125,7 @@ describe("apply with something of the admin's at a stage name", () => {
       "a/.conary-new.link",
       "a/.conary-new.new",
       "a/.conary-new.old",
+      ...Array.from({ length: 9 }, (_, i) => `b/.conary-new.n${i}`),
       "etc/.conary-new.c.conf",
     ])
     expect(ok(["recover", ...r])).toMatch(/undone; the root is at generation 1/)
