@@ -143,7 +143,7 @@ export const readDeb = async (deb: string, store?: ContentStore): Promise<DebTro
       else if (name === "conffiles") conffiles = new Set(parseConffiles(text))
       else if (SCRIPTS.includes(name)) scripts[name] = text
     },
-    abandon: () => {
+    abort: () => {
       file = undefined
     },
   }

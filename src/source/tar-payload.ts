@@ -5,7 +5,7 @@ import { pipeline } from "node:stream/promises"
 import * as tar from "tar-stream"
 import { ArchiveError, StoreError } from "../errors.js"
 import { type TroveFile, componentOf } from "../model/trove.js"
-import type { ContentStore, StoreWriter } from "../store/store.js"
+import { type ContentStore, type Sink, type StoreWriter, pour } from "../store/store.js"
 import { BombError, bombError, bound, decompressorFor, immediateDecoderFor } from "./decompress.js"
 import { rootedPath } from "./rooted-path.js"
 import { TarReader } from "./tar-reader.js"
@@ -111,14 +111,11 @@ export const namesOf = (archive: string, h: tar.Header) => {
 /**
  * Takes a tar's entries one by one: each by its header (`names` decoded), and
  * when `begin` says its data is wanted, that data piece by piece, then
- * `finish` (or `abandon`, when reading it failed). readTarMember feeds one
+ * `finish` (or `abort`, when reading it failed). readTarMember feeds one
  * here and now; feedEntry feeds it an entry read as a stream.
  */
-export interface EntrySink {
+export interface EntrySink extends Sink<Buffer> {
   begin(h: tar.Header, names: { name: string; linkname: string | undefined }): boolean
-  write(piece: Buffer): void
-  finish(): void
-  abandon(): void
 }
 
 /** Feeds one entry of a streamed tar (its data too) to `sink`. */
@@ -127,13 +124,7 @@ export const feedEntry = async (sink: EntrySink, entry: TarEntry, names: { name:
     entry.resume()
     return
   }
-  try {
-    for await (const c of entry) sink.write(c as Buffer)
-  } catch (e) {
-    sink.abandon()
-    throw e
-  }
-  sink.finish()
+  return pour(entry, sink)
 }
 
 /**
@@ -172,7 +163,7 @@ export class PayloadFiles implements EntrySink {
    * Takes an entry by its header (`name` as the archive spells it; an empty
    * or `.` entry is skipped). A regular file's data is then wanted: whether
    * it is. It goes to `write` piece by piece, then `finish` records the
-   * file (or `abandon` forgets it, after a failure). Anything else is
+   * file (or `abort` forgets it, after a failure). Anything else is
    * recorded here, and any data it has is not wanted.
    */
   begin(h: tar.Header, names: { name: string; linkname: string | undefined }): boolean {
@@ -237,7 +228,7 @@ export class PayloadFiles implements EntrySink {
   }
 
   /** Forgets the current file (its data could not be read). */
-  abandon(): void {
+  abort(): void {
     this.current?.stored?.drop()
     this.current = undefined
   }
@@ -299,7 +290,7 @@ export const readTarMember = async (
     decode(null, out)
     reader.end()
   } catch (e) {
-    payload.abandon()
+    payload.abort()
     throw e
   } finally {
     fs.closeSync(fd)

@@ -153,15 +153,8 @@ export class ContentStore {
   tee: Tee | undefined
 
   /** Streams content into the store, hashing as it goes; refuses a mismatch. */
-  async putStream(stream: AsyncIterable<unknown>, sha256: string): Promise<void> {
-    const into = this.incoming(sha256)
-    try {
-      for await (const chunk of stream) into.write(chunk as Buffer)
-    } catch (e) {
-      into.abort()
-      throw e
-    }
-    into.finish()
+  putStream(stream: AsyncIterable<unknown>, sha256: string): Promise<void> {
+    return pour(stream, this.incoming(sha256))
   }
 
   /**
@@ -353,15 +346,29 @@ export interface TeeCopies {
   failed(): void
 }
 
-/** A content on its way into the store (ContentStore.incoming): each call here and now. */
-export interface Incoming {
-  /** a piece of its bytes (when this throws, the caller aborts) */
-  write(data: Uint8Array): void
-  /** files it; throws StoreError (having removed what was written) when the bytes hash otherwise */
+/** Where bytes read piece by piece go: each call here and now. */
+export interface Sink<P extends Uint8Array = Uint8Array> {
+  /** a piece of the bytes (when this throws, the caller aborts) */
+  write(data: P): void
+  /** all of them came */
   finish(): void
-  /** forgets what was written (reading the content failed) */
+  /** forgets what was written (reading failed) */
   abort(): void
 }
+
+/** Pours a stream's pieces into `sink`: finished when the stream ends, aborted (the error thrown on) when reading or writing fails. */
+export const pour = async <P extends Uint8Array>(stream: AsyncIterable<unknown>, sink: Sink<P>): Promise<void> => {
+  try {
+    for await (const chunk of stream) sink.write(chunk as P)
+  } catch (e) {
+    sink.abort()
+    throw e
+  }
+  sink.finish()
+}
+
+/** A content on its way into the store (ContentStore.incoming): `finish` files it, or throws StoreError (having removed what was written) when the bytes hash otherwise. */
+export type Incoming = Sink
 
 /** Content written into the store by a caller that hashes it (ContentStore.writer). */
 export interface StoreWriter {
