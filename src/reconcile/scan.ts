@@ -10,7 +10,9 @@ import { streamInWorkers } from "../worker-stream.js"
 // what the verdict needs there and then (a symlink's target, a regular file's
 // sha256 when its size still matches): hashing starts with the first range,
 // not after the last lstat. Only what differs comes back to this thread, and
-// no more rows are held than the ranges in flight.
+// no more rows are held than the ranges in flight. A file found clean whose
+// times or inode moved (every file after an apply: the rename moves its
+// ctime) comes back as its new stat alone, not as a row and what was seen.
 
 /** What the disk had at a path that did not match the stat cache (or at every path, when full). */
 export interface Seen {
@@ -34,8 +36,12 @@ const RANGE_BYTES = 32 * 2 ** 20
 
 interface Checked {
   readonly checked: number
-  /** regular files hashed and found clean (full), not sent back */
+  /** regular files hashed and found clean, not sent back as rows */
   readonly cleanHashed: number
+  /** clean rows whose times or inode moved: how many, and (when kept) their paths and trove id, mtime, ctime, inode */
+  readonly moved: number
+  readonly movedPaths: string[]
+  readonly movedStats: BigInt64Array
   /** the rows that were not clean by the stat cache, and for each: 1 missing, 2 seen */
   readonly rows: RecordedRow[]
   readonly status: number[]
@@ -54,7 +60,7 @@ const fs = require("node:fs")
 const TYPE_BITS = 0o170000
 const TYPES = { file: 0o100000, dir: 0o040000, symlink: 0o120000 }
 let statements
-function run({ from, to }, { sqlite, dbPath, db, sql, filter, prefix, full }) {
+function run({ from, to }, { sqlite, dbPath, db, sql, filter, prefix, full, keepMoved }) {
   if (statements === undefined) {
     let conn = db
     if (conn === undefined) {
@@ -73,6 +79,9 @@ function run({ from, to }, { sqlite, dbPath, db, sql, filter, prefix, full }) {
   const whole = (row) => (statements.row === undefined ? row : statements.row.get(row[0], row[1]))
   let checked = 0
   let cleanHashed = 0
+  let moved = 0
+  const movedPaths = []
+  const movedStats = []
   const rows = []
   const status = []
   const seen = []
@@ -86,7 +95,7 @@ function run({ from, to }, { sqlite, dbPath, db, sql, filter, prefix, full }) {
       st = fs.lstatSync(p, { bigint: true, throwIfNoEntry: false })
     } catch (e) {
       // ENOTDIR: a directory on the way was replaced by a file, so nothing is there.
-      if (e.code !== "ENOTDIR") return { out: { checked, cleanHashed, rows: [], status, seen: new BigInt64Array(0), read, error: { code: e.code, syscall: e.syscall, path: e.path, message: e.message } }, transfer: [] }
+      if (e.code !== "ENOTDIR") return { out: { checked, cleanHashed, moved, movedPaths: [], movedStats: new BigInt64Array(0), rows: [], status, seen: new BigInt64Array(0), read, error: { code: e.code, syscall: e.syscall, path: e.path, message: e.message } }, transfer: [] }
     }
     if (st === undefined) {
       rows.push(whole(row))
@@ -111,19 +120,30 @@ function run({ from, to }, { sqlite, dbPath, db, sql, filter, prefix, full }) {
     } else if (typeSame && kind === "file" && sizeSame) {
       found = hashFile(p)
     }
-    // With full, a row whose stat, owner and content or target all match is clean and
-    // its cache stands: counted here, not sent back.
-    if (sameStat && st.uid === row[8] && st.gid === row[9] && (kind === "dir" || (found !== null && found === (kind === "file" ? row[10] : row[11])))) {
+    // A row whose type, mode (a symlink's is not compared), owner and content
+    // or target match is clean: counted here, not sent back. Only its times
+    // or inode may have moved: then its new stat goes back for the cache.
+    const w = whole(row)
+    if (typeSame && st.uid === w[8] && st.gid === w[9] && (kind === "symlink" || (mode & 0o7777) === Number(w[3])) &&
+      (kind === "dir" || (kind === "file" ? sizeSame && found === w[10] : found === w[11]))) {
       if (kind === "file") cleanHashed++
+      if (st.mtimeNs !== w[5] || st.ctimeNs !== w[6] || st.ino !== w[7]) {
+        moved++
+        if (keepMoved) {
+          movedPaths.push(w[1])
+          movedStats.push(w[0], st.mtimeNs, st.ctimeNs, st.ino)
+        }
+      }
       continue
     }
-    const at = rows.push(whole(row)) - 1
+    const at = rows.push(w) - 1
     status.push(2)
     seen.push(st.mode, st.uid, st.gid, st.size, st.mtimeNs, st.ctimeNs, st.ino)
     if (found !== undefined) read[at] = found
   }
   const stats = BigInt64Array.from(seen)
-  return { out: { checked, cleanHashed, rows, status, seen: stats, read }, transfer: [stats.buffer] }
+  const movedBuffer = BigInt64Array.from(movedStats)
+  return { out: { checked, cleanHashed, moved, movedPaths, movedStats: movedBuffer, rows, status, seen: stats, read }, transfer: [stats.buffer, movedBuffer.buffer] }
 }
 `
 
@@ -138,26 +158,36 @@ export interface ScanOptions {
   readonly rangeRows?: number
 }
 
+/** Clean rows whose times or inode moved: paths, and per path its trove id, mtime, ctime and inode (ns). */
+export interface Moved {
+  readonly paths: ReadonlyArray<string>
+  readonly stats: BigInt64Array
+}
+
 /**
- * Checks recorded rows against the disk under `root`, calling `onRow` for each
- * row not clean by the stat cache, in the rows' order: "missing", or what is
- * there. With `full`, rows whose stat, owner and content (or target) match
- * are clean and counted; every other row goes to `onRow`. Returns how many
- * rows were checked, and how many regular files were hashed and found clean.
+ * Checks recorded rows against the disk under `root`, calling `onRow` for
+ * each row that is not clean, in the rows' order: "missing", or what is
+ * there. A row is clean by the stat cache, or (when its stat moved, or with
+ * `full`) when its type, mode, owner and content or target match: those
+ * whose times or inode moved go to `onMoved` (when given), a range's at a
+ * time. Returns how many rows were checked, how many regular files were
+ * hashed and found clean, and how many clean rows had moved.
  */
 export const checkRows = async (
   root: string,
   recorded: RecordedRows,
   options: ScanOptions,
   onRow: (row: RecordedRow, seen: "missing" | Seen) => void,
-): Promise<{ checked: number; cleanHashed: number }> => {
+  onMoved?: (moved: Moved) => void,
+): Promise<{ checked: number; cleanHashed: number; moved: number }> => {
   const resolved = path.resolve(root)
   const prefix = resolved === "/" ? "" : resolved
-  const workerData = { sqlite, dbPath: recorded.db.name, sql: recorded.sql, filter: recorded.filter, prefix, full: options.full }
+  const workerData = { sqlite, dbPath: recorded.db.name, sql: recorded.sql, filter: recorded.filter, prefix, full: options.full, keepMoved: onMoved !== undefined }
   const ranges = recorded.ranges(options.rangeRows ?? RANGE, options.full ? RANGE_BYTES : undefined)
   let next = 0
   let checked = 0
   let cleanHashed = 0
+  let moved = 0
   await streamInWorkers<RowRange, Checked>({
     body: CHECK,
     workerData,
@@ -169,6 +199,8 @@ export const checkRows = async (
       if (error) throw Object.assign(new Error(error.message), error)
       checked += out.checked
       cleanHashed += out.cleanHashed
+      moved += out.moved
+      if (out.movedPaths.length > 0) onMoved?.({ paths: out.movedPaths, stats: out.movedStats })
       for (let i = 0; i < rows.length; i++) {
         const row = rows[i]!
         if (status[i] === 1) {
@@ -191,5 +223,5 @@ export const checkRows = async (
       }
     },
   })
-  return { checked, cleanHashed }
+  return { checked, cleanHashed, moved }
 }

@@ -3,7 +3,7 @@ import * as path from "node:path"
 import type { RecordedRows } from "../db/state.js"
 import type { StatRefresh } from "../model/installed.js"
 import type { FileKind } from "../model/trove.js"
-import { type ScanOptions, checkRows } from "./scan.js"
+import { type Moved, type ScanOptions, checkRows } from "./scan.js"
 
 // Drift: how the disk differs from what apply recorded. lstat first; where
 // size, mtime, ctime, inode and mode equal the stat cache the file is clean
@@ -63,9 +63,20 @@ export const scanDrift = async (
 ): Promise<Scan> => {
   const found: Array<{ readonly drift: Drift; readonly rank: number }> = []
   let refresh: StatRefresh[] = []
-  let refreshed = 0
+  const keep = options.keep
+  const onMoved =
+    keep &&
+    (({ paths, stats }: Moved) => {
+      for (let i = 0; i < paths.length; i++) {
+        refresh.push({ troveId: Number(stats[4 * i]), path: paths[i]!, mtimeNs: stats[4 * i + 1]!, ctimeNs: stats[4 * i + 2]!, ino: stats[4 * i + 3]! })
+        if (refresh.length === REFRESH_BATCH) {
+          keep(refresh)
+          refresh = []
+        }
+      }
+    })
   let hashed = 0
-  const { checked, cleanHashed } = await checkRows(root, recorded, options, (row, seen) => {
+  const { checked, cleanHashed, moved } = await checkRows(root, recorded, options, (row, seen) => {
     const file = recorded.file(row)
     if (seen === "missing") {
       const drift = { path: file.path, troveId: file.troveId, trove: file.trove, config: file.config, missing: true, flags: "missing", localSha256: null, onDisk: null }
@@ -89,20 +100,7 @@ export const scanDrift = async (
         if (seen.sha256 !== file.sha256) flags.push("5")
       }
     } else if (typeChanged && file.kind === "file") flags.push("5")
-    // Only the times moved (a touch): clean, and the cache is refreshed.
-    if (flags.every((f) => f === "T")) {
-      if (seen.mtimeNs !== file.mtimeNs || seen.ctimeNs !== file.ctimeNs || seen.ino !== file.ino) {
-        refreshed++
-        if (options.keep) {
-          refresh.push({ troveId: file.troveId, path: file.path, mtimeNs: seen.mtimeNs, ctimeNs: seen.ctimeNs, ino: seen.ino })
-          if (refresh.length === REFRESH_BATCH) {
-            options.keep(refresh)
-            refresh = []
-          }
-        }
-      }
-      return
-    }
+    // No row comes here with its times alone moved: checkRows judged those clean (see Moved).
     const drift = {
       path: file.path,
       troveId: file.troveId,
@@ -114,10 +112,10 @@ export const scanDrift = async (
       onDisk: kindOf(seen.mode),
     }
     found.push({ rank: read ? 2 : 1, drift })
-  })
-  if (refresh.length > 0) options.keep?.(refresh)
+  }, onMoved)
+  if (refresh.length > 0) keep?.(refresh)
   found.sort((a, b) => (a.drift.path < b.drift.path ? -1 : a.drift.path > b.drift.path ? 1 : a.rank - b.rank))
-  return { checked, hashed: hashed + cleanHashed, drift: found.map((f) => f.drift), refreshed }
+  return { checked, hashed: hashed + cleanHashed, drift: found.map((f) => f.drift), refreshed: moved }
 }
 
 /** Entries in owned directories that no installed trove owns (`verify --unowned`). */
