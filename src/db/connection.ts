@@ -38,6 +38,10 @@ export const openDatabase = (file: string, options: { readonly create: boolean }
     db.pragma("journal_mode = WAL")
     db.pragma("synchronous = NORMAL")
     db.pragma("foreign_keys = ON")
+    // SQLite's own default page cache (2 MB), not better-sqlite3's 16 MB: rows are
+    // mostly read in key order, each page once, and at 200,000 files the larger
+    // cache only added its size to every command's peak memory.
+    db.pragma("cache_size = -2000")
     migrate(db, file)
     return db
   } catch (e) {
