@@ -579,11 +579,16 @@ interface WrittenLookup {
   readonly get: (path: string) => WrittenStat | undefined
 }
 
-/** Stats in numbered slots: typed arrays, not an object per file. */
+/** Stats in numbered slots: typed arrays, not an object per file; sized for `expected` slots, grown past them. */
 class StatSlots {
-  private times = new BigInt64Array(0)
-  private inos = new BigUint64Array(0)
-  private filled = new Uint8Array(0)
+  private times: BigInt64Array
+  private inos: BigUint64Array
+  private filled: Uint8Array
+  constructor(expected = 0) {
+    this.times = new BigInt64Array(2 * expected)
+    this.inos = new BigUint64Array(expected)
+    this.filled = new Uint8Array(expected)
+  }
   set(i: number, s: WrittenStat) {
     if (i >= this.inos.length) {
       const grow = Math.max(1024, 2 * i)
@@ -627,8 +632,10 @@ class WrittenStats implements WrittenLookup {
 
 /** Stats of the copies staging made, by the copy's place among them (sorted by path): found by bisection, no map of paths. */
 class CopiedStats implements WrittenLookup {
-  private readonly slots = new StatSlots()
-  constructor(private readonly copies: FileOps) {}
+  private readonly slots: StatSlots
+  constructor(private readonly copies: FileOps) {
+    this.slots = new StatSlots(copies.length)
+  }
   set(i: number, s: WrittenStat) {
     this.slots.set(i, s)
   }
