@@ -2,6 +2,7 @@ import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
+import { acquireLock } from "../src/db/lock.js"
 import { buildTrove, conary, listTree, mustSkip, ok, setupRoot } from "./helpers.js"
 
 const tree = (conf: string, bin = "binary v1\n") => ({
@@ -83,6 +84,21 @@ describe("verify", () => {
     const second = JSON.parse(ok(["verify", "--json", ...r]))
     expect(second.summary).toMatchObject({ hashed: 0, refreshed: 0 })
     expect(JSON.parse(ok(["verify", "--json", "--full", ...r])).summary.hashed).toBe(3)
+  })
+
+  it("keeps refreshed rows while another conary holds the root's lock, which it never waits for or takes", () => {
+    const { root, r } = setup()
+    ok(["plan", ...r])
+    const later = new Date(Date.now() + 60_000)
+    fs.utimesSync(path.join(root, "usr/bin/tool"), later, later)
+    // As an apply at work holds it: a scan from cron must neither wait nor make that apply fail.
+    const held = acquireLock(path.join(root, "var/lib/conary/conary.db"), root, "apply", 0)
+    try {
+      expect(JSON.parse(ok(["verify", "--json", ...r])).summary).toMatchObject({ hashed: 1, refreshed: 1 })
+      expect(JSON.parse(ok(["verify", "--json", ...r])).summary).toMatchObject({ hashed: 0, refreshed: 0 })
+    } finally {
+      held.release()
+    }
   })
 
   it("verifies from a database it cannot write, keeping no refreshed rows", (ctx) => {

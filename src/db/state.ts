@@ -5,7 +5,6 @@ import type { Db } from "./connection.js"
 import { fromDocument } from "../desired/rows.js"
 import { replaceDesired } from "./desired.js"
 import { clearJournal } from "./journal.js"
-import { tryLock } from "./lock.js"
 import { trovesById } from "./troves.js"
 
 // Installed state and its history of generations.
@@ -401,26 +400,20 @@ export const cachedStatsLookup = (db: Db) => {
 
 /**
  * Writes back the stat rows a scan found clean but moved (a touch, or the
- * rename of an apply), under the root's lock: at once when the caller holds
- * it, otherwise only if it is free (an apply at work rewrites them anyway)
- * and the database can be written.
+ * rename of an apply). Without the root's lock, so a scan never makes an
+ * apply wait or fail: a row only ever takes a stat the scan saw before it
+ * hashed the file to that row's content (fixed for a trove's file), so
+ * whatever an apply changes meanwhile, a stale row can only say "hash me",
+ * never "clean". Not kept when the database cannot be written (a read-only
+ * copy, an immutable file) or stays busy: the next scan hashes those files again.
  */
-export const keepRefreshed = (
-  db: Db,
-  where: { readonly dbPath: string; readonly root: string; readonly command: string; readonly holdsLock: boolean },
-  rows: ReadonlyArray<StatRefresh>,
-): void => {
+export const keepRefreshed = (db: Db, rows: ReadonlyArray<StatRefresh>): void => {
   if (rows.length === 0) return
-  if (where.holdsLock) return refreshStats(db, rows)
-  const lock = tryLock(where.dbPath, where.root, where.command)
-  if (!lock) return
   try {
     refreshStats(db, rows)
   } catch (e) {
-    // A database that cannot be written (a read-only copy, an immutable file) keeps its rows: the next scan hashes those files again.
-    if (!String((e as { code?: unknown }).code).startsWith("SQLITE_READONLY")) throw e
-  } finally {
-    lock.release()
+    const code = String((e as { code?: unknown }).code)
+    if (!code.startsWith("SQLITE_READONLY") && !code.startsWith("SQLITE_BUSY")) throw e
   }
 }
 

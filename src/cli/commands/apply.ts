@@ -66,7 +66,7 @@ const applyChangesetFile = (c: Conary, file: string, trust: Trust, refresh: Refr
     attempt(() => holdStore(c, c.store.dir, c.lockTimeout)),
     () =>
       Effect.gen(function* () {
-        const loaded = yield* attempt(() => loadingChangeset(c, file, trust, refresh, "apply", true))
+        const loaded = yield* attempt(() => loadingChangeset(c, file, trust, refresh))
         yield* attempt(() => verifyObjects(c, loaded, { store: true }))
         const plan = yield* attempt(() => recordTroves(c, loaded))
         // Nothing to change on disk: the desired state is the changeset's all the same.
@@ -83,7 +83,7 @@ export const apply = (args: Parsed<typeof applyConfig>) =>
       const changeset = Option.isSome(file) && looksLikeChangeset(path.resolve(file.value))
       if (changeset) return yield* applyChangesetFile(c, path.resolve(file.value), yield* attempt(() => trustOf(c, args)), refreshOf(args), args.json)
       if (args.trust.length > 0 || args.insecure) return yield* Effect.fail(new UsageError({ message: "--trust and --insecure are for changeset files (apply FILE.ccs)" }))
-      const plan = Option.isSome(file) ? yield* attempt(() => loadPlan(c.db, c.root, c.dbPath, path.resolve(file.value))) : yield* currentPlan(c, refreshOf(args), { name: "apply", holdsLock: true })
+      const plan = Option.isSome(file) ? yield* attempt(() => loadPlan(c.db, c.root, c.dbPath, path.resolve(file.value))) : yield* currentPlan(c, refreshOf(args))
       const desired = JSON.stringify(toDocument(desiredRows(c.db)))
       yield* applyAndReport(c, plan, "apply", desired, args.json)
     }),

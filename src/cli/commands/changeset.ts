@@ -21,11 +21,8 @@ export const trustOf = (c: Conary, args: { readonly trust: ReadonlyArray<string>
 }
 
 /** Loads and checks a changeset against this root (see changeset/load.ts). */
-export const loadingChangeset = (c: Conary, file: string, trust: Trust, refresh: RefreshOptions, command: string, holdsLock: boolean) =>
-  loadChangeset(c, file, trust, {
-    ...refresh,
-    keep: (rows) => keepRefreshed(c.db, { dbPath: c.dbPath, root: c.root, command, holdsLock }, rows),
-  })
+export const loadingChangeset = (c: Conary, file: string, trust: Trust, refresh: RefreshOptions) =>
+  loadChangeset(c, file, trust, { ...refresh, keep: (rows) => keepRefreshed(c.db, rows) })
 
 export const create = (args: Parsed<typeof createConfig>) =>
   withConary(args, { write: false, command: "changeset create" }, (c) =>
@@ -48,7 +45,7 @@ export const show = (args: Parsed<typeof showConfig>) =>
   withConary(args, { write: false, command: "changeset show" }, (c) =>
     attempt(async () => {
       const file = path.resolve(args.file)
-      const loaded = await loadingChangeset(c, file, trustOf(c, args), refreshOf(args), "changeset show", false)
+      const loaded = await loadingChangeset(c, file, trustOf(c, args), refreshOf(args))
       await verifyObjects(c, loaded, { store: false })
       const { header } = loaded.cs
       if (args.json)

@@ -24,13 +24,8 @@ export const refreshOf = (args: {
 })
 
 /** Computes the plan for the root as it stands; unresolvable rows and conflicts fail it. */
-export const currentPlan = (c: Conary, options: RefreshOptions, command: { readonly name: string; readonly holdsLock: boolean }) =>
-  attempt(() =>
-    planFromDb(c.db, c.root, c.dbPath, {
-      ...options,
-      keep: (rows) => keepRefreshed(c.db, { dbPath: c.dbPath, root: c.root, command: command.name, holdsLock: command.holdsLock }, rows),
-    }),
-  )
+export const currentPlan = (c: Conary, options: RefreshOptions) =>
+  attempt(() => planFromDb(c.db, c.root, c.dbPath, { ...options, keep: (rows) => keepRefreshed(c.db, rows) }))
 
 const withFlavor = (version: string, flavor: string) => (flavor ? `${version} [${flavor}]` : version)
 
@@ -118,7 +113,7 @@ export const showPlan = (plan: Plan, download?: DownloadEstimate) => {
 export const planAndShow = (args: Parsed<typeof planConfig>) =>
   withConary(args, { write: false, command: "plan" }, (c) =>
     Effect.gen(function* () {
-      const plan = yield* currentPlan(c, refreshOf(args), { name: "plan", holdsLock: false })
+      const plan = yield* currentPlan(c, refreshOf(args))
       const out = args.out
       if (Option.isSome(out)) yield* attempt(() => savePlan(c.db, c.root, plan, path.resolve(out.value), c.now()))
       // A plan without file operations downloads nothing: the fetching code (deltas, network, the applier) loads only for one with them.

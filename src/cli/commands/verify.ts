@@ -65,7 +65,7 @@ export const verify = (args: Parsed<typeof verifyConfig>) =>
           scan = await scanDrift(c.root, recordedRows(c.db, ids && { troveIds: ids }), {
             full: args.full,
             meanwhile: integrity,
-            keep: (rows) => keepRefreshed(c.db, { dbPath: c.dbPath, root: c.root, command: "verify", holdsLock: false }, rows),
+            keep: (rows) => keepRefreshed(c.db, rows),
           })
         } catch (e) {
           if (!checked) integrity()
