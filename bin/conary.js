@@ -1,8 +1,11 @@
 #!/usr/bin/env node
 // Runs the CLI bundle (dist/conary.cjs, a CommonJS function) from V8's code
-// cache beside it (dist/conary.cache): compiling the bundle costs more than
-// anything else a short command does, and a cache holding the bytecode of the
-// functions a command ran skips most of it. The build writes the cache. When
+// cache beside it: compiling the bundle costs more than anything else a short
+// command does, and a cache holding the bytecode of the functions a command
+// ran skips most of it. A command with a cache of its own (dist/conary.NAME.cache,
+// for `conary NAME ...`) runs from that one, any other from dist/conary.cache:
+// V8 reads a whole cache before it runs anything, so each loads only what its
+// command runs. The build writes the caches (scripts/warm-up.mjs). When
 // it is missing, stale or rejected (another Node.js or V8 flags), the command
 // runs compiled afresh and, when dist/ is writable, leaves a new cache behind;
 // any failure to write one is ignored. CommonJS (bin/package.json) because an
@@ -21,21 +24,24 @@ const vm = require("node:vm")
 
 const dist = path.join(__dirname, "..", "dist")
 const filename = path.join(dist, "conary.cjs")
-const cacheFile = path.join(dist, "conary.cache")
+// The command's name: the first word that is not an option (a misread one only costs speed: any cache of this bundle is valid).
+const command = process.argv.slice(2).find((a) => !a.startsWith("-"))
+const own = command && /^[a-z]+$/.test(command) ? path.join(dist, `conary.${command}.cache`) : undefined
 const source = fs.readFileSync(filename, "utf8")
 // The bundle's first line names its build; V8 itself checks only the source's length.
 const header = source.slice(0, source.indexOf("\n") + 1)
 
-const readCache = () => {
+const read = (file) => {
   try {
-    const data = fs.readFileSync(cacheFile)
-    return data.toString("latin1", 0, header.length) === header ? data.subarray(header.length) : undefined
+    return fs.readFileSync(file)
   } catch {
     return undefined
   }
 }
-
-const cachedData = readCache()
+let cacheFile = own
+let data = own && read(own)
+if (data === undefined) data = read((cacheFile = path.join(dist, "conary.cache")))
+const cachedData = data?.toString("latin1", 0, header.length) === header ? data.subarray(header.length) : undefined
 const script = new vm.Script(Module.wrap(source), { filename, cachedData })
 
 const writable = () => {
@@ -47,7 +53,7 @@ const writable = () => {
   }
 }
 
-// The build sets CONARY_WRITE_CODE_CACHE to add each warm-up command's functions to the cache.
+// The build sets CONARY_WRITE_CODE_CACHE to add each warm-up command's functions to the cache it ran from.
 const refresh = cachedData === undefined || script.cachedDataRejected || process.env.CONARY_WRITE_CODE_CACHE === "1"
 if (refresh && writable())
   // After the command: the functions it compiled are in the cache too.

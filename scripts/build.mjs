@@ -6,12 +6,11 @@
 // imported dynamically, which esbuild turns into a lazy require: it stays in
 // the file but runs, and is compiled, only when that command runs.
 import { build } from "esbuild"
-import { execFileSync } from "node:child_process"
 import { randomBytes } from "node:crypto"
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
+import { warmUp } from "./warm-up.mjs"
 
 const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8"))
 const dist = fileURLToPath(new URL("../dist", import.meta.url))
@@ -52,20 +51,10 @@ mkdirSync(dist)
 // The first line names the build too: the loader takes a code cache only for the bundle it was made from.
 writeFileSync(join(dist, "conary.cjs"), `// conary ${pkg.version} build ${id}\n${outputFiles[0].text}`)
 
-// The code cache: the functions a few common commands run, on a fresh root
-// (the command line, the database, the output, the help). Other commands
-// compile what they add. The `--help` run also keeps the help (src/cli/help-memo.ts).
-// A bundle that cannot run these is broken: the build fails, saying why.
-const root = mkdtempSync(join(tmpdir(), "conary-build-"))
-try {
-  for (const args of [["init"], ["list"], ["status"], ["plan"], ["--help"]])
-    execFileSync(process.execPath, [bin, ...args, ...(args[0] === "--help" ? [] : ["--root", root])], {
-      stdio: ["ignore", "ignore", "inherit"],
-      env: { ...process.env, CONARY_WRITE_CODE_CACHE: "1" },
-    })
-} finally {
-  rmSync(root, { recursive: true, force: true })
-}
+// The code cache: the functions the common commands run (scripts/warm-up.mjs).
+// Other commands compile what they add. The `--help` run also keeps the help
+// (src/cli/help-memo.ts). A bundle that cannot run them is broken: the build fails, saying why.
+await warmUp(bin)
 // The worker that reads package archives for `source sync` (src/source/read-archives.ts): a file of its
 // own (an ES module, for new Worker), so the CLI bundle and its code cache stay as they are. Split:
 // each package format's code (src/source/formats.ts loads it on demand) is a chunk of its own, which a
