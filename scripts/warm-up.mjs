@@ -7,8 +7,9 @@
 // everything real (what a command runs depends on what is there): a native
 // trove (built with `trove build`) and a .deb (xz, as Debian's are, written
 // here) that depends on it, synced, desired, planned, applied, then listed,
-// checked (as text and as JSON) and verified. A bundle that cannot run these is
-// broken: the warm-up throws, naming the command.
+// checked (as JSON: the text is a small step from it) and verified. Each run
+// costs the build ~0.2 s. A bundle that cannot run these is broken: the
+// warm-up throws, naming the command.
 import { execFileSync } from "node:child_process"
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -107,7 +108,7 @@ export const warmUp = async (bin, node = []) => {
     conary("desired", "add", "warm-tool")
     conary("plan")
     conary("apply")
-    for (const args of [["list"], ["status"], ["status", "--json"], ["verify"]]) conary(...args)
+    for (const args of [["list"], ["status", "--json"], ["verify"]]) conary(...args)
   } finally {
     rmSync(base, { recursive: true, force: true })
   }
