@@ -211,9 +211,10 @@ export const verifyObjects = async (ctx: ApplyContext, loaded: LoadedChangeset, 
 /** Records the troves new to this database (one transaction) and gives the plan their ids. */
 export const recordTroves = (ctx: ApplyContext, loaded: LoadedChangeset): Plan => {
   const ids = new Map<number, number>()
+  // Immediate: it reads before it writes (see connection.ts).
   ctx.db.transaction(() => {
     for (const [provisional, trove] of loaded.troves) ids.set(provisional, upsertTrove(ctx.db, trove))
-  })()
+  }).immediate()
   const id = (n: number) => ids.get(n) ?? n
   const plan = loaded.plan
   return {

@@ -34,6 +34,9 @@ export const openDatabase = (file: string, options: { readonly create: boolean }
     throw new DatabaseError({ path: file, reason: errorText(e) })
   }
   try {
+    // A transaction that reads before it writes begins IMMEDIATE: scans keep
+    // refreshed stat rows without the root's lock, and a deferred one that
+    // read first cannot wait out their write (SQLITE_BUSY at once).
     db.pragma("busy_timeout = 5000")
     db.pragma("journal_mode = WAL")
     db.pragma("synchronous = NORMAL")

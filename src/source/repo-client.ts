@@ -265,6 +265,7 @@ export const syncRepoV2 = async (db: Db, source: SourceRow, base: string, now: s
   const offered = db.prepare("SELECT trove_id FROM available WHERE source = ?").pluck()
   let before = new Set<number>()
   let after = new Set<number>()
+  // Immediate: it reads first (see connection.ts).
   db.transaction(() => {
     before = new Set(offered.all(source.name) as number[])
     db.prepare("DELETE FROM available WHERE source = ? AND (entry IS NULL OR entry IN (SELECT value FROM json_each(?)))").run(
@@ -291,7 +292,7 @@ export const syncRepoV2 = async (db: Db, source: SourceRow, base: string, now: s
     ).run(now, top.version, top.expires, trust?.version ?? 0, trust ? keysText(trust) : null, source.name)
     recordRepoSync(db, source.name, now, base, read.validator)
     after = new Set(offered.all(source.name) as number[])
-  })()
+  }).immediate()
   const added = [...after].filter((id) => !before.has(id)).length
   const removed = [...before].filter((id) => !after.has(id)).length
   return { unchanged: false, troves: after.size, added, removed, version: top.version, expires: top.expires }

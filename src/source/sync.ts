@@ -93,6 +93,7 @@ export const syncSource = async (
   // What was stored is durable before the index says the trove is there.
   if (fresh.length > 0) store?.sync()
   const gone = [...known.keys()].filter((a) => !present.has(a))
+  // Immediate: upsertTrove may read first (see connection.ts).
   db.transaction(() => {
     const del = db.prepare("DELETE FROM available WHERE source = ? AND archive = ?")
     for (const a of gone) del.run(source.name, a)
@@ -110,7 +111,7 @@ export const syncSource = async (
       prov.run(id, source.name, f.archive, f.sha256, now)
     }
     db.prepare("UPDATE sources SET synced_at = ? WHERE name = ?").run(now, source.name)
-  })()
+  }).immediate()
   return { source: source.name, troves: present.size, added: fresh.length, removed: gone.length, bad }
 }
 

@@ -15,11 +15,12 @@ import type { addConfig, listConfig, removeConfig, setConfig } from "../tree/des
  * trove is there: that is desired state too, and `list` shows it at once.
  */
 const changeDesired = <A>(c: Conary, change: () => A): A =>
+  // Immediate: a removal reads first (see connection.ts).
   c.db.transaction(() => {
     const result = change()
     setInstalledReasons(c.db, reasonsFor(desiredRows(c.db), installedTroves(c.db).map((i) => i.trove), groupMembers(c.db)))
     return result
-  })()
+  }).immediate()
 
 export const add = (args: Parsed<typeof addConfig>) =>
   withConary(args, { write: true, command: "desired add" }, (c) =>
