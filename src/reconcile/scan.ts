@@ -118,7 +118,7 @@ function run({ from, to }, { sqlite, dbPath, db, sql, filter, prefix, full, keep
         found = null // vanished since the lstat: the target differs
       }
     } else if (typeSame && kind === "file" && sizeSame) {
-      found = hashFile(p)
+      found = hashFile(p, st)
     }
     // A row whose type, mode (a symlink's is not compared), owner and content
     // or target match is clean: counted here, not sent back. Only its times
