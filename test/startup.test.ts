@@ -142,6 +142,22 @@ describe("the top-level help", () => {
   })
 })
 
+/** The built-in modules a run of the CLI on a root loaded (it must succeed), by a preload that lists them as it exits. */
+const builtinsLoaded = (base: string, r: ReadonlyArray<string>) => {
+  const preload = path.join(base, "builtins.cjs")
+  fs.writeFileSync(
+    preload,
+    'process.on("exit", () => require("node:fs").writeSync(2, "\\nbuiltins: " + process.moduleLoadList.filter((m) => m.startsWith("NativeModule ")).map((m) => m.slice(13)).join(" ") + "\\n"))\n',
+  )
+  return (...args: string[]): Set<string> => {
+    const run = conary([...args, ...r], { env: { NODE_OPTIONS: `--require ${preload}` } })
+    expect(run.code, run.stderr).toBe(0)
+    const names = new Set(/\nbuiltins: (.*)\n/.exec(run.stderr)![1]!.split(" "))
+    expect(names.has("fs")).toBe(true)
+    return names
+  }
+}
+
 describe("what short commands load", () => {
   // Built-in modules that cost milliseconds each to load: a command that does
   // not hash, spawn, fetch, decompress or scan must not load their modules.
@@ -151,18 +167,7 @@ describe("what short commands load", () => {
     ok(["source", "sync", ...r])
     ok(["desired", "add", "hello", ...r])
     ok(["apply", ...r])
-    const preload = path.join(base, "builtins.cjs")
-    fs.writeFileSync(
-      preload,
-      'process.on("exit", () => require("node:fs").writeSync(2, "\\nbuiltins: " + process.moduleLoadList.filter((m) => m.startsWith("NativeModule ")).map((m) => m.slice(13)).join(" ") + "\\n"))\n',
-    )
-    const loaded = (...args: string[]) => {
-      const run = conary([...args, ...r], { env: { NODE_OPTIONS: `--require ${preload}` } })
-      expect(run.code, run.stderr).toBe(0)
-      const names = new Set(/\nbuiltins: (.*)\n/.exec(run.stderr)![1]!.split(" "))
-      expect(names.has("fs")).toBe(true)
-      return names
-    }
+    const loaded = builtinsLoaded(base, r)
     const never = ["child_process", "zlib", "http", "https", "tls"]
     const list = loaded("list")
     expect([...never, "crypto", "worker_threads"].filter((m) => list.has(m))).toEqual([])
@@ -178,16 +183,9 @@ describe("what short commands load", () => {
     fs.mkdirSync(root)
     const r = ["--root", root]
     ok(["init", ...r])
-    const preload = path.join(base, "builtins.cjs")
-    fs.writeFileSync(
-      preload,
-      'process.on("exit", () => require("node:fs").writeSync(2, "\\nbuiltins: " + process.moduleLoadList.filter((m) => m.startsWith("NativeModule ")).map((m) => m.slice(13)).join(" ") + "\\n"))\n',
-    )
+    const loaded = builtinsLoaded(base, r)
     const network = (...args: string[]) => {
-      const run = conary([...args, ...r], { env: { NODE_OPTIONS: `--require ${preload}` } })
-      expect(run.code, run.stderr).toBe(0)
-      const names = new Set(/\nbuiltins: (.*)\n/.exec(run.stderr)![1]!.split(" "))
-      expect(names.has("fs")).toBe(true)
+      const names = loaded(...args)
       return ["http", "https", "tls"].filter((m) => names.has(m))
     }
     expect(network("source", "add", "local", repo)).toEqual([])
