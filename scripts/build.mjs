@@ -46,10 +46,14 @@ const { outputFiles } = await build({
   logLevel: "warning",
 })
 
+// The first line names the build too: the loader takes a code cache only for the bundle it was made from.
+const bundle = `// conary ${pkg.version} build ${id}\n${outputFiles[0].text}`
+// bin/conary.js reads the bundle as latin1, which is exact only for ASCII (esbuild escapes anything else by default).
+const nonAscii = /[^\x00-\x7f]/.exec(bundle)
+if (nonAscii) throw new Error(`the bundle is not pure ASCII: ${JSON.stringify(bundle.slice(Math.max(0, nonAscii.index - 40), nonAscii.index + 40))}`)
 rmSync(dist, { recursive: true, force: true })
 mkdirSync(dist)
-// The first line names the build too: the loader takes a code cache only for the bundle it was made from.
-writeFileSync(join(dist, "conary.cjs"), `// conary ${pkg.version} build ${id}\n${outputFiles[0].text}`)
+writeFileSync(join(dist, "conary.cjs"), bundle)
 
 // The code cache: the functions the common commands run (scripts/warm-up.mjs).
 // Other commands compile what they add. The `--help` run also keeps the help
