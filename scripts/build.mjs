@@ -28,8 +28,9 @@ const { outputFiles } = await build({
   target: "node20",
   format: "cjs",
   // native addons, and seek-bzip (its `new Buffer` warns outside node_modules): loaded from node_modules at run time;
+  // better-sqlite3's JavaScript is bundled, its addon loaded by path (src/db/sqlite.ts), never by `bindings`;
   // the CycloneDX library's optional XML writers, which it tries to load and conary does not install
-  external: ["better-sqlite3", "lzma-native", "seek-bzip", "zstd-napi", "xmlbuilder2", "libxmljs2"],
+  external: ["bindings", "lzma-native", "seek-bzip", "zstd-napi", "xmlbuilder2", "libxmljs2"],
   // import.meta in the sources is the bundle's own (createRequire(import.meta.url), new URL("./x", import.meta.url)).
   define: {
     CONARY_VERSION: JSON.stringify(pkg.version),

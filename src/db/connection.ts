@@ -1,8 +1,9 @@
-import Database from "better-sqlite3"
+import type Database from "better-sqlite3"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { DatabaseError } from "../errors.js"
 import { migrations, schemaVersion } from "./migrations.js"
+import { sqlite } from "./sqlite.js"
 
 export type Db = Database.Database
 
@@ -29,7 +30,7 @@ export const openDatabase = (file: string, options: { readonly create: boolean }
   }
   let db: Db
   try {
-    db = new Database(file)
+    db = sqlite(file)
   } catch (e) {
     throw new DatabaseError({ path: file, reason: errorText(e) })
   }

@@ -1,7 +1,7 @@
-import Database from "better-sqlite3"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { LockError } from "../errors.js"
+import { sqlite } from "./sqlite.js"
 
 // One lock per root. It is an exclusive SQLite transaction on a small lock
 // database: the operating system drops it when the holder dies, however it
@@ -40,7 +40,7 @@ export const acquireLock = (
  * thread: take it where nothing else must run meanwhile.
  */
 export const fileLock = (file: string, mode: "exclusive" | "shared", timeoutSeconds: number): Lock | undefined => {
-  const lock = new Database(file)
+  const lock = sqlite(file)
   lock.pragma(`busy_timeout = ${Math.round(timeoutSeconds * 1000)}`)
   try {
     if (mode === "exclusive") lock.exec("BEGIN EXCLUSIVE")

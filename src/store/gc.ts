@@ -1,7 +1,7 @@
-import Database from "better-sqlite3"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import type { Db } from "../db/connection.js"
+import { sqlite } from "../db/sqlite.js"
 import { StoreDirError } from "../errors.js"
 import { rootIdOf, sameStore, storeDirOf } from "./location.js"
 import { referencedObjects } from "./references.js"
@@ -38,7 +38,7 @@ const othersReferences = (store: string, own: { id: string | undefined; dbPath: 
     }
     let other: Db
     try {
-      other = new Database(reg.db, { readonly: true, fileMustExist: true })
+      other = sqlite(reg.db, { readonly: true, fileMustExist: true })
     } catch (e) {
       throw unreadable(store, reg.root, reg.db, e)
     }
