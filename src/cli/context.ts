@@ -102,7 +102,7 @@ const locate = (args: RootArgs) => {
   return { root, dbPath }
 }
 
-const open = (args: RootArgs & { readonly json?: boolean }, access: Access, { root, dbPath }: ReturnType<typeof locate>) => {
+const open = (args: RootArgs, access: Access, { root, dbPath }: ReturnType<typeof locate>, report: Report) => {
   // A store that cannot be used is refused before anything is created.
   if (access.write && Option.isSome(args.store)) checkGivenStore(args.store.value, root, dbPath)
   // A refused init leaves nothing behind: check the root before creating the database, its directory or its lock.
@@ -126,7 +126,7 @@ const open = (args: RootArgs & { readonly json?: boolean }, access: Access, { ro
     db,
     store: new ContentStore(storeDirOf(db, dbPath)),
     lockTimeout: args.lockTimeout,
-    report: progressReport(args.json === true),
+    report,
     now: () => new Date().toISOString(),
   }
   return { conary, lock }
@@ -191,7 +191,7 @@ export const withConary = <A, E, R>(
     return Effect.acquireUseRelease(
       known(
         attempt(async () => {
-          const opened = open(args, access, where)
+          const opened = open(args, access, where, await progressReport(args.json === true))
           try {
             const recovered = await recoverIfNeeded(opened.conary, opened.lock)
             const store = await chooseStore(opened.conary, Option.getOrUndefined(args.store), access.write, args.lockTimeout)
