@@ -15,9 +15,23 @@ import { warmUp } from "./warm-up.mjs"
 const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8"))
 const dist = fileURLToPath(new URL("../dist", import.meta.url))
 const bin = fileURLToPath(new URL("../bin/conary.js", import.meta.url))
+const src = fileURLToPath(new URL("../src/", import.meta.url))
 
 // Names this build: what it leaves beside itself (the code cache, the help) is taken only by the same build.
 const id = randomBytes(8).toString("hex")
+
+// `import * as fs from "node:fs"`, as most of conary's modules import node:fs and node:path, becomes a
+// copy of all of node:fs's properties (esbuild's __toESM) in each of the ~40 modules that import it, made
+// as each loads: one namespace for each, shared by all of conary's modules, costs one copy.
+const sharedBuiltins = {
+  name: "shared-builtins",
+  setup(b) {
+    b.onResolve({ filter: /^node:(fs|path)$/ }, ({ path, importer, namespace }) =>
+      namespace === "file" && importer.startsWith(src) ? { path, namespace: "builtin" } : undefined,
+    )
+    b.onLoad({ filter: /.*/, namespace: "builtin" }, ({ path }) => ({ contents: `export * from ${JSON.stringify(path)}`, loader: "js" }))
+  },
+}
 
 const { outputFiles } = await build({
   entryPoints: ["src/cli/main.ts"],
@@ -45,6 +59,7 @@ const { outputFiles } = await build({
   minifySyntax: true,
   legalComments: "none",
   logLevel: "warning",
+  plugins: [sharedBuiltins],
 })
 
 // The first line names the build too: the loader takes a code cache only for the bundle it was made from.
