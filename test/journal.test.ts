@@ -49,37 +49,37 @@ const begin = (dbFile: string, plan: Plan) => {
 }
 
 describe("apply journal", () => {
-  it("keeps a plan of 10,001 files in chunks and reads it back exactly, in order; gc sees every content it names", () => {
+  it("keeps a plan of 10,001 files in chunks and reads it back exactly, in order; gc sees every content it names", async () => {
     const dbFile = path.join(tempDir(), "conary.db")
     const plan = planOf(10_001)
     const db = begin(dbFile, plan)
     expect(db.prepare("SELECT count(*) FROM journal_files").pluck().get()).toBe(Math.ceil(10_001 / JOURNAL_CHUNK))
     // the journal row itself does not hold the file operations
     expect((db.prepare("SELECT plan FROM journal").pluck().get() as string).length).toBeLessThan(2000)
-    const read = readJournal(db, dbFile)!
+    const read = (await readJournal(db, dbFile))!
     expect(read.state).toBe("staging")
     expect(read.plan).toEqual(plan)
     expect(read.dirs).toEqual(["/usr/share/big"])
     const referenced = referencedObjects(db)
     for (const i of [0, JOURNAL_CHUNK - 1, JOURNAL_CHUNK, 2 * JOURNAL_CHUNK - 1, 2 * JOURNAL_CHUNK, 10_000]) expect(referenced.has(sha(i))).toBe(true)
     clearJournal(db)
-    expect(readJournal(db, dbFile)).toBeUndefined()
+    expect(await readJournal(db, dbFile)).toBeUndefined()
     expect(db.prepare("SELECT count(*) FROM journal_files").pluck().get()).toBe(0)
     db.close()
   })
 
-  it("reads a journal written whole in its row (before chunks), and calls a damaged chunk unreadable", () => {
+  it("reads a journal written whole in its row (before chunks), and calls a damaged chunk unreadable", async () => {
     const dbFile = path.join(tempDir(), "conary.db")
     const plan = planOf(5)
     const db = begin(dbFile, planOf(0))
     db.prepare("UPDATE journal SET plan = ?").run(JSON.stringify(plan))
-    expect(readJournal(db, dbFile)!.plan).toEqual(plan)
+    expect((await readJournal(db, dbFile))!.plan).toEqual(plan)
     clearJournal(db)
     beginJournal(db, { command: "apply", plan: planOf(5000), desired: "{}", startedAt: "2026-11-26T00:00:00Z", pid: 1, dirs: [] })
     db.prepare("UPDATE journal_files SET ops = '[{\"op\": \"add\"' WHERE seq = 1").run()
-    expect(() => readJournal(db, dbFile)).toThrow(/apply journal is unreadable: its plan is not JSON/)
+    await expect(readJournal(db, dbFile)).rejects.toThrow(/apply journal is unreadable: its plan is not JSON/)
     db.prepare("UPDATE journal_files SET ops = '[{\"op\": \"add\"}]' WHERE seq = 1").run()
-    expect(() => readJournal(db, dbFile)).toThrow(new RegExp(`apply journal is unreadable: files\\.${JOURNAL_CHUNK}\\.`))
+    await expect(readJournal(db, dbFile)).rejects.toThrow(new RegExp(`apply journal is unreadable: files\\.${JOURNAL_CHUNK}\\.`))
     db.close()
   })
 })

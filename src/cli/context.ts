@@ -139,12 +139,12 @@ const open = (args: RootArgs, access: Access, { root, dbPath }: ReturnType<typeo
  */
 const recoverIfNeeded = async (c: Conary, held: Lock | undefined): Promise<Recovery | undefined> => {
   const recover = async () => {
-    const journal = readJournal(c.db, c.dbPath)
+    const journal = await readJournal(c.db, c.dbPath)
     if (!journal) return undefined
     const lock = held ?? tryLock(c.dbPath, c.root, "recover")
     if (!lock) return undefined
     try {
-      const again = readJournal(c.db, c.dbPath)
+      const again = await readJournal(c.db, c.dbPath)
       if (!again) return undefined
       // The applier loads only for this: readers and most commands never need it.
       const { recoverJournal } = await import("../reconcile/apply.js")

@@ -1,7 +1,7 @@
 import * as Either from "effect/Either"
 import { decodeOrProblem } from "../decode.js"
 import { DatabaseError } from "../errors.js"
-import { Plan } from "../model/plan-schema.js"
+import type { Plan } from "../model/plan-schema.js"
 import { type Db, RESTORE_HINT } from "./connection.js"
 
 // The apply journal: one row while an apply is in flight.
@@ -74,11 +74,13 @@ const journalPlan = (db: Db, text: string): unknown => {
   }
 }
 
-export const readJournal = (db: Db, dbPath: string): Journal | undefined => {
+export const readJournal = async (db: Db, dbPath: string): Promise<Journal | undefined> => {
   const row = db.prepare("SELECT state, command, plan, desired, started_at, pid FROM journal WHERE id = 1").get() as
     | { state: JournalState; command: string; plan: string; desired: string; started_at: string; pid: number }
     | undefined
   if (!row) return undefined
+  // The plan's Schema loads only for a journal to read: every command looks for one, and almost never finds it.
+  const { Plan } = await import("../model/plan-schema.js")
   const value = journalPlan(db, row.plan)
   const plan = value === undefined ? Either.left("its plan is not JSON") : decodeOrProblem(Plan, value)
   if (Either.isLeft(plan)) throw new DatabaseError({ path: dbPath, reason: `apply journal is unreadable: ${plan.left}; ${RESTORE_HINT}` })
