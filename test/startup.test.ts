@@ -158,6 +158,15 @@ const builtinsLoaded = (base: string, r: ReadonlyArray<string>) => {
   }
 }
 
+/** The files a run of the CLI loaded with require (require.cache as it exits, by a preload); it must succeed. */
+const modulesLoaded = (base: string, args: ReadonlyArray<string>): string[] => {
+  const preload = path.join(base, "modules.cjs")
+  fs.writeFileSync(preload, 'process.on("exit", () => require("node:fs").writeSync(2, "\\nmodules: " + Object.keys(require.cache).join(" ") + "\\n"))\n')
+  const run = conary(args, { env: { NODE_OPTIONS: `--require ${preload}` } })
+  expect(run.code, run.stderr).toBe(0)
+  return /\nmodules: (.*)\n/.exec(run.stderr)![1]!.split(" ")
+}
+
 describe("what short commands load", () => {
   // Built-in modules that cost milliseconds each to load: a command that does
   // not hash, spawn, fetch, decompress or scan must not load their modules.
@@ -169,10 +178,11 @@ describe("what short commands load", () => {
     ok(["apply", ...r])
     const loaded = builtinsLoaded(base, r)
     const never = ["child_process", "zlib", "http", "https", "tls"]
+    // readline: cli-progress loads it, for a progress bar on a terminal only
     const list = loaded("list")
-    expect([...never, "crypto", "worker_threads"].filter((m) => list.has(m))).toEqual([])
+    expect([...never, "crypto", "worker_threads", "readline"].filter((m) => list.has(m))).toEqual([])
     const plan = loaded("plan", "--no-refresh")
-    expect([...never, "crypto", "worker_threads"].filter((m) => plan.has(m))).toEqual([])
+    expect([...never, "crypto", "worker_threads", "readline"].filter((m) => plan.has(m))).toEqual([])
     expect(never.filter((m) => loaded("status").has(m))).toEqual([])
   })
 
@@ -193,6 +203,25 @@ describe("what short commands load", () => {
     ok(["desired", "add", "hello", ...r])
     expect(network("apply")).toEqual([])
     expect(fs.readFileSync(path.join(root, "usr/bin/hello"), "utf8")).toBe("hi")
+  })
+})
+
+describe("the bundle", () => {
+  it("is pure ASCII, which bin/conary.js reads as latin1", () => {
+    const bytes = fs.readFileSync(path.join(REPO, "dist", "conary.cjs"))
+    expect(bytes.findIndex((b) => b > 0x7f)).toBe(-1)
+  })
+
+  it("shares one namespace of node:fs and of node:path among conary's modules, not a copy of each per module", () => {
+    // esbuild's __toESM copies every property of the module; what is left is node_modules' own.
+    const copies = fs.readFileSync(path.join(REPO, "dist", "conary.cjs"), "latin1").match(/__toESM\(require\("node:(fs|path)"\)/g) ?? []
+    expect(copies.length).toBeLessThan(5)
+  })
+
+  it("holds better-sqlite3's JavaScript: a command on a root loads only its addon from node_modules, without `bindings`", () => {
+    const { base, r } = setupRoot()
+    const loaded = modulesLoaded(base, ["list", ...r])
+    expect(loaded.filter((m) => m.includes("/node_modules/"))).toEqual([path.join(REPO, "node_modules/better-sqlite3/build/Release/better_sqlite3.node")])
   })
 })
 
@@ -223,12 +252,8 @@ describe("what a sync worker loads", () => {
   it("decodes xz with lzma-native's addon alone, not its JavaScript streams", () => {
     const { base, repo, r } = setupRoot()
     buildDeb(base, path.join(repo, "hello_1.0_amd64.deb"), { Package: "hello", Version: "1.0" }, { "usr/bin/hello": "hi" }, { compression: "xz" })
-    const preload = path.join(base, "modules.cjs")
-    fs.writeFileSync(preload, 'process.on("exit", () => require("node:fs").writeSync(2, "\\nmodules: " + Object.keys(require.cache).join(" ") + "\\n"))\n')
     // One small archive: read on the main thread, whose modules the preload sees.
-    const run = conary(["source", "sync", ...r], { env: { NODE_OPTIONS: `--require ${preload}` } })
-    expect(run.code, run.stderr).toBe(0)
-    const loaded = /\nmodules: (.*)\n/.exec(run.stderr)![1]!.split(" ")
+    const loaded = modulesLoaded(base, ["source", "sync", ...r])
     expect(loaded.filter((m) => m.endsWith("lzma_native.node"))).toHaveLength(1)
     expect(loaded.filter((m) => /\/node_modules\/(lzma-native\/index\.js|readable-stream\/)/.test(m))).toEqual([])
   })
