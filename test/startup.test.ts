@@ -223,6 +223,18 @@ describe("the bundle", () => {
     const loaded = modulesLoaded(base, ["list", ...r])
     expect(loaded.filter((m) => m.includes("/node_modules/"))).toEqual([path.join(REPO, "node_modules/better-sqlite3/build/Release/better_sqlite3.node")])
   })
+
+  it("says in one line that SQLite's addon cannot be loaded when it is not built", () => {
+    const { r } = setupRoot()
+    const dir = tempDir("conary-no-addon-")
+    for (const d of ["bin", "dist"]) fs.cpSync(path.join(REPO, d), path.join(dir, d), { recursive: true })
+    // the package without its build/ (list needs nothing else from node_modules)
+    fs.mkdirSync(path.join(dir, "node_modules", "better-sqlite3"), { recursive: true })
+    fs.copyFileSync(path.join(REPO, "node_modules", "better-sqlite3", "package.json"), path.join(dir, "node_modules", "better-sqlite3", "package.json"))
+    const run = spawnSync(process.execPath, [path.join(dir, "bin", "conary.js"), "list", ...r], { encoding: "utf8" })
+    expect(run.status).toBe(1)
+    expect(run.stderr).toMatch(/^conary: database \S+: cannot load SQLite \(better-sqlite3\/build\/Release\/better_sqlite3\.node\): Cannot find module [^\n]*\n$/)
+  })
 })
 
 describe("what a sync worker loads", () => {

@@ -6,8 +6,20 @@ import { createRequire } from "node:module"
 // finds the addon with the `bindings` package, whose search of likely places
 // costs every command milliseconds.
 
+const ADDON = "better-sqlite3/build/Release/better_sqlite3.node"
+
 let addon: object | undefined
+
+const loadAddon = (): object => {
+  try {
+    return createRequire(import.meta.url)(ADDON) as object
+  } catch (e) {
+    // Node's message goes on with the requiring files (or the addon's ABI) on more lines.
+    throw new Error(`cannot load SQLite (${ADDON}): ${(e as Error).message.split("\n", 1)[0]}`)
+  }
+}
 
 /** An SQLite connection to `file` (better-sqlite3's options). */
 export const sqlite = (file: string, options?: Database.Options): Database.Database =>
-  new Database(file, { ...options, nativeBinding: (addon ??= createRequire(import.meta.url)("better-sqlite3/build/Release/better_sqlite3.node")) })
+  // It takes the loaded addon as well as a path (its types say only a path).
+  new Database(file, { ...options, nativeBinding: (addon ??= loadAddon()) as unknown as string })
