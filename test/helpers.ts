@@ -51,13 +51,21 @@ const cliEnv = (given: Record<string, string> | undefined): Record<string, strin
 
 export const conary = (
   args: ReadonlyArray<string>,
-  options: { env?: Record<string, string>; input?: string; /** ms, for a run that might hang: killed, code -1 */ timeout?: number } = {},
+  options: {
+    env?: Record<string, string>
+    input?: string
+    /** ms, for a run that might hang: killed, code -1 */
+    timeout?: number
+    /** a file descriptor for its stdout (then `stdout` is null), instead of a pipe */
+    stdout?: number
+  } = {},
 ): Run => {
   const r = spawnSync(process.execPath, [BIN, ...args], {
     encoding: "utf8",
     env: cliEnv(options.env),
     input: options.input ?? "",
     ...(options.timeout ? { timeout: options.timeout } : {}),
+    ...(options.stdout !== undefined ? { stdio: ["pipe", options.stdout, "pipe"] } : {}),
   })
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr }
 }

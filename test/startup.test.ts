@@ -142,15 +142,15 @@ describe("the top-level help", () => {
   })
 })
 
-/** The built-in modules a run of the CLI on a root loaded (it must succeed), by a preload that lists them as it exits. */
-const builtinsLoaded = (base: string, r: ReadonlyArray<string>) => {
+/** The built-in modules a run of the CLI on a root loaded (it must succeed), by a preload that lists them as it exits; `stdout`: a file descriptor for its output. */
+const builtinsLoaded = (base: string, r: ReadonlyArray<string>, stdout?: number) => {
   const preload = path.join(base, "builtins.cjs")
   fs.writeFileSync(
     preload,
     'process.on("exit", () => require("node:fs").writeSync(2, "\\nbuiltins: " + process.moduleLoadList.filter((m) => m.startsWith("NativeModule ")).map((m) => m.slice(13)).join(" ") + "\\n"))\n',
   )
   return (...args: string[]): Set<string> => {
-    const run = conary([...args, ...r], { env: { NODE_OPTIONS: `--require ${preload}` } })
+    const run = conary([...args, ...r], { env: { NODE_OPTIONS: `--require ${preload}` }, stdout })
     expect(run.code, run.stderr).toBe(0)
     const names = new Set(/\nbuiltins: (.*)\n/.exec(run.stderr)![1]!.split(" "))
     expect(names.has("fs")).toBe(true)
@@ -184,6 +184,12 @@ describe("what short commands load", () => {
     const plan = loaded("plan", "--no-refresh")
     expect([...never, "crypto", "worker_threads", "readline"].filter((m) => plan.has(m))).toEqual([])
     expect(never.filter((m) => loaded("status").has(m))).toEqual([])
+    // stderr, where list writes nothing, is a pipe here: making its stream would load node:net (stdout, a file, does not)
+    const out = path.join(base, "list.txt")
+    const fd = fs.openSync(out, "w")
+    expect(builtinsLoaded(base, r, fd)("list").has("net")).toBe(false)
+    fs.closeSync(fd)
+    expect(fs.readFileSync(out, "utf8")).toMatch(/^NAME .*\nhello /)
   })
 
   it("source add, source sync and apply from a directory load no http, https or tls (only a repository's download needs them)", () => {

@@ -1,9 +1,10 @@
 import type { SingleBar } from "cli-progress"
 import { type Report, silentReport } from "../model/report.js"
+import { stderrIsTerminal } from "./terminal.js"
 
 /** A progress bar on stderr for long phases, only for a person at a terminal. */
 export const progressReport = async (json: boolean): Promise<Report> => {
-  if (json || !process.stderr.isTTY) return silentReport
+  if (json || !stderrIsTerminal()) return silentReport
   // Loaded only here: cli-progress loads node:readline, which costs any other run milliseconds.
   const { SingleBar } = await import("cli-progress")
   let bar: SingleBar | undefined

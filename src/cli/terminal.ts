@@ -1,5 +1,6 @@
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
+import * as fs from "node:fs"
 
 // How output meets terminals, pipes and scripts.
 
@@ -40,15 +41,43 @@ export const withCliConsole = <A, E, R>(effect: Effect.Effect<A, E, R>, printed?
     return Console.withConsole(effect, console)
   })
 
+const quiet = (stream: NodeJS.WriteStream): void => {
+  stream.on("error", (e: NodeJS.ErrnoException) => {
+    if (e.code !== "EPIPE" && e.code !== "ERR_STREAM_DESTROYED") throw e
+  })
+}
+
 /**
  * A reader that stops early (`conary verify | head -1`) closes the pipe: the
  * command then runs to its end, writing nothing more, and exits with the code
- * it would have had, without a stack trace.
+ * it would have had, without a stack trace. Node makes process.stderr when it
+ * is first used, and most runs write nothing there: making a pipe's or a
+ * terminal's stream costs milliseconds (node:net), so stderr is made quiet
+ * as it is made.
  */
 export const quietOnClosedPipe = (): void => {
-  for (const stream of [process.stdout, process.stderr]) {
-    stream.on("error", (e: NodeJS.ErrnoException) => {
-      if (e.code !== "EPIPE" && e.code !== "ERR_STREAM_DESTROYED") throw e
-    })
+  quiet(process.stdout)
+  const node = Object.getOwnPropertyDescriptor(process, "stderr")
+  if (node?.get === undefined || node.configurable !== true) return quiet(process.stderr)
+  Object.defineProperty(process, "stderr", {
+    configurable: true,
+    enumerable: node.enumerable,
+    get: () => {
+      // Node's getter again: it gives this same stream from now on.
+      Object.defineProperty(process, "stderr", node)
+      const stream = process.stderr
+      quiet(stream)
+      return stream
+    },
+  })
+}
+
+/** Whether stderr is a terminal; where it cannot be one (a pipe, a file) without making process.stderr. */
+export const stderrIsTerminal = (): boolean => {
+  try {
+    if (!fs.fstatSync(2).isCharacterDevice()) return false
+  } catch {
+    return false
   }
+  return process.stderr.isTTY === true
 }
