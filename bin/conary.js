@@ -61,6 +61,9 @@ if (refresh && writable())
   process.once("exit", () => {
     const tmp = `${cacheFile}.${process.pid}.tmp`
     try {
+      // V8's defaults of the flags a command may have set (src/heap.ts), and of those they imply
+      // (--optimize-for-size sets the largest semi-space): V8 takes a cache only under the flags it was made under.
+      require("node:v8").setFlagsFromString("--semi-space-growth-factor=2 --no-optimize-for-size --max-semi-space-size=0")
       fs.writeFileSync(tmp, Buffer.concat([Buffer.from(header, "latin1"), script.createCachedData()]))
       fs.renameSync(tmp, cacheFile)
     } catch {

@@ -19,3 +19,4 @@ export const childProcess = builtinOnDemand<typeof import("node:child_process")>
 export const nodeHttp = builtinOnDemand<typeof import("node:http")>("node:http")
 export const nodeHttps = builtinOnDemand<typeof import("node:https")>("node:https")
 export const nodeTls = builtinOnDemand<typeof import("node:tls")>("node:tls")
+export const nodeV8 = builtinOnDemand<typeof import("node:v8")>("node:v8")

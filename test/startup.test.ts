@@ -100,6 +100,23 @@ describe("the code cache", () => {
     expect(sizes.filter(([, n]) => n > 16 * 1024)).toEqual([])
   })
 
+  it("is still taken after a command that tunes V8's heap (apply sets V8 flags as it runs, and a cache is checked against them)", () => {
+    const { dir, run, runWith } = install()
+    const { root } = setupRoot()
+    const cache = path.join(dir, "dist", "conary.apply.cache")
+    const inode = () => fs.statSync(cache).ino
+    // The build's cache, made by its own apply: a run V8 rejects it for writes a new one (a new file, renamed over it).
+    const built = inode()
+    expect(run("apply", "--root", root).code).toBe(0)
+    expect(inode()).toBe(built)
+    // One made by an apply that had set them.
+    expect(runWith({ CONARY_WRITE_CODE_CACHE: "1" }, "apply", "--root", root).code).toBe(0)
+    const made = inode()
+    expect(made).not.toBe(built)
+    expect(run("apply", "--root", root).code).toBe(0)
+    expect(inode()).toBe(made)
+  })
+
   it("is not taken for another build of the bundle, even one of the same length", () => {
     const { bundle, cache, run } = install()
     // V8 checks only the source's length: a cache of the old build would run its bytecode, old strings and all.

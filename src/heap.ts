@@ -1,0 +1,16 @@
+import { nodeV8 } from "./builtin.js"
+
+/**
+ * Makes V8 keep the heap small, at the cost of more collections, for the
+ * commands that apply a plan: at 200,000 files apply's peak RSS went from
+ * 206-215 to ~150 MiB, and no difference in CPU showed between runs. Without
+ * them V8 grows its young generation to 16 MiB semi-spaces while much of
+ * what it allocates survives a scavenge, as a plan's rows do, and sizes
+ * the old generation for speed.
+ * V8 flags, set at run time, once the code cache is read: V8's check of a
+ * cache includes the flags, so bin/conary.js sets these back to V8's defaults
+ * before it makes one.
+ */
+export const LEAN_HEAP = "--semi-space-growth-factor=1 --optimize-for-size"
+
+export const leanHeap = (): void => nodeV8().setFlagsFromString(LEAN_HEAP)
