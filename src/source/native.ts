@@ -183,12 +183,27 @@ const GUNZIP_CHUNK = 256 * 1024
 const SMALL_ARCHIVE = 4 << 20
 const SMALL_INFLATED = 16 << 20
 
-/** A small archive's tar, inflated at once; undefined when the archive or its tar is larger than that. */
+/** What inflateSmall reads an archive into: one buffer, grown to the largest archive, instead of one per archive. */
+let compressed: Buffer | undefined
+
+/**
+ * A small archive's tar, inflated at once; undefined when the archive or its
+ * tar is larger than that. Into one buffer as large as gzip's trailer says
+ * (zlib checks that size; a wrong one costs at most SMALL_INFLATED), not
+ * into 16 KiB chunks and then their join: the garbage of archives read is
+ * much of apply's peak memory.
+ */
 const inflateSmall = (archive: string): Buffer | undefined => {
   const fd = fs.openSync(archive, "r")
   try {
-    if (fs.fstatSync(fd).size > SMALL_ARCHIVE) return undefined
-    return zlib.gunzipSync(fs.readFileSync(fd), { maxOutputLength: SMALL_INFLATED })
+    const size = fs.fstatSync(fd).size
+    if (size > SMALL_ARCHIVE) return undefined
+    if (compressed === undefined || compressed.length < size) compressed = Buffer.allocUnsafeSlow(Math.max(size, 1 << 20))
+    let got = 0
+    for (let n; got < size && (n = fs.readSync(fd, compressed, got, size - got, null)) > 0; ) got += n
+    const gzip = compressed.subarray(0, got)
+    const inflatedSize = got >= 18 ? gzip.readUInt32LE(got - 4) : 0
+    return zlib.gunzipSync(gzip, { maxOutputLength: SMALL_INFLATED, chunkSize: Math.min(Math.max(inflatedSize + 1, 64 << 10), SMALL_INFLATED + 1) })
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === "ERR_BUFFER_TOO_LARGE") return undefined
     throw e
