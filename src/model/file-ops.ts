@@ -39,15 +39,23 @@ class Table {
   private readonly extras = new Map<number, Extras>()
 
   private grow() {
-    const size = Math.max(1024, 2 * this.codes.length)
+    this.resize(Math.max(1024, 2 * this.codes.length))
+  }
+
+  /** Columns no longer than the rows: a plan is made once and then read (a fifth of it was spare room). */
+  fit() {
+    if (this.codes.length > this.length) this.resize(this.length)
+  }
+
+  private resize(size: number) {
     const codes = new Uint8Array(size)
-    codes.set(this.codes)
+    codes.set(this.codes.subarray(0, size))
     const numbers = new Float64Array(3 * size)
-    numbers.set(this.numbers)
+    numbers.set(this.numbers.subarray(0, 3 * size))
     const names = new Uint32Array(3 * size)
-    names.set(this.names)
+    names.set(this.names.subarray(0, 3 * size))
     const digests = Buffer.alloc(32 * size)
-    this.digests.copy(digests)
+    this.digests.copy(digests, 0, 0, 32 * size)
     this.codes = codes
     this.numbers = numbers
     this.names = names
@@ -112,6 +120,13 @@ class Table {
 
   opName(row: number): FileOp["op"] {
     return OPS[this.codes[row]! & 7]!
+  }
+
+  /** The row's digest as its 32 bytes, into `into`; false when it has none packed (none, or not 64 hex digits). */
+  digestInto(row: number, into: Buffer): boolean {
+    if (this.codes[row]! >> 6 !== PACKED_SHA) return false
+    this.digests.copy(into, 0, 32 * row, 32 * row + 32)
+    return true
   }
 
   sha256(row: number): string | null {
@@ -205,6 +220,11 @@ export class FileOps implements Iterable<FileOp> {
 
   sha256(i: number): string | null {
     return this.table.sha256(this.rows[i]!)
+  }
+
+  /** Operation i's digest as its 32 bytes, into `into`, without making its hex; false when it has none packed. */
+  digestInto(i: number, into: Buffer): boolean {
+    return this.table.digestInto(this.rows[i]!, into)
   }
 
   size(i: number): number {
@@ -357,6 +377,7 @@ export class FileOpsBuilder {
   }
 
   build(): FileOps {
+    this.table.fit()
     return new FileOps(this.table, Uint32Array.from(this.chosen))
   }
 }
