@@ -837,12 +837,9 @@ const stage = async (
 
 /** The copies not yet written whose contents the store lacks: written as they are fetched. */
 const waitingCopies = (ctx: ApplyContext, copies: FileOps, written: CopiedStats): StageWaits => {
-  const waits = new StageWaits(copies.length)
-  for (let i = 0; i < copies.length; i++) {
-    const sha256 = copies.sha256(i)!
-    if (!written.has(i) && !ctx.store.has(sha256)) waits.add(sha256, i)
-  }
-  return waits
+  const waiting: number[] = []
+  for (let i = 0; i < copies.length; i++) if (!written.has(i) && !ctx.store.has(copies.sha256(i)!)) waiting.push(i)
+  return new StageWaits(copies, copies.length, waiting)
 }
 
 /**

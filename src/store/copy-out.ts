@@ -1,6 +1,6 @@
 import * as fs from "node:fs"
 import { forEachInWorkers } from "../worker-pool.js"
-import { DigestMap } from "./digest-set.js"
+import { isDigest } from "./digest-set.js"
 import { type Tee, type TeeCopies, writeAll } from "./store.js"
 
 // Copies contents out of the store into a root, hashing each as it is copied:
@@ -136,44 +136,85 @@ const OPEN_FLAGS = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O
 /** Stage paths waiting for a content, at most this many: the rest are copied out of the store. */
 const WAITING_MAX = 8
 
+/** The digests of stage paths, by number, where they are kept: StageWaits reads them there instead of holding copies. */
+export interface PathDigests {
+  /** path i's digest (32 bytes) into `into`; false when it has none to wait for */
+  digestInto(i: number, into: Buffer): boolean
+}
+
 /**
  * The stage paths (by number) waiting for each content the store lacks, for
- * teeToStage: a digest table of each content's first path, and the others
- * chained from it. 200,000 contents take ~10 MB here; a Map of their hex
- * digests to arrays took ~35 MB of heap for the whole fetch.
+ * teeToStage: the waiting paths sorted by their digests' first four bytes,
+ * so a content's are found together by bisection, their whole digests read
+ * where the plan keeps them. 200,000 paths take ~2 MB here; a table of
+ * their digests took ~10 MB for the whole fetch, and a Map of hex digests
+ * to arrays ~35 MB.
  */
 export class StageWaits {
-  private readonly first = new DigestMap()
-  /** the next path waiting for the same content; -1 ends a chain */
-  private readonly next: Int32Array
+  /** each waiting path's digest's first four bytes, by path number */
+  private readonly prefix: Uint32Array
+  /** the waiting paths, by those bytes, then by number */
+  private readonly order: Int32Array
+  /** 1: waiting no longer (taken, or past WAITING_MAX of its content: copied out of the store after the fetch) */
+  private readonly done: Uint8Array
+  private readonly wanted = Buffer.alloc(32)
+  private readonly other = Buffer.alloc(32)
 
-  constructor(paths: number) {
-    this.next = new Int32Array(paths)
-  }
-
-  /** Path `i` waits for `sha256`, unless WAITING_MAX paths already do. */
-  add(sha256: string, i: number): void {
-    const head = this.first.get(sha256)
-    let n = 0
-    for (let j = head ?? -1; j >= 0; j = this.next[j]!) n++
-    if (n >= WAITING_MAX) return
-    this.next[i] = head ?? -1
-    this.first.set(sha256, i)
+  constructor(
+    private readonly digests: PathDigests,
+    paths: number,
+    waiting: Iterable<number>,
+  ) {
+    this.prefix = new Uint32Array(paths)
+    this.done = new Uint8Array(paths)
+    const order: number[] = []
+    for (const i of waiting) {
+      if (!digests.digestInto(i, this.wanted)) continue
+      this.prefix[i] = this.wanted.readUInt32BE(0)
+      order.push(i)
+    }
+    const prefix = this.prefix
+    this.order = Int32Array.from(order).sort((a, b) => prefix[a]! - prefix[b]! || a - b)
+    // Within a run of one prefix, each content's first WAITING_MAX paths wait (the run is nearly always one content).
+    const firsts: Array<{ digest: Buffer; count: number }> = []
+    for (let k = 0; k < this.order.length; k++) {
+      const i = this.order[k]!
+      if (k === 0 || prefix[i] !== prefix[this.order[k - 1]!]) firsts.length = 0
+      digests.digestInto(i, this.other)
+      const same = firsts.find((f) => f.digest.equals(this.other))
+      if (same === undefined) firsts.push({ digest: Buffer.from(this.other), count: 1 })
+      else if (++same.count > WAITING_MAX) this.done[i] = 1
+    }
   }
 
   /** The paths waiting for `sha256`, no longer waiting. */
   take(sha256: string): number[] | undefined {
-    const head = this.first.get(sha256)
-    if (head === undefined) return undefined
-    this.first.delete(sha256)
-    const list: number[] = []
-    for (let j = head; j >= 0; j = this.next[j]!) list.push(j)
+    if (!isDigest(sha256)) return undefined
+    this.wanted.write(sha256, 0, "hex")
+    const p = this.wanted.readUInt32BE(0)
+    const { order, prefix } = this
+    let lo = 0
+    let hi = order.length
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1
+      if (prefix[order[mid]!]! < p) lo = mid + 1
+      else hi = mid
+    }
+    let list: number[] | undefined
+    for (let k = lo; k < order.length && prefix[order[k]!] === p; k++) {
+      const i = order[k]!
+      if (this.done[i] === 1) continue
+      this.digests.digestInto(i, this.other)
+      if (!this.other.equals(this.wanted)) continue
+      this.done[i] = 1
+      ;(list ??= []).push(i)
+    }
     return list
   }
 
   /** Paths taken whose copies failed: waiting again, for another source of the content. */
-  giveBack(sha256: string, list: ReadonlyArray<number>): void {
-    for (const i of list) this.add(sha256, i)
+  giveBack(list: ReadonlyArray<number>): void {
+    for (const i of list) this.done[i] = 0
   }
 }
 
@@ -253,7 +294,7 @@ export const teeToStage = (
       failed() {
         close()
         // Another archive of the same content may bring it yet.
-        waits.giveBack(sha256, list)
+        waits.giveBack(list)
       },
     }
   },
