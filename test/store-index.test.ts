@@ -2,7 +2,7 @@ import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
-import { DigestMap, DigestSet } from "../src/store/digest-set.js"
+import { DigestSet } from "../src/store/digest-set.js"
 import { ContentStore } from "../src/store/store.js"
 import { tempDir } from "./helpers.js"
 
@@ -66,33 +66,6 @@ describe("DigestSet", () => {
     expect(set.add(d)).toBe(true)
     expect(set.has(d.toUpperCase())).toBe(false)
     expect(set.has(d)).toBe(true)
-  })
-})
-
-describe("DigestMap", () => {
-  it("answers as a Map of the digests would: values move with their digests through deletions and growth", () => {
-    const map = new DigestMap()
-    const model = new Map<string, number>()
-    const all = digests(5000, 3)
-    let x = 11
-    const rand = () => (x = (Math.imul(x, 1103515245) + 12345) >>> 0)
-    let wrong = 0
-    for (let step = 0; step < 40_000; step++) {
-      const d = all[rand() % all.length]!
-      const what = step % 4
-      if (what < 2) {
-        const v = (rand() | 0) - 7
-        if (!map.set(d, v)) wrong++
-        model.set(d, v)
-      } else if (what === 2) {
-        if (map.delete(d) !== model.delete(d)) wrong++
-      } else if (map.get(d) !== model.get(d)) wrong++
-      if (map.size !== model.size) wrong++
-    }
-    expect(wrong).toBe(0)
-    for (const d of all) expect(map.get(d)).toBe(model.get(d))
-    expect(map.set("not a digest", 1)).toBe(false)
-    expect(map.get("not a digest")).toBeUndefined()
   })
 })
 

@@ -1,8 +1,8 @@
 import { nodeCrypto } from "../builtin.js"
 
-// SHA-256 digests, each held as its 32 bytes in one open-addressed table
-// (linear probing, at most 4/5 full), as a set or mapped to a number:
-// 200,000 digests take 8.6 MB where a Set of their hex strings takes ~25 MB.
+// A set of SHA-256 digests, each held as its 32 bytes in one open-addressed
+// table (linear probing, at most 4/5 full): 200,000 digests take 8.6 MB
+// where a Set of their hex strings takes ~25 MB.
 // Slots are found by a hash keyed per process, so contents made to share
 // leading digest bytes cannot pile into one run of slots.
 
@@ -15,11 +15,10 @@ export const EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca49
 /** Whether a string is a SHA-256 digest as conary writes them: 64 lowercase hex digits. */
 export const isDigest = (s: string): boolean => s.length === 64 && HEX_DIGEST.test(s)
 
-/** Digests mapped to a number each (an int32). */
-export class DigestMap {
+/** A set of digests. */
+export class DigestSet {
   private keys = new Int32Array(0)
   private used = new Uint8Array(0)
-  private values = new Int32Array(0)
   private count = 0
   private readonly scratch = Buffer.alloc(32)
   private readonly word = new Int32Array(this.scratch.buffer, this.scratch.byteOffset, WORDS)
@@ -35,23 +34,12 @@ export class DigestMap {
     return this.parse(sha256) && this.find() >= 0
   }
 
-  /** The number `sha256` maps to, if it is in the map. */
-  get(sha256: string): number | undefined {
-    if (!this.parse(sha256)) return undefined
-    const i = this.find()
-    return i < 0 ? undefined : this.values[i]
-  }
-
-  /** Maps `sha256` to `value`; one that is not 64 lowercase hex digits is not taken (false). */
-  set(sha256: string, value: number): boolean {
+  /** Adds `sha256`; one that is not 64 lowercase hex digits is not taken (false). */
+  add(sha256: string): boolean {
     if (!this.parse(sha256)) return false
-    const at = this.find()
-    if (at >= 0) {
-      this.values[at] = value
-      return true
-    }
+    if (this.find() >= 0) return true
     if (5 * (this.count + 1) > 4 * this.used.length) this.grow()
-    this.values[this.put(this.word)] = value
+    this.put(this.word)
     return true
   }
 
@@ -68,7 +56,6 @@ export class DigestMap {
       // Moved when its home is not cyclically within (hole, i].
       if (((i - home) & mask) >= ((i - hole) & mask)) {
         this.keys.copyWithin(hole * WORDS, i * WORDS, i * WORDS + WORDS)
-        this.values[hole] = this.values[i]!
         this.used[hole] = 1
         this.used[i] = 0
         hole = i
@@ -106,19 +93,18 @@ export class DigestMap {
     return -1
   }
 
-  /** Puts a digest known to be absent into a free slot; returns the slot. */
-  private put(words: Int32Array, from = 0): number {
+  /** Puts a digest known to be absent into a free slot. */
+  private put(words: Int32Array, from = 0): void {
     const mask = this.used.length - 1
     let i = this.slotOf(words, from)
     while (this.used[i] === 1) i = (i + 1) & mask
     this.keys.set(words.subarray(from, from + WORDS), i * WORDS)
     this.used[i] = 1
     this.count++
-    return i
   }
 
   private grow() {
-    const [keys, used, values] = [this.keys, this.used, this.values]
+    const [keys, used] = [this.keys, this.used]
     if (used.length === 0) {
       const random = nodeCrypto().randomBytes(8)
       this.seed = [random.readInt32LE(0), random.readInt32LE(4)]
@@ -126,16 +112,7 @@ export class DigestMap {
     const slots = Math.max(1024, 2 * used.length)
     this.keys = new Int32Array(slots * WORDS)
     this.used = new Uint8Array(slots)
-    this.values = new Int32Array(slots)
     this.count = 0
-    for (let i = 0; i < used.length; i++) if (used[i] === 1) this.values[this.put(keys, i * WORDS)] = values[i]!
-  }
-}
-
-/** A set of digests. */
-export class DigestSet extends DigestMap {
-  /** Adds `sha256`; one that is not 64 lowercase hex digits is not taken (false). */
-  add(sha256: string): boolean {
-    return this.set(sha256, 0)
+    for (let i = 0; i < used.length; i++) if (used[i] === 1) this.put(keys, i * WORDS)
   }
 }
