@@ -247,6 +247,52 @@ describe("the bundle", () => {
     expect(loaded.filter((m) => m.includes("/node_modules/"))).toEqual([path.join(REPO, "node_modules/better-sqlite3/build/Release/better_sqlite3.node")])
   })
 
+  it("gives the scan's workers its own SQLite addon, not another build `bindings` finds first (two copies of SQLite in a process drop each other's locks)", () => {
+    const { base, repo, r } = setupRoot()
+    // Content over a worker's range (32 MiB with --full) makes two ranges: the scan runs in workers.
+    const big = "\0".repeat(17 << 20)
+    buildTrove(repo, "big", "1.0-1-1", { "usr/share/big/a": big, "usr/share/big/b": big })
+    ok(["source", "sync", ...r])
+    ok(["desired", "add", "big", ...r])
+    ok(["apply", ...r])
+    // An install whose better-sqlite3 also has a debug build, which `bindings` looks for before build/Release.
+    const dir = tempDir("conary-debug-addon-")
+    for (const d of ["bin", "dist"]) fs.cpSync(path.join(REPO, d), path.join(dir, d), { recursive: true })
+    const modules = path.join(dir, "node_modules")
+    fs.mkdirSync(modules)
+    for (const m of fs.readdirSync(path.join(REPO, "node_modules")))
+      if (m !== "better-sqlite3") fs.symlinkSync(path.join(REPO, "node_modules", m), path.join(modules, m))
+    const pkg = path.join(modules, "better-sqlite3")
+    for (const f of ["package.json", "lib"]) fs.cpSync(path.join(REPO, "node_modules/better-sqlite3", f), path.join(pkg, f), { recursive: true })
+    const release = path.join(pkg, "build/Release/better_sqlite3.node")
+    for (const build of ["Release", "Debug"]) {
+      fs.mkdirSync(path.join(pkg, "build", build), { recursive: true })
+      fs.copyFileSync(path.join(REPO, "node_modules/better-sqlite3/build/Release/better_sqlite3.node"), path.join(pkg, "build", build, "better_sqlite3.node"))
+    }
+    // Each addon file any thread of the run loads.
+    const preload = path.join(base, "addons.cjs")
+    const loaded = path.join(base, "addons.txt")
+    fs.writeFileSync(
+      preload,
+      `const fs = require("node:fs"), dlopen = process.dlopen
+process.dlopen = function (module, file, ...rest) {
+  if (file.endsWith("better_sqlite3.node")) fs.appendFileSync(${JSON.stringify(loaded)}, file + "\\n")
+  return dlopen.call(this, module, file, ...rest)
+}
+`,
+    )
+    const run = spawnSync(process.execPath, [path.join(dir, "bin", "conary.js"), "verify", "--full", ...r], {
+      encoding: "utf8",
+      env: { ...process.env, NODE_OPTIONS: `--require ${preload}` },
+    })
+    expect(run.status, run.stderr).toBe(0)
+    expect(run.stdout).toMatch(/^Verified 5 files of 1 trove: no drift\.\n$/)
+    const files = fs.readFileSync(loaded, "utf8").trim().split("\n")
+    // the main thread's and at least one worker's
+    expect(files.length).toBeGreaterThan(1)
+    expect([...new Set(files)]).toEqual([release])
+  })
+
   it("says in one line that SQLite's addon cannot be loaded when it is not built", () => {
     const { r } = setupRoot()
     const dir = tempDir("conary-no-addon-")

@@ -1,6 +1,7 @@
 import { createRequire } from "node:module"
 import * as path from "node:path"
 import type { RecordedRow, RecordedRows, RowRange } from "../db/state.js"
+import { sqliteAddon } from "../db/sqlite.js"
 import { HASH_FILE } from "../store/hash-pool.js"
 import { streamInWorkers } from "../worker-stream.js"
 
@@ -60,11 +61,11 @@ const fs = require("node:fs")
 const TYPE_BITS = 0o170000
 const TYPES = { file: 0o100000, dir: 0o040000, symlink: 0o120000 }
 let statements
-function run({ from, to }, { sqlite, dbPath, db, sql, filter, prefix, full, keepMoved }) {
+function run({ from, to }, { sqlite, addon, dbPath, db, sql, filter, prefix, full, keepMoved }) {
   if (statements === undefined) {
     let conn = db
     if (conn === undefined) {
-      conn = new (require(sqlite))(dbPath, { readonly: true, fileMustExist: true, timeout: 5000 })
+      conn = new (require(sqlite))(dbPath, { readonly: true, fileMustExist: true, timeout: 5000, nativeBinding: addon })
       // Rows are read in order, each page once: SQLite's own default cache (2 MB), not better-sqlite3's 16 MB per connection.
       conn.pragma("cache_size = -2000")
     }
@@ -147,6 +148,7 @@ function run({ from, to }, { sqlite, dbPath, db, sql, filter, prefix, full, keep
 }
 `
 
+// A worker's better-sqlite3: the package's JavaScript (the bundle's is not a worker's to require), with this thread's addon.
 const sqlite = createRequire(import.meta.url).resolve("better-sqlite3")
 
 export interface ScanOptions {
@@ -182,7 +184,7 @@ export const checkRows = async (
 ): Promise<{ checked: number; cleanHashed: number; moved: number }> => {
   const resolved = path.resolve(root)
   const prefix = resolved === "/" ? "" : resolved
-  const workerData = { sqlite, dbPath: recorded.db.name, sql: recorded.sql, filter: recorded.filter, prefix, full: options.full, keepMoved: onMoved !== undefined }
+  const workerData = { sqlite, addon: sqliteAddon(), dbPath: recorded.db.name, sql: recorded.sql, filter: recorded.filter, prefix, full: options.full, keepMoved: onMoved !== undefined }
   const ranges = recorded.ranges(options.rangeRows ?? RANGE, options.full ? RANGE_BYTES : undefined)
   let next = 0
   let checked = 0
