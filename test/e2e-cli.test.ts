@@ -2,7 +2,7 @@ import { spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
-import { REPO, buildTrove, conary, ok, setupRoot } from "./helpers.js"
+import { REPO, buildTrove, conary, mustSkip, ok, setupRoot } from "./helpers.js"
 
 const BIN = path.join(REPO, "bin", "conary.js")
 const ESC = "\x1b["
@@ -51,6 +51,37 @@ describe("the CLI in pipes, scripts and terminals", () => {
     ok(["source", "sync", ...r])
     expect(await closedPipe(["show", "nano", "--scripts", ...r])).toEqual({ code: 0, stderr: "" })
   })
+
+  it.skipIf(mustSkip(fs.existsSync("/dev/full"), "a full disk under stdout or stderr", "no /dev/full", "a Linux /dev"))(
+    "ends no command midway when stdout or stderr cannot be written (a full disk): lost output is said and exits 1, a lost stderr line is dropped",
+    () => {
+      const { root, repo, r } = setupRoot()
+      buildTrove(repo, "hello", "1.0-1-1", { "usr/bin/hello": "hi" })
+      ok(["source", "sync", ...r])
+      ok(["desired", "add", "hello", ...r])
+      const full = fs.openSync("/dev/full", "w")
+      const run = (args: string[], stdio: ["ignore", number | "pipe", number | "pipe"], env: Record<string, string> = {}) => {
+        const res = spawnSync(process.execPath, [BIN, ...args, ...r], { encoding: "utf8", stdio, env: { ...process.env, ...env } })
+        return { code: res.status, stdout: res.stdout, stderr: res.stderr }
+      }
+      try {
+        // verify would exit 2 (drift): its report is lost, and that is the error
+        ok(["apply", ...r])
+        fs.writeFileSync(path.join(root, "usr/bin/hello"), "changed")
+        for (const args of [["list"], ["verify"]])
+          expect(run(args, ["ignore", full, "pipe"])).toEqual({ code: 1, stdout: null, stderr: "conary: cannot write the output: no space left on device (disk full)\n" })
+        // An apply whose recovery line (stderr) cannot be written still applies.
+        ok(["desired", "remove", "hello", ...r])
+        expect(conary(["apply", ...r], { env: { CONARY_TEST_CRASH_AT: "staged" } }).code).not.toBe(0)
+        const apply = run(["apply"], ["ignore", "pipe", full])
+        expect(apply).toEqual({ code: 0, stdout: expect.stringContaining("Applied generation"), stderr: null })
+        expect(fs.existsSync(path.join(root, "usr/bin/hello"))).toBe(false)
+        expect(ok(["list", ...r])).not.toContain("hello")
+      } finally {
+        fs.closeSync(full)
+      }
+    },
+  )
 
   it("says what was wrong with the command line as conary does, suggesting the command or option meant", () => {
     const line = (args: string[]) => {

@@ -1,6 +1,8 @@
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
+import { describeIo, printable } from "../errors.js"
+import { EXIT_ERROR } from "./exit.js"
 
 // How output meets terminals, pipes and scripts.
 
@@ -41,22 +43,37 @@ export const withCliConsole = <A, E, R>(effect: Effect.Effect<A, E, R>, printed?
     return Console.withConsole(effect, console)
   })
 
-const quiet = (stream: NodeJS.WriteStream): void => {
+const quiet = (stream: NodeJS.WriteStream, failed?: (e: NodeJS.ErrnoException) => void): void => {
   stream.on("error", (e: NodeJS.ErrnoException) => {
-    if (e.code !== "EPIPE" && e.code !== "ERR_STREAM_DESTROYED") throw e
+    if (e.code !== "EPIPE" && e.code !== "ERR_STREAM_DESTROYED") failed?.(e)
+  })
+}
+
+let outputLost = false
+
+/** stdout failed for a reason of its own (a full disk under `> file`): said once, and the run exits 1, whatever else it would have. */
+const loseOutput = (e: NodeJS.ErrnoException): void => {
+  if (outputLost) return
+  outputLost = true
+  process.stderr.write(`conary: cannot write the output: ${printable(describeIo(e))}\n`)
+  process.once("exit", () => {
+    process.exitCode = EXIT_ERROR
   })
 }
 
 /**
  * A reader that stops early (`conary verify | head -1`) closes the pipe: the
  * command then runs to its end, writing nothing more, and exits with the code
- * it would have had, without a stack trace. Node makes process.stderr when it
- * is first used, and most runs write nothing there: making a pipe's or a
- * terminal's stream costs milliseconds (node:net), so stderr is made quiet
- * as it is made.
+ * it would have had, without a stack trace. Any other failure to write (a
+ * full disk, a terminal gone: ENOSPC, EIO) does not end the command midway
+ * either, as an uncaught error would (an apply between its stage and its
+ * commit): stdout's is said on stderr, stderr's cannot be said anywhere.
+ * Node makes process.stderr when it is first used, and most runs write
+ * nothing there: making a pipe's or a terminal's stream costs milliseconds
+ * (node:net), so stderr is made quiet as it is made.
  */
 export const quietOnClosedPipe = (): void => {
-  quiet(process.stdout)
+  quiet(process.stdout, loseOutput)
   const node = Object.getOwnPropertyDescriptor(process, "stderr")
   if (node?.get === undefined || node.configurable !== true) return quiet(process.stderr)
   Object.defineProperty(process, "stderr", {
