@@ -227,6 +227,24 @@ describe("the database", () => {
     expect(fs.existsSync(path.join(empty, "var"))).toBe(false)
   })
 
+  it("names a root's lock file that is not SQLite as itself, never the database (to restore from a backup)", () => {
+    const { root, repo, r } = setupRoot()
+    buildTrove(repo, "hello", "1.0-1-1", { "usr/bin/hello": "hi" })
+    ok(["source", "sync", ...r])
+    ok(["desired", "add", "hello", ...r])
+    const lock = path.join(root, "var/lib/conary/lock")
+    fs.writeFileSync(lock, Buffer.alloc(4096, 0x5a))
+    for (const cmd of [["apply"], ["desired", "add", "other"]])
+      expect(refused([...cmd, ...r])).toBe(
+        `conary: database ${lock}: is a lock file SQLite cannot read (file is not a database); it holds nothing but the lock: remove it`,
+      )
+    // Readers take no lock.
+    expect(ok(["desired", "list", ...r])).toBe("hello\n")
+    fs.rmSync(lock)
+    ok(["apply", ...r])
+    expect(fs.readFileSync(path.join(root, "usr/bin/hello"), "utf8")).toBe("hi")
+  })
+
   it("finds flipped bytes before a write and in verify, says so in one line, and is restored from `conary db backup`", () => {
     const { base, root, r } = updateReady()
     ok(["apply", ...r])

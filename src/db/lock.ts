@@ -1,6 +1,7 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { LockError } from "../errors.js"
+import { DatabaseError, LockError } from "../errors.js"
+import { sqliteFailure } from "./connection.js"
 import { sqlite } from "./sqlite.js"
 
 // One lock per root. It is an exclusive SQLite transaction on a small lock
@@ -52,7 +53,7 @@ export const fileLock = (file: string, mode: "exclusive" | "shared", timeoutSeco
     }
   } catch (e) {
     lock.close()
-    if ((e as { code?: string }).code !== "SQLITE_BUSY") throw e
+    if ((e as { code?: string }).code !== "SQLITE_BUSY") throw lockFileFailure(file, e)
     return undefined
   }
   return {
@@ -61,6 +62,19 @@ export const fileLock = (file: string, mode: "exclusive" | "shared", timeoutSeco
       lock.close()
     },
   }
+}
+
+/**
+ * SQLite's failure on a lock file, naming that file: left to the command's
+ * own mapping it named the root's database, and one that is not SQLite was
+ * called a corrupt database to restore from a backup (losing what changed
+ * since) when the lock file holds nothing and can simply go.
+ */
+const lockFileFailure = (file: string, e: unknown): unknown => {
+  const code = (e as { code?: unknown }).code
+  if (code === "SQLITE_NOTADB" || (typeof code === "string" && code.startsWith("SQLITE_CORRUPT")))
+    return new DatabaseError({ path: file, reason: `is a lock file SQLite cannot read (${(e as Error).message}); it holds nothing but the lock: remove it` })
+  return sqliteFailure(file, e) ?? e
 }
 
 /** Says who holds a lock, for the message a waiter prints; written whole then renamed, so a waiter never reads half of it. */
