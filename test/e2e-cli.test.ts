@@ -52,6 +52,40 @@ describe("the CLI in pipes, scripts and terminals", () => {
     expect(await closedPipe(["show", "nano", "--scripts", ...r])).toEqual({ code: 0, stderr: "" })
   })
 
+  it("gives a reader slower than conary a JSON document larger than a pipe holds whole, and stops for one gone midway", async () => {
+    // 4,000 file operations: ~1.4 MB of plan, past what conary lets stdout hold unwritten (1 MiB) before it waits for the reader.
+    const { repo, r } = setupRoot()
+    const tree: Record<string, string> = {}
+    for (let i = 0; i < 4000; i++) tree[`usr/share/wide/f${i}`] = `${i}\n`
+    buildTrove(repo, "wide", "1.0-1-1", tree)
+    ok(["source", "sync", ...r])
+    ok(["desired", "add", "wide", ...r])
+    const whole = spawnSync(process.execPath, [BIN, "plan", "--json", ...r], { encoding: "utf8", maxBuffer: 1 << 30 }).stdout
+    expect(whole.length).toBeGreaterThan(1.25 * 2 ** 20)
+    expect(JSON.parse(whole).files.length).toBeGreaterThan(4000)
+    const run = (args: string[], reader: (out: NodeJS.ReadableStream, done: () => void) => void) =>
+      new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+        const child = spawn(process.execPath, [BIN, ...args, ...r], { stdio: ["ignore", "pipe", "pipe"] })
+        let stdout = ""
+        let stderr = ""
+        child.stderr.on("data", (d) => (stderr += d))
+        reader(child.stdout, () => child.stdout.destroy())
+        child.stdout.on("data", (d) => (stdout += d))
+        child.on("close", (code) => resolve({ code, stdout, stderr }))
+      })
+    // A reader that starts late: what conary waited with comes whole and in order.
+    const late = await run(["plan", "--json"], (out) => {
+      out.pause()
+      setTimeout(() => out.resume(), 1000)
+    })
+    expect(late).toEqual({ code: 0, stdout: whole, stderr: "" })
+    // One that takes a little and goes (`| head -c`): conary ends quietly, as it would have.
+    const gone = await run(["plan", "--json"], (out, done) => out.once("data", done))
+    expect(gone.code).toBe(0)
+    expect(gone.stderr).toBe("")
+    expect(whole.startsWith(gone.stdout)).toBe(true)
+  })
+
   it.skipIf(mustSkip(fs.existsSync("/dev/full"), "a full disk under stdout or stderr", "no /dev/full", "a Linux /dev"))(
     "ends no command midway when stdout or stderr cannot be written (a full disk): lost output is said and exits 1, a lost stderr line is dropped",
     () => {

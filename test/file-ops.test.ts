@@ -1,7 +1,7 @@
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
 import { describe, expect, it } from "vitest"
-import { writeJson } from "../src/cli/format.js"
+import { jsonPieces } from "../src/cli/format.js"
 import { FileOps, FileOpsBuilder } from "../src/model/file-ops.js"
 import { type FileOp, Plan } from "../src/model/plan-schema.js"
 
@@ -108,8 +108,6 @@ describe("file operations in columns", () => {
 
   it("prints JSON exactly as JSON.stringify(value, null, 2) lays it out, walking FileOps one operation at a time", () => {
     const plan = { formatVersion: 1, nested: { files: FileOps.from(odd), empty: FileOps.from([]), none: [], obj: {} }, skipped: undefined, list: [1, undefined, "x\ny"] }
-    let out = ""
-    writeJson(plan, (text) => (out += text))
-    expect(out).toBe(JSON.stringify(plan, null, 2))
+    expect([...jsonPieces(plan)].join("")).toBe(JSON.stringify(plan, null, 2))
   })
 })

@@ -18,69 +18,108 @@ const isPlain = (v: object): boolean => {
 }
 
 /**
- * Writes what `JSON.stringify(value, null, 2)` makes, piece by piece: arrays
- * (and a plan's FileOps, one operation at a time) and plain objects are
- * walked, each leaf is stringified alone. A plan of 200,000 file operations
- * is never one string.
+ * What `JSON.stringify(value, null, 2)` makes, piece by piece: arrays (and a
+ * plan's FileOps, one operation at a time) and plain objects are walked,
+ * each leaf is stringified alone. A plan of 200,000 file operations is never
+ * one string.
  */
-export const writeJson = (value: unknown, write: (text: string) => void, indent = "", leaf = false): void => {
+export function* jsonPieces(value: unknown, indent = "", leaf = false): Generator<string, void, undefined> {
   if (!leaf && value !== null && typeof value === "object" && (Array.isArray(value) || value instanceof FileOps || isPlain(value))) {
     const inner = indent + "  "
     if (Array.isArray(value) || value instanceof FileOps) {
-      if (value.length === 0) return write("[]")
-      write("[\n")
+      if (value.length === 0) return yield "[]"
+      yield "[\n"
       for (let i = 0; i < value.length; i++) {
-        write(inner)
+        yield inner
         const v: unknown = Array.isArray(value) ? value[i] : value.at(i)
         // as JSON.stringify: what has no JSON form is null in an array
-        if (v === undefined || typeof v === "function" || typeof v === "symbol") write("null")
+        if (v === undefined || typeof v === "function" || typeof v === "symbol") yield "null"
         // a file operation is a leaf: one string, not one per field
-        else writeJson(v, write, inner, value instanceof FileOps)
-        write(i === value.length - 1 ? "\n" : ",\n")
+        else yield* jsonPieces(v, inner, value instanceof FileOps)
+        yield i === value.length - 1 ? "\n" : ",\n"
       }
-      return write(`${indent}]`)
+      return yield `${indent}]`
     }
     let first = true
     for (const [k, v] of Object.entries(value)) {
       if (v === undefined || typeof v === "function" || typeof v === "symbol") continue
-      write(`${first ? "{\n" : ",\n"}${inner}${JSON.stringify(k)}: `)
-      writeJson(v, write, inner)
+      yield `${first ? "{\n" : ",\n"}${inner}${JSON.stringify(k)}: `
+      yield* jsonPieces(v, inner)
       first = false
     }
-    return write(first ? "{}" : `\n${indent}}`)
+    return yield first ? "{}" : `\n${indent}}`
   }
   const text = JSON.stringify(value, null, 2)
   // JSON strings hold no raw newline: every newline is the layout's
-  write(indent === "" ? text : text.replaceAll("\n", `\n${indent}`))
+  yield indent === "" ? text : text.replaceAll("\n", `\n${indent}`)
 }
 
 const CHUNK = 1 << 16
 
 /**
- * Prints a JSON document (as JSON.stringify(value, null, 2) lays it out), in
- * chunks gathered as bytes: the pieces die young instead of piling up in one
- * string that lives until the chunk is written.
+ * Text for stdout gathered as bytes into 64 KiB chunks: the pieces die
+ * young instead of piling up in one string until written, and a chunk
+ * stdout wrote at once is reused.
  */
-export const printJson = (value: unknown): void => {
-  let chunk = Buffer.allocUnsafe(CHUNK)
-  let used = 0
-  const flush = () => {
-    if (used === 0) return
-    process.stdout.write(chunk.subarray(0, used))
-    chunk = Buffer.allocUnsafe(CHUNK)
-    used = 0
-  }
-  const write = (text: string) => {
+class StdoutChunks {
+  private chunk = Buffer.allocUnsafe(CHUNK)
+  private used = 0
+
+  add(text: string): void {
     // UTF-8 takes at most 3 bytes per UTF-16 unit
-    if (3 * text.length > CHUNK - used) {
-      flush()
+    if (3 * text.length > CHUNK - this.used) {
+      this.flush()
       if (3 * text.length > CHUNK) return void process.stdout.write(text)
     }
-    used += chunk.write(text, used)
+    this.used += this.chunk.write(text, this.used)
   }
-  writeJson(value, write)
-  write("\n")
-  flush()
+
+  flush(): void {
+    if (this.used === 0) return
+    process.stdout.write(this.chunk.subarray(0, this.used))
+    // one stdout still holds (a pipe it could not write to at once) is left to it
+    if (process.stdout.writableLength !== 0) this.chunk = Buffer.allocUnsafe(CHUNK)
+    this.used = 0
+  }
+}
+
+/** Prints a JSON document (as JSON.stringify(value, null, 2) lays it out), in chunks. */
+export const printJson = (value: unknown): void => {
+  const out = new StdoutChunks()
+  for (const piece of jsonPieces(value)) out.add(piece)
+  out.add("\n")
+  out.flush()
+}
+
+/** What stdout may hold unwritten before printJsonPaced waits for its reader. */
+const PACE = 1 << 20
+
+/**
+ * printJson for documents that grow with the root (a plan's files, verify's
+ * drift). Node queues what a pipe does not take at once, so for a reader
+ * slower than conary the whole document was held (80 MiB at 200,000 files);
+ * this waits for the reader past PACE instead. A reader gone (`| head`)
+ * ends it: nothing more is written.
+ */
+export const printJsonPaced = async (value: unknown): Promise<void> => {
+  const out = new StdoutChunks()
+  const stdout = process.stdout
+  for (const piece of jsonPieces(value)) {
+    out.add(piece)
+    if (stdout.writableLength <= PACE) continue
+    if (stdout.destroyed) return
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        stdout.off("drain", done)
+        stdout.off("close", done)
+        resolve()
+      }
+      stdout.on("drain", done)
+      stdout.on("close", done)
+    })
+  }
+  out.add("\n")
+  out.flush()
 }
 
 export const println = (line = ""): void => {

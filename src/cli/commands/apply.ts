@@ -13,7 +13,7 @@ import { loadPlan } from "../../reconcile/saved-plan.js"
 import { holdStore } from "../../store/location.js"
 import { leanHeap } from "../../heap.js"
 import { type Conary, attempt, withConary } from "../context.js"
-import { count, formatBytes, printJson, println } from "../format.js"
+import { count, formatBytes, printJsonPaced, println } from "../format.js"
 import { loadingChangeset, trustOf } from "./changeset.js"
 import type { applyConfig } from "../tree/apply.js"
 import type { Parsed } from "../tree/common.js"
@@ -34,15 +34,17 @@ export const applyAndReport = (c: Conary, plan: Plan, command: string, desired: 
     })
     const seconds = (performance.now() - started) / 1000
     if (json)
-      return printJson({
-        formatVersion: 1,
-        generation: result.generation,
-        changed: !isEmptyPlan(plan),
-        seconds,
-        merges: result.merges,
-        ...(result.download ? { download: result.download } : {}),
-        plan,
-      })
+      return yield* Effect.promise(() =>
+        printJsonPaced({
+          formatVersion: 1,
+          generation: result.generation,
+          changed: !isEmptyPlan(plan),
+          seconds,
+          merges: result.merges,
+          ...(result.download ? { download: result.download } : {}),
+          plan,
+        }),
+      )
     if (result.generation === null) {
       for (const line of blockedLines(plan)) println(printable(line))
       return println(NO_CHANGES)

@@ -9,7 +9,7 @@ import { keepRefreshed } from "../../db/state.js"
 import type { DownloadEstimate } from "../../reconcile/fetch-deltas.js"
 import { type Conary, attempt, withConary } from "../context.js"
 import { EXIT_CHANGES, EXIT_OK } from "../exit.js"
-import { count, formatBytes, printJson, println } from "../format.js"
+import { count, formatBytes, printJsonPaced, println } from "../format.js"
 import type { Parsed } from "../tree/common.js"
 import type { planConfig } from "../tree/plan.js"
 
@@ -121,7 +121,7 @@ export const planAndShow = (args: Parsed<typeof planConfig>) =>
         plan.files.length === 0
           ? { bytes: 0, deltas: 0, full: 0 }
           : (yield* Effect.promise(() => import("../../reconcile/fetch-deltas.js"))).planDownload(c.db, c.store, plan)
-      if (args.json) printJson({ ...plan, download })
+      if (args.json) yield* Effect.promise(() => printJsonPaced({ ...plan, download }))
       else showPlan(plan, download)
       process.exitCode = args.detailedExitcode && !isEmptyPlan(plan) ? EXIT_CHANGES : EXIT_OK
     }),

@@ -10,7 +10,7 @@ import { groupMembers } from "../../db/troves.js"
 import { differenceLine, groupDifferences } from "../../reconcile/group-state.js"
 import { type Conary, attempt, withConary } from "../context.js"
 import { EXIT_CHANGES, EXIT_OK } from "../exit.js"
-import { count, printJson, println, table } from "../format.js"
+import { count, printJson, printJsonPaced, println, table } from "../format.js"
 import type { Parsed } from "../tree/common.js"
 import type { verifyConfig } from "../tree/verify.js"
 
@@ -96,14 +96,16 @@ export const verify = (args: Parsed<typeof verifyConfig>) =>
         refreshed: scan.refreshed,
       }
       if (args.json) {
-        printJson({
-          formatVersion: 1,
-          clean,
-          summary,
-          drift: scan.drift.map(({ path: p, trove, flags, config, missing: m, localSha256 }) => ({ path: p, trove, flags, config, missing: m, localSha256 })),
-          ...(args.unowned ? { unowned } : {}),
-          groups,
-        })
+        yield* Effect.promise(() =>
+          printJsonPaced({
+            formatVersion: 1,
+            clean,
+            summary,
+            drift: scan.drift.map(({ path: p, trove, flags, config, missing: m, localSha256 }) => ({ path: p, trove, flags, config, missing: m, localSha256 })),
+            ...(args.unowned ? { unowned } : {}),
+            groups,
+          }),
+        )
       } else if (!(clean && args.quiet)) {
         for (const d of scan.drift) println(`${d.missing ? "missing  " : d.flags}  ${d.config ? "c" : " "} ${printable(d.path)}`)
         for (const u of unowned) println(`unowned      ${printable(u)}`)
