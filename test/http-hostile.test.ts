@@ -347,6 +347,9 @@ describe("mirrors and conditional sync through nginx", () => {
       fs.cpSync(repoDir, path.join(www, "good"), { recursive: true })
       fs.cpSync(repoDir, path.join(www, "stale"), { recursive: true })
       fs.writeFileSync(path.join(www, "stale", TOP), "{ truncated")
+      // Built a minute ago: a copy served in the second it changed carries no validators to re-sync with.
+      const built = new Date(Date.now() - 60_000)
+      fs.utimesSync(path.join(www, "good", TOP), built, built)
       const nginx = await startNginx(path.join(work, "nginx"), www)
       try {
         const { root, r } = setupRoot()
@@ -374,4 +377,33 @@ describe("mirrors and conditional sync through nginx", () => {
     },
     30_000,
   )
+  it("keeps no validators of metadata served in the second it changed: a change in that same second is not taken for the old", async () => {
+    // A server whose top document's validators say nothing of its content (nginx's ETag is the mtime in
+    // seconds and the size: a renewal within the same second, of the same size, has the same one).
+    const own = path.join(work, "same-second")
+    fs.cpSync(repoDir, own, { recursive: true })
+    let changedAgo = 0
+    handler = (req, res) => {
+      const file = path.join(own, new URL(req.url!, base).pathname.split("/").slice(2).join("/"))
+      if (!fs.statSync(file, { throwIfNoEntry: false })?.isFile()) return res.writeHead(404).end()
+      const now = Date.now()
+      const headers = { etag: '"same"', "last-modified": new Date(now - changedAgo).toUTCString(), date: new Date(now).toUTCString() }
+      if (req.headers["if-none-match"] === '"same"') return res.writeHead(304, headers).end()
+      res.writeHead(200, headers).end(fs.readFileSync(file))
+    }
+    const synced = async (r: string[]) => (await must(["source", "sync", "s", ...r])).trim()
+    const renew = () => ok(["repo", "build", own, "--sign", path.join(work, "k.key")])
+    // Changed the second it is served: read whole again, and the renewal is seen.
+    const racing = setupRoot()
+    await must(["source", "add", "s", `${base}/s`, "--trust", pub, ...racing.r])
+    expect(await synced(racing.r)).toMatch(/^s: 1 troves \(1 new or changed, 0 gone\); metadata version 1,/)
+    renew()
+    expect(await synced(racing.r)).toMatch(/^s: 1 troves \(0 new or changed, 0 gone\); metadata version 2,/)
+    // Changed a minute before: its validators are kept, and an unchanged document is not sent again.
+    changedAgo = 60_000
+    const settled = setupRoot()
+    await must(["source", "add", "s", `${base}/s`, "--trust", pub, ...settled.r])
+    expect(await synced(settled.r)).toMatch(/^s: 1 troves \(1 new or changed, 0 gone\); metadata version 2,/)
+    expect(await synced(settled.r)).toMatch(/^s: 1 troves \(metadata unchanged\); metadata version 2,/)
+  })
 })

@@ -223,5 +223,11 @@ export const getDocument = (url: string, maxBytes: number, known?: Validator | n
       const v = res.headers[name]
       return typeof v === "string" ? v : null
     }
-    return { status: "ok", body: Buffer.concat(chunks), url: res.url, validator: { url, etag: header("etag"), lastModified: header("last-modified") } }
+    const lastModified = header("last-modified")
+    // Validators of a copy served in the second it last changed are not kept: a change later in that second can
+    // carry the same ones (nginx's ETag is the mtime in seconds and the size), and would be answered 304.
+    // RFC 9110 8.8.2.2: Last-Modified is a strong validator only at least a second before Date.
+    const settled = lastModified === null || Date.parse(lastModified) <= Date.parse(header("date") ?? "") - 1000
+    const validator = settled ? { url, etag: header("etag"), lastModified } : { url, etag: null, lastModified: null }
+    return { status: "ok", body: Buffer.concat(chunks), url: res.url, validator }
   })
