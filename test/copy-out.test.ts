@@ -85,7 +85,7 @@ describe("StageWaits", () => {
   const digests = (shas: ReadonlyArray<string | undefined>): PathDigests => ({
     digestInto: (i, into) => shas[i] !== undefined && (into.write(shas[i]!, 0, "hex"), true),
   })
-  // Another content whose digest shares a's first four bytes (as a hostile plan's could): found apart from a's.
+  // Another content whose digest shares a's first four bytes (a manifest may name any digest): found apart from a's.
   const twin = a.slice(0, 8) + [...a.slice(8)].reverse().join("")
 
   it("hands each content's waiting paths over once, its first eight, and takes them back", () => {

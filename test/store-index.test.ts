@@ -2,7 +2,7 @@ import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
-import { DigestSet } from "../src/store/digest-set.js"
+import { DigestSet, digestHash } from "../src/store/digest-set.js"
 import { ContentStore } from "../src/store/store.js"
 import { tempDir } from "./helpers.js"
 
@@ -66,6 +66,21 @@ describe("DigestSet", () => {
     expect(set.add(d)).toBe(true)
     expect(set.has(d.toUpperCase())).toBe(false)
     expect(set.has(d)).toBe(true)
+  })
+})
+
+describe("digestHash", () => {
+  it("mixes every byte: digests that share all but four bytes (a manifest names digests before content proves them) do not share hashes", () => {
+    const words = (hex: string) => {
+      const bytes = Buffer.from(hex, "hex")
+      return new Int32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + 32))
+    }
+    const base = sha("base")
+    for (const at of [0, 28, 56]) {
+      const hashes = new Set(Array.from({ length: 2000 }, (_, i) => digestHash(words(base.slice(0, at) + i.toString(16).padStart(8, "0") + base.slice(at + 8)), 0)))
+      // 2,000 random 32-bit hashes share one about once in a thousand draws.
+      expect(hashes.size).toBeGreaterThanOrEqual(1998)
+    }
   })
 })
 

@@ -1,6 +1,6 @@
 import * as fs from "node:fs"
 import { forEachInWorkers } from "../worker-pool.js"
-import { isDigest } from "./digest-set.js"
+import { digestHash, isDigest } from "./digest-set.js"
 import { type Tee, type TeeCopies, writeAll } from "./store.js"
 
 // Copies contents out of the store into a root, hashing each as it is copied:
@@ -144,20 +144,21 @@ export interface PathDigests {
 
 /**
  * The stage paths (by number) waiting for each content the store lacks, for
- * teeToStage: the waiting paths sorted by their digests' first four bytes,
+ * teeToStage: the waiting paths sorted by a keyed hash of their digests,
  * so a content's are found together by bisection, their whole digests read
  * where the plan keeps them. 200,000 paths take ~2 MB here; a table of
  * their digests took ~10 MB for the whole fetch, and a Map of hex digests
  * to arrays ~35 MB.
  */
 export class StageWaits {
-  /** each waiting path's digest's first four bytes, by path number */
-  private readonly prefix: Uint32Array
-  /** the waiting paths, by those bytes, then by number */
+  /** each waiting path's digestHash, by path number */
+  private readonly hash: Uint32Array
+  /** the waiting paths, by that hash, then by number */
   private readonly order: Int32Array
   /** 1: waiting no longer (taken, or past WAITING_MAX of its content: copied out of the store after the fetch) */
   private readonly done: Uint8Array
   private readonly wanted = Buffer.alloc(32)
+  private readonly wantedWords = new Int32Array(this.wanted.buffer, this.wanted.byteOffset, 8)
   private readonly other = Buffer.alloc(32)
 
   constructor(
@@ -165,21 +166,21 @@ export class StageWaits {
     paths: number,
     waiting: Iterable<number>,
   ) {
-    this.prefix = new Uint32Array(paths)
+    this.hash = new Uint32Array(paths)
     this.done = new Uint8Array(paths)
     const order: number[] = []
     for (const i of waiting) {
       if (!digests.digestInto(i, this.wanted)) continue
-      this.prefix[i] = this.wanted.readUInt32BE(0)
+      this.hash[i] = digestHash(this.wantedWords, 0)
       order.push(i)
     }
-    const prefix = this.prefix
-    this.order = Int32Array.from(order).sort((a, b) => prefix[a]! - prefix[b]! || a - b)
-    // Within a run of one prefix, each content's first WAITING_MAX paths wait (the run is nearly always one content).
+    const hash = this.hash
+    this.order = Int32Array.from(order).sort((a, b) => hash[a]! - hash[b]! || a - b)
+    // Within a run of one hash, each content's first WAITING_MAX paths wait (the run is nearly always one content).
     const firsts: Array<{ digest: Buffer; count: number }> = []
     for (let k = 0; k < this.order.length; k++) {
       const i = this.order[k]!
-      if (k === 0 || prefix[i] !== prefix[this.order[k - 1]!]) firsts.length = 0
+      if (k === 0 || hash[i] !== hash[this.order[k - 1]!]) firsts.length = 0
       digests.digestInto(i, this.other)
       const same = firsts.find((f) => f.digest.equals(this.other))
       if (same === undefined) firsts.push({ digest: Buffer.from(this.other), count: 1 })
@@ -191,17 +192,17 @@ export class StageWaits {
   take(sha256: string): number[] | undefined {
     if (!isDigest(sha256)) return undefined
     this.wanted.write(sha256, 0, "hex")
-    const p = this.wanted.readUInt32BE(0)
-    const { order, prefix } = this
+    const h = digestHash(this.wantedWords, 0)
+    const { order, hash } = this
     let lo = 0
     let hi = order.length
     while (lo < hi) {
       const mid = (lo + hi) >>> 1
-      if (prefix[order[mid]!]! < p) lo = mid + 1
+      if (hash[order[mid]!]! < h) lo = mid + 1
       else hi = mid
     }
     let list: number[] | undefined
-    for (let k = lo; k < order.length && prefix[order[k]!] === p; k++) {
+    for (let k = lo; k < order.length && hash[order[k]!] === h; k++) {
       const i = order[k]!
       if (this.done[i] === 1) continue
       this.digests.digestInto(i, this.other)

@@ -3,8 +3,7 @@ import { nodeCrypto } from "../builtin.js"
 // A set of SHA-256 digests, each held as its 32 bytes in one open-addressed
 // table (linear probing, at most 4/5 full): 200,000 digests take 8.6 MB
 // where a Set of their hex strings takes ~25 MB.
-// Slots are found by a hash keyed per process, so contents made to share
-// leading digest bytes cannot pile into one run of slots.
+// Slots are found by a hash keyed per process (digestHash).
 
 const HEX_DIGEST = /^[0-9a-f]{64}$/
 const WORDS = 8
@@ -15,6 +14,35 @@ export const EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca49
 /** Whether a string is a SHA-256 digest as conary writes them: 64 lowercase hex digits. */
 export const isDigest = (s: string): boolean => s.length === 64 && HEX_DIGEST.test(s)
 
+/** Made at the first digest hashed: a store only looked at (as by `list`) loads no crypto. */
+let seed: Int32Array | undefined
+
+/**
+ * A 32-bit hash of the digest in `words` (8 of them, from `at`), keyed per
+ * process and mixing every byte: digests made to share bytes (a manifest
+ * names digests before any content proves them) share a hash no more often
+ * than any others, so they cannot pile into one run of a table.
+ */
+export const digestHash = (words: Int32Array, at: number): number => {
+  if (seed === undefined) {
+    const random = nodeCrypto().randomBytes(4 * (WORDS + 1))
+    seed = Int32Array.from({ length: WORDS + 1 }, (_, k) => random.readInt32LE(4 * k))
+  }
+  // MurmurHash3's 32-bit rounds, one per word (its rotations carry high bits down), each word keyed.
+  let h = seed[WORDS]!
+  for (let k = 0; k < WORDS; k++) {
+    let w = Math.imul(words[at + k]! ^ seed[k]!, 0xcc9e2d51)
+    w = Math.imul((w << 15) | (w >>> 17), 0x1b873593)
+    h ^= w
+    h = (Math.imul((h << 13) | (h >>> 19), 5) + 0xe6546b64) | 0
+  }
+  h ^= h >>> 16
+  h = Math.imul(h, 0x85ebca6b)
+  h ^= h >>> 13
+  h = Math.imul(h, 0xc2b2ae35)
+  return (h ^ (h >>> 16)) >>> 0
+}
+
 /** A set of digests. */
 export class DigestSet {
   private keys = new Int32Array(0)
@@ -22,8 +50,6 @@ export class DigestSet {
   private count = 0
   private readonly scratch = Buffer.alloc(32)
   private readonly word = new Int32Array(this.scratch.buffer, this.scratch.byteOffset, WORDS)
-  /** made with the table (a store only looked at, as by `list`, loads no crypto) */
-  private seed = [0, 0]
 
   get size(): number {
     return this.count
@@ -72,11 +98,7 @@ export class DigestSet {
   }
 
   private slotOf(words: Int32Array, at: number): number {
-    let h = Math.imul(words[at]! ^ this.seed[0]!, 0x85ebca6b) ^ Math.imul(words[at + 1]! ^ this.seed[1]!, 0xc2b2ae35)
-    h ^= h >>> 15
-    h = Math.imul(h, 0x27d4eb2f)
-    h ^= h >>> 13
-    return h & (this.used.length - 1)
+    return digestHash(words, at) & (this.used.length - 1)
   }
 
   /** The slot holding `word`, or -1. */
@@ -105,10 +127,6 @@ export class DigestSet {
 
   private grow() {
     const [keys, used] = [this.keys, this.used]
-    if (used.length === 0) {
-      const random = nodeCrypto().randomBytes(8)
-      this.seed = [random.readInt32LE(0), random.readInt32LE(4)]
-    }
     const slots = Math.max(1024, 2 * used.length)
     this.keys = new Int32Array(slots * WORDS)
     this.used = new Uint8Array(slots)
