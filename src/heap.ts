@@ -11,6 +11,4 @@ import { nodeV8 } from "./builtin.js"
  * cache includes the flags, so bin/conary.js sets these back to V8's defaults
  * before it makes one.
  */
-export const LEAN_HEAP = "--semi-space-growth-factor=1 --optimize-for-size"
-
-export const leanHeap = (): void => nodeV8().setFlagsFromString(LEAN_HEAP)
+export const leanHeap = (): void => nodeV8().setFlagsFromString("--semi-space-growth-factor=1 --optimize-for-size")
