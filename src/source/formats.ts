@@ -13,6 +13,7 @@ const FORMATS: readonly [PackageFormat, ...PackageFormat[]] = [
     claims: (file) => file.endsWith(".ctrv"),
     fetchesByDigest: true,
     reader: () => import("./native.js").then((m) => m.nativeReader),
+    fetcher: () => import("./native-archive.js").then((m) => m.fetchNative),
   },
   { name: "deb", scheme: "deb", claims: (file) => file.endsWith(".deb"), reader: () => import("./deb.js").then((m) => m.debReader) },
   { name: "arch", scheme: "alpm", claims: (file) => /\.pkg\.tar(\.zst|\.xz|\.gz)?$/.test(file), reader: () => import("./arch.js").then((m) => m.archReader) },
@@ -51,4 +52,7 @@ export const fetchFromArchive = async (
   files: ReadonlyArray<TroveFile>,
   wanted: ReadonlySet<string>,
   store: ContentStore,
-): Promise<void> => (await formatWhere((f) => f.name === format).reader()).fetch(archive, files, wanted, store)
+): Promise<void> => {
+  const f = formatWhere((f) => f.name === format)
+  return (await (f.fetcher?.() ?? f.reader().then((r) => r.fetch)))(archive, files, wanted, store)
+}

@@ -21,6 +21,8 @@ export interface PackageFormat {
    * fetched: a sync worker reading .debs loads no other format's code
    */
   readonly reader: () => Promise<FormatReader>
+  /** its reader's fetch alone, when a module smaller than the reader's has it (apply's archive workers load only that) */
+  readonly fetcher?: () => Promise<FormatReader["fetch"]>
 }
 
 /** A format's code: reading its archives, and fetching contents from them. */
