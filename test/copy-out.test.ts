@@ -100,7 +100,7 @@ describe("StageWaits", () => {
     expect(waits.take(c)).toBeUndefined()
     expect(waits.take("not a digest")).toBeUndefined()
     // Given back (another archive may bring the content yet): waiting again, the same paths.
-    waits.giveBack(forA)
+    waits.giveBack(a, forA)
     expect(waits.take(a)).toEqual(forA)
   })
 })

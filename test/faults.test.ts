@@ -3,7 +3,7 @@ import Database from "better-sqlite3"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
-import { REPO, buildTrove, conary, listTree, ok, setupRoot, sha256 } from "./helpers.js"
+import { REPO, buildTrove, conary, listTree, ok, setupRoot, sha256, stagedLeftovers } from "./helpers.js"
 
 /** One line on stderr, exit 1: the error contract. */
 const refused = (args: string[]) => {
@@ -269,10 +269,6 @@ describe("the database", () => {
     expect(conary(["verify", ...r]).code).toBe(0)
   })
 })
-
-/** Every path under `dir` whose name starts with `.conary-new.`. */
-const stagedLeftovers = (dir: string): string[] =>
-  (fs.readdirSync(dir, { recursive: true }) as string[]).filter((p) => path.basename(p).startsWith(".conary-new."))
 
 describe("failures while staging", () => {
   it("leaves nothing of its own behind when one staged file fails mid-batch", () => {

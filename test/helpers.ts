@@ -130,6 +130,10 @@ export const writeRawArchive = async (
 
 export const sha256 = (data: string | Buffer): string => createHash("sha256").update(data).digest("hex")
 
+/** Every path under `dir` whose name starts with `.conary-new.`. */
+export const stagedLeftovers = (dir: string): string[] =>
+  (fs.readdirSync(dir, { recursive: true }) as string[]).filter((p) => path.basename(p).startsWith(".conary-new."))
+
 /** A root with a database and one directory source, ready for troves. */
 export const setupRoot = () => {
   const base = tempDir()

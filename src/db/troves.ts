@@ -296,13 +296,15 @@ export interface ArchiveRef {
   readonly format: string
   readonly kind: string
   readonly location: string
+  /** the archive's size in bytes */
+  readonly size: number
 }
 
 /** Where to get a trove's contents: its archives or repositories, by source name. */
 export const archivesOf = (db: Db, troveId: number): ArchiveRef[] =>
   db
     .prepare(
-      `SELECT a.source, a.archive, t.format, s.kind, s.location FROM available a
+      `SELECT a.source, a.archive, t.format, s.kind, s.location, a.archive_size AS size FROM available a
        JOIN troves t ON t.id = a.trove_id JOIN sources s ON s.name = a.source
        WHERE a.trove_id = ? ORDER BY a.source`,
     )

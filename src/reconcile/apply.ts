@@ -8,13 +8,13 @@ import type { Db } from "../db/connection.js"
 import { type Journal, beginJournal, clearJournal, markCommitting } from "../db/journal.js"
 import { type StatRow, cachedStatsLookup, installedOwnersLookup, recordGeneration } from "../db/state.js"
 import { listSources } from "../db/sources.js"
-import { archivesOf, troveFileLookup, troveFilesLookup, troveFilesReader, troveHardLinks, troveMtimeLookup } from "../db/troves.js"
-import { ApplyError, ArchiveError, StoreError, describeIo } from "../errors.js"
+import { type ArchiveRef, archivesOf, troveFileLookup, troveFilesReader, troveHardLinks, troveMtimeLookup } from "../db/troves.js"
+import { ApplyError, ArchiveError, describeIo } from "../errors.js"
 import { type RepoRef, basesOf, fetchObjects } from "../source/remote.js"
 import { type TroveFile, filesForComponents, onDisk } from "../model/trove.js"
-import { type CopiedStat, type StageTarget, StageWaits, copyOutVerified, teeToStage, writeEmpty } from "../store/copy-out.js"
-import { fetchFromArchive, fetchNeedsFiles } from "../source/formats.js"
+import { type StageTarget, StageWaits, copyOutVerified, teeToStage, writeEmpty } from "../store/copy-out.js"
 import { type DeltaReport, fetchByDeltas } from "./fetch-deltas.js"
+import { type Staging, fetchFromLocalArchives } from "./fetch-local.js"
 import { type ContentStore, writeBehind } from "../store/store.js"
 import { EMPTY_SHA256 } from "../store/digest-set.js"
 import { diskLayout } from "./layout.js"
@@ -113,17 +113,6 @@ const missingContents = (ctx: Pick<ApplyContext, "store">, plan: Plan): Map<numb
   return wanted
 }
 
-/** Stage paths (by number) that a content fetched is written to as it is stored: see stage. */
-export interface Staging {
-  /** the stage paths still waiting for each content */
-  readonly waits: StageWaits
-  readonly target: (i: number) => StageTarget
-  /** a stage path written, its bytes verified, with the stat of the descriptor that wrote them */
-  readonly onWritten: (i: number, stat: CopiedStat) => void
-  /** a stage path found taken: not apply's, so never removed */
-  readonly onTaken: (i: number) => void
-}
-
 /**
  * Fetches every content the plan writes into the store, verified, and
  * (`staging`) to the stage paths waiting for it. A trove's archives in
@@ -134,43 +123,32 @@ export interface Staging {
 export const fetchContents = async (ctx: ApplyContext, plan: Plan, staging?: Staging): Promise<Downloaded | undefined> => {
   const wanted = missingContents(ctx, plan)
   if (wanted.size === 0) return undefined
-  // What the store takes meanwhile goes to its stage paths too.
+  const refs = new Map([...wanted.keys()].map((troveId) => [troveId, archivesOf(ctx.db, troveId)]))
+  const { fetched, tried } = await fetchFromLocalArchives(
+    ctx,
+    plan,
+    [...wanted].flatMap(([troveId, ops]) => (refs.get(troveId)!.some((r) => r.kind !== "repo") ? [[troveId, ops, refs.get(troveId)!] as const] : [])),
+    staging,
+  )
+  // What the store takes from repositories goes to its stage paths too.
   if (staging) ctx.store.tee = teeToStage(staging.waits, staging.target, staging.onWritten, staging.onTaken)
   try {
-    return await fetchMissing(ctx, plan, wanted)
+    return await fetchFromRepos(ctx, plan, wanted, refs, fetched, tried)
   } finally {
     ctx.store.tee = undefined
   }
 }
 
-const fetchMissing = async (ctx: ApplyContext, plan: Plan, wanted: Map<number, number[]>): Promise<Downloaded | undefined> => {
+/** What the local archives did not give, from the repositories that offer it (by deltas where they can). */
+const fetchFromRepos = async (
+  ctx: ApplyContext,
+  plan: Plan,
+  wanted: Map<number, number[]>,
+  refs: ReadonlyMap<number, ReadonlyArray<ArchiveRef>>,
+  fetched: ReadonlySet<number>,
+  tried: ReadonlyMap<string, string[]>,
+): Promise<Downloaded | undefined> => {
   const sources = new Map(listSources(ctx.db).map((s) => [s.name, s]))
-  const refs = new Map([...wanted.keys()].map((troveId) => [troveId, archivesOf(ctx.db, troveId)]))
-  // Why each source that was tried for a content could not give it.
-  const tried = new Map<string, string[]>()
-  // Troves an archive gave every wanted content of (a fetch that returns brought them all).
-  const fetched = new Set<number>()
-  const fromArchives = [...wanted].filter(([troveId]) => refs.get(troveId)!.some((r) => r.kind !== "repo"))
-  ctx.report.start("fetch", fromArchives.length)
-  await forEachBounded(fromArchives, 4, async ([troveId, ops]) => {
-    const shas = new Set(ops.map((i) => plan.files.sha256(i)!))
-    const archives = refs.get(troveId)!.filter((r) => r.kind !== "repo")
-    const onlyChoice = archives.length === 1 && refs.get(troveId)!.length === 1
-    for (const where of archives) {
-      try {
-        const files = fetchNeedsFiles(where.format) ? troveFilesLookup(ctx.db)(troveId) : []
-        await fetchFromArchive(where.format, where.archive, files, shas, ctx.store)
-        fetched.add(troveId)
-        break
-      } catch (e) {
-        // An archive that cannot be read is one source failing: another may offer the trove.
-        if (onlyChoice || !(e instanceof ArchiveError || e instanceof StoreError)) throw e
-        for (const sha of shas) tried.set(sha, [...(tried.get(sha) ?? []), `source ${where.source}: ${e.message}`])
-      }
-    }
-    ctx.report.tick()
-  })
-  ctx.report.done()
   const objects = new Map<string, { sha256: string; size: number; repos: RepoRef[]; tried: string[] }>()
   for (const [troveId, ops] of wanted) {
     if (fetched.has(troveId)) continue

@@ -7,7 +7,8 @@ import { type ArchiveError, SourceError } from "../errors.js"
 import type { Report } from "../model/report.js"
 import { type ContentStore, writeBehind } from "../store/store.js"
 import { isTroveArchive } from "./formats.js"
-import { ReadersFailed, archiveErrorOf, readArchives } from "./read-archives.js"
+import { LanesFailed } from "./archive-lanes.js"
+import { archiveErrorOf, readArchives } from "./read-archives.js"
 import { type RepoSyncOptions, syncRepoV2 } from "./repo-client.js"
 
 export interface SyncResult {
@@ -81,7 +82,7 @@ export const syncSource = async (
       report.tick()
     })
   } catch (e) {
-    if (e instanceof ReadersFailed) throw new SourceError({ source: source.name, reason: e.message })
+    if (e instanceof LanesFailed) throw new SourceError({ source: source.name, reason: e.message })
     throw e
   } finally {
     stopWriteBehind?.()

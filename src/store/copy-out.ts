@@ -150,7 +150,15 @@ export interface PathDigests {
  * their digests took ~10 MB for the whole fetch, and a Map of hex digests
  * to arrays ~35 MB.
  */
-export class StageWaits {
+/** Stage paths (by number) waiting for contents, as teeToStage takes them. */
+export interface Waits {
+  /** the paths waiting for `sha256`, no longer waiting */
+  take(sha256: string): number[] | undefined
+  /** paths taken whose copies failed: waiting again, for another source of the content */
+  giveBack(sha256: string, list: ReadonlyArray<number>): void
+}
+
+export class StageWaits implements Waits {
   /** each waiting path's digestHash, by path number */
   private readonly hash: Uint32Array
   /** the waiting paths, by that hash, then by number */
@@ -188,7 +196,6 @@ export class StageWaits {
     }
   }
 
-  /** The paths waiting for `sha256`, no longer waiting. */
   take(sha256: string): number[] | undefined {
     if (!isDigest(sha256)) return undefined
     this.wanted.write(sha256, 0, "hex")
@@ -213,8 +220,7 @@ export class StageWaits {
     return list
   }
 
-  /** Paths taken whose copies failed: waiting again, for another source of the content. */
-  giveBack(list: ReadonlyArray<number>): void {
+  giveBack(_sha256: string, list: ReadonlyArray<number>): void {
     for (const i of list) this.done[i] = 0
   }
 }
@@ -231,7 +237,7 @@ export class StageWaits {
  * of the store that follows (which says what failed).
  */
 export const teeToStage = (
-  waits: StageWaits,
+  waits: Waits,
   target: (i: number) => StageTarget,
   onWritten: (i: number, stat: CopiedStat) => void,
   onTaken: (i: number) => void,
@@ -295,7 +301,7 @@ export const teeToStage = (
       failed() {
         close()
         // Another archive of the same content may bring it yet.
-        waits.giveBack(list)
+        waits.giveBack(sha256, list)
       },
     }
   },

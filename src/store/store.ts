@@ -70,6 +70,11 @@ export class ContentStore {
     return this.index.has(sha256)
   }
 
+  /** An object another thread of this process stored (see source/fetch-archive.ts): known without a listing. */
+  learn(sha256: string): void {
+    this.index.add(sha256)
+  }
+
   /** Deletes an object (a corrupt one: its source gives it again). */
   remove(sha256: string): void {
     fs.rmSync(this.pathOf(sha256), { force: true })

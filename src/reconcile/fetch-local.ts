@@ -1,0 +1,97 @@
+import type { Db } from "../db/connection.js"
+import { type ArchiveRef, troveFilesLookup } from "../db/troves.js"
+import type { Plan } from "../model/plan-schema.js"
+import type { Report } from "../model/report.js"
+import { onEveryCore } from "../source/archive-lanes.js"
+import { type FetchJob, type FetchReply, errorOfFailure, errorOfStopped, fetchOne } from "../source/fetch-archive.js"
+import { fetchNeedsFiles } from "../source/formats.js"
+import type { CopiedStat, StageTarget, Waits } from "../store/copy-out.js"
+import type { ContentStore } from "../store/store.js"
+
+// apply's fetch from local archives (directory sources) on every core: each
+// trove's wanted contents are a job (source/fetch-archive.ts) for this thread
+// or a worker, which stores them and writes each to the stage paths waiting
+// for it. A content's stage paths go with the first job sent that wants it;
+// whatever a job leaves unwritten is copied out of the store afterwards.
+
+/** Stage paths (by number) that a content fetched is written to as it is stored. */
+export interface Staging {
+  /** the stage paths still waiting for each content */
+  readonly waits: Waits
+  readonly target: (i: number) => StageTarget
+  /** a stage path written, its bytes verified, with the stat of the descriptor that wrote them */
+  readonly onWritten: (i: number, stat: CopiedStat) => void
+  /** a stage path found taken: not apply's, so never removed */
+  readonly onTaken: (i: number) => void
+}
+
+export interface LocalFetch {
+  /** troves whose every wanted content an archive gave */
+  readonly fetched: ReadonlySet<number>
+  /** by content: why each source tried could not give it */
+  readonly tried: ReadonlyMap<string, string[]>
+}
+
+/**
+ * Fetches the wanted contents (plan file indices, by trove) of troves that
+ * have local archives. An archive that cannot be read is one source
+ * failing, unless it is the trove's only source: then apply stops.
+ */
+export const fetchFromLocalArchives = async (
+  ctx: { readonly db: Db; readonly store: ContentStore; readonly report: Report },
+  plan: Plan,
+  troves: ReadonlyArray<readonly [troveId: number, ops: ReadonlyArray<number>, refs: ReadonlyArray<ArchiveRef & { readonly size: number }>]>,
+  staging: Staging | undefined,
+): Promise<LocalFetch> => {
+  const { store, report } = ctx
+  const fetched = new Set<number>()
+  const tried = new Map<string, string[]>()
+  const filesOf = troveFilesLookup(ctx.db)
+  const local = troves.map(([, , refs]) => refs.filter((r) => r.kind !== "repo"))
+  const sent: Array<FetchJob | undefined> = []
+  // Made as a lane takes the trove: contents stored by then (another trove's) are not fetched again.
+  const jobOf = (k: number): FetchJob => {
+    const [troveId, ops] = troves[k]!
+    const wanted = new Set<string>()
+    for (const i of ops) {
+      const sha256 = plan.files.sha256(i)!
+      if (!store.has(sha256)) wanted.add(sha256)
+    }
+    const stage: Array<readonly [string, ReadonlyArray<readonly [number, StageTarget]>]> = []
+    if (staging)
+      for (const sha256 of wanted) {
+        const paths = staging.waits.take(sha256)
+        if (paths) stage.push([sha256, paths.map((i) => [i, staging.target(i)] as const)])
+      }
+    const format = local[k]![0]!.format
+    const job = { format, archives: local[k]!.map((r) => r.archive), files: fetchNeedsFiles(format) ? filesOf(troveId) : [], wanted: [...wanted], stage }
+    sent[k] = job
+    return job
+  }
+  report.start("fetch", troves.length)
+  await onEveryCore<FetchReply>({
+    sizes: local.map((refs) => refs[0]!.size),
+    workerData: { store: store.dir },
+    here: (k) => fetchOne(jobOf(k), store),
+    request: (k) => ({ fetch: jobOf(k) }),
+    answer: (k, reply) => {
+      const [troveId, , refs] = troves[k]!
+      const job = sent[k]!
+      sent[k] = undefined
+      for (const [i, ino, mtimeNs, ctimeNs] of reply.written) staging!.onWritten(i, { ok: true, ino, mtimeNs, ctimeNs })
+      for (const i of reply.taken) staging!.onTaken(i)
+      if (reply.error) throw errorOfStopped(reply.error)
+      for (const sha256 of reply.from >= 0 ? job.wanted : reply.stored) store.learn(sha256)
+      if (reply.from >= 0) fetched.add(troveId)
+      const onlyChoice = local[k]!.length === 1 && refs.length === 1
+      reply.failures.forEach((f, a) => {
+        const e = errorOfFailure(f)
+        if (onlyChoice) throw e
+        for (const sha256 of job.wanted) tried.set(sha256, [...(tried.get(sha256) ?? []), `source ${local[k]![a]!.source}: ${e.message}`])
+      })
+      report.tick()
+    },
+  })
+  report.done()
+  return { fetched, tried }
+}

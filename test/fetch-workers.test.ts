@@ -1,0 +1,130 @@
+import { spawnSync } from "node:child_process"
+import { randomBytes } from "node:crypto"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { describe, expect, it } from "vitest"
+import { buildTrove, conary, listTree, ok, setupRoot, stagedLeftovers, type TreeSpec } from "./helpers.js"
+
+// apply fetches from local archives on every core when there is enough to
+// read (over 2 MiB of archives: src/source/archive-lanes.ts): each trove's
+// contents are stored and written to their stage paths by this thread or a
+// worker. What the workers write is installed byte for byte and vouched for
+// by the stat cache only as written; a bad archive, a source that fails over
+// to another, and a full disk end as they do on one thread.
+
+// Incompressible contents (base64 of random bytes), so the archives are as large as their files.
+const TROVES = 4
+const treeOf = (t: number, shared: string): TreeSpec => ({
+  ...Object.fromEntries(Array.from({ length: 4 }, (_, f) => [`usr/share/t${t}/f${f}`, randomBytes(150_000).toString("base64")])),
+  // one content in every trove: its stage paths go with the first trove sent, the rest are copied out of the store
+  [`usr/share/t${t}/shared`]: shared,
+  [`usr/share/t${t}/empty`]: "",
+})
+
+const setup = () => {
+  const s = setupRoot()
+  const shared = randomBytes(50_000).toString("base64")
+  const trees = Array.from({ length: TROVES }, (_, t) => treeOf(t, shared))
+  trees.forEach((tree, t) => buildTrove(s.repo, `t${t}`, "1.0-1-1", tree))
+  const archives = fs.readdirSync(s.repo).map((f) => path.join(s.repo, f))
+  expect(archives.reduce((n, a) => n + fs.statSync(a).size, 0)).toBeGreaterThan(2 * 2 ** 20)
+  return { ...s, trees, archives }
+}
+
+/** Overwrites the middle of an archive, keeping its size and times (so its index entry stands). */
+const corrupt = (archive: string) => {
+  const st = fs.statSync(archive)
+  const fd = fs.openSync(archive, "r+")
+  fs.writeSync(fd, randomBytes(4096), 0, 4096, Math.floor(st.size / 2))
+  fs.closeSync(fd)
+  fs.utimesSync(archive, st.atime, st.mtime)
+}
+
+describe("apply's fetch from local archives on every core", () => {
+  it("installs every content byte for byte, stores each, and the stat cache vouches only for what was written", () => {
+    const { root, r, trees } = setup()
+    ok(["source", "sync", ...r])
+    ok(["desired", "add", ...trees.map((_, t) => `t${t}`), ...r])
+    ok(["apply", ...r])
+    for (const tree of trees)
+      for (const [rel, content] of Object.entries(tree)) expect(fs.readFileSync(path.join(root, rel), "utf8")).toBe(content as string)
+    expect(stagedLeftovers(root)).toEqual([])
+    // every content is in the store: a second root's apply from the same store reads no archive
+    expect(JSON.parse(ok(["verify", "--json", ...r])).summary.drifted).toBe(0)
+    // Same size, same mtime, other bytes: the stat cache must not call it clean.
+    const victim = path.join(root, "usr/share/t2/f1")
+    const st = fs.statSync(victim)
+    const bytes = fs.readFileSync(victim)
+    bytes[100] = bytes[100] === 65 ? 66 : 65
+    fs.writeFileSync(victim, bytes)
+    fs.utimesSync(victim, st.atime, st.mtime)
+    const drift = conary(["verify", ...r])
+    expect(drift.code).not.toBe(0)
+    expect(drift.stdout).toContain("/usr/share/t2/f1")
+    ok(["apply", ...r])
+    expect(fs.readFileSync(victim, "utf8")).toBe(trees[2]!["usr/share/t2/f1"] as string)
+  })
+
+  it("stops at a trove's only archive that is corrupt, with one line naming it, and leaves the root as it was", () => {
+    const { root, r, trees, archives } = setup()
+    ok(["source", "sync", ...r])
+    ok(["desired", "add", ...trees.map((_, t) => `t${t}`), ...r])
+    const bad = archives.find((a) => path.basename(a).startsWith("t1-"))!
+    corrupt(bad)
+    const before = listTree(root)
+    const run = conary(["apply", ...r])
+    expect(run.code).toBe(1)
+    expect(run.stderr).toMatch(new RegExp(`^conary: archive ${bad.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}: [^\n]+\n$`))
+    expect(listTree(root)).toEqual(before)
+    expect(stagedLeftovers(root)).toEqual([])
+    expect(JSON.parse(ok(["list", "--json", ...r])).troves).toEqual([])
+  })
+
+  it("takes a trove from its next source when the first one's archive is corrupt", () => {
+    const { base, root, r, trees, archives } = setup()
+    // Source "a" (tried first, by name) holds corrupt copies of every archive; "local" the good ones.
+    const mirror = path.join(base, "mirror")
+    fs.mkdirSync(mirror)
+    for (const a of archives) fs.copyFileSync(a, path.join(mirror, path.basename(a)))
+    ok(["source", "add", "a", mirror, ...r])
+    ok(["source", "sync", ...r])
+    for (const f of fs.readdirSync(mirror)) corrupt(path.join(mirror, f))
+    ok(["desired", "add", ...trees.map((_, t) => `t${t}`), ...r])
+    ok(["apply", ...r])
+    for (const tree of trees)
+      for (const [rel, content] of Object.entries(tree)) expect(fs.readFileSync(path.join(root, rel), "utf8")).toBe(content as string)
+    expect(ok(["verify", "--full", ...r])).toContain("no drift")
+  })
+
+  it("says the disk is full in one line when the store fills up in a worker, and leaves the root as it was", () => {
+    const { base, repo, trees } = setup()
+    const mnt = path.join(base, "small")
+    fs.mkdirSync(mnt)
+    const mounted = spawnSync("mount", ["-t", "tmpfs", "-o", "size=3m", "tmpfs", mnt], { encoding: "utf8" })
+    if (mounted.status !== 0) {
+      console.warn(`SKIPPED: cannot mount a tmpfs here (${(mounted.stderr || mounted.error?.message || "").trim()})`)
+      return
+    }
+    try {
+      // The root, its database and store on 3 MiB; the archives' contents need more.
+      const root = path.join(mnt, "root")
+      fs.mkdirSync(root)
+      const r = ["--root", root]
+      ok(["init", ...r])
+      ok(["source", "add", "local", repo, ...r])
+      ok(["source", "sync", ...r])
+      ok(["desired", "add", ...trees.map((_, t) => `t${t}`), ...r])
+      const before = listTree(root)
+      const run = conary(["apply", ...r])
+      expect(run.code).toBe(1)
+      expect(run.stderr).not.toMatch(/\n\s+at |internal error/)
+      expect(run.stderr.split("\n")).toHaveLength(2)
+      expect(run.stderr).toMatch(/no space left on device/)
+      expect(listTree(root)).toEqual(before)
+      expect(stagedLeftovers(root)).toEqual([])
+      expect(JSON.parse(ok(["list", "--json", ...r])).troves).toEqual([])
+    } finally {
+      spawnSync("umount", [mnt])
+    }
+  })
+})
