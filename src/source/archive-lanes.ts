@@ -36,6 +36,8 @@ export interface Lanes<Reply> {
   readonly sizes: ReadonlyArray<number>
   /** what the workers are started with (read-worker.ts) */
   readonly workerData: unknown
+  /** at most this many lanes (this thread's included), whatever the cores */
+  readonly maxLanes?: number
   /** does job `i` on this thread */
   readonly here: (i: number) => Promise<Reply>
   /** job `i` as a message to a worker, made when a worker is about to take it; read-worker.ts answers it with a Reply */
@@ -65,7 +67,7 @@ export const onEveryCore = async <Reply>(lanes: Lanes<Reply>): Promise<void> => 
   }
   const small = sizes.length < 2 || sizes.reduce((n, s) => n + s, 0) < WORTH_WORKERS
   const url = small ? undefined : workerModule()
-  const pool = Array.from({ length: url ? Math.min(availableParallelism(), sizes.length) - 1 : 0 }, () => new Worker(url!, { workerData: lanes.workerData }))
+  const pool = Array.from({ length: url ? Math.min(availableParallelism(), sizes.length, lanes.maxLanes ?? Infinity) - 1 : 0 }, () => new Worker(url!, { workerData: lanes.workerData }))
   const inWorker = (worker: Worker) =>
     new Promise<void>((resolve, reject) => {
       let inFlight = 0
