@@ -46,7 +46,7 @@ export interface LocalFetch {
 export const fetchFromLocalArchives = async (
   ctx: { readonly db: Db; readonly store: ContentStore; readonly report: Report },
   plan: Plan,
-  troves: ReadonlyArray<readonly [troveId: number, ops: ReadonlyArray<number>, refs: ReadonlyArray<ArchiveRef & { readonly size: number }>]>,
+  troves: ReadonlyArray<readonly [troveId: number, ops: ReadonlyArray<number>, refs: ReadonlyArray<ArchiveRef>]>,
   staging: Staging | undefined,
 ): Promise<LocalFetch> => {
   const { store, report } = ctx
@@ -85,8 +85,8 @@ export const fetchFromLocalArchives = async (
       const [troveId, , refs] = troves[k]!
       const job = sent[k]!
       sent[k] = undefined
-      for (const [i, ino, mtimeNs, ctimeNs] of reply.written) staging!.onWritten(i, { ok: true, ino, mtimeNs, ctimeNs })
-      for (const i of reply.taken) staging!.onTaken(i)
+      for (const [i, ino, mtimeNs, ctimeNs] of reply.written) staging?.onWritten(i, { ok: true, ino, mtimeNs, ctimeNs })
+      for (const i of reply.taken) staging?.onTaken(i)
       if (reply.error) throw errorOfStopped(reply.error)
       for (const sha256 of reply.from >= 0 ? job.wanted : reply.stored) store.learn(sha256)
       if (reply.from >= 0) fetched.add(troveId)
