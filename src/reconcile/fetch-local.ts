@@ -77,7 +77,8 @@ export const fetchFromLocalArchives = async (
   report.start("fetch", troves.length)
   await onEveryCore<FetchReply>({
     sizes: local.map((refs) => refs[0]!.size),
-    workerData: { store: store.dir },
+    // The workers' stores look nothing up: the wanted contents are what this thread found missing.
+    workerData: { store: store.dir, remembers: false },
     maxLanes: FETCH_LANES,
     here: (k) => fetchOne(jobOf(k), store),
     request: (k) => ({ fetch: jobOf(k) }),

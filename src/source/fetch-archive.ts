@@ -1,3 +1,4 @@
+import * as fs from "node:fs"
 import { ApplyError, ArchiveError, StoreError } from "../errors.js"
 import type { TroveFile } from "../model/trove.js"
 import { type StageTarget, teeToStage } from "../store/copy-out.js"
@@ -61,7 +62,8 @@ export const fetchOne = async (job: FetchJob, store: ContentStore): Promise<Fetc
   const failures: ArchiveFailure[] = []
   const written: Array<readonly [number, bigint, bigint, bigint]> = []
   const taken: number[] = []
-  const reply = (from: number): FetchReply => ({ from, failures, stored: from >= 0 ? [] : job.wanted.filter((s) => store.has(s)), written, taken })
+  // Asked of the disk: a worker's store remembers nothing (see ContentStore).
+  const reply = (from: number): FetchReply => ({ from, failures, stored: from >= 0 ? [] : job.wanted.filter((s) => fs.existsSync(store.pathOf(s))), written, taken })
   if (job.wanted.length === 0) return reply(0)
   const waiting = new Map(job.stage.map(([sha256, paths]) => [sha256, paths.map(([i]) => i)]))
   const targets = new Map(job.stage.flatMap(([, paths]) => paths))

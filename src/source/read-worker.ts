@@ -9,7 +9,7 @@ import { type ReadRequest, readOne } from "./read-archives.js"
 // hashed and its contents stored here, on this thread's core. One job at a
 // time: a second is sent ahead only so this thread need not wait for it.
 
-const store = typeof workerData?.store === "string" ? new ContentStore(workerData.store) : undefined
+const store = typeof workerData?.store === "string" ? new ContentStore(workerData.store, workerData.remembers !== false) : undefined
 
 type Request = ReadRequest | { readonly seq: number; readonly fetch: FetchJob }
 

@@ -35,7 +35,16 @@ export class ContentStore {
   private readonly listed = new Set<string>()
   private chmod: boolean | undefined
 
-  constructor(readonly dir: string) {
+  /**
+   * `remembers` false: a store for a caller that knows what the store lacks
+   * (apply's fetch workers: the main thread looked). It lists nothing,
+   * answers no to `has`, and keeps no index of what it adds: a worker would
+   * otherwise read the whole store again and hold its own copy of the index.
+   */
+  constructor(
+    readonly dir: string,
+    private readonly remembers = true,
+  ) {
     this.objects = path.join(dir, "objects")
     this.tmp = path.join(dir, "tmp")
   }
@@ -56,7 +65,7 @@ export class ContentStore {
    */
   has(sha256: string): boolean {
     // Only a digest names an object: nothing else is looked up on disk.
-    if (!isDigest(sha256)) return false
+    if (!this.remembers || !isDigest(sha256)) return false
     const prefix = sha256.slice(0, 2)
     if (!this.listed.has(prefix)) {
       try {
@@ -141,7 +150,7 @@ export class ContentStore {
     // no chmod for the common mode (see reconcile/apply.ts).
     if (!created || (this.chmod ??= chmodNeeded())) fs.chmodSync(temp, STORE_MODE)
     fs.renameSync(temp, this.pathOf(sha256))
-    this.index.add(sha256)
+    if (this.remembers) this.index.add(sha256)
   }
 
   /** Stores bytes that must hash to `sha256`. */
