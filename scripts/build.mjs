@@ -75,7 +75,7 @@ writeFileSync(join(dist, "conary.cjs"), bundle)
 // Other commands compile what they add. The `--help` run also keeps the help
 // (src/cli/help-memo.ts). A bundle that cannot run them is broken: the build fails, saying why.
 await warmUp(bin)
-// The worker that reads package archives for `source sync` (src/source/read-archives.ts): a file of its
+// The worker that reads package archives for `source sync` and fetches from them for apply (src/source/archive-lanes.ts): a file of its
 // own (an ES module, for new Worker), so the CLI bundle and its code cache stay as they are. Split:
 // each package format's code (src/source/formats.ts loads it on demand) is a chunk of its own, which a
 // worker loads only when it reads an archive of that format (the Schema of native manifests, rpm's

@@ -76,10 +76,12 @@ export const onEveryCore = async <Reply>(lanes: Lanes<Reply>): Promise<void> => 
         failure ??= { error: e }
         stopped = true
       }
-      // Two jobs sent at once: the worker takes the second (it works one at a time) while this thread answers the first.
+      // A second job sent ahead, the worker takes it (it works one at a time) while this thread answers the first;
+      // not near the end, where it would wait there while another lane has nothing left to take.
+      const room = () => inFlight === 0 || (inFlight < 2 && order.length - next > pool.length + 1)
       const send = () => {
         try {
-          for (let i = inFlight < 2 ? take() : undefined; i !== undefined; i = inFlight < 2 ? take() : undefined) {
+          for (let i = room() ? take() : undefined; i !== undefined; i = room() ? take() : undefined) {
             worker.postMessage({ seq: i, ...lanes.request(i) })
             inFlight++
           }
