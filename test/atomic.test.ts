@@ -3,7 +3,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
 import { killLoop, setupScenario } from "./fault-harness.js"
-import { buildTrove, conary, listTree, mustSkip, ok, setupRoot, tempDir } from "./helpers.js"
+import { buildTrove, conary, listTree, onSmallDisk, ok, setupRoot, tempDir } from "./helpers.js"
 
 describe("atomic apply under SIGKILL", () => {
   // 20 kills keep the suite's time in bounds; bench/fault-injection.ts runs 1,000.
@@ -170,13 +170,7 @@ describe("disk full", () => {
   it("leaves the root at the old generation and says the disk is full", () => {
     const base = tempDir()
     const root = path.join(base, "root")
-    fs.mkdirSync(root)
-    const mounted = spawnSync("mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", root], { encoding: "utf8" })
-    if (mounted.status !== 0) {
-      mustSkip(false, "disk full", `cannot mount a tmpfs here (${(mounted.stderr || mounted.error?.message || "").trim()})`, "sudo npm test")
-      return
-    }
-    try {
+    onSmallDisk("disk full", root, "1m", () => {
       const repo = path.join(base, "repo")
       fs.mkdirSync(repo)
       // The database and the store live outside the small filesystem; the root fills up.
@@ -198,8 +192,6 @@ describe("disk full", () => {
       expect(listTree(root, "")).toEqual(before)
       expect(JSON.parse(ok(["list", "--json", ...r])).troves.map((t: { name: string }) => t.name)).toEqual(["small"])
       expect(ok(["recover", ...r]).trim()).toBe("Nothing to recover: no apply was interrupted.")
-    } finally {
-      spawnSync("umount", [root])
-    }
+    })
   })
 })

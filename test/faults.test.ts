@@ -3,7 +3,7 @@ import Database from "better-sqlite3"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
-import { REPO, buildTrove, conary, listTree, ok, setupRoot, sha256, stagedLeftovers } from "./helpers.js"
+import { REPO, buildTrove, conary, listTree, ok, onSmallDisk, setupRoot, sha256, stagedLeftovers } from "./helpers.js"
 
 /** One line on stderr, exit 1: the error contract. */
 const refused = (args: string[]) => {
@@ -294,13 +294,7 @@ describe("failures while staging", () => {
   it("leaves no staged file and no stack trace when root and database fill a small filesystem at any point", () => {
     const { base, repo } = setupRoot()
     const mnt = path.join(base, "small")
-    fs.mkdirSync(mnt)
-    const mounted = spawnSync("mount", ["-t", "tmpfs", "-o", "size=20m", "tmpfs", mnt], { encoding: "utf8" })
-    if (mounted.status !== 0) {
-      console.warn(`SKIPPED: cannot mount a tmpfs here (${(mounted.stderr || mounted.error?.message || "").trim()})`)
-      return
-    }
-    try {
+    onSmallDisk("a small filesystem filling up", mnt, "20m", () => {
       const root = path.join(mnt, "root")
       fs.mkdirSync(root)
       const r = ["--root", root]
@@ -343,9 +337,7 @@ describe("failures while staging", () => {
       }
       console.log(outcomes.join("\n"))
       expect(outcomes.at(-1)).toMatch(/applied$/)
-    } finally {
-      spawnSync("umount", [mnt])
-    }
+    })
   })
 })
 

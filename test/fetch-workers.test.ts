@@ -1,9 +1,8 @@
-import { spawnSync } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
-import { buildTrove, conary, listTree, ok, setupRoot, stagedLeftovers, type TreeSpec } from "./helpers.js"
+import { buildTrove, conary, listTree, ok, onSmallDisk, setupRoot, stagedLeftovers, type TreeSpec } from "./helpers.js"
 
 // apply fetches from local archives on every core when there is enough to
 // read (over 2 MiB of archives: src/source/archive-lanes.ts): each trove's
@@ -98,16 +97,9 @@ describe("apply's fetch from local archives on every core", () => {
 
   it("says the disk is full in one line when the store fills up in a worker, and leaves the root as it was", () => {
     const { base, repo, trees } = setup()
-    const mnt = path.join(base, "small")
-    fs.mkdirSync(mnt)
-    const mounted = spawnSync("mount", ["-t", "tmpfs", "-o", "size=3m", "tmpfs", mnt], { encoding: "utf8" })
-    if (mounted.status !== 0) {
-      console.warn(`SKIPPED: cannot mount a tmpfs here (${(mounted.stderr || mounted.error?.message || "").trim()})`)
-      return
-    }
-    try {
+    onSmallDisk("disk full in apply's fetch", path.join(base, "small"), "3m", () => {
       // The root, its database and store on 3 MiB; the archives' contents need more.
-      const root = path.join(mnt, "root")
+      const root = path.join(base, "small", "root")
       fs.mkdirSync(root)
       const r = ["--root", root]
       ok(["init", ...r])
@@ -123,8 +115,6 @@ describe("apply's fetch from local archives on every core", () => {
       expect(listTree(root)).toEqual(before)
       expect(stagedLeftovers(root)).toEqual([])
       expect(JSON.parse(ok(["list", "--json", ...r])).troves).toEqual([])
-    } finally {
-      spawnSync("umount", [mnt])
-    }
+    })
   })
 })

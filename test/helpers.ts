@@ -130,6 +130,22 @@ export const writeRawArchive = async (
 
 export const sha256 = (data: string | Buffer): string => createHash("sha256").update(data).digest("hex")
 
+/**
+ * Runs `fn` on a tmpfs of `size` (e.g. "3m") mounted at `dir` (created),
+ * unmounted after; where no tmpfs can be mounted (not root), says so loudly
+ * and skips it.
+ */
+export const onSmallDisk = (test: string, dir: string, size: string, fn: () => void): void => {
+  fs.mkdirSync(dir, { recursive: true })
+  const mounted = spawnSync("mount", ["-t", "tmpfs", "-o", `size=${size}`, "tmpfs", dir], { encoding: "utf8" })
+  if (mustSkip(mounted.status === 0, test, `cannot mount a tmpfs here (${(mounted.stderr || mounted.error?.message || "").trim()})`, "sudo npm test")) return
+  try {
+    fn()
+  } finally {
+    spawnSync("umount", [dir])
+  }
+}
+
 /** Every path under `dir` whose name starts with `.conary-new.`. */
 export const stagedLeftovers = (dir: string): string[] =>
   (fs.readdirSync(dir, { recursive: true }) as string[]).filter((p) => path.basename(p).startsWith(".conary-new."))
