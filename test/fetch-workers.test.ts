@@ -2,7 +2,9 @@ import { randomBytes } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
+import { buildDeb } from "./deb-helpers.js"
 import { buildTrove, conary, listTree, ok, onSmallDisk, setupRoot, stagedLeftovers, type TreeSpec } from "./helpers.js"
+import { rawRpm } from "./rpm-helpers.js"
 
 // apply fetches from local archives on every core when there is enough to
 // read (over 2 MiB of archives: src/source/archive-lanes.ts): each trove's
@@ -117,4 +119,38 @@ describe("apply's fetch from local archives on every core", () => {
       expect(JSON.parse(ok(["list", "--json", ...r])).troves).toEqual([])
     })
   })
+})
+
+describe("apply's fetch from .deb and .rpm archives on every core", () => {
+  /** Troves of `format` in `repo` and a mirror of it (source "a", tried first); the store emptied, as sync filled it. */
+  const mirrored = (format: "deb" | "rpm") => {
+    const s = setupRoot()
+    const shared = randomBytes(50_000).toString("base64")
+    const trees = Array.from({ length: TROVES }, (_, t) => treeOf(t, shared))
+    trees.forEach((tree, t) => {
+      const out = path.join(s.repo, format === "deb" ? `t${t}_1.0-1_all.deb` : `t${t}-1.0-1.noarch.rpm`)
+      if (format === "deb") buildDeb(s.base, out, { Package: `t${t}`, Version: "1.0-1", Architecture: "all" }, tree, { compression: "gzip" })
+      else rawRpm(out, { name: `t${t}`, files: Object.entries(tree).map(([rel, data]) => ({ path: `/${rel}`, mode: 0o100644, data: Buffer.from(data as string) })) })
+    })
+    const mirror = path.join(s.base, "mirror")
+    fs.mkdirSync(mirror)
+    for (const f of fs.readdirSync(s.repo)) fs.copyFileSync(path.join(s.repo, f), path.join(mirror, f))
+    ok(["source", "add", "a", mirror, ...s.r])
+    ok(["source", "sync", ...s.r])
+    ok(["desired", "add", ...trees.map((_, t) => `t${t}`), ...s.r])
+    // apply reads these formats' contents from their archives only when the store lacks them
+    fs.rmSync(path.join(s.root, "var/lib/conary/store/objects"), { recursive: true })
+    return { ...s, trees, mirror: fs.readdirSync(mirror).map((f) => path.join(mirror, f)) }
+  }
+
+  for (const format of ["deb", "rpm"] as const)
+    it(`takes a trove from its next source when the first one's .${format} is gone or cut short`, () => {
+      const { root, r, trees, mirror } = mirrored(format)
+      fs.rmSync(mirror[0]!)
+      fs.truncateSync(mirror[1]!, Math.floor(fs.statSync(mirror[1]!).size / 2))
+      ok(["apply", ...r])
+      for (const tree of trees)
+        for (const [rel, content] of Object.entries(tree)) expect(fs.readFileSync(path.join(root, rel), "utf8")).toBe(content as string)
+      expect(ok(["verify", "--full", ...r])).toContain("no drift")
+    })
 })

@@ -1,6 +1,6 @@
 import { debianArchFlavor } from "../desired/flavor.js"
 import { debianVersionProblem } from "../desired/version.js"
-import { ArchiveError } from "../errors.js"
+import { ArchiveError, describeIo } from "../errors.js"
 import type { TroveFile } from "../model/trove.js"
 import { type ContentStore, sha256OfFile } from "../store/store.js"
 import { type ArMember, memberStream, readArMembers } from "./ar.js"
@@ -105,14 +105,18 @@ const member = (members: ReadonlyArray<ArMember>, prefix: string) => members.fin
 
 const memberEntries = (deb: string, m: ArMember, limit: number) => tarEntries(deb, memberStream(deb, m), m.name, limit)
 
+/** A .deb's ar members: failing to read them (the file gone, cut short) is the archive's failure. */
+const arMembersOf = (deb: string): ArMember[] => {
+  try {
+    return readArMembers(deb)
+  } catch (e) {
+    throw new ArchiveError({ archive: deb, reason: describeIo(e) })
+  }
+}
+
 /** Reads a .deb's metadata and the metadata (with sha256) of every file it holds; `store` takes the contents too. */
 export const readDeb = async (deb: string, store?: ContentStore): Promise<DebTrove> => {
-  let members: ArMember[]
-  try {
-    members = readArMembers(deb)
-  } catch (e) {
-    throw new ArchiveError({ archive: deb, reason: (e as Error).message })
-  }
+  const members = arMembersOf(deb)
   if (members[0]?.name !== "debian-binary") throw new ArchiveError({ archive: deb, reason: "not a Debian package (no debian-binary first)" })
   const controlMember = member(members, "control.tar")
   const dataMember = member(members, "data.tar")
@@ -207,7 +211,7 @@ export const readDeb = async (deb: string, store?: ContentStore): Promise<DebTro
 /** Streams the wanted contents (by path, each with its expected sha256) of a .deb into the store. */
 export const extractDebObjects = async (deb: string, wanted: ReadonlyMap<string, string>, store: ContentStore): Promise<void> => {
   if ([...wanted.values()].every((sha) => store.has(sha))) return
-  const dataMember = member(readArMembers(deb), "data.tar")
+  const dataMember = member(arMembersOf(deb), "data.tar")
   if (!dataMember) throw new ArchiveError({ archive: deb, reason: "data.tar missing" })
   return extractByPath(deb, () => memberEntries(deb, dataMember, unpackLimit(dataMember.size)), wanted, store)
 }

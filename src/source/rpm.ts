@@ -2,7 +2,7 @@ import { createHash, getHashes } from "node:crypto"
 import * as fs from "node:fs"
 import { type Readable, Transform, pipeline } from "node:stream"
 import { rpmArchFlavor } from "../desired/flavor.js"
-import { ArchiveError, StoreError } from "../errors.js"
+import { ArchiveError, StoreError, describeIo } from "../errors.js"
 import { type TroveFile, componentOf } from "../model/trove.js"
 import { type ContentStore, sha256OfFile } from "../store/store.js"
 import { type CpioEntry, CpioError, cpioEntries } from "./cpio.js"
@@ -106,7 +106,13 @@ interface Opened {
 /** Reads and checks the lead and both headers. */
 const openRpm = (rpm: string): Opened => {
   const fail = bad(rpm)
-  const fd = fs.openSync(rpm, "r")
+  let fd: number
+  try {
+    fd = fs.openSync(rpm, "r")
+  } catch (e) {
+    // gone since sync (or never a file): the archive's failure, so apply tries the trove's next source
+    return fail(describeIo(e))
+  }
   try {
     const size = fs.fstatSync(fd).size
     const lead = readAt(fd, 0, LEAD_SIZE)
