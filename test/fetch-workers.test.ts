@@ -153,4 +153,16 @@ describe("apply's fetch from .deb and .rpm archives on every core", () => {
         for (const [rel, content] of Object.entries(tree)) expect(fs.readFileSync(path.join(root, rel), "utf8")).toBe(content as string)
       expect(ok(["verify", "--full", ...r])).toContain("no drift")
     })
+
+  for (const format of ["deb", "rpm"] as const)
+    it(`says the content store is full, not that the .${format} is bad, and tries no other source`, () => {
+      const { root, r, mirror } = mirrored(format)
+      // The store, empty, on 1 MiB; the contents need more.
+      onSmallDisk(`a full store in apply's fetch from a .${format}`, path.join(root, "var/lib/conary/store"), "1m", () => {
+        const run = conary(["apply", ...r])
+        expect(run.code).toBe(1)
+        expect(run.stderr).toBe("conary: apply failed at content store: no space left on device (disk full)\n")
+        expect(run.stderr).not.toContain(mirror[0]!)
+      })
+    })
 })

@@ -10,7 +10,7 @@ import { type Compression, bound, decompressor, unpackLimit } from "./decompress
 import type { FormatReader } from "./package-format.js"
 import { RpmHeader, readAt } from "./rpm-header.js"
 import { DepError, type RpmDepList, rpmDeps } from "./rpm-deps.js"
-import { archiveFailure, memberPath, utf8Name } from "./tar-payload.js"
+import { archiveFailure, memberPath, storeFailure, utf8Name } from "./tar-payload.js"
 
 // An .rpm as rpm reads it: a 96-byte lead, the signature header (padded to
 // 8 bytes), the main header, and the payload, a compressed cpio archive.
@@ -453,7 +453,7 @@ export const extractRpmObjects = async (rpm: string, files: ReadonlyArray<TroveF
       await store.putStream(entry.data, f.sha256!)
     } catch (e) {
       if (e instanceof StoreError) throw new ArchiveError({ archive: rpm, reason: `content of ${p} does not match its sha256 (changed since sync?)` })
-      throw e
+      throw storeFailure(e)
     }
     pending.delete(f.sha256!)
   })
