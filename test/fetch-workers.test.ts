@@ -1,9 +1,10 @@
+import { spawnSync } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
 import { buildDeb } from "./deb-helpers.js"
-import { buildTrove, conary, listTree, ok, onSmallDisk, setupRoot, stagedLeftovers, type TreeSpec } from "./helpers.js"
+import { REPO, buildTrove, conary, listTree, mustSkip, ok, onSmallDisk, setupRoot, stagedLeftovers, type TreeSpec } from "./helpers.js"
 import { rawRpm } from "./rpm-helpers.js"
 
 // apply fetches from local archives on every core when there is enough to
@@ -92,6 +93,39 @@ describe("apply's fetch from local archives on every core", () => {
     for (const f of fs.readdirSync(mirror)) corrupt(path.join(mirror, f))
     ok(["desired", "add", ...trees.map((_, t) => `t${t}`), ...r])
     ok(["apply", ...r])
+    for (const tree of trees)
+      for (const [rel, content] of Object.entries(tree)) expect(fs.readFileSync(path.join(root, rel), "utf8")).toBe(content as string)
+    expect(ok(["verify", "--full", ...r])).toContain("no drift")
+  })
+
+  it("takes a trove from its next source when the first one's archive cannot be read, and names an unreadable only archive", () => {
+    const { base, root, r, trees, archives } = setup()
+    const mirror = path.join(base, "mirror")
+    fs.mkdirSync(mirror)
+    for (const a of archives) fs.copyFileSync(a, path.join(mirror, path.basename(a)))
+    ok(["source", "add", "a", mirror, ...r])
+    ok(["source", "sync", ...r])
+    ok(["desired", "add", ...trees.map((_, t) => `t${t}`), ...r])
+    const t1 = fs.readdirSync(mirror).find((f) => f.startsWith("t1-"))!
+    fs.chmodSync(path.join(mirror, t1), 0o000)
+    // Run by root without the capability to read any file: mode 000 keeps the archive from it, not the store.
+    const apply = () =>
+      spawnSync("setpriv", ["--bounding-set=-dac_override,-dac_read_search", process.execPath, path.join(REPO, "bin/conary.js"), "apply", ...r], {
+        encoding: "utf8",
+        env: { ...process.env, NODE_EXTRA_CA_CERTS: "" },
+      })
+    const setpriv = spawnSync("setpriv", ["--bounding-set=-dac_override,-dac_read_search", "true"]).status === 0
+    if (mustSkip(process.getuid?.() === 0 && setpriv, "an unreadable archive", "not root, or no setpriv", "run the tests as root, with util-linux")) return
+    // The mirror alone: its unreadable archive stops apply, naming it.
+    ok(["source", "remove", "local", ...r])
+    const refused = apply()
+    expect(refused.status).toBe(1)
+    expect(refused.stderr).toBe(`conary: archive ${path.join(mirror, t1)}: permission denied (open)\n`)
+    ok(["source", "add", "local", path.dirname(archives[0]!), ...r])
+    ok(["source", "sync", ...r])
+    const applied = apply()
+    expect(applied.stderr).toBe("")
+    expect(applied.status).toBe(0)
     for (const tree of trees)
       for (const [rel, content] of Object.entries(tree)) expect(fs.readFileSync(path.join(root, rel), "utf8")).toBe(content as string)
     expect(ok(["verify", "--full", ...r])).toContain("no drift")

@@ -80,13 +80,14 @@ const inflateSmall = (archive: string): Buffer | undefined => {
 
 export const archiveError = (archive: string, e: unknown): ArchiveError | ApplyError => {
   if (e instanceof ArchiveError) return e
-  const code = (e as NodeJS.ErrnoException).code
-  // Failing to write the store is not the archive's fault.
+  const { code, path } = e as NodeJS.ErrnoException
+  if (code === "ENOENT") return new ArchiveError({ archive, reason: "no such file" })
+  // Failing to open the archive is its own failure (another source may have it); failing to write the store is not.
+  if (path === archive) return new ArchiveError({ archive, reason: describeIo(e) })
   if (code === "ENOSPC" || code === "EDQUOT" || code === "EROFS" || code === "EACCES")
     return new ApplyError({ path: "content store", reason: describeIo(e) })
   if (code === "Z_BUF_ERROR" || /unexpected end/i.test(String((e as Error).message)))
     return new ArchiveError({ archive, reason: "truncated archive" })
-  if (code === "ENOENT") return new ArchiveError({ archive, reason: "no such file" })
   return new ArchiveError({ archive, reason: (e as Error).message })
 }
 
