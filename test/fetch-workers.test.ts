@@ -131,6 +131,37 @@ describe("apply's fetch from local archives on every core", () => {
     expect(ok(["verify", "--full", ...r])).toContain("no drift")
   })
 
+  it("refuses a fifo put in place of an archive since sync instead of waiting on it forever, taking the trove from its next source", () => {
+    const { base, root, r, trees, archives } = setup()
+    const mirror = path.join(base, "mirror")
+    fs.mkdirSync(mirror)
+    for (const a of archives) fs.copyFileSync(a, path.join(mirror, path.basename(a)))
+    ok(["source", "add", "a", mirror, ...r])
+    ok(["source", "sync", ...r])
+    ok(["desired", "add", ...trees.map((_, t) => `t${t}`), ...r])
+    const fifo = path.join(mirror, fs.readdirSync(mirror).find((f) => f.startsWith("t1-"))!)
+    fs.rmSync(fifo)
+    spawnSync("mkfifo", [fifo])
+    // The mirror alone: its fifo stops apply, naming it.
+    ok(["source", "remove", "local", ...r])
+    const refused = conary(["apply", ...r], { timeout: 20_000 })
+    expect(refused.code).toBe(1)
+    expect(refused.stderr).toBe(`conary: archive ${fifo}: is not a regular file\n`)
+    expect(stagedLeftovers(root)).toEqual([])
+    ok(["source", "add", "local", path.dirname(archives[0]!), ...r])
+    ok(["source", "sync", "local", ...r])
+    const applied = conary(["apply", ...r], { timeout: 20_000 })
+    expect(applied.stderr).toBe("")
+    expect(applied.code).toBe(0)
+    for (const tree of trees)
+      for (const [rel, content] of Object.entries(tree)) expect(fs.readFileSync(path.join(root, rel), "utf8")).toBe(content as string)
+    expect(ok(["verify", "--full", ...r])).toContain("no drift")
+    // sync, too, refuses it rather than wait
+    const sync = conary(["source", "sync", "a", ...r], { timeout: 20_000 })
+    expect(sync.code).toBe(1)
+    expect(sync.stderr).toBe(`conary: archive ${fifo}: is not a regular file\n`)
+  })
+
   it("says the disk is full in one line when the store fills up in a worker, and leaves the root as it was", () => {
     const { base, repo, trees } = setup()
     onSmallDisk("disk full in apply's fetch", path.join(base, "small"), "3m", () => {

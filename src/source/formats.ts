@@ -1,4 +1,6 @@
+import * as fs from "node:fs"
 import type { NewTrove } from "../db/troves.js"
+import { ArchiveError } from "../errors.js"
 import type { TroveFile } from "../model/trove.js"
 import type { ContentStore } from "../store/store.js"
 import type { PackageFormat } from "./package-format.js"
@@ -35,8 +37,25 @@ const formatWhere = (test: (f: PackageFormat) => boolean): PackageFormat => FORM
 
 export const isTroveArchive = (name: string): boolean => FORMATS.some((f) => f.claims(name))
 
+/**
+ * Refuses an archive path that names no regular file (a fifo, a device, a
+ * directory, put there since it was listed or synced): opening a fifo to read
+ * would wait forever for a writer. A path naming nothing is left to the
+ * format, which says so.
+ */
+const mustBeRegular = (archive: string): void => {
+  let st: fs.Stats
+  try {
+    st = fs.statSync(archive)
+  } catch {
+    return
+  }
+  if (!st.isFile()) throw new ArchiveError({ archive, reason: "is not a regular file" })
+}
+
 /** Reads an archive's trove metadata, and the archive's own sha256 (with `store`, see FormatReader.read). */
 export const readTroveArchive = async (file: string, store?: ContentStore): Promise<{ trove: NewTrove; archiveSha256: string }> => {
+  mustBeRegular(file)
   const format = formatWhere((f) => f.claims(file))
   const { trove, archiveSha256 } = await (await format.reader()).read(file, store)
   return { trove: { ...trove, scheme: format.scheme, format: format.name }, archiveSha256 }
@@ -53,6 +72,7 @@ export const fetchFromArchive = async (
   wanted: ReadonlySet<string>,
   store: ContentStore,
 ): Promise<void> => {
+  mustBeRegular(archive)
   const f = formatWhere((f) => f.name === format)
   return (await (f.fetcher?.() ?? f.reader().then((r) => r.fetch)))(archive, files, wanted, store)
 }
