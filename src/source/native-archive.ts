@@ -1,7 +1,7 @@
 import * as fs from "node:fs"
 import * as zlib from "node:zlib"
 import { ApplyError, ArchiveError, StoreError, describeIo } from "../errors.js"
-import type { ContentStore, Incoming } from "../store/store.js"
+import { type ContentStore, type Incoming, storeFailure } from "../store/store.js"
 import type { FormatReader } from "./package-format.js"
 import { type TarSink, TarReader } from "./tar-reader.js"
 
@@ -84,8 +84,8 @@ export const archiveError = (archive: string, e: unknown): ArchiveError | ApplyE
   if (code === "ENOENT") return new ArchiveError({ archive, reason: "no such file" })
   // Failing to open the archive is its own failure (another source may have it); failing to write the store is not.
   if (path === archive) return new ArchiveError({ archive, reason: describeIo(e) })
-  if (code === "ENOSPC" || code === "EDQUOT" || code === "EROFS" || code === "EACCES")
-    return new ApplyError({ path: "content store", reason: describeIo(e) })
+  const stored = storeFailure(e)
+  if (stored instanceof ApplyError) return stored
   if (code === "Z_BUF_ERROR" || /unexpected end/i.test(String((e as Error).message)))
     return new ArchiveError({ archive, reason: "truncated archive" })
   return new ArchiveError({ archive, reason: (e as Error).message })

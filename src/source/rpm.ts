@@ -4,13 +4,13 @@ import { type Readable, Transform, pipeline } from "node:stream"
 import { rpmArchFlavor } from "../desired/flavor.js"
 import { ArchiveError, StoreError, describeIo } from "../errors.js"
 import { type TroveFile, componentOf } from "../model/trove.js"
-import { type ContentStore, sha256OfFile } from "../store/store.js"
+import { type ContentStore, sha256OfFile, storeFailure } from "../store/store.js"
 import { type CpioEntry, CpioError, cpioEntries } from "./cpio.js"
 import { type Compression, bound, decompressor, unpackLimit } from "./decompress.js"
 import type { FormatReader } from "./package-format.js"
 import { RpmHeader, readAt } from "./rpm-header.js"
 import { DepError, type RpmDepList, rpmDeps } from "./rpm-deps.js"
-import { archiveFailure, memberPath, storeFailure, utf8Name } from "./tar-payload.js"
+import { archiveFailure, memberPath, utf8Name } from "./tar-payload.js"
 
 // An .rpm as rpm reads it: a 96-byte lead, the signature header (padded to
 // 8 bytes), the main header, and the payload, a compressed cpio archive.

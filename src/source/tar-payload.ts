@@ -3,9 +3,9 @@ import * as fs from "node:fs"
 import type { Readable } from "node:stream"
 import { pipeline } from "node:stream/promises"
 import * as tar from "tar-stream"
-import { ApplyError, ArchiveError, StoreError, describeIo } from "../errors.js"
+import { ApplyError, ArchiveError, StoreError } from "../errors.js"
 import { type TroveFile, componentOf } from "../model/trove.js"
-import { type ContentStore, type Sink, type StoreWriter, pour } from "../store/store.js"
+import { type ContentStore, type Sink, type StoreWriter, pour, storeFailure } from "../store/store.js"
 import { BombError, bombError, bound, decompressorFor, immediateDecoderFor } from "./decompress.js"
 import { rootedPath } from "./rooted-path.js"
 import { TarReader } from "./tar-reader.js"
@@ -35,16 +35,6 @@ export const tarEntries = (archive: string, source: Readable, name: string, limi
 
 // How each decompressor says its input stopped early: zlib, liblzma (LZMA_BUF_ERROR), fzstd, bzip2, tar-stream.
 const CUT_SHORT = /unexpected end|premature|truncated|Z_BUF_ERROR|No progress is possible|unexpected EOF/i
-
-/**
- * What failed while a content fetched from an archive was stored: a full or
- * read-only store is not the archive's fault (another source of it would fail
- * alike), so apply stops naming the store.
- */
-export const storeFailure = (e: unknown): unknown => {
-  const code = (e as NodeJS.ErrnoException).code
-  return code === "ENOSPC" || code === "EDQUOT" || code === "EROFS" ? new ApplyError({ path: "content store", reason: describeIo(e) }) : e
-}
 
 /** Rethrows a failure while reading an archive as one ArchiveError line (or the store's failure as it is: see storeFailure). */
 export const archiveFailure = (archive: string, e: unknown): never => {

@@ -3,7 +3,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { childProcess, nodeCrypto } from "../builtin.js"
 import { fileLock } from "../db/lock.js"
-import { IoError, StoreError } from "../errors.js"
+import { ApplyError, IoError, StoreError, describeIo } from "../errors.js"
 import { sha256Of } from "../sha256.js"
 import { DigestSet, isDigest } from "./digest-set.js"
 
@@ -332,6 +332,16 @@ export const writeBehind = (dir: string): (() => void) => {
   return () => {
     child.kill()
   }
+}
+
+/**
+ * What failed while a content fetched from an archive was stored: a full,
+ * read-only or forbidden store is not the archive's fault (another source of
+ * it would fail alike), so apply stops naming the store; anything else is as it was.
+ */
+export const storeFailure = (e: unknown): unknown => {
+  const code = (e as NodeJS.ErrnoException).code
+  return code === "ENOSPC" || code === "EDQUOT" || code === "EROFS" || code === "EACCES" ? new ApplyError({ path: "content store", reason: describeIo(e) }) : e
 }
 
 /** Writes all of `data`: a nearly full disk takes part of a write without an error (the next call fails with ENOSPC). */
