@@ -4,7 +4,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
 import { buildDeb } from "./deb-helpers.js"
-import { REPO, buildTrove, conary, listTree, mustSkip, ok, onSmallDisk, setupRoot, stagedLeftovers, type TreeSpec } from "./helpers.js"
+import { REPO, buildTrove, conary, listTree, mustSkip, ok, onSmallDisk, setupRoot, sha256, stagedLeftovers, type TreeSpec } from "./helpers.js"
 import { rawRpm } from "./rpm-helpers.js"
 
 // apply fetches from local archives on every core when there is enough to
@@ -42,6 +42,24 @@ const corrupt = (archive: string) => {
   fs.utimesSync(archive, st.atime, st.mtime)
 }
 
+/** A copy of the repository as source "a" (tried before "local", by name), synced, with every trove desired; its archives. */
+const mirrored = (s: ReturnType<typeof setupRoot>, troves: number): string[] => {
+  const mirror = path.join(s.base, "mirror")
+  fs.mkdirSync(mirror)
+  for (const f of fs.readdirSync(s.repo)) fs.copyFileSync(path.join(s.repo, f), path.join(mirror, f))
+  ok(["source", "add", "a", mirror, ...s.r])
+  ok(["source", "sync", ...s.r])
+  ok(["desired", "add", ...Array.from({ length: troves }, (_, t) => `t${t}`), ...s.r])
+  return fs.readdirSync(mirror).map((f) => path.join(mirror, f))
+}
+
+/** Every file of `trees` is in the root byte for byte, and verify --full agrees. */
+const expectInstalled = (root: string, r: string[], trees: TreeSpec[]) => {
+  for (const tree of trees)
+    for (const [rel, content] of Object.entries(tree)) expect(fs.readFileSync(path.join(root, rel), "utf8")).toBe(content as string)
+  expect(ok(["verify", "--full", ...r])).toContain("no drift")
+}
+
 describe("apply's fetch from local archives on every core", () => {
   it("installs every content byte for byte, stores each, and the stat cache vouches only for what was written", () => {
     const { root, r, trees } = setup()
@@ -51,7 +69,12 @@ describe("apply's fetch from local archives on every core", () => {
     for (const tree of trees)
       for (const [rel, content] of Object.entries(tree)) expect(fs.readFileSync(path.join(root, rel), "utf8")).toBe(content as string)
     expect(stagedLeftovers(root)).toEqual([])
-    // every content is in the store: a second root's apply from the same store reads no archive
+    // Every content is in the store, whichever thread stored it (the empty one needs no object).
+    for (const tree of trees)
+      for (const content of Object.values(tree)) {
+        const sha = sha256(content as string)
+        if (content !== "") expect(fs.readFileSync(path.join(root, "var/lib/conary/store/objects", sha.slice(0, 2), sha.slice(2)), "utf8")).toBe(content)
+      }
     expect(JSON.parse(ok(["verify", "--json", ...r])).summary.drifted).toBe(0)
     // Same size, same mtime, other bytes: the stat cache must not call it clean.
     const victim = path.join(root, "usr/share/t2/f1")
@@ -83,31 +106,18 @@ describe("apply's fetch from local archives on every core", () => {
   })
 
   it("takes a trove from its next source when the first one's archive is corrupt", () => {
-    const { base, root, r, trees, archives } = setup()
-    // Source "a" (tried first, by name) holds corrupt copies of every archive; "local" the good ones.
-    const mirror = path.join(base, "mirror")
-    fs.mkdirSync(mirror)
-    for (const a of archives) fs.copyFileSync(a, path.join(mirror, path.basename(a)))
-    ok(["source", "add", "a", mirror, ...r])
-    ok(["source", "sync", ...r])
-    for (const f of fs.readdirSync(mirror)) corrupt(path.join(mirror, f))
-    ok(["desired", "add", ...trees.map((_, t) => `t${t}`), ...r])
-    ok(["apply", ...r])
-    for (const tree of trees)
-      for (const [rel, content] of Object.entries(tree)) expect(fs.readFileSync(path.join(root, rel), "utf8")).toBe(content as string)
-    expect(ok(["verify", "--full", ...r])).toContain("no drift")
+    const s = setup()
+    // Source "a" holds corrupt copies of every archive; "local" the good ones.
+    for (const a of mirrored(s, TROVES)) corrupt(a)
+    ok(["apply", ...s.r])
+    expectInstalled(s.root, s.r, s.trees)
   })
 
   it("takes a trove from its next source when the first one's archive cannot be read, and names an unreadable only archive", () => {
-    const { base, root, r, trees, archives } = setup()
-    const mirror = path.join(base, "mirror")
-    fs.mkdirSync(mirror)
-    for (const a of archives) fs.copyFileSync(a, path.join(mirror, path.basename(a)))
-    ok(["source", "add", "a", mirror, ...r])
-    ok(["source", "sync", ...r])
-    ok(["desired", "add", ...trees.map((_, t) => `t${t}`), ...r])
-    const t1 = fs.readdirSync(mirror).find((f) => f.startsWith("t1-"))!
-    fs.chmodSync(path.join(mirror, t1), 0o000)
+    const s = setup()
+    const { root, r, trees, archives } = s
+    const t1 = mirrored(s, TROVES).find((a) => path.basename(a).startsWith("t1-"))!
+    fs.chmodSync(t1, 0o000)
     // Run by root without the capability to read any file: mode 000 keeps the archive from it, not the store.
     const apply = () =>
       spawnSync("setpriv", ["--bounding-set=-dac_override,-dac_read_search", process.execPath, path.join(REPO, "bin/conary.js"), "apply", ...r], {
@@ -120,26 +130,19 @@ describe("apply's fetch from local archives on every core", () => {
     ok(["source", "remove", "local", ...r])
     const refused = apply()
     expect(refused.status).toBe(1)
-    expect(refused.stderr).toBe(`conary: archive ${path.join(mirror, t1)}: permission denied (open)\n`)
+    expect(refused.stderr).toBe(`conary: archive ${t1}: permission denied (open)\n`)
     ok(["source", "add", "local", path.dirname(archives[0]!), ...r])
     ok(["source", "sync", ...r])
     const applied = apply()
     expect(applied.stderr).toBe("")
     expect(applied.status).toBe(0)
-    for (const tree of trees)
-      for (const [rel, content] of Object.entries(tree)) expect(fs.readFileSync(path.join(root, rel), "utf8")).toBe(content as string)
-    expect(ok(["verify", "--full", ...r])).toContain("no drift")
+    expectInstalled(root, r, trees)
   })
 
   it("refuses a fifo put in place of an archive since sync instead of waiting on it forever, taking the trove from its next source", () => {
-    const { base, root, r, trees, archives } = setup()
-    const mirror = path.join(base, "mirror")
-    fs.mkdirSync(mirror)
-    for (const a of archives) fs.copyFileSync(a, path.join(mirror, path.basename(a)))
-    ok(["source", "add", "a", mirror, ...r])
-    ok(["source", "sync", ...r])
-    ok(["desired", "add", ...trees.map((_, t) => `t${t}`), ...r])
-    const fifo = path.join(mirror, fs.readdirSync(mirror).find((f) => f.startsWith("t1-"))!)
+    const s = setup()
+    const { root, r, trees, archives } = s
+    const fifo = mirrored(s, TROVES).find((a) => path.basename(a).startsWith("t1-"))!
     fs.rmSync(fifo)
     spawnSync("mkfifo", [fifo])
     // The mirror alone: its fifo stops apply, naming it.
@@ -153,9 +156,7 @@ describe("apply's fetch from local archives on every core", () => {
     const applied = conary(["apply", ...r], { timeout: 20_000 })
     expect(applied.stderr).toBe("")
     expect(applied.code).toBe(0)
-    for (const tree of trees)
-      for (const [rel, content] of Object.entries(tree)) expect(fs.readFileSync(path.join(root, rel), "utf8")).toBe(content as string)
-    expect(ok(["verify", "--full", ...r])).toContain("no drift")
+    expectInstalled(root, r, trees)
     // sync, too, refuses it rather than wait
     const sync = conary(["source", "sync", "a", ...r], { timeout: 20_000 })
     expect(sync.code).toBe(1)
@@ -188,7 +189,7 @@ describe("apply's fetch from local archives on every core", () => {
 
 describe("apply's fetch from .deb and .rpm archives on every core", () => {
   /** Troves of `format` in `repo` and a mirror of it (source "a", tried first); the store emptied, as sync filled it. */
-  const mirrored = (format: "deb" | "rpm") => {
+  const withMirror = (format: "deb" | "rpm") => {
     const s = setupRoot()
     const shared = randomBytes(50_000).toString("base64")
     const trees = Array.from({ length: TROVES }, (_, t) => treeOf(t, shared))
@@ -197,31 +198,24 @@ describe("apply's fetch from .deb and .rpm archives on every core", () => {
       if (format === "deb") buildDeb(s.base, out, { Package: `t${t}`, Version: "1.0-1", Architecture: "all" }, tree, { compression: "gzip" })
       else rawRpm(out, { name: `t${t}`, files: Object.entries(tree).map(([rel, data]) => ({ path: `/${rel}`, mode: 0o100644, data: Buffer.from(data as string) })) })
     })
-    const mirror = path.join(s.base, "mirror")
-    fs.mkdirSync(mirror)
-    for (const f of fs.readdirSync(s.repo)) fs.copyFileSync(path.join(s.repo, f), path.join(mirror, f))
-    ok(["source", "add", "a", mirror, ...s.r])
-    ok(["source", "sync", ...s.r])
-    ok(["desired", "add", ...trees.map((_, t) => `t${t}`), ...s.r])
+    const mirror = mirrored(s, TROVES)
     // apply reads these formats' contents from their archives only when the store lacks them
     fs.rmSync(path.join(s.root, "var/lib/conary/store/objects"), { recursive: true })
-    return { ...s, trees, mirror: fs.readdirSync(mirror).map((f) => path.join(mirror, f)) }
+    return { ...s, trees, mirror }
   }
 
   for (const format of ["deb", "rpm"] as const)
     it(`takes a trove from its next source when the first one's .${format} is gone or cut short`, () => {
-      const { root, r, trees, mirror } = mirrored(format)
+      const { root, r, trees, mirror } = withMirror(format)
       fs.rmSync(mirror[0]!)
       fs.truncateSync(mirror[1]!, Math.floor(fs.statSync(mirror[1]!).size / 2))
       ok(["apply", ...r])
-      for (const tree of trees)
-        for (const [rel, content] of Object.entries(tree)) expect(fs.readFileSync(path.join(root, rel), "utf8")).toBe(content as string)
-      expect(ok(["verify", "--full", ...r])).toContain("no drift")
+      expectInstalled(root, r, trees)
     })
 
   for (const format of ["deb", "rpm"] as const)
     it(`says the content store is full, not that the .${format} is bad, and tries no other source`, () => {
-      const { root, r, mirror } = mirrored(format)
+      const { root, r, mirror } = withMirror(format)
       // The store, empty, on 1 MiB; the contents need more.
       onSmallDisk(`a full store in apply's fetch from a .${format}`, path.join(root, "var/lib/conary/store"), "1m", () => {
         const run = conary(["apply", ...r])
