@@ -79,7 +79,7 @@ export class ContentStore {
     return this.index.has(sha256)
   }
 
-  /** An object another thread of this process stored (see source/fetch-archive.ts): known without a listing. */
+  /** An object another thread of this process stored (apply's fetch workers: see reconcile/fetch-local.ts): known without a listing. */
   learn(sha256: string): void {
     this.index.add(sha256)
   }
