@@ -1,10 +1,10 @@
-import { spawnSync } from "node:child_process"
+import { execFileSync, spawnSync } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
 import { buildDeb } from "./deb-helpers.js"
-import { REPO, buildTrove, conary, listTree, mustSkip, ok, onSmallDisk, setupRoot, sha256, stagedLeftovers, type TreeSpec } from "./helpers.js"
+import { REPO, buildTrove, conary, listTree, mustSkip, ok, onSmallDisk, setupRoot, sha256, stagedLeftovers, type TreeSpec, writeTree } from "./helpers.js"
 import { rawRpm } from "./rpm-helpers.js"
 
 // apply fetches from local archives on every core when there is enough to
@@ -16,6 +16,7 @@ import { rawRpm } from "./rpm-helpers.js"
 
 // Incompressible contents (base64 of random bytes), so the archives are as large as their files.
 const TROVES = 4
+const NAMES = Array.from({ length: TROVES }, (_, t) => `t${t}`)
 const treeOf = (t: number, shared: string): TreeSpec => ({
   ...Object.fromEntries(Array.from({ length: 4 }, (_, f) => [`usr/share/t${t}/f${f}`, randomBytes(150_000).toString("base64")])),
   // one content in every trove: its stage paths go with the first trove sent, the rest are copied out of the store
@@ -43,13 +44,13 @@ const corrupt = (archive: string) => {
 }
 
 /** A copy of the repository as source "a" (tried before "local", by name), synced, with every trove desired; its archives. */
-const mirrored = (s: ReturnType<typeof setupRoot>, troves: number): string[] => {
+const mirrored = (s: ReturnType<typeof setupRoot>, names: string[]): string[] => {
   const mirror = path.join(s.base, "mirror")
   fs.mkdirSync(mirror)
   for (const f of fs.readdirSync(s.repo)) fs.copyFileSync(path.join(s.repo, f), path.join(mirror, f))
   ok(["source", "add", "a", mirror, ...s.r])
   ok(["source", "sync", ...s.r])
-  ok(["desired", "add", ...Array.from({ length: troves }, (_, t) => `t${t}`), ...s.r])
+  ok(["desired", "add", ...names, ...s.r])
   return fs.readdirSync(mirror).map((f) => path.join(mirror, f))
 }
 
@@ -108,7 +109,7 @@ describe("apply's fetch from local archives on every core", () => {
   it("takes a trove from its next source when the first one's archive is corrupt", () => {
     const s = setup()
     // Source "a" holds corrupt copies of every archive; "local" the good ones.
-    for (const a of mirrored(s, TROVES)) corrupt(a)
+    for (const a of mirrored(s, NAMES)) corrupt(a)
     ok(["apply", ...s.r])
     expectInstalled(s.root, s.r, s.trees)
   })
@@ -116,7 +117,7 @@ describe("apply's fetch from local archives on every core", () => {
   it("takes a trove from its next source when the first one's archive cannot be read, and names an unreadable only archive", () => {
     const s = setup()
     const { root, r, trees, archives } = s
-    const t1 = mirrored(s, TROVES).find((a) => path.basename(a).startsWith("t1-"))!
+    const t1 = mirrored(s, NAMES).find((a) => path.basename(a).startsWith("t1-"))!
     fs.chmodSync(t1, 0o000)
     // Run by root without the capability to read any file: mode 000 keeps the archive from it, not the store.
     const apply = () =>
@@ -142,7 +143,7 @@ describe("apply's fetch from local archives on every core", () => {
   it("refuses a fifo put in place of an archive since sync instead of waiting on it forever, taking the trove from its next source", () => {
     const s = setup()
     const { root, r, trees, archives } = s
-    const fifo = mirrored(s, TROVES).find((a) => path.basename(a).startsWith("t1-"))!
+    const fifo = mirrored(s, NAMES).find((a) => path.basename(a).startsWith("t1-"))!
     fs.rmSync(fifo)
     spawnSync("mkfifo", [fifo])
     // The mirror alone: its fifo stops apply, naming it.
@@ -198,7 +199,7 @@ describe("apply's fetch from .deb and .rpm archives on every core", () => {
       if (format === "deb") buildDeb(s.base, out, { Package: `t${t}`, Version: "1.0-1", Architecture: "all" }, tree, { compression: "gzip" })
       else rawRpm(out, { name: `t${t}`, files: Object.entries(tree).map(([rel, data]) => ({ path: `/${rel}`, mode: 0o100644, data: Buffer.from(data as string) })) })
     })
-    const mirror = mirrored(s, TROVES)
+    const mirror = mirrored(s, NAMES)
     // apply reads these formats' contents from their archives only when the store lacks them
     fs.rmSync(path.join(s.root, "var/lib/conary/store/objects"), { recursive: true })
     return { ...s, trees, mirror }
@@ -224,4 +225,30 @@ describe("apply's fetch from .deb and .rpm archives on every core", () => {
         expect(run.stderr).not.toContain(mirror[0]!)
       })
     })
+})
+
+describe("apply's fetch from an Arch package", () => {
+  const hasBsdtar = spawnSync("bsdtar", ["--version"]).status === 0
+  it.skipIf(mustSkip(hasBsdtar, "an Arch package gone since sync", "bsdtar is missing", "apt-get install libarchive-tools"))(
+    "says in one line that a package gone since sync is gone, with no stack trace, and takes it from the next source",
+    () => {
+      const s = setupRoot()
+      // A package as makepkg packs one: .MTREE, .PKGINFO, then the payload.
+      const dir = writeTree(path.join(s.base, "pkg"), { "usr/share/a/f": "arch content\n", ".PKGINFO": "pkgname = a\npkgver = 1.0-1\narch = any\nsize = 13\n" })
+      execFileSync("bsdtar", ["-czf", ".MTREE", "--format=mtree", "--options=!all,use-set,type,uid,gid,mode,time,size,sha256,link", ".PKGINFO", "usr"], { cwd: dir })
+      execFileSync("bsdtar", ["-czf", path.join(s.repo, "a-1.0-1-any.pkg.tar.gz"), ".MTREE", ".PKGINFO", "usr"], { cwd: dir })
+      const [gone] = mirrored(s, ["a"])
+      // Its contents went into the store at sync: apply reads the archive only for what the store lacks.
+      fs.rmSync(path.join(s.root, "var/lib/conary/store/objects"), { recursive: true })
+      fs.rmSync(gone!)
+      ok(["source", "remove", "local", ...s.r])
+      const refused = conary(["apply", ...s.r])
+      expect(refused.stderr).toBe(`conary: archive ${gone}: no such file or directory (stat)\n`)
+      expect(refused.code).toBe(1)
+      ok(["source", "add", "local", s.repo, ...s.r])
+      ok(["source", "sync", ...s.r])
+      ok(["apply", ...s.r])
+      expectInstalled(s.root, s.r, [{ "usr/share/a/f": "arch content\n" }])
+    },
+  )
 })

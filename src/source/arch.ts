@@ -172,7 +172,11 @@ const isMetadata = (raw: string) => {
 
 const METADATA = [".PKGINFO", ".MTREE", ".INSTALL"]
 
-const archEntries = (file: string) => tarEntries(file, fs.createReadStream(file), file, unpackLimit(fs.statSync(file).size))
+// The size first: a stream opened before a failing stat was left with none to hear its own failure, which crashed the process.
+const archEntries = (file: string) => {
+  const limit = unpackLimit(fs.statSync(file).size)
+  return tarEntries(file, fs.createReadStream(file), file, limit)
+}
 
 /** Reads an Arch package's metadata and the metadata (with sha256) of every file it holds. */
 export const readArch = async (file: string, store?: ContentStore): Promise<ArchTrove> => {

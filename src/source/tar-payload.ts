@@ -3,7 +3,7 @@ import * as fs from "node:fs"
 import type { Readable } from "node:stream"
 import { pipeline } from "node:stream/promises"
 import * as tar from "tar-stream"
-import { ApplyError, ArchiveError, StoreError } from "../errors.js"
+import { ApplyError, ArchiveError, StoreError, describeIo } from "../errors.js"
 import { type TroveFile, componentOf } from "../model/trove.js"
 import { type ContentStore, type Sink, type StoreWriter, pour, storeFailure } from "../store/store.js"
 import { BombError, bombError, bound, decompressorFor, immediateDecoderFor } from "./decompress.js"
@@ -40,7 +40,8 @@ const CUT_SHORT = /unexpected end|premature|truncated|Z_BUF_ERROR|No progress is
 export const archiveFailure = (archive: string, e: unknown): never => {
   if (e instanceof ArchiveError || e instanceof ApplyError) throw e
   if (e instanceof BombError) throw new ArchiveError({ archive, reason: e.message })
-  const text = (e as Error).message ?? String(e)
+  // A system call's failure (the archive gone since sync) is said as one, the path not repeated.
+  const text = (e as NodeJS.ErrnoException).syscall ? describeIo(e) : ((e as Error).message ?? String(e))
   throw new ArchiveError({
     archive,
     reason: CUT_SHORT.test(text) || (e as NodeJS.ErrnoException).code === "Z_BUF_ERROR" ? "truncated archive (its compressed data ends early)" : text,
