@@ -7,7 +7,8 @@ import { type ReadRequest, readOne } from "./read-archives.js"
 // as dist/read-worker.mjs; see archive-lanes.ts): reads them for `source
 // sync`, or fetches their contents for apply, each decompressed, parsed,
 // hashed and its contents stored here, on this thread's core. One job at a
-// time: a second is sent ahead only so this thread need not wait for it.
+// time: a second is sent ahead only so that this worker has it at hand while
+// the main thread answers the first.
 
 const store = typeof workerData?.store === "string" ? new ContentStore(workerData.store, workerData.remembers !== false) : undefined
 
