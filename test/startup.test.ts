@@ -303,6 +303,14 @@ process.dlopen = function (module, file, ...rest) {
     const run = spawnSync(process.execPath, [path.join(dir, "bin", "conary.js"), "list", ...r], { encoding: "utf8" })
     expect(run.status).toBe(1)
     expect(run.stderr).toMatch(/^conary: database \S+: cannot load SQLite \(better-sqlite3\/build\/Release\/better_sqlite3\.node\): Cannot find module [^\n]*\n$/)
+    // init leaves a root as it found it: the directories it made for the database go again, what was there stays.
+    const fresh = tempDir("conary-no-addon-root-")
+    fs.mkdirSync(path.join(fresh, "var"))
+    fs.writeFileSync(path.join(fresh, "var", "keep"), "the admin's\n")
+    const init = spawnSync(process.execPath, [path.join(dir, "bin", "conary.js"), "init", "--root", fresh], { encoding: "utf8" })
+    expect(init.status).toBe(1)
+    expect(init.stderr).toMatch(/^conary: database \S+: cannot load SQLite [^\n]*\n$/)
+    expect(fs.readdirSync(fresh, { recursive: true }).sort()).toEqual(["var", "var/keep"])
   })
 })
 

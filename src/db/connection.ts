@@ -19,11 +19,13 @@ const APPLICATION_ID = 0x436e7279
 export const openDatabase = (file: string, options: { readonly create: boolean }): Db => {
   const st = fs.statSync(file, { throwIfNoEntry: false })
   if (st?.isDirectory()) throw new DatabaseError({ path: file, reason: "is a directory, not a database file" })
+  // The first directory made for a new database, if any: removed again if SQLite cannot be loaded.
+  let made: string | undefined
   if (!st) {
     if (!options.create) {
       throw new DatabaseError({ path: file, reason: "does not exist (run `conary init` first)" })
     }
-    fs.mkdirSync(path.dirname(file), { recursive: true })
+    made = fs.mkdirSync(path.dirname(file), { recursive: true })
   } else if (st.size === 0 && !options.create) {
     // SQLite would take an empty file for a new database: nothing installed, all clean.
     throw new DatabaseError({ path: file, reason: `is empty (0 bytes): it lost its contents; ${RESTORE_HINT}` })
@@ -32,6 +34,7 @@ export const openDatabase = (file: string, options: { readonly create: boolean }
   try {
     db = sqlite(file)
   } catch (e) {
+    if (made !== undefined) removeEmptyUpTo(path.dirname(file), made)
     throw new DatabaseError({ path: file, reason: errorText(e) })
   }
   try {
@@ -53,6 +56,18 @@ export const openDatabase = (file: string, options: { readonly create: boolean }
     if (e instanceof DatabaseError) throw e
     if ((e as { code?: string }).code === "SQLITE_NOTADB") throw new DatabaseError({ path: file, reason: errorText(e) })
     throw sqliteFailure(file, e) ?? new DatabaseError({ path: file, reason: errorText(e) })
+  }
+}
+
+/** Removes `dir` and its parents up to `top`, each only while empty (another process may have put something there meanwhile). */
+const removeEmptyUpTo = (dir: string, top: string) => {
+  for (let d = dir; ; d = path.dirname(d)) {
+    try {
+      fs.rmdirSync(d)
+    } catch {
+      return
+    }
+    if (d === top || path.dirname(d) === d) return
   }
 }
 
