@@ -1,6 +1,7 @@
 import { createRequire } from "node:module"
 import { availableParallelism } from "node:os"
-import { Worker } from "node:worker_threads"
+import type { Worker } from "node:worker_threads"
+import { newWorker } from "./heap.js"
 
 // Batches produced while earlier ones are worked on, on every core, at most
 // two per worker in flight, with results handed back in the batches' order:
@@ -12,7 +13,7 @@ const YOUNG_MB = 4
 
 /** A worker thread running CommonJS `source`, its young generation kept small. */
 export const startWorker = (source: string, workerData?: unknown): Worker =>
-  new Worker(source, { eval: true, workerData, resourceLimits: { maxYoungGenerationSizeMb: YOUNG_MB } })
+  newWorker(source, { eval: true, workerData, resourceLimits: { maxYoungGenerationSizeMb: YOUNG_MB } })
 
 /** `body`'s `function run`, made on this thread: for work too small to be worth starting a worker. */
 export const runHere = <F>(body: string): F => new Function("require", `${body}\nreturn run`)(createRequire(import.meta.url)) as F

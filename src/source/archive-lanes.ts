@@ -1,6 +1,7 @@
 import * as fs from "node:fs"
 import { availableParallelism } from "node:os"
-import { Worker } from "node:worker_threads"
+import type { Worker } from "node:worker_threads"
+import { newWorker } from "../heap.js"
 
 // Work on package archives (reading them for `source sync`, fetching their
 // contents for apply) on every core: this thread and a worker per other core,
@@ -67,7 +68,7 @@ export const onEveryCore = async <Reply>(lanes: Lanes<Reply>): Promise<void> => 
   }
   const small = sizes.length < 2 || sizes.reduce((n, s) => n + s, 0) < WORTH_WORKERS
   const url = small ? undefined : workerModule()
-  const pool = Array.from({ length: url ? Math.min(availableParallelism(), sizes.length, lanes.maxLanes ?? Infinity) - 1 : 0 }, () => new Worker(url!, { workerData: lanes.workerData }))
+  const pool = Array.from({ length: url ? Math.min(availableParallelism(), sizes.length, lanes.maxLanes ?? Infinity) - 1 : 0 }, () => newWorker(url!, { workerData: lanes.workerData }))
   const inWorker = (worker: Worker) =>
     new Promise<void>((resolve, reject) => {
       let inFlight = 0
