@@ -2,6 +2,7 @@ import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
+import { readDigest } from "../src/sha256.js"
 import { DigestSet, digestHash } from "../src/store/digest-set.js"
 import { ContentStore } from "../src/store/store.js"
 import { tempDir } from "./helpers.js"
@@ -66,6 +67,21 @@ describe("DigestSet", () => {
     expect(set.add(d)).toBe(true)
     expect(set.has(d.toUpperCase())).toBe(false)
     expect(set.has(d)).toBe(true)
+  })
+})
+
+describe("readDigest", () => {
+  it("reads 64 lowercase hex digits as Buffer's hex decoding does, and refuses anything else", () => {
+    const into = Buffer.alloc(40)
+    for (const d of [...digests(200, 7), "0".repeat(64), "f".repeat(64)]) {
+      expect(readDigest(d, into, 8)).toBe(true)
+      expect(into.subarray(8, 40).equals(Buffer.from(d, "hex"))).toBe(true)
+    }
+    const d = sha("y")
+    // Each character next to a digit's range (/ : ` g), an uppercase one, and characters whose low byte is a digit's.
+    for (const c of ["/", ":", "`", "g", "A", "F", " ", "\0", "\u0130", "\u0161", "\u0430", "\uff10"])
+      for (let k = 0; k < 64; k += 7) expect(readDigest(d.slice(0, k) + c + d.slice(k + 1), into)).toBe(false)
+    for (const bad of [d.slice(1), d + "0", "", d.toUpperCase()]) expect(readDigest(bad, into)).toBe(false)
   })
 })
 

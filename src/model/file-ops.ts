@@ -1,3 +1,4 @@
+import { readDigest } from "../sha256.js"
 import type { FileOp } from "./plan-schema.js"
 
 // A plan's file operations in columns: typed arrays for the numbers and
@@ -18,7 +19,6 @@ const BASE = new Set(["op", "path", "kind", "troveId", "trove", "sha256", "size"
 /** The optional fields of an operation (notes, merge bases, kept, unowned, saved, takesOver), as given. */
 type Extras = Record<string, unknown>
 
-const HEX_DIGEST = /^[0-9a-f]{64}$/
 const NO_SHA = 0
 const PACKED_SHA = 1
 const OTHER_SHA = 2
@@ -79,10 +79,9 @@ class Table {
     if (code === undefined || kind === undefined) throw new Error(`not a file operation: ${op.op} of a ${op.kind}`)
     let sha = NO_SHA
     if (op.sha256 !== null) {
-      if (HEX_DIGEST.test(op.sha256)) {
-        this.digests.write(op.sha256, 32 * row, "hex")
-        sha = PACKED_SHA
-      } else {
+      // A digest is packed into its row's 32 bytes; anything else is kept aside, as given.
+      if (readDigest(op.sha256, this.digests, 32 * row)) sha = PACKED_SHA
+      else {
         this.otherShas.set(row, op.sha256)
         sha = OTHER_SHA
       }

@@ -1,6 +1,7 @@
 import * as fs from "node:fs"
 import { forEachInWorkers } from "../worker-pool.js"
-import { digestHash, isDigest } from "./digest-set.js"
+import { readDigest } from "../sha256.js"
+import { digestHash } from "./digest-set.js"
 import { type Tee, type TeeCopies, writeAll } from "./store.js"
 
 // Copies contents out of the store into a root, hashing each as it is copied:
@@ -197,8 +198,7 @@ export class StageWaits implements Waits {
   }
 
   take(sha256: string): number[] | undefined {
-    if (!isDigest(sha256)) return undefined
-    this.wanted.write(sha256, 0, "hex")
+    if (!readDigest(sha256, this.wanted)) return undefined
     const h = digestHash(this.wantedWords, 0)
     const { order, hash } = this
     let lo = 0

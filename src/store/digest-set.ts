@@ -1,18 +1,15 @@
 import { nodeCrypto } from "../builtin.js"
+import { readDigest } from "../sha256.js"
 
 // A set of SHA-256 digests, each held as its 32 bytes in one open-addressed
 // table (linear probing, at most 4/5 full): 200,000 digests take 8.6 MB
 // where a Set of their hex strings takes ~25 MB.
 // Slots are found by a hash keyed per process (digestHash).
 
-const HEX_DIGEST = /^[0-9a-f]{64}$/
 const WORDS = 8
 
 /** sha256 of no bytes. */
 export const EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-
-/** Whether a string is a SHA-256 digest as conary writes them: 64 lowercase hex digits. */
-export const isDigest = (s: string): boolean => s.length === 64 && HEX_DIGEST.test(s)
 
 /** Made at the first digest hashed: a store only looked at (as by `list`) loads no crypto. */
 let seed: Int32Array | undefined
@@ -92,9 +89,7 @@ export class DigestSet {
 
   /** Reads a digest into `word`; false when it is not 64 lowercase hex digits. */
   private parse(sha256: string): boolean {
-    if (!isDigest(sha256)) return false
-    this.scratch.write(sha256, 0, "hex")
-    return true
+    return readDigest(sha256, this.scratch)
   }
 
   private slotOf(words: Int32Array, at: number): number {

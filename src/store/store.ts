@@ -4,8 +4,8 @@ import * as path from "node:path"
 import { childProcess, nodeCrypto } from "../builtin.js"
 import { fileLock } from "../db/lock.js"
 import { ApplyError, IoError, StoreError, describeIo } from "../errors.js"
-import { sha256Of } from "../sha256.js"
-import { DigestSet, isDigest } from "./digest-set.js"
+import { isDigest, sha256Of } from "../sha256.js"
+import { DigestSet } from "./digest-set.js"
 
 /**
  * Content-addressed store: file contents keyed by SHA-256, written once and
