@@ -177,6 +177,31 @@ describe("what was there first", () => {
     expect(ok(["plan", ...r])).toMatch(/No changes/)
   })
 
+  it("forgets the admin's file once erase has put it back: deleted afterwards, a later erase does not bring it back", () => {
+    const { root, repo, r } = setupRoot()
+    const tool = path.join(root, "usr/bin/tool")
+    writeTree(root, { "usr/bin/tool": "the admin's\n" })
+    buildTrove(repo, "tool", "1.0", { "usr/bin/tool": "packaged\n" })
+    ok(["source", "sync", ...r])
+    const install = () => {
+      ok(["desired", "add", "tool", ...r])
+      ok(["apply", ...r])
+      expect(fs.readFileSync(tool, "utf8")).toBe("packaged\n")
+    }
+    const erase = () => {
+      ok(["desired", "remove", "tool", ...r])
+      ok(["apply", ...r])
+    }
+    install()
+    erase()
+    expect(fs.readFileSync(tool, "utf8")).toBe("the admin's\n")
+    fs.rmSync(tool)
+    install()
+    erase()
+    expect(fs.existsSync(tool)).toBe(false)
+    expect(ok(["plan", ...r])).toMatch(/No changes/)
+  })
+
   it("keeps a config file no trove owns and writes the package's beside it; erase leaves it", () => {
     const { root, repo, r } = setupRoot()
     writeTree(root, { "etc/x.conf": "mine\n" })

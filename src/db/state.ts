@@ -76,14 +76,31 @@ const recordForeign = (db: Db, plan: Plan, gen: number) => {
   const put = db.prepare(
     "INSERT OR REPLACE INTO foreign_paths (path, kind, sha256, size, mode, uid, gid, link_target, generation) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
   )
-  const forget = db.prepare("DELETE FROM foreign_paths WHERE path = ?")
   const handOver = db.prepare("DELETE FROM installed_files WHERE trove_id = ? AND path = ?")
-  for (const op of plan.files) {
-    if (op.kept) put.run(op.path, "dir", null, 0, op.mode, 0, 0, null, gen)
+  // Most roots have nothing foreign recorded: then only what this loop records may need forgetting, not every file added.
+  const before = db.prepare("SELECT EXISTS (SELECT 1 FROM foreign_paths)").pluck().get() === 1
+  const recorded = new Set<string>()
+  const record = (path: string, ...row: [kind: string, sha256: string | null, size: number, mode: number, uid: number, gid: number, target: string | null]) => {
+    put.run(path, ...row, gen)
+    recorded.add(path)
+  }
+  const remove = db.prepare("DELETE FROM foreign_paths WHERE path = ?")
+  const forget = (path: string) => {
+    if (before || recorded.has(path)) remove.run(path)
+  }
+  const files = plan.files
+  for (let i = 0; i < files.length; i++) {
+    const forgets = files.op(i) === "restore" || (files.op(i) === "add" && files.kind(i) !== "dir")
+    if (files.plain(i)) {
+      if (forgets) forget(files.path(i))
+      continue
+    }
+    const op = files.at(i)
+    if (op.kept) record(op.path, "dir", null, 0, op.mode, 0, 0, null)
     else if (op.saved) {
       const d = op.saved
-      put.run(op.path, d.kind, d.sha256, d.size, d.mode, d.uid, d.gid, d.target, gen)
-    } else if (op.op === "restore" || (op.op === "add" && op.kind !== "dir")) forget.run(op.path)
+      record(op.path, d.kind, d.sha256, d.size, d.mode, d.uid, d.gid, d.target)
+    } else if (forgets) forget(op.path)
     for (const t of op.takesOver ?? []) handOver.run(t.troveId, t.path)
   }
   // A directory that was there first is no trove's: not verified, never removed.

@@ -145,6 +145,10 @@ class Table {
     return this.numbers[3 * row + 2]!
   }
 
+  hasExtras(row: number): boolean {
+    return this.extras.has(row)
+  }
+
   extra(row: number, field: string): unknown {
     const extras = this.extras.get(row)
     return extras === undefined ? undefined : extras[field]
@@ -255,6 +259,11 @@ export class FileOps implements Iterable<FileOp> {
     let n = 0
     for (let i = 0; i < this.rows.length; i++) if (keep(i)) rows[n++] = this.rows[i]!
     return new FileOps(this.table, rows.slice(0, n))
+  }
+
+  /** Whether operation i has none of the optional fields (notes, kept, saved, takesOver, ...), without making the operation. */
+  plain(i: number): boolean {
+    return !this.table.hasExtras(this.rows[i]!)
   }
 
   /** Whether operation i's optional flag is true, without making the operation. */
