@@ -37,17 +37,20 @@ export interface Stream<M, O> {
   readonly onResult: (out: O) => void
   /** runs on this thread once the workers have their first batches (its exception ends the stream) */
   readonly meanwhile?: () => void
+  /** every batch on this thread: `inlineData` cannot go to a worker (a database held in memory) */
+  readonly here?: boolean
 }
 
-export const streamInWorkers = async <M, O>({ body, workerData, inlineData = workerData, next, onResult, meanwhile }: Stream<M, O>): Promise<void> => {
+export const streamInWorkers = async <M, O>({ body, workerData, inlineData = workerData, next, onResult, meanwhile, here }: Stream<M, O>): Promise<void> => {
   const first = next()
-  const second = first && next()
+  const second = first && !here ? next() : undefined
   if (first === undefined || second === undefined) {
-    // Nothing, or one batch: done here sooner than a worker starts.
+    // Nothing, or one batch (done here sooner than a worker starts), or all of them here.
     meanwhile?.()
     if (first === undefined) return
     const run = runHere<(message: M, data: unknown) => { out: O }>(body)
-    return onResult(run(first.message, inlineData).out)
+    for (let batch: Outgoing<M> | undefined = first; batch !== undefined; batch = here ? next() : undefined) onResult(run(batch.message, inlineData).out)
+    return
   }
   const source = `const { parentPort, workerData } = require("node:worker_threads")
 ${body}

@@ -137,12 +137,25 @@ export const sha256 = (data: string | Buffer): string => createHash("sha256").up
  */
 export const onSmallDisk = (test: string, dir: string, size: string, fn: () => void): void => {
   fs.mkdirSync(dir, { recursive: true })
-  const mounted = spawnSync("mount", ["-t", "tmpfs", "-o", `size=${size}`, "tmpfs", dir], { encoding: "utf8" })
-  if (mustSkip(mounted.status === 0, test, `cannot mount a tmpfs here (${(mounted.stderr || mounted.error?.message || "").trim()})`, "sudo npm test")) return
+  mountedFor(test, "a tmpfs", dir, [["-t", "tmpfs", "-o", `size=${size}`, "tmpfs", dir]], fn)
+}
+
+/** Runs `fn` with `dir` mounted read-only over itself (a bind mount), unmounted after; skipped loudly where it cannot mount. */
+export const readOnly = (test: string, dir: string, fn: () => void): void =>
+  mountedFor(test, "a read-only bind mount", dir, [["--bind", dir, dir], ["-o", "remount,bind,ro", dir]], fn)
+
+/** `mount` with each argument list in turn, then `fn`, then unmounts whatever was mounted. */
+const mountedFor = (test: string, what: string, dir: string, mounts: ReadonlyArray<ReadonlyArray<string>>, fn: () => void): void => {
+  let mounted = false
   try {
+    for (const args of mounts) {
+      const run = spawnSync("mount", args, { encoding: "utf8" })
+      if (mustSkip(run.status === 0, test, `cannot mount ${what} here (${(run.stderr || run.error?.message || "").trim()})`, "sudo npm test")) return
+      mounted = true
+    }
     fn()
   } finally {
-    spawnSync("umount", [dir])
+    if (mounted) spawnSync("umount", [dir])
   }
 }
 

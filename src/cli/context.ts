@@ -107,7 +107,7 @@ const open = (args: RootArgs, access: Access, { root, dbPath }: ReturnType<typeo
   if (access.write && Option.isSome(args.store)) checkGivenStore(args.store.value, root, dbPath)
   // A refused init leaves nothing behind: check the root before creating the database, its directory or its lock.
   if (access.create && !fs.existsSync(dbPath)) checkUnmanaged(root)
-  const db = openDatabase(dbPath, { create: access.create === true })
+  const db = openDatabase(dbPath, { create: access.create === true, reader: !access.write })
   let lock: Lock | undefined
   try {
     if (access.write) lock = acquireLock(dbPath, root, access.command, args.lockTimeout)

@@ -14,9 +14,10 @@ const APPLICATION_ID = 0x436e7279
 /**
  * Opens (and, when `create`, creates) the conary database, applying pending
  * migrations. Throws DatabaseError for anything that is not a usable conary
- * database; callers wrap it in an Effect.
+ * database; callers wrap it in an Effect. A `reader` (a command that changes
+ * nothing) that cannot open it where it is reads a copy (readCopy).
  */
-export const openDatabase = (file: string, options: { readonly create: boolean }): Db => {
+export const openDatabase = (file: string, options: { readonly create: boolean; readonly reader?: boolean }): Db => {
   const st = fs.statSync(file, { throwIfNoEntry: false })
   if (st?.isDirectory()) throw new DatabaseError({ path: file, reason: "is a directory, not a database file" })
   // The first directory made for a new database, if any: removed again if SQLite cannot be loaded.
@@ -38,11 +39,24 @@ export const openDatabase = (file: string, options: { readonly create: boolean }
     throw new DatabaseError({ path: file, reason: errorText(e) })
   }
   try {
+    return ready(db, file, true)
+  } catch (e) {
+    db.close()
+    const unwritable = cannotOpenHere(e) ? directoryUnwritable(file) : undefined
+    if (unwritable !== undefined && options.reader) return ready(readCopy(file), file, false)
+    if (unwritable !== undefined) throw new DatabaseError({ path: file, reason: `cannot be opened to change it: its directory ${unwritable}` })
+    throw failure(file, e)
+  }
+}
+
+/** Sets a connection up and brings its schema up to date; `onDisk`: not a copy in memory. */
+const ready = (db: Db, file: string, onDisk: boolean): Db => {
+  try {
     // A transaction that reads before it writes begins IMMEDIATE: scans keep
     // refreshed stat rows without the root's lock, and a deferred one that
     // read first cannot wait out their write (SQLITE_BUSY at once).
     db.pragma("busy_timeout = 5000")
-    db.pragma("journal_mode = WAL")
+    if (onDisk) db.pragma("journal_mode = WAL")
     db.pragma("synchronous = NORMAL")
     db.pragma("foreign_keys = ON")
     // SQLite's own default page cache (2 MB), not better-sqlite3's 16 MB: rows are
@@ -52,10 +66,63 @@ export const openDatabase = (file: string, options: { readonly create: boolean }
     migrate(db, file)
     return db
   } catch (e) {
-    db.close()
-    if (e instanceof DatabaseError) throw e
-    if ((e as { code?: string }).code === "SQLITE_NOTADB") throw new DatabaseError({ path: file, reason: errorText(e) })
-    throw sqliteFailure(file, e) ?? new DatabaseError({ path: file, reason: errorText(e) })
+    if (!onDisk) db.close()
+    throw onDisk ? e : failure(file, e)
+  }
+}
+
+const failure = (file: string, e: unknown): DatabaseError => {
+  if (e instanceof DatabaseError) return e
+  if ((e as { code?: string }).code === "SQLITE_NOTADB") return new DatabaseError({ path: file, reason: errorText(e) })
+  return sqliteFailure(file, e) ?? new DatabaseError({ path: file, reason: errorText(e) })
+}
+
+/** SQLite cannot make the write-ahead log's index (the -shm file) it needs to read a WAL database. */
+const cannotOpenHere = (e: unknown): boolean => {
+  const code = (e as { code?: unknown }).code
+  return code === "SQLITE_CANTOPEN" || code === "SQLITE_READONLY_CANTINIT"
+}
+
+/** Why this process cannot create files beside the database (a read-only mount, another user's directory); undefined if it can. */
+const directoryUnwritable = (file: string): string | undefined => {
+  try {
+    fs.accessSync(path.dirname(file), fs.constants.W_OK)
+    return undefined
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EROFS" ? "is on a read-only file system" : "is not writable by this user"
+  }
+}
+
+/**
+ * The database, read whole into memory, for a reader that cannot open it
+ * where it is: SQLite reads a WAL database only with the log's index beside
+ * it, and a read-only mount or a directory of another user's (a snapshot
+ * inspected, a monitoring user's verify) lets it create none. Costs the
+ * file's size in memory; what the reader writes (refreshed stat rows) stays
+ * in the copy. Refused when the log holds changes the file does not yet
+ * have, or the file changes while it is read (another process writing it).
+ */
+const readCopy = (file: string): Db => {
+  const log = `${file}-wal`
+  const logged = () => (fs.statSync(log, { throwIfNoEntry: false })?.size ?? 0) > 0
+  const version = () => {
+    const st = fs.statSync(file, { bigint: true })
+    return `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`
+  }
+  const before = version()
+  if (logged())
+    throw new DatabaseError({
+      path: file,
+      reason: "cannot be read here: its directory is read-only to this process and its write-ahead log holds changes not yet in the file (try again once conary is done writing it, or read it as its owner)",
+    })
+  const bytes = fs.readFileSync(file)
+  if (version() !== before || logged()) throw new DatabaseError({ path: file, reason: "changed while it was read (another conary is writing it); try again" })
+  // The header's bytes 18 and 19 say WAL (2): a copy in memory has no log, and reads as a rollback-journal database (1).
+  if (bytes.subarray(0, 16).toString("latin1") === "SQLite format 3\0") bytes[18] = bytes[19] = 1
+  try {
+    return sqlite(bytes)
+  } catch (e) {
+    throw new DatabaseError({ path: file, reason: errorText(e) })
   }
 }
 

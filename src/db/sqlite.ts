@@ -21,8 +21,8 @@ const loadAddon = (): { file: string; binding: object } => {
   }
 }
 
-/** An SQLite connection to `file` (better-sqlite3's options). */
-export const sqlite = (file: string, options?: Database.Options): Database.Database =>
+/** An SQLite connection to `file`, or to a database in memory made from a file's bytes (better-sqlite3's options). */
+export const sqlite = (file: string | Buffer, options?: Database.Options): Database.Database =>
   // It takes the loaded addon as well as a path (its types say only a path).
   new Database(file, { ...options, nativeBinding: (addon ??= loadAddon()).binding as unknown as string })
 

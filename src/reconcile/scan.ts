@@ -196,6 +196,8 @@ export const checkRows = async (
     inlineData: { ...workerData, db: recorded.db },
     next: () => (next < ranges.length ? { message: ranges[next++]! } : undefined),
     meanwhile: options.meanwhile,
+    // A copy of the database in memory (a reader's of a read-only root: db/connection.ts) is this thread's alone.
+    here: recorded.db.memory,
     onResult: (out) => {
       const { rows, status, seen, read, error } = out
       if (error) throw Object.assign(new Error(error.message), error)

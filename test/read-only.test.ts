@@ -1,0 +1,68 @@
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { describe, expect, it } from "vitest"
+import { buildTrove, conary, ok, readOnly, setupRoot, sha256 } from "./helpers.js"
+
+// A root whose database directory this process cannot write: a read-only
+// mount (an image or snapshot inspected), or a root-owned database read by
+// another user. SQLite cannot create the write-ahead log's index there, so
+// readers work from a copy of the database in memory; writers are refused.
+
+const FILES = 4500 // more than one scan range (4096 rows): the copy's ranges are all read on the main thread
+
+describe("a root whose database directory is read-only", () => {
+  it("is listed, planned and verified (drift found in any range) from a copy; writers are refused in one line; nothing is written", () => {
+    const { root, repo, r } = setupRoot()
+    const tree: Record<string, string> = {}
+    for (let i = 0; i < FILES; i++) tree[`usr/share/many/f${String(i).padStart(5, "0")}`] = `file ${i}\n`
+    buildTrove(repo, "many", "1.0", tree)
+    ok(["source", "sync", ...r])
+    ok(["desired", "add", "many", ...r])
+    ok(["apply", ...r])
+    // Drift in the first and the last range.
+    fs.writeFileSync(path.join(root, "usr/share/many/f00007"), "changed\n")
+    fs.rmSync(path.join(root, "usr/share/many/f04400"))
+    const dbDir = path.join(root, "var/lib/conary")
+    const db = path.join(dbDir, "conary.db")
+    const before = { names: fs.readdirSync(dbDir).sort(), db: sha256(fs.readFileSync(db)) }
+    readOnly("read-only root", root, () => {
+      expect(ok(["list", ...r])).toMatch(/^many +1\.0/m)
+      for (const full of [[], ["--full"]]) {
+        const v = conary(["verify", ...full, ...r])
+        expect([v.code, v.stderr]).toEqual([2, ""])
+        expect(v.stdout).toMatch(/\/usr\/share\/many\/f00007\n/)
+        expect(v.stdout).toMatch(/missing +\/usr\/share\/many\/f04400\n/)
+        expect(v.stdout).toContain(`Verified ${FILES + 3} files of 1 trove: 2 files drifted (1 missing)`)
+      }
+      expect(ok(["plan", ...r])).toContain("2 to repair")
+      for (const write of [["apply"], ["desired", "add", "other"], ["gc"]]) {
+        const w = conary([...write, ...r])
+        expect([w.code, w.stdout]).toEqual([1, ""])
+        expect(w.stderr).toBe(`conary: database ${db}: cannot be opened to change it: its directory is on a read-only file system\n`)
+      }
+    })
+    expect({ names: fs.readdirSync(dbDir).sort(), db: sha256(fs.readFileSync(db)) }).toEqual(before)
+    // Writable again: the drift is still there to repair.
+    expect(conary(["verify", ...r]).code).toBe(2)
+    ok(["apply", ...r])
+    expect(conary(["verify", ...r]).code).toBe(0)
+  })
+
+  it("refuses, in one line, a database whose write-ahead log holds changes a copy of the file would miss", () => {
+    const { root, repo, r } = setupRoot()
+    buildTrove(repo, "tool", "1.0", { "usr/bin/tool": "t\n" })
+    ok(["source", "sync", ...r])
+    ok(["desired", "add", "tool", ...r])
+    ok(["apply", ...r])
+    const db = path.join(root, "var/lib/conary/conary.db")
+    // What a snapshot taken while conary was writing could hold: a log without its index.
+    fs.writeFileSync(`${db}-wal`, "not yet checkpointed")
+    readOnly("read-only root with a write-ahead log", root, () => {
+      const l = conary(["list", ...r])
+      expect([l.code, l.stdout]).toEqual([1, ""])
+      expect(l.stderr).toMatch(/^conary: database .*conary\.db: cannot be read here: its directory is read-only to this process and its write-ahead log holds changes not yet in the file \(.*\)\n$/)
+    })
+    fs.rmSync(`${db}-wal`)
+    expect(ok(["list", ...r])).toMatch(/^tool +1\.0/m)
+  })
+})
