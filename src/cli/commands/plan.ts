@@ -3,7 +3,7 @@ import * as Option from "effect/Option"
 import * as path from "node:path"
 import { printable } from "../../errors.js"
 import { savePlan } from "../../reconcile/saved-plan.js"
-import { type Plan, isEmptyPlan } from "../../model/plan-schema.js"
+import { type FileOp, type Plan, isEmptyPlan } from "../../model/plan-schema.js"
 import { type RefreshOptions, planFromDb } from "../../reconcile/load.js"
 import { keepRefreshed } from "../../db/state.js"
 import type { DownloadEstimate } from "../../reconcile/fetch-deltas.js"
@@ -53,30 +53,41 @@ export const planLines = (plan: Plan): string[] =>
  * handling. After apply, `merged` (by path: was the 3-way merge clean) says
  * how each merge came out instead of what will be tried.
  */
-export const fileNoteLines = (plan: Plan, merged?: ReadonlyMap<string, boolean>): string[] =>
-  plan.files.flatMap((f): string[] =>
-    f.op === "repair"
-      ? [`! repair ${f.path} (${f.note})`]
-      : f.op === "merge" && f.unowned
-        ? [`! keep unowned ${f.path} (the package's version goes to ${f.path}.conary-new)`]
-        : f.op === "merge"
-          ? [
-              merged === undefined
-                ? `! merge ${f.path} (${f.note}: 3-way merge, or the new version as ${f.path}.conary-new if it conflicts)`
-                : merged.get(f.path)
-                  ? `! merged ${f.path} (changed locally and by the package: 3-way merge was clean)`
-                  : `! kept ${f.path} (changed locally and by the package, merge conflicts): the new version is ${f.path}.conary-new`,
-            ]
-          : f.op === "save"
-            ? [`! save ${f.path} as ${f.path}.conary-save (${f.note})`]
-            : f.unowned
-              ? [`! replaces unowned ${f.path} (kept in the store; erase and rollback put it back)`]
-              : f.op === "restore"
-                ? [`! restore ${f.path} (${f.note})`]
-                : f.takesOver
-                  ? [`! take over ${f.path} (${f.note})`]
-                  : [],
-  ).concat(blockedLines(plan))
+const noteLines = (f: FileOp, merged: ReadonlyMap<string, boolean> | undefined): string[] =>
+  f.op === "repair"
+    ? [`! repair ${f.path} (${f.note})`]
+    : f.op === "merge" && f.unowned
+      ? [`! keep unowned ${f.path} (the package's version goes to ${f.path}.conary-new)`]
+      : f.op === "merge"
+        ? [
+            merged === undefined
+              ? `! merge ${f.path} (${f.note}: 3-way merge, or the new version as ${f.path}.conary-new if it conflicts)`
+              : merged.get(f.path)
+                ? `! merged ${f.path} (changed locally and by the package: 3-way merge was clean)`
+                : `! kept ${f.path} (changed locally and by the package, merge conflicts): the new version is ${f.path}.conary-new`,
+          ]
+        : f.op === "save"
+          ? [`! save ${f.path} as ${f.path}.conary-save (${f.note})`]
+          : f.unowned
+            ? [`! replaces unowned ${f.path} (kept in the store; erase and rollback put it back)`]
+            : f.op === "restore"
+              ? [`! restore ${f.path} (${f.note})`]
+              : f.takesOver
+                ? [`! take over ${f.path} (${f.note})`]
+                : []
+
+/** noteLines of every file operation, then the paths the plan leaves alone. */
+export const fileNoteLines = (plan: Plan, merged?: ReadonlyMap<string, boolean>): string[] => {
+  const files = plan.files
+  const lines: string[] = []
+  for (let i = 0; i < files.length; i++) {
+    const what = files.op(i)
+    // Additions, replacements, removals and mode changes without optional fields say nothing: not made into operations (0.15 s at 200,000).
+    if (files.plain(i) && what !== "repair" && what !== "merge" && what !== "save" && what !== "restore") continue
+    lines.push(...noteLines(files.at(i), merged))
+  }
+  return lines.concat(blockedLines(plan))
+}
 
 /** Desired rows that override a group's pin. */
 export const overrideLines = (plan: Plan): string[] =>
