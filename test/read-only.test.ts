@@ -1,7 +1,19 @@
+import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
-import { buildTrove, conary, ok, readOnly, setupRoot, sha256 } from "./helpers.js"
+import { REPO, type Run, buildTrove, conary, mustSkip, ok, readOnly, setupRoot, sha256 } from "./helpers.js"
+
+const NOBODY = 65534
+
+/** The CLI run as the unprivileged user nobody (setpriv), as a monitoring job would read a root-owned root. */
+const asNobody = (args: ReadonlyArray<string>): Run => {
+  const r = spawnSync("setpriv", [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, "--clear-groups", process.execPath, path.join(REPO, "bin/conary.js"), ...args], {
+    encoding: "utf8",
+    env: { PATH: process.env.PATH ?? "/usr/bin:/bin" },
+  })
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr }
+}
 
 // A root whose database directory this process cannot write: a read-only
 // mount (an image or snapshot inspected), or a root-owned database read by
@@ -64,5 +76,35 @@ describe("a root whose database directory is read-only", () => {
     })
     fs.rmSync(`${db}-wal`)
     expect(ok(["list", ...r])).toMatch(/^tool +1\.0/m)
+  })
+
+  it("is read by another user when the database and its directory are root's; writers are told why; nothing is written", () => {
+    const can = process.getuid?.() === 0 && spawnSync("setpriv", [`--reuid=${NOBODY}`, "true"]).status === 0
+    if (mustSkip(can, "a root-owned database read by another user", "not root, or no setpriv", "run the tests as root, with util-linux")) return
+    const { base, root, repo, r } = setupRoot()
+    buildTrove(repo, "tool", "1.0", { "usr/bin/tool": "t\n", "usr/share/tool/data": "d\n" })
+    ok(["source", "sync", ...r])
+    ok(["desired", "add", "tool", ...r])
+    ok(["apply", ...r])
+    fs.writeFileSync(path.join(root, "usr/share/tool/data"), "changed\n")
+    // The temporary directory is root's alone (0700): nobody may enter it, not write in it.
+    fs.chmodSync(base, 0o755)
+    const out = path.join(base, "out")
+    fs.mkdirSync(out)
+    fs.chownSync(out, NOBODY, NOBODY)
+    const dbDir = path.join(root, "var/lib/conary")
+    const db = path.join(dbDir, "conary.db")
+    const before = { names: fs.readdirSync(dbDir).sort(), db: sha256(fs.readFileSync(db)) }
+    const l = asNobody(["list", ...r])
+    expect([l.code, l.stderr]).toEqual([0, ""])
+    expect(l.stdout).toMatch(/^tool +1\.0/m)
+    const v = asNobody(["verify", ...r])
+    expect([v.code, v.stderr]).toEqual([2, ""])
+    expect(v.stdout).toMatch(/\/usr\/share\/tool\/data\n/)
+    const b = asNobody(["db", "backup", path.join(out, "copy.db"), ...r])
+    expect([b.code, b.stderr]).toEqual([0, ""])
+    const a = asNobody(["apply", ...r])
+    expect([a.code, a.stdout, a.stderr]).toEqual([1, "", `conary: database ${db}: cannot be opened to change it: its directory is not writable by this user\n`])
+    expect({ names: fs.readdirSync(dbDir).sort(), db: sha256(fs.readFileSync(db)) }).toEqual(before)
   })
 })

@@ -77,10 +77,14 @@ const failure = (file: string, e: unknown): DatabaseError => {
   return sqliteFailure(file, e) ?? new DatabaseError({ path: file, reason: errorText(e) })
 }
 
-/** SQLite cannot make the write-ahead log's index (the -shm file) it needs to read a WAL database. */
+/**
+ * SQLite cannot make the write-ahead log's index (the -shm file) it needs to
+ * read a WAL database: CANTOPEN on a read-only mount; READONLY_DIRECTORY for a
+ * database file and directory this user cannot write (another user's).
+ */
 const cannotOpenHere = (e: unknown): boolean => {
   const code = (e as { code?: unknown }).code
-  return code === "SQLITE_CANTOPEN" || code === "SQLITE_READONLY_CANTINIT"
+  return code === "SQLITE_CANTOPEN" || code === "SQLITE_READONLY_CANTINIT" || code === "SQLITE_READONLY_DIRECTORY"
 }
 
 /** Why this process cannot create files beside the database (a read-only mount, another user's directory); undefined if it can. */
