@@ -1,8 +1,9 @@
+import Database from "better-sqlite3"
 import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
-import { REPO, type Run, buildTrove, conary, mustSkip, ok, readOnly, setupRoot, sha256 } from "./helpers.js"
+import { REPO, type Run, buildTrove, conary, mustSkip, ok, readOnly, setupRoot, sha256, tempDir } from "./helpers.js"
 
 const NOBODY = 65534
 
@@ -76,6 +77,31 @@ describe("a root whose database directory is read-only", () => {
     })
     fs.rmSync(`${db}-wal`)
     expect(ok(["list", ...r])).toMatch(/^tool +1\.0/m)
+  })
+
+  it("refuses a database reached through a symlink whose log, beside the file the link leads to, holds changes", () => {
+    const { root, r } = setupRoot()
+    ok(["desired", "add", "tool", ...r])
+    const db = path.join(root, "var/lib/conary/conary.db")
+    // A snapshot taken while conary was writing: the file, and the log of a change not yet in it (no index).
+    const snap = tempDir()
+    fs.mkdirSync(path.join(snap, "data"))
+    const real = path.join(snap, "data/real.db")
+    fs.copyFileSync(db, real)
+    const writer = new Database(db)
+    writer.pragma("wal_autocheckpoint = 0")
+    writer.prepare("INSERT INTO desired (name, added_at) VALUES ('other', '2026-01-01T00:00:00Z')").run()
+    fs.copyFileSync(`${db}-wal`, `${real}-wal`)
+    writer.close()
+    const link = path.join(snap, "link.db")
+    fs.symlinkSync("data/real.db", link)
+    readOnly("a symlinked database on a read-only mount", snap, () => {
+      const l = conary(["desired", "list", ...r, "--db", link])
+      expect([l.code, l.stdout]).toEqual([1, ""])
+      expect(l.stderr).toMatch(/^conary: database .*link\.db: cannot be read here: .*write-ahead log holds changes not yet in the file/)
+    })
+    // Writable, SQLite reads the log: the change was there to miss.
+    expect(ok(["desired", "list", ...r, "--db", link])).toBe("other\ntool\n")
   })
 
   it("is read by another user when the database and its directory are root's; writers are told why; nothing is written", () => {

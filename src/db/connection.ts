@@ -42,8 +42,11 @@ export const openDatabase = (file: string, options: { readonly create: boolean; 
     return ready(db, file, true)
   } catch (e) {
     db.close()
-    const unwritable = cannotOpenHere(e) ? directoryUnwritable(file) : undefined
-    if (unwritable !== undefined && options.reader) return ready(readCopy(file), file, false)
+    // SQLite keeps the log and its index beside the file a symlink leads to, not beside the link.
+    const here = cannotOpenHere(e)
+    const real = here ? fs.realpathSync(file) : file
+    const unwritable = here ? directoryUnwritable(real) : undefined
+    if (unwritable !== undefined && options.reader) return ready(readCopy(file, real), file, false)
     if (unwritable !== undefined) throw new DatabaseError({ path: file, reason: `cannot be opened to change it: its directory ${unwritable}` })
     throw failure(file, e)
   }
@@ -105,12 +108,13 @@ const directoryUnwritable = (file: string): string | undefined => {
  * file's size in memory; what the reader writes (refreshed stat rows) stays
  * in the copy. Refused when the log holds changes the file does not yet
  * have, or the file changes while it is read (another process writing it).
+ * `real`: the file with symlinks resolved, where SQLite keeps the log.
  */
-const readCopy = (file: string): Db => {
-  const log = `${file}-wal`
+const readCopy = (file: string, real: string): Db => {
+  const log = `${real}-wal`
   const logged = () => (fs.statSync(log, { throwIfNoEntry: false })?.size ?? 0) > 0
   const version = () => {
-    const st = fs.statSync(file, { bigint: true })
+    const st = fs.statSync(real, { bigint: true })
     return `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`
   }
   const before = version()
@@ -119,7 +123,7 @@ const readCopy = (file: string): Db => {
       path: file,
       reason: "cannot be read here: its directory is read-only to this process and its write-ahead log holds changes not yet in the file (try again once conary is done writing it, or read it as its owner)",
     })
-  const bytes = fs.readFileSync(file)
+  const bytes = fs.readFileSync(real)
   if (version() !== before || logged()) throw new DatabaseError({ path: file, reason: "changed while it was read (another conary is writing it); try again" })
   // The header's bytes 18 and 19 say WAL (2): a copy in memory has no log, and reads as a rollback-journal database (1).
   if (bytes.subarray(0, 16).toString("latin1") === "SQLite format 3\0") bytes[18] = bytes[19] = 1
