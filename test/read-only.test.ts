@@ -129,6 +129,10 @@ describe("a root whose database directory is read-only", () => {
     expect(v.stdout).toMatch(/\/usr\/share\/tool\/data\n/)
     const b = asNobody(["db", "backup", path.join(out, "copy.db"), ...r])
     expect([b.code, b.stderr]).toEqual([0, ""])
+    // A backup into the root's own directory: the file that cannot be made is named, not the database.
+    const nb = asNobody(["db", "backup", path.join(dbDir, "copy.db"), ...r])
+    expect([nb.code, nb.stdout]).toEqual([1, ""])
+    expect(nb.stderr).toMatch(new RegExp(`^conary: ${dbDir}/copy\\.db\\.tmp-\\d+: permission denied \\(open\\)\n$`))
     const a = asNobody(["apply", ...r])
     expect([a.code, a.stdout, a.stderr]).toEqual([1, "", `conary: database ${db}: cannot be opened to change it: its directory is not writable by this user\n`])
     expect({ names: fs.readdirSync(dbDir).sort(), db: sha256(fs.readFileSync(db)) }).toEqual(before)

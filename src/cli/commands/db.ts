@@ -16,7 +16,11 @@ export const backup = (args: Parsed<typeof backupConfig>) =>
         // A copy of a corrupt database is no backup.
         checkIntegrity(c.db, c.dbPath, "quick_check")
         // SQLite's online backup: a consistent copy while others read and write.
-        await writeOutputFile(file, (temp) => c.db.backup(temp))
+        await writeOutputFile(file, (temp) => {
+          // Made first: SQLite's error for a file it cannot create (CANTOPEN) would be said of the database backed up.
+          fs.closeSync(fs.openSync(temp, "w"))
+          return c.db.backup(temp)
+        })
         return fs.statSync(file).size
       })
       if (args.json) return printJson({ formatVersion: 1, database: c.dbPath, backup: file, bytes })
