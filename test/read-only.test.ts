@@ -133,8 +133,22 @@ describe("a root whose database directory is read-only", () => {
     const nb = asNobody(["db", "backup", path.join(dbDir, "copy.db"), ...r])
     expect([nb.code, nb.stdout]).toEqual([1, ""])
     expect(nb.stderr).toMatch(new RegExp(`^conary: ${dbDir}/copy\\.db\\.tmp-\\d+: permission denied \\(open\\)\n$`))
+    const refused = [1, "", `conary: database ${db}: cannot be opened to change it: its directory is not writable by this user\n`]
     const a = asNobody(["apply", ...r])
-    expect([a.code, a.stdout, a.stderr]).toEqual([1, "", `conary: database ${db}: cannot be opened to change it: its directory is not writable by this user\n`])
+    expect([a.code, a.stdout, a.stderr]).toEqual(refused)
+    // The same while root has it open (its -shm lets SQLite open the file read-only; the lock then could not be made).
+    const held = new Database(db)
+    try {
+      held.prepare("SELECT count(*) FROM desired").get()
+      expect(fs.existsSync(`${db}-shm`)).toBe(true)
+      expect(asNobody(["list", ...r]).code).toBe(0)
+      for (const write of [["apply"], ["desired", "add", "other"], ["gc"], ["recover"]]) {
+        const w = asNobody([...write, ...r])
+        expect([w.code, w.stdout, w.stderr]).toEqual(refused)
+      }
+    } finally {
+      held.close()
+    }
     expect({ names: fs.readdirSync(dbDir).sort(), db: sha256(fs.readFileSync(db)) }).toEqual(before)
   })
 })

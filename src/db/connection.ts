@@ -31,6 +31,10 @@ export const openDatabase = (file: string, options: { readonly create: boolean; 
     // SQLite would take an empty file for a new database: nothing installed, all clean.
     throw new DatabaseError({ path: file, reason: `is empty (0 bytes): it lost its contents; ${RESTORE_HINT}` })
   }
+  // A writer needs the directory (for the log, its index and the lock): said so the same way whether or not
+  // SQLite can open the file read-only there (it can while the owner's connection keeps the index).
+  const unwritable = st && !options.reader ? directoryUnwritable(fs.realpathSync(file)) : undefined
+  if (unwritable !== undefined) throw cannotChange(file, unwritable)
   let db: Db
   try {
     db = sqlite(file)
@@ -47,10 +51,12 @@ export const openDatabase = (file: string, options: { readonly create: boolean; 
     const real = here ? fs.realpathSync(file) : file
     const unwritable = here ? directoryUnwritable(real) : undefined
     if (unwritable !== undefined && options.reader) return ready(readCopy(file, real), file, false)
-    if (unwritable !== undefined) throw new DatabaseError({ path: file, reason: `cannot be opened to change it: its directory ${unwritable}` })
+    if (unwritable !== undefined) throw cannotChange(file, unwritable)
     throw failure(file, e)
   }
 }
+
+const cannotChange = (file: string, why: string) => new DatabaseError({ path: file, reason: `cannot be opened to change it: its directory ${why}` })
 
 /** Sets a connection up and brings its schema up to date; `onDisk`: not a copy in memory. */
 const ready = (db: Db, file: string, onDisk: boolean): Db => {
