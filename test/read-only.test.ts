@@ -104,6 +104,21 @@ describe("a root whose database directory is read-only", () => {
     expect(ok(["desired", "list", ...r, "--db", link])).toBe("other\ntool\n")
   })
 
+  it("refuses in one line a database too large to be read into memory (over 2 GiB)", () => {
+    const { root, r } = setupRoot()
+    const dbDir = path.join(root, "var/lib/conary")
+    const db = path.join(dbDir, "conary.db")
+    // Sparse: SQLite reads only the first pages of it; the copy would be the whole file.
+    fs.truncateSync(db, 2200 * 1024 * 1024)
+    readOnly("a read-only root with a large database", dbDir, () => {
+      const l = conary(["list", ...r])
+      expect([l.code, l.stdout]).toEqual([1, ""])
+      expect(l.stderr).toBe(
+        `conary: database ${db}: cannot be read here: its directory is read-only to this process, and it is too large (over 2 GiB) to be read into memory instead (read it as its owner, or where it can be written)\n`,
+      )
+    })
+  })
+
   it("is read by another user when the database and its directory are root's; writers are told why; nothing is written", () => {
     const can = process.getuid?.() === 0 && spawnSync("setpriv", [`--reuid=${NOBODY}`, "true"]).status === 0
     if (mustSkip(can, "a root-owned database read by another user", "not root, or no setpriv", "run the tests as root, with util-linux")) return

@@ -129,7 +129,17 @@ const readCopy = (file: string, real: string): Db => {
       path: file,
       reason: "cannot be read here: its directory is read-only to this process and its write-ahead log holds changes not yet in the file (try again once conary is done writing it, or read it as its owner)",
     })
-  const bytes = fs.readFileSync(real)
+  let bytes: Buffer
+  try {
+    bytes = fs.readFileSync(real)
+  } catch (e) {
+    // Node reads no file over 2 GiB whole (ERR_FS_FILE_TOO_LARGE).
+    if ((e as { code?: unknown }).code !== "ERR_FS_FILE_TOO_LARGE") throw e
+    throw new DatabaseError({
+      path: file,
+      reason: "cannot be read here: its directory is read-only to this process, and it is too large (over 2 GiB) to be read into memory instead (read it as its owner, or where it can be written)",
+    })
+  }
   if (version() !== before || logged()) throw new DatabaseError({ path: file, reason: "changed while it was read (another conary is writing it); try again" })
   // The header's bytes 18 and 19 say WAL (2): a copy in memory has no log, and reads as a rollback-journal database (1).
   if (bytes.subarray(0, 16).toString("latin1") === "SQLite format 3\0") bytes[18] = bytes[19] = 1
