@@ -1,5 +1,5 @@
 import Database from "better-sqlite3"
-import { spawnSync } from "node:child_process"
+import { spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
@@ -165,5 +165,44 @@ describe("a root whose database directory is read-only", () => {
       held.close()
     }
     expect({ names: fs.readdirSync(dbDir).sort(), db: sha256(fs.readFileSync(db)) }).toEqual(before)
+  })
+
+  it("another user's reader that cannot settle an interrupted apply does not keep the root's lock while it goes on", async () => {
+    const can = process.getuid?.() === 0 && spawnSync("setpriv", [`--reuid=${NOBODY}`, "true"]).status === 0
+    if (mustSkip(can, "another user's reader of an interrupted apply", "not root, or no setpriv", "run the tests as root, with util-linux")) return
+    const { base, repo, r } = setupRoot()
+    buildTrove(repo, "tool", "1.0", { "usr/bin/tool": "t\n" })
+    ok(["source", "sync", ...r])
+    ok(["desired", "add", "tool", ...r])
+    expect(conary(["apply", ...r], { env: { CONARY_TEST_CRASH_AT: "staged" } }).code).not.toBe(0)
+    fs.chmodSync(base, 0o755)
+    const out = path.join(base, "out")
+    fs.mkdirSync(out)
+    fs.chownSync(out, NOBODY, NOBODY)
+    // A signing key read from a pipe holds the reader after it has opened the root, until the pipe is written.
+    const key = path.join(out, "key")
+    expect(spawnSync("mkfifo", ["-m", "666", key]).status).toBe(0)
+    const reader = spawn("setpriv", [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, "--clear-groups", process.execPath, path.join(REPO, "bin/conary.js"), "changeset", "create", "--sign", key, path.join(out, "cs"), ...r], {
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin" },
+    })
+    let stderr = ""
+    const exited = new Promise<number | null>((resolve) => reader.on("exit", resolve))
+    // Its first line (or its end, should it fail at once).
+    await new Promise<void>((resolve) => {
+      reader.stderr.on("data", (d: Buffer) => {
+        stderr += d.toString()
+        if (stderr.includes("\n")) resolve()
+      })
+      void exited.then(() => resolve())
+    })
+    try {
+      expect(stderr).toMatch(/^conary: warning: an interrupted apply could not be settled \(permission denied \(open\)\); showing the state before it\n/)
+      const rec = conary(["recover", "--lock-timeout", "0", ...r])
+      expect(rec.code).toBe(0)
+      expect(rec.stderr).toMatch(/^conary: recovered an interrupted apply .*: undone; the root is at generation 0\n$/)
+    } finally {
+      fs.writeFileSync(key, "not a key\n")
+      await exited
+    }
   })
 })

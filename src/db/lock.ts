@@ -29,7 +29,13 @@ export const acquireLock = (
   const infoPath = path.join(dir, "lock.holder")
   const lock = fileLock(path.join(dir, "lock"), "exclusive", timeoutSeconds)
   if (!lock) throw new LockError({ root, holder: describeHolder(infoPath), waited: timeoutSeconds })
-  writeHolder(infoPath, command)
+  try {
+    writeHolder(infoPath, command)
+  } catch (e) {
+    // Not kept past the failure: a reader that goes on (another user's, who cannot write here) would hold the root meanwhile.
+    lock.release()
+    throw e
+  }
   return lock
 }
 
