@@ -168,6 +168,10 @@ describe("a root whose database directory is read-only", () => {
       held.close()
     }
     expect({ names: fs.readdirSync(dbDir).sort(), db: sha256(fs.readFileSync(db)) }).toEqual(before)
+    // A database only root may read: said so, not SQLite's "unable to open database file".
+    fs.chmodSync(db, 0o600)
+    const unreadable = asNobody(["list", ...r])
+    expect([unreadable.code, unreadable.stdout, unreadable.stderr]).toEqual([1, "", `conary: database ${db}: cannot be read by this user (permission denied)\n`])
   })
 
   it("another user's reader that cannot settle an interrupted apply does not keep the root's lock while it goes on", async () => {

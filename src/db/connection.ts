@@ -40,7 +40,7 @@ export const openDatabase = (file: string, options: { readonly create: boolean; 
     db = sqlite(file)
   } catch (e) {
     if (made !== undefined) removeEmptyUpTo(path.dirname(file), made)
-    throw new DatabaseError({ path: file, reason: errorText(e) })
+    throw new DatabaseError({ path: file, reason: st && !readable(file) ? "cannot be read by this user (permission denied)" : errorText(e) })
   }
   try {
     return ready(db, file, true)
@@ -53,6 +53,15 @@ export const openDatabase = (file: string, options: { readonly create: boolean; 
     if (unwritable !== undefined && options.reader) return ready(readCopy(file, real), file, false)
     if (unwritable !== undefined) throw cannotChange(file, unwritable)
     throw failure(file, e)
+  }
+}
+
+const readable = (file: string): boolean => {
+  try {
+    fs.accessSync(file, fs.constants.R_OK)
+    return true
+  } catch {
+    return false
   }
 }
 
