@@ -119,9 +119,10 @@ const directoryUnwritable = (file: string): string | undefined => {
  * The database, read whole into memory, for a reader that cannot open it
  * where it is: SQLite reads a WAL database only with the log's index beside
  * it, and a read-only mount or a directory of another user's (a snapshot
- * inspected, a monitoring user's verify) lets it create none. Costs the
- * file's size in memory; what the reader writes (refreshed stat rows) stays
- * in the copy. Refused when the log holds changes the file does not yet
+ * inspected, a monitoring user's verify) lets it create none. Costs about
+ * twice the file's size in memory while it loads (the bytes read, and
+ * SQLite's own copy); what the reader writes (refreshed stat rows) stays in
+ * the copy. Refused when the log holds changes the file does not yet
  * have, or the file changes while it is read (another process writing it).
  * `real`: the file with symlinks resolved, where SQLite keeps the log.
  */
