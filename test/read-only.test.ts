@@ -16,8 +16,33 @@ const asNobody = (args: ReadonlyArray<string>): Run => {
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr }
 }
 
-/** Whether this process can run the CLI as nobody: it is root, has setpriv, and the checkout is open to other users. */
-const nobodyRunsConary = (): boolean => process.getuid?.() === 0 && asNobody(["--version"]).code === 0
+/** Whether `test` must skip (saying so loudly): this process cannot run the CLI as nobody (not root, no setpriv, or a checkout closed to other users). */
+const cannotRunAsNobody = (test: string): boolean =>
+  mustSkip(
+    process.getuid?.() === 0 && asNobody(["--version"]).code === 0,
+    test,
+    "not root, no setpriv, or a checkout other users cannot read",
+    "run the tests as root, with util-linux, from a checkout others can read",
+  )
+
+/** A root whose trove "tool" (`files`) is synced and desired, and installed when `install`. */
+const toolRoot = (files: Record<string, string>, install = true) => {
+  const setup = setupRoot()
+  buildTrove(setup.repo, "tool", "1.0", files)
+  ok(["source", "sync", ...setup.r])
+  ok(["desired", "add", "tool", ...setup.r])
+  if (install) ok(["apply", ...setup.r])
+  return setup
+}
+
+/** A directory of nobody's in the test's temporary directory `base`, which is root's alone (0700) until opened here to others (not for writing). */
+const nobodysDir = (base: string): string => {
+  fs.chmodSync(base, 0o755)
+  const out = path.join(base, "out")
+  fs.mkdirSync(out)
+  fs.chownSync(out, NOBODY, NOBODY)
+  return out
+}
 
 // A root whose database directory this process cannot write: a read-only
 // mount (an image or snapshot inspected), or a root-owned database read by
@@ -65,11 +90,7 @@ describe("a root whose database directory is read-only", () => {
   })
 
   it("refuses, in one line, a database whose write-ahead log holds changes a copy of the file would miss", () => {
-    const { root, repo, r } = setupRoot()
-    buildTrove(repo, "tool", "1.0", { "usr/bin/tool": "t\n" })
-    ok(["source", "sync", ...r])
-    ok(["desired", "add", "tool", ...r])
-    ok(["apply", ...r])
+    const { root, r } = toolRoot({ "usr/bin/tool": "t\n" })
     const db = path.join(root, "var/lib/conary/conary.db")
     // What a snapshot taken while conary was writing could hold: a log without its index.
     fs.writeFileSync(`${db}-wal`, "not yet checkpointed")
@@ -123,19 +144,10 @@ describe("a root whose database directory is read-only", () => {
   })
 
   it("is read by another user when the database and its directory are root's; writers are told why; nothing is written", () => {
-    const can = nobodyRunsConary()
-    if (mustSkip(can, "a root-owned database read by another user", "not root, no setpriv, or a checkout other users cannot read", "run the tests as root, with util-linux, from a checkout others can read")) return
-    const { base, root, repo, r } = setupRoot()
-    buildTrove(repo, "tool", "1.0", { "usr/bin/tool": "t\n", "usr/share/tool/data": "d\n" })
-    ok(["source", "sync", ...r])
-    ok(["desired", "add", "tool", ...r])
-    ok(["apply", ...r])
+    if (cannotRunAsNobody("a root-owned database read by another user")) return
+    const { base, root, r } = toolRoot({ "usr/bin/tool": "t\n", "usr/share/tool/data": "d\n" })
     fs.writeFileSync(path.join(root, "usr/share/tool/data"), "changed\n")
-    // The temporary directory is root's alone (0700): nobody may enter it, not write in it.
-    fs.chmodSync(base, 0o755)
-    const out = path.join(base, "out")
-    fs.mkdirSync(out)
-    fs.chownSync(out, NOBODY, NOBODY)
+    const out = nobodysDir(base)
     const dbDir = path.join(root, "var/lib/conary")
     const db = path.join(dbDir, "conary.db")
     const before = { names: fs.readdirSync(dbDir).sort(), db: sha256(fs.readFileSync(db)) }
@@ -175,17 +187,10 @@ describe("a root whose database directory is read-only", () => {
   })
 
   it("another user's reader that cannot settle an interrupted apply does not keep the root's lock while it goes on", async () => {
-    const can = nobodyRunsConary()
-    if (mustSkip(can, "another user's reader of an interrupted apply", "not root, no setpriv, or a checkout other users cannot read", "run the tests as root, with util-linux, from a checkout others can read")) return
-    const { base, repo, r } = setupRoot()
-    buildTrove(repo, "tool", "1.0", { "usr/bin/tool": "t\n" })
-    ok(["source", "sync", ...r])
-    ok(["desired", "add", "tool", ...r])
+    if (cannotRunAsNobody("another user's reader of an interrupted apply")) return
+    const { base, r } = toolRoot({ "usr/bin/tool": "t\n" }, false)
     expect(conary(["apply", ...r], { env: { CONARY_TEST_CRASH_AT: "staged" } }).code).not.toBe(0)
-    fs.chmodSync(base, 0o755)
-    const out = path.join(base, "out")
-    fs.mkdirSync(out)
-    fs.chownSync(out, NOBODY, NOBODY)
+    const out = nobodysDir(base)
     // A signing key read from a pipe holds the reader after it has opened the root, until the pipe is written.
     const key = path.join(out, "key")
     expect(spawnSync("mkfifo", ["-m", "666", key]).status).toBe(0)
