@@ -1,3 +1,4 @@
+import * as fs from "node:fs"
 import { Worker, type WorkerOptions } from "node:worker_threads"
 import { nodeV8 } from "./builtin.js"
 
@@ -15,6 +16,20 @@ import { nodeV8 } from "./builtin.js"
 export const leanHeap = (): void => {
   lean = true
   setLean()
+}
+
+/**
+ * A database this small (with its write-ahead log) holds too few files for
+ * the lean heap to matter, and it costs a small apply more than it saves: 45
+ * Debian packages (2,700 files, a 0.75 MiB database) applied ~40 ms sooner
+ * without it. A database of 200,000 files is ~60 MiB.
+ */
+const LEAN_FROM_BYTES = 16 * 2 ** 20
+
+/** leanHeap, when the database at `dbPath` is large enough for it to matter (its size bounds how many files a plan can hold). */
+export const leanHeapFor = (dbPath: string): void => {
+  const size = (file: string) => fs.statSync(file, { throwIfNoEntry: false })?.size ?? 0
+  if (size(dbPath) + size(`${dbPath}-wal`) >= LEAN_FROM_BYTES) leanHeap()
 }
 
 let lean = false

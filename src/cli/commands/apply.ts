@@ -11,7 +11,7 @@ import type { RefreshOptions } from "../../reconcile/load.js"
 import { type Plan, isEmptyPlan } from "../../model/plan-schema.js"
 import { loadPlan } from "../../reconcile/saved-plan.js"
 import { holdStore } from "../../store/location.js"
-import { leanHeap } from "../../heap.js"
+import { leanHeapFor } from "../../heap.js"
 import { type Conary, attempt, withConary } from "../context.js"
 import { count, formatBytes, printJsonPaced, println } from "../format.js"
 import { loadingChangeset, trustOf } from "./changeset.js"
@@ -82,7 +82,7 @@ const applyChangesetFile = (c: Conary, file: string, trust: Trust, refresh: Refr
 export const apply = (args: Parsed<typeof applyConfig>) =>
   withConary(args, { write: true, command: "apply" }, (c) =>
     Effect.gen(function* () {
-      leanHeap()
+      leanHeapFor(c.dbPath)
       const file = args.file
       const changeset = Option.isSome(file) && looksLikeChangeset(path.resolve(file.value))
       if (changeset) return yield* applyChangesetFile(c, path.resolve(file.value), yield* attempt(() => trustOf(c, args)), refreshOf(args), args.json)

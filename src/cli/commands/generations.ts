@@ -3,7 +3,7 @@ import * as Option from "effect/Option"
 import { printable } from "../../errors.js"
 import { ROLLBACK } from "../../reconcile/apply.js"
 import { rollbackPlan } from "../../reconcile/rollback.js"
-import { leanHeap } from "../../heap.js"
+import { leanHeapFor } from "../../heap.js"
 import { collectGarbage } from "../../store/gc.js"
 import { attempt, recoveryLine, withConary } from "../context.js"
 import { count, formatBytes, printJson, println } from "../format.js"
@@ -15,7 +15,7 @@ import { refreshOf } from "./plan.js"
 export const rollback = (args: Parsed<typeof rollbackConfig>) =>
   withConary(args, { write: true, command: "rollback" }, (c) =>
     Effect.gen(function* () {
-      leanHeap()
+      leanHeapFor(c.dbPath)
       const back = yield* attempt(() => rollbackPlan(c.db, c.root, c.dbPath, refreshOf(args), Option.getOrUndefined(args.generation)))
       if (!args.json) println(`Rolling back to generation ${back.generation} (its troves and its desired state).`)
       yield* applyAndReport(c, back.plan, ROLLBACK, back.desired, args.json)
