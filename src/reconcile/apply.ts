@@ -369,21 +369,33 @@ const checkTargets = (ctx: ApplyContext, plan: Plan): string[] => {
     return c
   }
   const makes = new Set(plan.files.where((i) => plan.files.kind(i) === "dir" && plan.files.op(i) !== "remove").map(landing))
+  // Nothing is in a directory that is missing: one lstat for it, not one per file (an empty root).
+  const missingDirs = new Map<string, boolean>()
+  const missing = (dir: string) => {
+    let m = missingDirs.get(dir)
+    if (m === undefined) missingDirs.set(dir, (m = lstatOrNull(dir) === null))
+    return m
+  }
   // Where staging writes, the parent must be a directory inside the root, or one the plan makes.
   const ready = new Set<string>()
   // By the plan's own directory too: a path lands where its directory lands, so most paths need no landing worked out.
   const readyAsPlanned = new Set<string>()
+  // Missing directories the plan makes, each up to one that exists (and was guarded): a deeper one stops there (an empty root's tree).
+  const madeUpToExisting = new Set<string>()
   const parentReady = (op: FileOp) => {
     const planned = dirOf(op.path)
     if (readyAsPlanned.has(planned)) return
     const parent = path.posix.dirname(landing(op))
     if (!ready.has(parent)) {
+      const made: string[] = []
       let dir = parent
-      while (dir !== "/" && !lstatOrNull(path.join(ctx.root, dir))) {
+      while (dir !== "/" && !madeUpToExisting.has(dir) && missing(path.join(ctx.root, dir))) {
         if (!makes.has(dir)) throw new ApplyError({ path: op.path, reason: `its directory ${dir} neither exists nor is made by the plan` })
+        made.push(dir)
         dir = path.posix.dirname(dir)
       }
-      guard(path.join(ctx.root, dir, "x"), op.path)
+      if (!madeUpToExisting.has(dir)) guard(path.join(ctx.root, dir, "x"), op.path)
+      for (const d of made) madeUpToExisting.add(d)
       ready.add(parent)
     }
     readyAsPlanned.add(planned)
@@ -398,13 +410,6 @@ const checkTargets = (ctx: ApplyContext, plan: Plan): string[] => {
     if (st && refusesChanges(dir, st)) throw new ApplyError({ path: path.posix.dirname(op.path), reason: IMMUTABLE })
     parents.set(dir, p)
     return p
-  }
-  // Nothing is in a directory that is missing: one lstat for it, not one per file (an empty root).
-  const missingDirs = new Map<string, boolean>()
-  const missing = (dir: string) => {
-    let m = missingDirs.get(dir)
-    if (m === undefined) missingDirs.set(dir, (m = lstatOrNull(dir) === null))
-    return m
   }
   // Stage names taken. A directory many files are staged in is read once
   // (readdir costs a ninth of an lstat a name); one with few, or none yet, is
