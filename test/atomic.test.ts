@@ -44,6 +44,24 @@ describe("atomic apply under SIGKILL", () => {
     expect(ok(["recover", ...r]).trim()).toBe("Nothing to recover: no apply was interrupted.")
     expect(conary(["plan", "--detailed-exitcode", ...r]).code).toBe(0)
   }, 120_000)
+
+  it("finishes a commit of more renames than one thread makes (they are made on every core) after a kill at the commit point", async () => {
+    // 9 troves x 2,000 files onto an empty root: its commit renames 18,000 staged files, above RENAMES_IN_WORKERS.
+    const base = tempDir()
+    const s = await setupScenario(base, 8, 2000)
+    const root = path.join(base, "fresh")
+    fs.mkdirSync(root)
+    const r = ["--root", root]
+    ok(["init", ...r])
+    ok(["source", "add", "repo", path.join(base, "repo"), ...r])
+    ok(["source", "sync", ...r])
+    ok(["desired", "set", "--file", s.desired.a, ...r])
+    expect(conary(["apply", ...r], { env: { CONARY_TEST_CRASH_AT: "committing" } }).code).toBe(-1)
+    expect(Object.keys(listTree(root)).filter((p) => p.includes(".conary-new.")).length).toBeGreaterThan(16384)
+    expect(ok(["recover", ...r])).toMatch(/finished; the root is at generation 1/)
+    expect(listTree(root)).toEqual(s.listings.a)
+    expect(conary(["plan", "--detailed-exitcode", ...r]).code).toBe(0)
+  }, 300_000)
 })
 
 describe("locking", () => {

@@ -4,6 +4,7 @@ import * as fs from "node:fs"
 import * as fsp from "node:fs/promises"
 import * as path from "node:path"
 import { IO_CONCURRENCY, forEachBounded } from "../batch.js"
+import { forEachInWorkers } from "../worker-pool.js"
 import type { Db } from "../db/connection.js"
 import { type Journal, beginJournal, clearJournal, markCommitting } from "../db/journal.js"
 import { type StatRow, cachedStatsLookup, installedOwnersLookup, recordGeneration } from "../db/state.js"
@@ -868,13 +869,32 @@ export interface CommitFailure {
   readonly reason: string
 }
 
+// A rename from a stage path, as renameIfPresent, in a worker; null when done, else the failure.
+const RENAME = `
+const fs = require("node:fs")
+function run([from, to]) {
+  try {
+    fs.renameSync(from, to)
+  } catch (e) {
+    if (e.code !== "ENOENT") return { code: e.code, syscall: e.syscall, message: e.message }
+  }
+  return null
+}
+`
+
+/** From this many plain renames the commit makes them on every core: fewer take less time than a worker takes to start. */
+const RENAMES_IN_WORKERS = 16384
+
 /**
  * Carries out the renames, mode changes and removals. Idempotent: a rename
  * whose staged file is gone was done already, so recovery can run it again.
  * Past the commit point there is no going back, so a step that fails (what
  * checkTargets could not foresee) is recorded and the rest carried out.
+ * The plain renames (a staged file to its target, most of a commit) are
+ * independent of each other and of the rest (no other operation names their
+ * paths): a big commit makes them on every core.
  */
-const commit = (ctx: ApplyContext, plan: Plan): CommitFailure[] => {
+const commit = async (ctx: ApplyContext, plan: Plan): Promise<CommitFailure[]> => {
   const asRoot = process.getuid?.() === 0
   const ids = idResolver(ctx.root)
   const at = (op: FileOp) => inRoot(ctx.root, op.path)
@@ -891,15 +911,14 @@ const commit = (ctx: ApplyContext, plan: Plan): CommitFailure[] => {
   }
   ctx.report.start("commit", plan.files.length)
   const files = plan.files
+  // Most leaves are renamed from their stage path: read from the plan's columns, no operation made.
+  const plain: number[] = []
   for (let i = 0; i < files.length; i++) {
     const kind = files.kind(i)
     const what = files.op(i)
     if (kind === "dir" || what === "remove") continue
-    // Most leaves are renamed from their stage path: read from the plan's columns, no operation made.
     if (what !== "chmod" && what !== "save" && what !== "merge") {
-      const rel = files.path(i)
-      const abs = inRoot(ctx.root, rel)
-      step(rel, () => renameIfPresent(stagePath(abs), abs))
+      plain.push(i)
       continue
     }
     const op = files.at(i)
@@ -914,6 +933,19 @@ const commit = (ctx: ApplyContext, plan: Plan): CommitFailure[] => {
       }
     })
   }
+  await forEachInWorkers<[string, string], { code?: string; syscall?: string; message: string } | null>(
+    RENAME,
+    plain.length,
+    (k) => {
+      const abs = inRoot(ctx.root, files.path(plain[k]!))
+      return [stagePath(abs), abs]
+    },
+    (k, error) => {
+      if (error) failed.push({ path: files.path(plain[k]!), reason: describeIo(Object.assign(new Error(error.message), error)) })
+    },
+    (n) => ctx.report.tick(n),
+    plain.length < RENAMES_IN_WORKERS,
+  )
   // A directory that was there first keeps its mode and owner.
   for (const op of files.where((i) => files.kind(i) === "dir" && files.op(i) !== "remove" && !files.flag(i, "kept"))) {
     step(op.path, () => {
@@ -1033,7 +1065,7 @@ const finish = async (
   desired: string,
   written: WrittenLookup = new Map(),
 ): Promise<{ generation: number; failed: CommitFailure[] }> => {
-  const failed = commit(ctx, plan)
+  const failed = await commit(ctx, plan)
   try {
     syncToDisk(ctx.root)
   } catch {
