@@ -45,22 +45,34 @@ describe("atomic apply under SIGKILL", () => {
     expect(conary(["plan", "--detailed-exitcode", ...r]).code).toBe(0)
   }, 120_000)
 
-  it("finishes a commit of more renames than one thread makes (they are made on every core) after a kill at the commit point", async () => {
+  it("finishes a commit of more renames than one thread makes (they are made on every core) after a kill at the commit point, and when a worker fails", async () => {
     // 9 troves x 2,000 files onto an empty root: its commit renames 18,000 staged files, above RENAMES_IN_WORKERS.
     const base = tempDir()
     const s = await setupScenario(base, 8, 2000)
-    const root = path.join(base, "fresh")
-    fs.mkdirSync(root)
-    const r = ["--root", root]
-    ok(["init", ...r])
-    ok(["source", "add", "repo", path.join(base, "repo"), ...r])
-    ok(["source", "sync", ...r])
-    ok(["desired", "set", "--file", s.desired.a, ...r])
-    expect(conary(["apply", ...r], { env: { CONARY_TEST_CRASH_AT: "committing" } }).code).toBe(-1)
-    expect(Object.keys(listTree(root)).filter((p) => p.includes(".conary-new.")).length).toBeGreaterThan(16384)
-    expect(ok(["recover", ...r])).toMatch(/finished; the root is at generation 1/)
-    expect(listTree(root)).toEqual(s.listings.a)
-    expect(conary(["plan", "--detailed-exitcode", ...r]).code).toBe(0)
+    const killedAtCommit = (name: string) => {
+      const root = path.join(base, name)
+      fs.mkdirSync(root)
+      const r = ["--root", root]
+      ok(["init", ...r])
+      ok(["source", "add", "repo", path.join(base, "repo"), ...r])
+      ok(["source", "sync", ...r])
+      ok(["desired", "set", "--file", s.desired.a, ...r])
+      expect(conary(["apply", ...r], { env: { CONARY_TEST_CRASH_AT: "committing" } }).code).toBe(-1)
+      expect(Object.keys(listTree(root)).filter((p) => p.includes(".conary-new.")).length).toBeGreaterThan(16384)
+      return { root, r }
+    }
+    const finished = (root: string, r: string[], recovered: { code: number; stdout: string; stderr: string }) => {
+      expect(recovered.code).toBe(0)
+      expect(recovered.stderr).toMatch(/^conary: recovered an interrupted apply \(pid \d+, started \S+\): finished; the root is at generation 1\n$/)
+      expect(listTree(root)).toEqual(s.listings.a)
+      expect(conary(["plan", "--detailed-exitcode", ...r]).code).toBe(0)
+    }
+    const one = killedAtCommit("one")
+    finished(one.root, one.r, conary(["recover", ...one.r]))
+    // A worker that fails (here 5 ms after it starts) does not stop the commit halfway: the rest is renamed on the main thread.
+    const two = killedAtCommit("two")
+    const preload = path.join(import.meta.dirname, "fixtures/failing-rename-worker.cjs")
+    finished(two.root, two.r, conary(["recover", ...two.r], { env: { NODE_OPTIONS: `--require ${preload}` } }))
   }, 300_000)
 })
 

@@ -933,19 +933,30 @@ const commit = async (ctx: ApplyContext, plan: Plan): Promise<CommitFailure[]> =
       }
     })
   }
-  await forEachInWorkers<[string, string], { code?: string; syscall?: string; message: string } | null>(
-    RENAME,
-    plain.length,
-    (k) => {
-      const abs = inRoot(ctx.root, files.path(plain[k]!))
-      return [stagePath(abs), abs]
-    },
-    (k, error) => {
-      if (error) failed.push({ path: files.path(plain[k]!), reason: describeIo(Object.assign(new Error(error.message), error)) })
-    },
-    (n) => ctx.report.tick(n),
-    plain.length < RENAMES_IN_WORKERS,
-  )
+  const renames = async (here: boolean, tick: (n: number) => void) => {
+    const failures: CommitFailure[] = []
+    await forEachInWorkers<[string, string], { code?: string; syscall?: string; message: string } | null>(
+      RENAME,
+      plain.length,
+      (k) => {
+        const abs = inRoot(ctx.root, files.path(plain[k]!))
+        return [stagePath(abs), abs]
+      },
+      (k, error) => {
+        if (error) failures.push({ path: files.path(plain[k]!), reason: describeIo(Object.assign(new Error(error.message), error)) })
+      },
+      tick,
+      here,
+    )
+    return failures
+  }
+  try {
+    failed.push(...(await renames(plain.length < RENAMES_IN_WORKERS, (n) => ctx.report.tick(n))))
+  } catch {
+    // A worker that could not start or stopped (out of descriptors, of memory) must not stop a commit halfway:
+    // every plain rename again on this thread, where those done already find their stage paths gone.
+    failed.push(...(await renames(true, () => {})))
+  }
   // A directory that was there first keeps its mode and owner.
   for (const op of files.where((i) => files.kind(i) === "dir" && files.op(i) !== "remove" && !files.flag(i, "kept"))) {
     step(op.path, () => {
