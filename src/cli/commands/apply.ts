@@ -82,9 +82,9 @@ const applyChangesetFile = (c: Conary, file: string, trust: Trust, refresh: Refr
 export const apply = (args: Parsed<typeof applyConfig>) =>
   withConary(args, { write: true, command: "apply" }, (c) =>
     Effect.gen(function* () {
-      leanHeapFor(c.dbPath)
       const file = args.file
       const changeset = Option.isSome(file) && looksLikeChangeset(path.resolve(file.value))
+      leanHeapFor(c.dbPath, changeset ? path.resolve(file.value) : undefined)
       if (changeset) return yield* applyChangesetFile(c, path.resolve(file.value), yield* attempt(() => trustOf(c, args)), refreshOf(args), args.json)
       if (args.trust.length > 0 || args.insecure) return yield* Effect.fail(new UsageError({ message: "--trust and --insecure are for changeset files (apply FILE.ccs)" }))
       const plan = Option.isSome(file) ? yield* attempt(() => loadPlan(c.db, c.root, c.dbPath, path.resolve(file.value))) : yield* currentPlan(c, refreshOf(args))
