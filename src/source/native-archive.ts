@@ -96,7 +96,7 @@ export const archiveError = (archive: string, e: unknown): ArchiveError | ApplyE
  * verified against its sha256) as they are read. Fails when the archive
  * lacks one of them.
  */
-export const extractNativeObjects = async (archive: string, wanted: ReadonlySet<string>, store: ContentStore): Promise<void> => {
+const extractNativeObjects = async (archive: string, wanted: ReadonlySet<string>, store: ContentStore): Promise<void> => {
   const missing = new Set<string>()
   for (const sha of wanted) if (!store.has(sha)) missing.add(sha)
   if (missing.size === 0) return
