@@ -72,7 +72,9 @@ describe("atomic apply under SIGKILL", () => {
     // A worker that fails (here 5 ms after it starts) does not stop the commit halfway: the rest is renamed on the main thread.
     const two = killedAtCommit("two")
     const preload = path.join(import.meta.dirname, "fixtures/failing-rename-worker.cjs")
-    finished(two.root, two.r, conary(["recover", ...two.r], { env: { NODE_OPTIONS: `--require ${preload}` } }))
+    const mark = path.join(base, "worker-failed")
+    finished(two.root, two.r, conary(["recover", ...two.r], { env: { NODE_OPTIONS: `--require ${preload}`, FAILED_WORKER_MARK: mark } }))
+    expect(fs.existsSync(mark)).toBe(true)
   }, 300_000)
 })
 
