@@ -852,8 +852,11 @@ const undoStaging = (root: string, plan: Plan, created: ReadonlyArray<string>, t
   }
 }
 
-/** rename that counts a missing source as done: recovery may run a commit twice. */
-const renameIfPresent = (from: string, to: string): boolean => {
+/**
+ * rename that counts a missing source as done: recovery may run a commit twice.
+ * Self-contained (its own `fs`): the commit's workers run its source text (RENAME).
+ */
+function renameIfPresent(fs: typeof import("node:fs"), from: string, to: string): boolean {
   try {
     fs.renameSync(from, to)
     return true
@@ -869,14 +872,15 @@ export interface CommitFailure {
   readonly reason: string
 }
 
-// A rename from a stage path, as renameIfPresent, in a worker; null when done, else the failure.
+// A rename from a stage path (renameIfPresent) in a worker: null when done, else the failure.
 const RENAME = `
 const fs = require("node:fs")
+const renameIfPresent = ${renameIfPresent.toString()}
 function run([from, to]) {
   try {
-    fs.renameSync(from, to)
+    renameIfPresent(fs, from, to)
   } catch (e) {
-    if (e.code !== "ENOENT") return { code: e.code, syscall: e.syscall, message: e.message }
+    return { code: e.code, syscall: e.syscall, message: e.message }
   }
   return null
 }
@@ -927,9 +931,9 @@ const commit = async (ctx: ApplyContext, plan: Plan): Promise<CommitFailure[]> =
         if (asRoot) fs.lchownSync(at(op), ids.uid(op.owner), ids.gid(op.group))
         if (op.kind !== "symlink") fs.chmodSync(at(op), op.mode)
       } else if (op.op === "save") {
-        renameIfPresent(at(op), at(op) + SAVE_SUFFIX)
-      } else if (!renameIfPresent(stagePath(at(op)), at(op))) {
-        renameIfPresent(stagePath(at(op) + NEW_SUFFIX), at(op) + NEW_SUFFIX)
+        renameIfPresent(fs, at(op), at(op) + SAVE_SUFFIX)
+      } else if (!renameIfPresent(fs, stagePath(at(op)), at(op))) {
+        renameIfPresent(fs, stagePath(at(op) + NEW_SUFFIX), at(op) + NEW_SUFFIX)
       }
     })
   }
