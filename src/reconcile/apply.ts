@@ -886,7 +886,7 @@ function run([from, to]) {
 }
 `
 
-/** From this many plain renames the commit makes them on every core: fewer take less time than a worker takes to start. */
+/** From this many renames from stage paths the commit makes them on every core: fewer take less time than a worker takes to start. */
 const RENAMES_IN_WORKERS = 16384
 
 /**
@@ -894,7 +894,7 @@ const RENAMES_IN_WORKERS = 16384
  * whose staged file is gone was done already, so recovery can run it again.
  * Past the commit point there is no going back, so a step that fails (what
  * checkTargets could not foresee) is recorded and the rest carried out.
- * The plain renames (a staged file to its target, most of a commit) are
+ * The renames from stage paths (a staged file to its target, most of a commit) are
  * independent of each other and of the rest (no other operation names their
  * paths): a big commit makes them on every core.
  */
@@ -916,13 +916,13 @@ const commit = async (ctx: ApplyContext, plan: Plan): Promise<CommitFailure[]> =
   ctx.report.start("commit", plan.files.length)
   const files = plan.files
   // Most leaves are renamed from their stage path: read from the plan's columns, no operation made.
-  const plain: number[] = []
+  const fromStage: number[] = []
   for (let i = 0; i < files.length; i++) {
     const kind = files.kind(i)
     const what = files.op(i)
     if (kind === "dir" || what === "remove") continue
     if (what !== "chmod" && what !== "save" && what !== "merge") {
-      plain.push(i)
+      fromStage.push(i)
       continue
     }
     const op = files.at(i)
@@ -941,13 +941,13 @@ const commit = async (ctx: ApplyContext, plan: Plan): Promise<CommitFailure[]> =
     const failures: CommitFailure[] = []
     await forEachInWorkers<[string, string], { code?: string; syscall?: string; message: string } | null>(
       RENAME,
-      plain.length,
+      fromStage.length,
       (k) => {
-        const abs = inRoot(ctx.root, files.path(plain[k]!))
+        const abs = inRoot(ctx.root, files.path(fromStage[k]!))
         return [stagePath(abs), abs]
       },
       (k, error) => {
-        if (error) failures.push({ path: files.path(plain[k]!), reason: describeIo(Object.assign(new Error(error.message), error)) })
+        if (error) failures.push({ path: files.path(fromStage[k]!), reason: describeIo(Object.assign(new Error(error.message), error)) })
       },
       tick,
       here,
@@ -955,10 +955,10 @@ const commit = async (ctx: ApplyContext, plan: Plan): Promise<CommitFailure[]> =
     return failures
   }
   try {
-    failed.push(...(await renames(plain.length < RENAMES_IN_WORKERS, (n) => ctx.report.tick(n))))
+    failed.push(...(await renames(fromStage.length < RENAMES_IN_WORKERS, (n) => ctx.report.tick(n))))
   } catch {
     // A worker that could not start or stopped (out of descriptors, of memory) must not stop a commit halfway:
-    // every plain rename again on this thread, where those done already find their stage paths gone.
+    // every rename from a stage path again on this thread, where those done already find their stage paths gone.
     failed.push(...(await renames(true, () => {})))
   }
   // A directory that was there first keeps its mode and owner.
