@@ -1,7 +1,8 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
-import { type CopyJob, type CopyResult, type PathDigests, StageWaits, copyOutVerified, teeToStage } from "../src/store/copy-out.js"
+import { type CopyJob, type CopyResult, StageWaits, copyOutVerified, teeToStage } from "../src/store/copy-out.js"
+import type { Digests } from "../src/store/digest-buckets.js"
 import { EMPTY_SHA256 } from "../src/store/digest-set.js"
 import { sha256, tempDir } from "./helpers.js"
 
@@ -82,7 +83,7 @@ describe("copyOutVerified", () => {
 describe("StageWaits", () => {
   const [a, b, c] = [sha256("a"), sha256("b"), sha256("c")]
   /** Paths' digests as the plan keeps them (none for a path without a digest). */
-  const digests = (shas: ReadonlyArray<string | undefined>): PathDigests => ({
+  const digests = (shas: ReadonlyArray<string | undefined>): Digests => ({
     digestInto: (i, into) => shas[i] !== undefined && (into.write(shas[i]!, 0, "hex"), true),
   })
   // Another content whose digest shares a's first four bytes (a manifest may name any digest): found apart from a's.

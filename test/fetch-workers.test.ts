@@ -1,6 +1,7 @@
 import { execFileSync, spawnSync } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import * as fs from "node:fs"
+import { availableParallelism } from "node:os"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
 import { buildDeb } from "./deb-helpers.js"
@@ -89,6 +90,28 @@ describe("apply's fetch from local archives on every core", () => {
     expect(drift.stdout).toContain("/usr/share/t2/f1")
     ok(["apply", ...r])
     expect(fs.readFileSync(victim, "utf8")).toBe(trees[2]!["usr/share/t2/f1"] as string)
+  })
+
+  it("stores a content every trove has once per lane at most, not once per trove", () => {
+    const { base, root, r, trees } = setup()
+    ok(["source", "sync", ...r])
+    ok(["desired", "add", ...NAMES, ...r])
+    const log = path.join(base, "renames")
+    fs.writeFileSync(log, "")
+    const preload = path.join(import.meta.dirname, "fixtures/count-store-renames.cjs")
+    const run = conary(["apply", ...r], { env: { NODE_OPTIONS: `--require ${preload}`, STORE_RENAMES_LOG: log } })
+    expect(run.stderr).toBe("")
+    expect(run.code).toBe(0)
+    const stores = new Map<string, number>()
+    for (const line of fs.readFileSync(log, "utf8").split("\n")) if (line !== "") stores.set(line, (stores.get(line) ?? 0) + 1)
+    // The contents every trove has (the shared one, and the empty one, stored too): by the troves read at once (one a lane),
+    // never by a trove read after one was stored. Every other content once.
+    const inEvery = new Set([trees[0]!["usr/share/t0/shared"] as string, ""].map((c) => sha256(c).slice(2)))
+    expect(stores.size).toBe(4 * TROVES + inEvery.size)
+    for (const [object, count] of stores)
+      if (inEvery.has(path.basename(object))) expect(count).toBeLessThanOrEqual(Math.min(availableParallelism(), TROVES - 1))
+      else expect(count).toBe(1)
+    expectInstalled(root, r, trees)
   })
 
   it("stops at a trove's only archive that is corrupt, with one line naming it, and leaves the root as it was", () => {

@@ -15,7 +15,7 @@ import { type RepoRef, basesOf, fetchObjects } from "../source/remote.js"
 import { type TroveFile, filesForComponents, onDisk } from "../model/trove.js"
 import { type StageTarget, StageWaits, copyOutVerified, teeToStage, writeEmpty } from "../store/copy-out.js"
 import { type DeltaReport, fetchByDeltas } from "./fetch-deltas.js"
-import { type Staging, fetchFromLocalArchives } from "./fetch-local.js"
+import { type LocalFetch, type Staging, fetchFromLocalArchives } from "./fetch-local.js"
 import { type ContentStore, writeBehind } from "../store/store.js"
 import { EMPTY_SHA256 } from "../store/digest-set.js"
 import { diskLayout } from "./layout.js"
@@ -101,15 +101,31 @@ const writes = (kind: FileOp["kind"], op: FileOp["op"]) => kind === "file" && (o
  * by trove. Empty when everything is local: then apply (and rollback) work
  * offline. Indices, not digests: a digest is made only while its trove is fetched.
  */
-const missingContents = (ctx: Pick<ApplyContext, "store">, plan: Plan): Map<number, number[]> => {
-  const wanted = new Map<number, number[]>()
+const missingContents = (ctx: Pick<ApplyContext, "store">, plan: Plan): Map<number, Int32Array> => {
   const ops = plan.files
+  const missing = new Uint8Array(ops.length)
+  const counts = new Map<number, number>()
   for (let i = 0; i < ops.length; i++) {
     if (!writes(ops.kind(i), ops.op(i)) || ctx.store.has(ops.sha256(i)!)) continue
+    missing[i] = 1
+    counts.set(ops.troveId(i), (counts.get(ops.troveId(i)) ?? 0) + 1)
+  }
+  // Each trove's rows a view of one array: in an array of numbers each, 200,000 rows took ~2.8 MB through the fetch.
+  const all = new Int32Array([...counts.values()].reduce((n, c) => n + c, 0))
+  const filled = new Map<number, number>()
+  const wanted = new Map<number, Int32Array>()
+  let at = 0
+  for (const [troveId, count] of counts) {
+    wanted.set(troveId, all.subarray(at, at + count))
+    filled.set(troveId, at)
+    at += count
+  }
+  for (let i = 0; i < ops.length; i++) {
+    if (missing[i] === 0) continue
     const troveId = ops.troveId(i)
-    let list = wanted.get(troveId)
-    if (!list) wanted.set(troveId, (list = []))
-    list.push(i)
+    const k = filled.get(troveId)!
+    all[k] = i
+    filled.set(troveId, k + 1)
   }
   return wanted
 }
@@ -125,7 +141,7 @@ export const fetchContents = async (ctx: ApplyContext, plan: Plan, staging?: Sta
   const wanted = missingContents(ctx, plan)
   if (wanted.size === 0) return undefined
   const refs = new Map([...wanted.keys()].map((troveId) => [troveId, archivesOf(ctx.db, troveId)]))
-  const { fetched, tried } = await fetchFromLocalArchives(
+  const { fetched, tried, stored } = await fetchFromLocalArchives(
     ctx,
     plan,
     [...wanted].flatMap(([troveId, ops]) => (refs.get(troveId)!.some((r) => r.kind !== "repo") ? [[troveId, ops, refs.get(troveId)!] as const] : [])),
@@ -134,7 +150,7 @@ export const fetchContents = async (ctx: ApplyContext, plan: Plan, staging?: Sta
   // What the store takes from repositories goes to its stage paths too.
   if (staging) ctx.store.tee = teeToStage(staging.waits, staging.target, staging.onWritten, staging.onTaken)
   try {
-    return await fetchFromRepos(ctx, plan, wanted, refs, fetched, tried)
+    return await fetchFromRepos(ctx, plan, wanted, refs, { fetched, tried, stored })
   } finally {
     ctx.store.tee = undefined
   }
@@ -144,10 +160,9 @@ export const fetchContents = async (ctx: ApplyContext, plan: Plan, staging?: Sta
 const fetchFromRepos = async (
   ctx: ApplyContext,
   plan: Plan,
-  wanted: Map<number, number[]>,
+  wanted: Map<number, Int32Array>,
   refs: ReadonlyMap<number, ReadonlyArray<ArchiveRef>>,
-  fetched: ReadonlySet<number>,
-  tried: ReadonlyMap<string, string[]>,
+  { fetched, tried, stored }: LocalFetch,
 ): Promise<Downloaded | undefined> => {
   const sources = new Map(listSources(ctx.db).map((s) => [s.name, s]))
   const objects = new Map<string, { sha256: string; size: number; repos: RepoRef[]; tried: string[] }>()
@@ -156,7 +171,7 @@ const fetchFromRepos = async (
     const repos = refs.get(troveId)!.filter((r) => r.kind === "repo").map((r) => ({ source: r.source, bases: basesOf(sources.get(r.source)!) }))
     for (const i of ops) {
       const sha256 = plan.files.sha256(i)!
-      if (ctx.store.has(sha256)) continue
+      if (ctx.store.has(sha256) || stored.has(sha256)) continue
       const size = plan.files.size(i)
       const entry = objects.get(sha256) ?? { sha256, size, repos: [], tried: tried.get(sha256) ?? [] }
       for (const repo of repos) if (!entry.repos.some((r) => r.source === repo.source)) entry.repos.push(repo)

@@ -6,7 +6,8 @@ import { onEveryCore } from "../source/archive-lanes.js"
 import { type FetchJob, type FetchReply, errorOfFailure, errorOfStopped, fetchOne } from "../source/fetch-archive.js"
 import { fetchNeedsFiles } from "../source/formats.js"
 import type { CopiedStat, StageTarget, Waits } from "../store/copy-out.js"
-import type { ContentStore } from "../store/store.js"
+import { DigestBuckets } from "../store/digest-buckets.js"
+import { ContentStore } from "../store/store.js"
 
 // apply's fetch from local archives (directory sources) on every core: each
 // trove's wanted contents are a job (source/fetch-archive.ts) for this thread
@@ -37,6 +38,39 @@ export interface LocalFetch {
   readonly fetched: ReadonlySet<number>
   /** by content: why each source tried could not give it */
   readonly tried: ReadonlyMap<string, string[]>
+  /** whether an archive gave a content (into the store) */
+  readonly stored: { has(sha256: string): boolean }
+}
+
+/**
+ * The contents a fetch stored, known by the plan rows that want them: a
+ * content is stored once its first wanting row is marked. The store's own
+ * index would hold each digest again (8.6 MB at 200,000 files, at apply's peak).
+ */
+class StoredContents {
+  private readonly rows: DigestBuckets
+  private readonly marked: Uint8Array
+
+  constructor(plan: Plan, wanting: Iterable<number>) {
+    this.rows = new DigestBuckets(plan.files, wanting)
+    this.marked = new Uint8Array(plan.files.length)
+  }
+
+  add(sha256: string): void {
+    this.rows.find(sha256, (i) => {
+      this.marked[i] = 1
+      return true
+    })
+  }
+
+  has(sha256: string): boolean {
+    let marked = false
+    this.rows.find(sha256, (i) => {
+      marked = this.marked[i] === 1
+      return true
+    })
+    return marked
+  }
 }
 
 /**
@@ -47,13 +81,20 @@ export interface LocalFetch {
 export const fetchFromLocalArchives = async (
   ctx: { readonly db: Db; readonly store: ContentStore; readonly report: Report },
   plan: Plan,
-  troves: ReadonlyArray<readonly [troveId: number, ops: ReadonlyArray<number>, refs: ReadonlyArray<ArchiveRef>]>,
+  troves: ReadonlyArray<readonly [troveId: number, ops: Int32Array, refs: ReadonlyArray<ArchiveRef>]>,
   staging: Staging | undefined,
 ): Promise<LocalFetch> => {
   const { store, report } = ctx
   const fetched = new Set<number>()
   const tried = new Map<string, string[]>()
+  const stored = new StoredContents(
+    plan,
+    (function* () {
+      for (const [, ops] of troves) yield* ops
+    })(),
+  )
   const filesOf = troveFilesLookup(ctx.db)
+  const lane = new ContentStore(store.dir, false)
   const local = troves.map(([, , refs]) => refs.filter((r) => r.kind !== "repo"))
   const sent: Array<FetchJob | undefined> = []
   // Made as a lane takes the trove: contents stored by then (another trove's) are not fetched again.
@@ -62,7 +103,7 @@ export const fetchFromLocalArchives = async (
     const wanted = new Set<string>()
     for (const i of ops) {
       const sha256 = plan.files.sha256(i)!
-      if (!store.has(sha256)) wanted.add(sha256)
+      if (!store.has(sha256) && !stored.has(sha256)) wanted.add(sha256)
     }
     const stage: Array<readonly [string, ReadonlyArray<readonly [number, StageTarget]>]> = []
     if (staging)
@@ -78,10 +119,10 @@ export const fetchFromLocalArchives = async (
   report.start("fetch", troves.length)
   await onEveryCore<FetchReply>({
     sizes: local.map((refs) => refs[0]!.size),
-    // The workers' stores look nothing up: the wanted contents are what this thread found missing.
+    // The lanes' stores look nothing up and remember nothing (StoredContents does): the wanted contents are what this thread found missing.
     workerData: { store: store.dir, remembers: false },
     maxLanes: FETCH_LANES,
-    here: (k) => fetchOne(jobOf(k), store),
+    here: (k) => fetchOne(jobOf(k), lane),
     request: (k) => ({ fetch: jobOf(k) }),
     answer: (k, reply) => {
       const [troveId, , refs] = troves[k]!
@@ -90,7 +131,7 @@ export const fetchFromLocalArchives = async (
       for (const [i, ino, mtimeNs, ctimeNs] of reply.written) staging?.onWritten(i, { ok: true, ino, mtimeNs, ctimeNs })
       for (const i of reply.taken) staging?.onTaken(i)
       if (reply.error) throw errorOfStopped(reply.error)
-      for (const sha256 of reply.from >= 0 ? job.wanted : reply.stored) store.learn(sha256)
+      for (const sha256 of reply.from >= 0 ? job.wanted : reply.stored) stored.add(sha256)
       if (reply.from >= 0) fetched.add(troveId)
       const onlyChoice = local[k]!.length === 1 && refs.length === 1
       reply.failures.forEach((f, a) => {
@@ -102,5 +143,5 @@ export const fetchFromLocalArchives = async (
     },
   })
   report.done()
-  return { fetched, tried }
+  return { fetched, tried, stored }
 }

@@ -1,7 +1,6 @@
 import * as fs from "node:fs"
 import { forEachInWorkers } from "../worker-pool.js"
-import { readDigest } from "../sha256.js"
-import { digestHash } from "./digest-set.js"
+import { DigestBuckets, type Digests } from "./digest-buckets.js"
 import { type Tee, type TeeCopies, writeAll } from "./store.js"
 
 // Copies contents out of the store into a root, hashing each as it is copied:
@@ -137,12 +136,6 @@ const OPEN_FLAGS = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O
 /** Stage paths waiting for a content, at most this many: the rest are copied out of the store. */
 const WAITING_MAX = 8
 
-/** The digests of stage paths, by number, where they are kept: StageWaits reads them there instead of holding copies. */
-export interface PathDigests {
-  /** path i's digest (32 bytes) into `into`; false when it has none to wait for */
-  digestInto(i: number, into: Buffer): boolean
-}
-
 /** Stage paths (by number) waiting for contents, as teeToStage takes them. */
 export interface Waits {
   /** the paths waiting for `sha256`, no longer waiting */
@@ -151,79 +144,30 @@ export interface Waits {
   giveBack(sha256: string, list: ReadonlyArray<number>): void
 }
 
-/** StageWaits' buckets: by the top 16 bits of a digest's hash (256 KiB of bucket starts; ~3 paths a bucket at 200,000). */
-const BUCKET_BITS = 16
-const BUCKETS = 1 << BUCKET_BITS
-
 /**
  * The stage paths (by number) waiting for each content the store lacks, for
- * teeToStage: in buckets by a keyed hash of their digests (a content's paths
- * share one), their whole digests read where the plan keeps them. 200,000
- * paths take ~2 MB here; a table of their digests took ~10 MB for the whole
- * fetch, and a Map of hex digests to arrays ~35 MB. Bucketed in two passes,
- * not sorted by hash (a sort with a comparator took ~0.1 s at 200,000), and a
- * lookup reads one bucket, not a bisection's ~18 scattered entries.
+ * teeToStage: found by their digests where the plan keeps them
+ * (DigestBuckets). 200,000 paths take ~2 MB here; a table of their digests
+ * took ~10 MB for the whole fetch.
  */
 export class StageWaits implements Waits {
-  /** each waiting path's digestHash, by path number */
-  private readonly hash: Uint32Array
-  /** the waiting paths, by bucket, each bucket's in the order given */
-  private readonly order: Int32Array
-  /** where each bucket's paths start in `order` (and the next's, where it ends) */
-  private readonly starts = new Int32Array(BUCKETS + 1)
+  private readonly waiting: DigestBuckets
   /** 1: waiting no longer (taken, or past WAITING_MAX of its content: copied out of the store after the fetch) */
   private readonly done: Uint8Array
-  private readonly wanted = Buffer.alloc(32)
-  private readonly wantedWords = new Int32Array(this.wanted.buffer, this.wanted.byteOffset, 8)
-  private readonly other = Buffer.alloc(32)
 
-  constructor(
-    private readonly digests: PathDigests,
-    paths: number,
-    waiting: Iterable<number>,
-  ) {
-    this.hash = new Uint32Array(paths)
+  constructor(digests: Digests, paths: number, waiting: Iterable<number>) {
+    this.waiting = new DigestBuckets(digests, waiting)
     this.done = new Uint8Array(paths)
-    const { hash, starts } = this
-    const listed: number[] = []
-    for (const i of waiting) {
-      if (!digests.digestInto(i, this.wanted)) continue
-      hash[i] = digestHash(this.wantedWords, 0)
-      starts[(hash[i]! >>> (32 - BUCKET_BITS)) + 1]!++
-      listed.push(i)
-    }
-    for (let b = 0; b < BUCKETS; b++) starts[b + 1]! += starts[b]!
-    const order = (this.order = new Int32Array(listed.length))
-    const fill = starts.slice(0, BUCKETS)
-    for (const i of listed) order[fill[hash[i]! >>> (32 - BUCKET_BITS)]!++] = i
-    // Each content's first WAITING_MAX paths wait; only a bucket holding more than that can hold a content with more.
-    for (let b = 0; b < BUCKETS; b++) {
-      if (starts[b + 1]! - starts[b]! <= WAITING_MAX) continue
-      const firsts: Array<{ digest: Buffer; count: number }> = []
-      for (let k = starts[b]!; k < starts[b + 1]!; k++) {
-        const i = order[k]!
-        digests.digestInto(i, this.other)
-        const same = firsts.find((f) => f.digest.equals(this.other))
-        if (same === undefined) firsts.push({ digest: Buffer.from(this.other), count: 1 })
-        else if (++same.count > WAITING_MAX) this.done[i] = 1
-      }
-    }
   }
 
   take(sha256: string): number[] | undefined {
-    if (!readDigest(sha256, this.wanted)) return undefined
-    const h = digestHash(this.wantedWords, 0)
-    const { order, hash, starts } = this
-    const b = h >>> (32 - BUCKET_BITS)
     let list: number[] | undefined
-    for (let k = starts[b]!; k < starts[b + 1]!; k++) {
-      const i = order[k]!
-      if (hash[i] !== h || this.done[i] === 1) continue
-      this.digests.digestInto(i, this.other)
-      if (!this.other.equals(this.wanted)) continue
+    this.waiting.find(sha256, (i) => {
+      if (this.done[i] === 1) return
       this.done[i] = 1
-      ;(list ??= []).push(i)
-    }
+      // A content's first WAITING_MAX paths; the rest wait no longer.
+      if ((list ??= []).length < WAITING_MAX) list.push(i)
+    })
     return list
   }
 

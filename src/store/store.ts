@@ -37,7 +37,7 @@ export class ContentStore {
 
   /**
    * `remembers` false: a store for a caller that knows what the store lacks
-   * (apply's fetch workers: the main thread looked). It lists nothing,
+   * (apply's fetch lanes: the main thread looked). It lists nothing,
    * answers no to `has`, and keeps no index of what it adds: a worker would
    * otherwise read the whole store again and hold its own copy of the index.
    */
@@ -77,11 +77,6 @@ export class ContentStore {
       this.listed.add(prefix)
     }
     return this.index.has(sha256)
-  }
-
-  /** An object another thread of this process stored (apply's fetch workers: see reconcile/fetch-local.ts): known without a listing. */
-  learn(sha256: string): void {
-    this.index.add(sha256)
   }
 
   /** Deletes an object (a corrupt one: its source gives it again). */
