@@ -19,17 +19,38 @@ const BASE = new Set(["op", "path", "kind", "troveId", "trove", "sha256", "size"
 /** The optional fields of an operation (notes, merge bases, kept, unowned, saved, takesOver), as given. */
 type Extras = Record<string, unknown>
 
+/** An int column's mark for a value kept in its map: past 32 bits, or this value itself. */
+const WIDE = -0x80000000
+
 const NO_SHA = 0
 const PACKED_SHA = 1
 const OTHER_SHA = 2
 
+/** Code units of UTF-16 surrogates: a path with any is kept as a string (see Table). */
+const SURROGATE = /[\uD800-\uDFFF]/
+
 /** Append-only rows, one per operation. */
 class Table {
   length = 0
-  readonly paths: string[] = []
+  /**
+   * The paths, as UTF-8 end to end (row r's ends at pathEnds[r]): 200,000
+   * paths took ~11.5 MB as strings in an array, ~6.5 here. A path with a
+   * surrogate (a character past U+FFFF, or a lone one from a hostile saved
+   * plan, which UTF-8 cannot carry) is kept aside as given; the rest then
+   * compare byte by byte exactly as their strings compare with `<`.
+   */
+  private pathBytes = Buffer.alloc(0)
+  private pathEnds = new Uint32Array(0)
+  private pathUsed = 0
+  /** every path in pathBytes is ASCII: read back as latin1 (the same, sooner than UTF-8) */
+  private ascii = true
+  private readonly otherPaths = new Map<number, string>()
   private codes = new Uint8Array(0) // op | kind << 3 | config << 5 | sha state << 6
-  private numbers = new Float64Array(0) // troveId, size, mode
-  private names = new Uint32Array(0) // trove label, owner, group (interned)
+  private sizes = new Float64Array(0)
+  private ints = new Int32Array(0) // troveId, mode; WIDE: in wideInts
+  /** troveIds and modes past 32 bits (a hostile saved plan's), by their place in `ints` */
+  private readonly wideInts = new Map<number, number>()
+  private names: Uint16Array | Uint32Array = new Uint16Array(0) // trove label, owner, group (interned); 32 bits past 65,535 strings
   private digests = Buffer.alloc(0)
   private readonly strings: string[] = []
   private readonly stringIndex = new Map<string, number>()
@@ -45,19 +66,26 @@ class Table {
   /** Columns no longer than the rows: a plan is made once and then read (a fifth of it was spare room). */
   fit() {
     if (this.codes.length > this.length) this.resize(this.length)
+    if (this.pathBytes.length > this.pathUsed) this.pathBytes = Buffer.from(this.pathBytes.subarray(0, this.pathUsed))
   }
 
   private resize(size: number) {
     const codes = new Uint8Array(size)
     codes.set(this.codes.subarray(0, size))
-    const numbers = new Float64Array(3 * size)
-    numbers.set(this.numbers.subarray(0, 3 * size))
-    const names = new Uint32Array(3 * size)
+    const sizes = new Float64Array(size)
+    sizes.set(this.sizes.subarray(0, size))
+    const ints = new Int32Array(2 * size)
+    ints.set(this.ints.subarray(0, 2 * size))
+    const names = this.names instanceof Uint16Array ? new Uint16Array(3 * size) : new Uint32Array(3 * size)
     names.set(this.names.subarray(0, 3 * size))
     const digests = Buffer.alloc(32 * size)
     this.digests.copy(digests, 0, 0, 32 * size)
+    const pathEnds = new Uint32Array(size)
+    pathEnds.set(this.pathEnds.subarray(0, size))
+    this.pathEnds = pathEnds
     this.codes = codes
-    this.numbers = numbers
+    this.sizes = sizes
+    this.ints = ints
     this.names = names
     this.digests = digests
   }
@@ -67,8 +95,22 @@ class Table {
     if (i === undefined) {
       i = this.strings.push(s) - 1
       this.stringIndex.set(s, i)
+      if (i === 0x10000 && this.names instanceof Uint16Array) this.names = Uint32Array.from(this.names)
     }
     return i
+  }
+
+  private setInt(at: number, value: number) {
+    if ((value | 0) === value && value !== WIDE) this.ints[at] = value
+    else {
+      this.ints[at] = WIDE
+      this.wideInts.set(at, value)
+    }
+  }
+
+  private int(at: number): number {
+    const value = this.ints[at]!
+    return value === WIDE ? this.wideInts.get(at)! : value
   }
 
   add(op: FileOp): number {
@@ -87,9 +129,9 @@ class Table {
       }
     }
     this.codes[row] = code | (kind << 3) | (op.config ? 1 << 5 : 0) | (sha << 6)
-    this.numbers[3 * row] = op.troveId
-    this.numbers[3 * row + 1] = op.size
-    this.numbers[3 * row + 2] = op.mode
+    this.setInt(2 * row, op.troveId)
+    this.sizes[row] = op.size
+    this.setInt(2 * row + 1, op.mode)
     this.names[3 * row] = this.intern(op.trove)
     this.names[3 * row + 1] = this.intern(op.owner)
     this.names[3 * row + 2] = this.intern(op.group)
@@ -101,9 +143,50 @@ class Table {
       ;(extras ??= {})[key] = value
     }
     if (extras) this.extras.set(row, extras)
-    this.paths.push(op.path)
+    this.addPath(row, op.path)
     this.length++
     return row
+  }
+
+  private addPath(row: number, p: string) {
+    const n = Buffer.byteLength(p)
+    if (n !== p.length && SURROGATE.test(p)) this.otherPaths.set(row, p)
+    else {
+      if (n !== p.length) this.ascii = false
+      if (this.pathUsed + n > this.pathBytes.length) {
+        const grown = Buffer.allocUnsafe(Math.max(64 << 10, 2 * this.pathBytes.length, this.pathUsed + n))
+        this.pathBytes.copy(grown, 0, 0, this.pathUsed)
+        this.pathBytes = grown
+      }
+      this.pathUsed += this.pathBytes.write(p, this.pathUsed, "utf8")
+    }
+    this.pathEnds[row] = this.pathUsed
+  }
+
+  path(row: number): string {
+    const start = row === 0 ? 0 : this.pathEnds[row - 1]!
+    const end = this.pathEnds[row]!
+    if (start === end && this.otherPaths.size > 0) {
+      const other = this.otherPaths.get(row)
+      if (other !== undefined) return other
+    }
+    return this.pathBytes.toString(this.ascii ? "latin1" : "utf8", start, end)
+  }
+
+  /** Rows' paths compared as `<` compares their strings (<0, 0, >0), without making the strings where it can. */
+  comparePaths(a: number, b: number): number {
+    if (this.otherPaths.size > 0 && (this.otherPaths.has(a) || this.otherPaths.has(b))) {
+      const pa = this.path(a)
+      const pb = this.path(b)
+      return pa < pb ? -1 : pa > pb ? 1 : 0
+    }
+    const bytes = this.pathBytes
+    let i = a === 0 ? 0 : this.pathEnds[a - 1]!
+    let j = b === 0 ? 0 : this.pathEnds[b - 1]!
+    const endA = this.pathEnds[a]!
+    const endB = this.pathEnds[b]!
+    for (; i < endA && j < endB; i++, j++) if (bytes[i] !== bytes[j]) return bytes[i]! - bytes[j]!
+    return endA - i - (endB - j)
   }
 
   /** Makes a row the operation `op`, with these optional fields in place of its own. */
@@ -134,15 +217,15 @@ class Table {
   }
 
   troveId(row: number): number {
-    return this.numbers[3 * row]!
+    return this.int(2 * row)
   }
 
   size(row: number): number {
-    return this.numbers[3 * row + 1]!
+    return this.sizes[row]!
   }
 
   mode(row: number): number {
-    return this.numbers[3 * row + 2]!
+    return this.int(2 * row + 1)
   }
 
   hasExtras(row: number): boolean {
@@ -165,13 +248,13 @@ class Table {
     const c = this.codes[row]!
     return {
       op: OPS[c & 7]!,
-      path: this.paths[row]!,
+      path: this.path(row),
       kind: KINDS[(c >> 3) & 3]!,
-      troveId: this.numbers[3 * row]!,
+      troveId: this.int(2 * row),
       trove: this.strings[this.names[3 * row]!]!,
       sha256: this.sha256(row),
-      size: this.numbers[3 * row + 1]!,
-      mode: this.numbers[3 * row + 2]!,
+      size: this.sizes[row]!,
+      mode: this.int(2 * row + 1),
       owner: this.strings[this.names[3 * row + 1]!]!,
       group: this.strings[this.names[3 * row + 2]!]!,
       target: this.targets.get(row) ?? null,
@@ -209,7 +292,7 @@ export class FileOps implements Iterable<FileOp> {
 
   /** The path of operation i, without making the operation. */
   path(i: number): string {
-    return this.table.paths[this.rows[i]!]!
+    return this.table.path(this.rows[i]!)
   }
 
   /** Fields of operation i, read from their columns without making the operation. */
@@ -315,13 +398,9 @@ export class FileOps implements Iterable<FileOp> {
 
   /** Stably sorted by path (byte order of the UTF-16 code units, as `<` compares). */
   sortedByPath(): FileOps {
-    const paths = this.table.paths
+    const table = this.table
     const order = Array.from(this.rows)
-    order.sort((a, b) => {
-      const pa = paths[a]!
-      const pb = paths[b]!
-      return pa < pb ? -1 : pa > pb ? 1 : 0
-    })
+    order.sort((a, b) => table.comparePaths(a, b))
     return new FileOps(this.table, Uint32Array.from(order))
   }
 
@@ -381,7 +460,7 @@ export class FileOpsBuilder {
 
   /** The paths of the operations chosen so far. */
   chosenPaths(): Set<string> {
-    return new Set(this.chosen.map((row) => this.table.paths[row]!))
+    return new Set(this.chosen.map((row) => this.table.path(row)))
   }
 
   build(): FileOps {
