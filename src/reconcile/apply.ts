@@ -15,7 +15,7 @@ import { type RepoRef, basesOf, fetchObjects } from "../source/remote.js"
 import { type TroveFile, filesForComponents, onDisk } from "../model/trove.js"
 import { type StageTarget, StageWaits, copyOutVerified, teeToStage, writeEmpty } from "../store/copy-out.js"
 import { type DeltaReport, fetchByDeltas } from "./fetch-deltas.js"
-import { type LocalFetch, type Staging, fetchFromLocalArchives } from "./fetch-local.js"
+import { type Staging, fetchFromLocalArchives } from "./fetch-local.js"
 import { type ContentStore, writeBehind } from "../store/store.js"
 import { EMPTY_SHA256 } from "../store/digest-set.js"
 import { diskLayout } from "./layout.js"
@@ -141,7 +141,7 @@ export const fetchContents = async (ctx: ApplyContext, plan: Plan, staging?: Sta
   const wanted = missingContents(ctx, plan)
   if (wanted.size === 0) return undefined
   const refs = new Map([...wanted.keys()].map((troveId) => [troveId, archivesOf(ctx.db, troveId)]))
-  const { fetched, tried, stored } = await fetchFromLocalArchives(
+  const { fetched, tried } = await fetchFromLocalArchives(
     ctx,
     plan,
     [...wanted].flatMap(([troveId, ops]) => (refs.get(troveId)!.some((r) => r.kind !== "repo") ? [[troveId, ops, refs.get(troveId)!] as const] : [])),
@@ -150,7 +150,7 @@ export const fetchContents = async (ctx: ApplyContext, plan: Plan, staging?: Sta
   // What the store takes from repositories goes to its stage paths too.
   if (staging) ctx.store.tee = teeToStage(staging.waits, staging.target, staging.onWritten, staging.onTaken)
   try {
-    return await fetchFromRepos(ctx, plan, wanted, refs, { fetched, tried, stored })
+    return await fetchFromRepos(ctx, plan, wanted, refs, fetched, tried)
   } finally {
     ctx.store.tee = undefined
   }
@@ -162,7 +162,8 @@ const fetchFromRepos = async (
   plan: Plan,
   wanted: Map<number, Int32Array>,
   refs: ReadonlyMap<number, ReadonlyArray<ArchiveRef>>,
-  { fetched, tried, stored }: LocalFetch,
+  fetched: ReadonlySet<number>,
+  tried: ReadonlyMap<string, string[]>,
 ): Promise<Downloaded | undefined> => {
   const sources = new Map(listSources(ctx.db).map((s) => [s.name, s]))
   const objects = new Map<string, { sha256: string; size: number; repos: RepoRef[]; tried: string[] }>()
@@ -171,7 +172,7 @@ const fetchFromRepos = async (
     const repos = refs.get(troveId)!.filter((r) => r.kind === "repo").map((r) => ({ source: r.source, bases: basesOf(sources.get(r.source)!) }))
     for (const i of ops) {
       const sha256 = plan.files.sha256(i)!
-      if (ctx.store.has(sha256) || stored.has(sha256)) continue
+      if (ctx.store.has(sha256)) continue
       const size = plan.files.size(i)
       const entry = objects.get(sha256) ?? { sha256, size, repos: [], tried: tried.get(sha256) ?? [] }
       for (const repo of repos) if (!entry.repos.some((r) => r.source === repo.source)) entry.repos.push(repo)

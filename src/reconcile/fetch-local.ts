@@ -7,7 +7,7 @@ import { type FetchJob, type FetchReply, errorOfFailure, errorOfStopped, fetchOn
 import { fetchNeedsFiles } from "../source/formats.js"
 import type { CopiedStat, StageTarget, Waits } from "../store/copy-out.js"
 import { DigestBuckets } from "../store/digest-buckets.js"
-import { ContentStore } from "../store/store.js"
+import { ContentStore, type StoredElsewhere } from "../store/store.js"
 
 // apply's fetch from local archives (directory sources) on every core: each
 // trove's wanted contents are a job (source/fetch-archive.ts) for this thread
@@ -20,7 +20,7 @@ import { ContentStore } from "../store/store.js"
  * a 200,000-file apply (its heap, and the arena malloc keeps for the buffers
  * zlib inflates each archive into).
  */
-const FETCH_LANES = 4
+export const FETCH_LANES = 4
 
 /** Stage paths (by number) that a content fetched is written to as it is stored. */
 export interface Staging {
@@ -38,8 +38,6 @@ export interface LocalFetch {
   readonly fetched: ReadonlySet<number>
   /** by content: why each source tried could not give it */
   readonly tried: ReadonlyMap<string, string[]>
-  /** whether an archive gave a content (into the store) */
-  readonly stored: { has(sha256: string): boolean }
 }
 
 /**
@@ -47,7 +45,7 @@ export interface LocalFetch {
  * content is stored once its first wanting row is marked. The store's own
  * index would hold each digest again (8.6 MB at 200,000 files, at apply's peak).
  */
-class StoredContents {
+class StoredContents implements StoredElsewhere {
   private readonly rows: DigestBuckets
   private readonly marked: Uint8Array
 
@@ -59,6 +57,13 @@ class StoredContents {
   add(sha256: string): void {
     this.rows.find(sha256, (i) => {
       this.marked[i] = 1
+      return true
+    })
+  }
+
+  delete(sha256: string): void {
+    this.rows.find(sha256, (i) => {
+      this.marked[i] = 0
       return true
     })
   }
@@ -93,6 +98,8 @@ export const fetchFromLocalArchives = async (
       for (const [, ops] of troves) yield* ops
     })(),
   )
+  // What the lanes store, the store knows from here on (for this apply's later lookups: merge bases, delta bases, repositories).
+  store.knowsToo(stored)
   const filesOf = troveFilesLookup(ctx.db)
   const lane = new ContentStore(store.dir, false)
   const local = troves.map(([, , refs]) => refs.filter((r) => r.kind !== "repo"))
@@ -103,7 +110,7 @@ export const fetchFromLocalArchives = async (
     const wanted = new Set<string>()
     for (const i of ops) {
       const sha256 = plan.files.sha256(i)!
-      if (!store.has(sha256) && !stored.has(sha256)) wanted.add(sha256)
+      if (!store.has(sha256)) wanted.add(sha256)
     }
     const stage: Array<readonly [string, ReadonlyArray<readonly [number, StageTarget]>]> = []
     if (staging)
@@ -143,5 +150,5 @@ export const fetchFromLocalArchives = async (
     },
   })
   report.done()
-  return { fetched, tried, stored }
+  return { fetched, tried }
 }

@@ -18,6 +18,8 @@ export const STORE_MODE = 0o644
 // repeat (pid namespaces of containers sharing one store).
 let unique: string | undefined
 const uniqueName = () => (unique ??= `${process.pid}-${nodeCrypto().randomBytes(6).toString("hex")}`)
+/** Numbers temp names: one sequence for every store of this thread (apply's fetch gives its lane a store of its own). */
+let seq = 0
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
@@ -25,14 +27,20 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 // umask that takes bits of it away.
 const chmodNeeded = () => (STORE_MODE & process.umask()) !== 0
 
+/** Contents stored outside a ContentStore's index (see ContentStore.knowsToo). */
+export interface StoredElsewhere {
+  has(sha256: string): boolean
+  delete(sha256: string): void
+}
+
 export class ContentStore {
   private readonly objects: string
   private readonly tmp: string
-  private seq = 0
   private readonly made = new Set<string>()
   /** the objects of the fan-out directories read so far (each read once: one readdir, not one probe per lookup) */
   private readonly index = new DigestSet()
   private readonly listed = new Set<string>()
+  private storedElsewhere: StoredElsewhere | undefined
   private chmod: boolean | undefined
 
   /**
@@ -76,13 +84,23 @@ export class ContentStore {
       }
       this.listed.add(prefix)
     }
-    return this.index.has(sha256)
+    return this.index.has(sha256) || (this.storedElsewhere?.has(sha256) ?? false)
+  }
+
+  /**
+   * From now on, `has` knows the contents `stored` holds too: objects stored
+   * by other stores of this process, which keep no index (apply's fetch
+   * lanes: see reconcile/fetch-local.ts).
+   */
+  knowsToo(stored: StoredElsewhere): void {
+    this.storedElsewhere = stored
   }
 
   /** Deletes an object (a corrupt one: its source gives it again). */
   remove(sha256: string): void {
     fs.rmSync(this.pathOf(sha256), { force: true })
     this.index.delete(sha256)
+    this.storedElsewhere?.delete(sha256)
   }
 
   private mkdir(dir: string) {
@@ -100,11 +118,11 @@ export class ContentStore {
   private tempFile(sha256?: string): string {
     if (sha256 === undefined) {
       this.mkdir(this.tmp)
-      return path.join(this.tmp, `${uniqueName()}-${this.seq++}`)
+      return path.join(this.tmp, `${uniqueName()}-${seq++}`)
     }
     const dir = this.dirOf(sha256)
     this.mkdir(dir)
-    return `${dir}/.${uniqueName()}-${this.seq++}.tmp`
+    return `${dir}/.${uniqueName()}-${seq++}.tmp`
   }
 
   /**
