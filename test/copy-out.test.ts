@@ -80,12 +80,14 @@ describe("copyOutVerified", () => {
   })
 })
 
+/** Paths' digests as the plan keeps them (none for a path without a digest). */
+const digests = (shas: ReadonlyArray<string | undefined>): Digests => ({
+  digestInto: (i, into) => shas[i] !== undefined && (into.write(shas[i]!, 0, "hex"), true),
+  hasDigest: (i, words) => shas[i] !== undefined && Buffer.from(shas[i]!, "hex").equals(Buffer.from(words.buffer, words.byteOffset, 32)),
+})
+
 describe("StageWaits", () => {
   const [a, b, c] = [sha256("a"), sha256("b"), sha256("c")]
-  /** Paths' digests as the plan keeps them (none for a path without a digest). */
-  const digests = (shas: ReadonlyArray<string | undefined>): Digests => ({
-    digestInto: (i, into) => shas[i] !== undefined && (into.write(shas[i]!, 0, "hex"), true),
-  })
   // Another content whose digest shares a's first four bytes (a manifest may name any digest): found apart from a's.
   const twin = a.slice(0, 8) + [...a.slice(8)].reverse().join("")
 
@@ -150,7 +152,7 @@ describe("stage paths already taken", () => {
     const jobs = [job("a"), job("admin"), job("b"), job("short", 3)]
     const written: number[] = []
     const taken: number[] = []
-    const all = { digestInto: (_: number, into: Buffer) => (into.write(sha256(content), 0, "hex"), true) }
+    const all = digests(jobs.map(() => sha256(content)))
     const tee = (waiting: number[]) => teeToStage(new StageWaits(all, jobs.length, waiting), (i) => jobs[i]!, (i) => written.push(i), (i) => taken.push(i))
     // One of the paths is taken: the tee writes none, removes what it opened, and says which was taken.
     expect(tee([0, 1, 2]).open(sha256(content))).toBeUndefined()

@@ -50,6 +50,13 @@ const odd: FileOp[] = [
   { ...base(13), troveId: -1, mode: 2 ** 32 + 5 },
 ]
 
+/** A digest's 32 bytes as 8 words (what is not hex digits, zeros). */
+const words = (hex: string) => {
+  const bytes = new Uint8Array(32)
+  Buffer.from(bytes.buffer).write(hex, "hex")
+  return new Int32Array(bytes.buffer)
+}
+
 describe("file operations in columns", () => {
   it("gives every operation back as it went in: each field, the key order, the rare fields", () => {
     const ops = [...odd, ...Array.from({ length: 3000 }, (_, i) => base(100 + i))]
@@ -60,6 +67,10 @@ describe("file operations in columns", () => {
       expect(got).toStrictEqual(ops[i])
       expect(Object.keys(got)).toEqual(Object.keys(ops[i]!))
       expect(list.path(i)).toBe(ops[i]!.path)
+      // a packed digest is found by its words; one kept as given (not 64 lowercase hex digits), or none, never
+      const packed = /^[0-9a-f]{64}$/.test(ops[i]!.sha256 ?? "")
+      expect(list.hasDigest(i, words(ops[i]!.sha256 ?? "00".repeat(32)))).toBe(packed)
+      expect(list.hasDigest(i, words("ff".repeat(32)))).toBe(false)
     }
     expect(JSON.stringify(list)).toBe(JSON.stringify(ops))
     expect([...list]).toStrictEqual(ops)
@@ -84,7 +95,7 @@ describe("file operations in columns", () => {
     expect(list.at(ops.length - 1)).toStrictEqual(ops.at(-1))
   })
 
-  it("sorts paths as their strings sort with <, whatever characters they hold", () => {
+  it("sorts paths as their strings sort with <, whatever characters they hold, and finds them by path", () => {
     const names = ["a", "ab", "", "b", "é", "\u00ff", "\u0100", "\ue000", "\uffff", "\u{1F600}", "\u{10000}", "\ud800", "\udfff", "\ud800\ud800", "a\u{1F600}b", "a\uffffb", "z", "/"]
     const ops = names.flatMap((n, i) => [{ ...base(i), path: `/d/${n}` }, { ...base(i + 100), path: `/d/${n}/x` }, { ...base(i + 200), path: n }])
     const byPath = (a: FileOp, b: FileOp) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)
@@ -92,6 +103,9 @@ describe("file operations in columns", () => {
       const sorted = FileOps.from([...list].reverse()).sortedByPath()
       expect(sorted.toArray().map((op) => op.path)).toEqual([...list].reverse().sort(byPath).map((op) => op.path))
       for (let i = 0; i < sorted.length; i++) expect(sorted.path(i)).toBe(sorted.at(i).path)
+      // and find each by its path, and none for a path not there
+      for (let i = 0; i < sorted.length; i++) expect(sorted.indexOfPath(sorted.path(i))).toBe(i)
+      for (const absent of ["/d/a/y", "/d/\u{1F600}/y", "/d/\ud800/y", "/e", "\uffff\uffff"]) expect(sorted.indexOfPath(absent)).toBe(-1)
     }
   })
 

@@ -29,6 +29,14 @@ const OTHER_SHA = 2
 /** Code units of UTF-16 surrogates: a path with any is kept as a string (see Table). */
 const SURROGATE = /[\uD800-\uDFFF]/
 
+const compareStrings = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0)
+
+/** Byte ranges compared as memcmp, then by length. */
+const compareBytes = (a: Buffer, i: number, endA: number, b: Buffer, j: number, endB: number): number => {
+  for (; i < endA && j < endB; i++, j++) if (a[i] !== b[j]) return a[i]! - b[j]!
+  return endA - i - (endB - j)
+}
+
 /** Append-only rows, one per operation. */
 class Table {
   length = 0
@@ -45,6 +53,8 @@ class Table {
   /** every path in pathBytes is ASCII: read back as latin1 (the same, sooner than UTF-8) */
   private ascii = true
   private readonly otherPaths = new Map<number, string>()
+  /** a path looked up, as UTF-8 (pathKey) */
+  private keyBytes = Buffer.alloc(256)
   private codes = new Uint8Array(0) // op | kind << 3 | config << 5 | sha state << 6
   private sizes = new Float64Array(0)
   private ints = new Int32Array(0) // troveId, mode; WIDE: in wideInts
@@ -52,6 +62,8 @@ class Table {
   private readonly wideInts = new Map<number, number>()
   private names: Uint16Array | Uint32Array = new Uint16Array(0) // trove label, owner, group (interned); 32 bits past 65,535 strings
   private digests = Buffer.alloc(0)
+  /** the digests as 8 words each (Buffer.alloc's own memory, so aligned): compared here without a native call */
+  private digestWords = new Int32Array(0)
   private readonly strings: string[] = []
   private readonly stringIndex = new Map<string, number>()
   private readonly targets = new Map<number, string>()
@@ -88,6 +100,7 @@ class Table {
     this.ints = ints
     this.names = names
     this.digests = digests
+    this.digestWords = new Int32Array(digests.buffer, digests.byteOffset, 8 * size)
   }
 
   private intern(s: string): number {
@@ -164,7 +177,7 @@ class Table {
   }
 
   path(row: number): string {
-    const start = row === 0 ? 0 : this.pathEnds[row - 1]!
+    const start = this.start(row)
     const end = this.pathEnds[row]!
     if (start === end && this.otherPaths.size > 0) {
       const other = this.otherPaths.get(row)
@@ -175,18 +188,26 @@ class Table {
 
   /** Rows' paths compared as `<` compares their strings (<0, 0, >0), without making the strings where it can. */
   comparePaths(a: number, b: number): number {
-    if (this.otherPaths.size > 0 && (this.otherPaths.has(a) || this.otherPaths.has(b))) {
-      const pa = this.path(a)
-      const pb = this.path(b)
-      return pa < pb ? -1 : pa > pb ? 1 : 0
-    }
-    const bytes = this.pathBytes
-    let i = a === 0 ? 0 : this.pathEnds[a - 1]!
-    let j = b === 0 ? 0 : this.pathEnds[b - 1]!
-    const endA = this.pathEnds[a]!
-    const endB = this.pathEnds[b]!
-    for (; i < endA && j < endB; i++, j++) if (bytes[i] !== bytes[j]) return bytes[i]! - bytes[j]!
-    return endA - i - (endB - j)
+    if (this.otherPaths.size > 0 && (this.otherPaths.has(a) || this.otherPaths.has(b))) return compareStrings(this.path(a), this.path(b))
+    return compareBytes(this.pathBytes, this.start(a), this.pathEnds[a]!, this.pathBytes, this.start(b), this.pathEnds[b]!)
+  }
+
+  /** A row's path compared with `path`, as comparePaths; `key`: the length of `path` in keyBytes (pathKey), or -1. */
+  comparePathWith(row: number, path: string, key: number): number {
+    if (key < 0 || (this.otherPaths.size > 0 && this.otherPaths.has(row))) return compareStrings(this.path(row), path)
+    return compareBytes(this.pathBytes, this.start(row), this.pathEnds[row]!, this.keyBytes, 0, key)
+  }
+
+  /** `path` as UTF-8 in keyBytes, for comparePathWith: its length, or -1 for a path kept as a string. */
+  pathKey(path: string): number {
+    const n = Buffer.byteLength(path)
+    if (n !== path.length && SURROGATE.test(path)) return -1
+    if (n > this.keyBytes.length) this.keyBytes = Buffer.alloc(Math.max(2 * this.keyBytes.length, n))
+    return this.keyBytes.write(path, 0, "utf8")
+  }
+
+  private start(row: number): number {
+    return row === 0 ? 0 : this.pathEnds[row - 1]!
   }
 
   /** Makes a row the operation `op`, with these optional fields in place of its own. */
@@ -210,6 +231,17 @@ class Table {
     this.digests.copy(into, 0, 32 * row, 32 * row + 32)
     return true
   }
+  /** Whether the row's packed digest is the one in `words` (8 of them). */
+  hasDigest(row: number, words: Int32Array): boolean {
+    if (this.codes[row]! >> 6 !== PACKED_SHA) return false
+    const w = this.digestWords
+    const at = 8 * row
+    return (
+      w[at] === words[0] && w[at + 1] === words[1] && w[at + 2] === words[2] && w[at + 3] === words[3] &&
+      w[at + 4] === words[4] && w[at + 5] === words[5] && w[at + 6] === words[6] && w[at + 7] === words[7]
+    )
+  }
+
 
   sha256(row: number): string | null {
     const sha = this.codes[row]! >> 6
@@ -313,6 +345,11 @@ export class FileOps implements Iterable<FileOp> {
     return this.table.digestInto(this.rows[i]!, into)
   }
 
+  /** Whether operation i's digest is the one in `words` (its 32 bytes as 8 words), without making its hex. */
+  hasDigest(i: number, words: Int32Array): boolean {
+    return this.table.hasDigest(this.rows[i]!, words)
+  }
+
   size(i: number): number {
     return this.table.size(this.rows[i]!)
   }
@@ -394,6 +431,20 @@ export class FileOps implements Iterable<FileOp> {
     const b = new FileOpsBuilder()
     for (const op of this) b.push(f(op))
     return b.build()
+  }
+
+  /** The index of the operation on `path` in this list sorted by path (as sortedByPath makes it, or filtered from one); -1 when none. */
+  indexOfPath(path: string): number {
+    const { table, rows } = this
+    const key = table.pathKey(path)
+    let lo = 0
+    let hi = rows.length
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1
+      if (table.comparePathWith(rows[mid]!, path, key) < 0) lo = mid + 1
+      else hi = mid
+    }
+    return lo < rows.length && table.comparePathWith(rows[lo]!, path, key) === 0 ? lo : -1
   }
 
   /** Stably sorted by path (byte order of the UTF-16 code units, as `<` compares). */

@@ -644,14 +644,8 @@ class CopiedStats implements WrittenLookup {
     return this.slots.has(i)
   }
   get(path: string): WrittenStat | undefined {
-    let lo = 0
-    let hi = this.copies.length
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1
-      if (this.copies.path(mid) < path) lo = mid + 1
-      else hi = mid
-    }
-    return lo < this.copies.length && this.copies.path(lo) === path ? this.slots.get(lo) : undefined
+    const i = this.copies.indexOfPath(path)
+    return i < 0 ? undefined : this.slots.get(i)
   }
 }
 

@@ -5,6 +5,8 @@ import { digestHash } from "./digest-set.js"
 export interface Digests {
   /** item i's digest (32 bytes) into `into`; false when it has none */
   digestInto(i: number, into: Buffer): boolean
+  /** whether item i's digest is the one in `words` (its 32 bytes as 8 words, in this machine's byte order) */
+  hasDigest(i: number, words: Int32Array): boolean
 }
 
 /**
@@ -28,7 +30,6 @@ export class DigestBuckets {
   private readonly shift: number
   private readonly wanted = Buffer.alloc(32)
   private readonly wantedWords = new Int32Array(this.wanted.buffer, this.wanted.byteOffset, 8)
-  private readonly other = Buffer.alloc(32)
 
   /** The items `given` that have a digest. */
   constructor(
@@ -72,8 +73,7 @@ export class DigestBuckets {
     for (let k = starts[b]!; k < starts[b + 1]!; k++) {
       if (hashes[k] !== h) continue
       const i = items[k]!
-      this.digests.digestInto(i, this.other)
-      if (this.other.equals(this.wanted) && visit(i) === true) return
+      if (this.digests.hasDigest(i, this.wantedWords) && visit(i) === true) return
     }
   }
 }
