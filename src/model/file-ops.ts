@@ -2,11 +2,12 @@ import { readDigest } from "../sha256.js"
 import type { FileOp } from "./plan-schema.js"
 
 // A plan's file operations in columns: typed arrays for the numbers and
-// codes, a digest as 32 bytes, owner, group and trove label interned, and the
-// rare fields (notes, merges' bases, saved files) kept only where present. A
-// plan of 200,000 files then costs ~140 bytes an operation instead of an
-// object and its strings (~350); an operation becomes a FileOp object only
-// while it is looked at.
+// codes, a digest as 32 bytes, the paths as UTF-8 end to end, owner, group
+// and trove label interned, and the rare fields (notes, merges' bases, saved
+// files) kept only where present. A plan of 200,000 files then costs ~90
+// bytes an operation (~30 of them its path) instead of an object and its
+// strings (~350); an operation becomes a FileOp object only while it is
+// looked at.
 
 const OPS = ["add", "replace", "remove", "chmod", "repair", "merge", "save", "restore"] as const
 const KINDS = ["file", "dir", "symlink"] as const
@@ -231,6 +232,7 @@ class Table {
     this.digests.copy(into, 0, 32 * row, 32 * row + 32)
     return true
   }
+
   /** Whether the row's packed digest is the one in `words` (8 of them). */
   hasDigest(row: number, words: Int32Array): boolean {
     if (this.codes[row]! >> 6 !== PACKED_SHA) return false
@@ -241,7 +243,6 @@ class Table {
       w[at + 4] === words[4] && w[at + 5] === words[5] && w[at + 6] === words[6] && w[at + 7] === words[7]
     )
   }
-
 
   sha256(row: number): string | null {
     const sha = this.codes[row]! >> 6
