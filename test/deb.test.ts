@@ -85,11 +85,13 @@ describe("Debian packages", () => {
     expect(ok(["plan", ...r])).toContain("~ demo-xz 2:1.0~rc1-3 [is: x86_64] → 2:1.0-1 [is: x86_64]")
   })
 
-  it("installs hard links as hard links and keeps the archive's mtimes, as dpkg-deb -x does; verify stays clean", () => {
+  it("installs hard links as hard links, keeps the archive's mtimes and names as they are, as dpkg-deb -x does; verify stays clean", () => {
     const { base, root, repo, r } = setupRoot()
     const deb = buildDeb(base, path.join(repo, "perl.deb"), { Package: "perlish", Version: "5.36.0-7" }, {
       "usr/bin/perl": { content: "#!/bin/perl binary\n", mode: 0o755 },
       "usr/share/doc/perlish/README": "old text\n",
+      // U+FEFF, which a UTF-8 decoder drops at the start of a text unless told not to
+      "usr/share/doc/perlish/\uFEFFbom": "bom\n",
       "usr/share/doc/perlish/link": { symlink: "README" },
     }, {
       prepare: (dir) => {

@@ -26,6 +26,19 @@ describe("native archives built from a directory", () => {
     expect(conary(["verify", ...r]).code).toBe(0)
   })
 
+  it("keep a name that starts with a byte order mark as it is", () => {
+    const { base, root, repo, r } = setupRoot()
+    // U+FEFF: a UTF-8 decoder drops it at the start of a text unless told not to.
+    const dir = writeTree(path.join(base, "tree"), { "usr/share/\uFEFFbom": "bom\n", "\uFEFFtop/x": "x\n" })
+    ok(["trove", "build", dir, "--name", "bom", "--trove-version", "1.0-1-1", "--out", path.join(repo, "bom.ctrv")])
+    ok(["source", "sync", ...r])
+    ok(["desired", "add", "bom", ...r])
+    ok(["apply", ...r])
+    expect(listTree(root)).toEqual(listTree(dir, "\0"))
+    expect(fs.readFileSync(path.join(root, "usr/share/\uFEFFbom"), "utf8")).toBe("bom\n")
+    expect(conary(["verify", "--full", ...r]).code).toBe(0)
+  })
+
   it("refuses a directory holding a name that is not UTF-8", () => {
     const { base, repo } = setupRoot()
     const dir = writeTree(path.join(base, "tree"), { "usr/share/ok": "x" })

@@ -198,6 +198,17 @@ describe("rpm packages", () => {
     expect(conary(["plan", "--detailed-exitcode", ...r]).code).toBe(0)
   })
 
+  it("installs a file whose name starts with a byte order mark under that name, as rpm2cpio | cpio -idm does", () => {
+    const { base, root, repo, r } = setupRoot()
+    // U+FEFF, which a UTF-8 decoder drops at the start of a text unless told not to
+    const rpm = rawRpm(path.join(repo, "bom-1.0-1.noarch.rpm"), { name: "bom", files: [{ path: "/usr/share/\uFEFFbom", mode: 0o100644, data: Buffer.from("bom\n") }] })
+    ok(["source", "sync", ...r])
+    ok(["desired", "add", "bom", ...r])
+    ok(["apply", ...r])
+    expect(listTree(root)).toEqual(listTree(rpm2cpio([rpm], path.join(base, "reference")), "\0"))
+    expect(fs.readFileSync(path.join(root, "usr/share/\uFEFFbom"), "utf8")).toBe("bom\n")
+  })
+
   it("orders versions as rpm does, on 10,000 generated pairs checked by rpm's own rpm.vercmp in one process", () => {
     let seed = 20
     const rand = (n: number) => {

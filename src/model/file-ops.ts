@@ -146,9 +146,14 @@ class Table {
     this.setInt(2 * row, op.troveId)
     this.sizes[row] = op.size
     this.setInt(2 * row + 1, op.mode)
-    this.names[3 * row] = this.intern(op.trove)
-    this.names[3 * row + 1] = this.intern(op.owner)
-    this.names[3 * row + 2] = this.intern(op.group)
+    // Interned before any is written: interning the 65,537th string replaces `names` (32 bits), and
+    // `this.names[...] = this.intern(...)` would write into the array it replaced.
+    const trove = this.intern(op.trove)
+    const owner = this.intern(op.owner)
+    const group = this.intern(op.group)
+    this.names[3 * row] = trove
+    this.names[3 * row + 1] = owner
+    this.names[3 * row + 2] = group
     if (op.target !== null) this.targets.set(row, op.target)
     let extras: Extras | undefined
     for (const key in op) {

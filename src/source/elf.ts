@@ -35,7 +35,7 @@ const EM_ALPHA = [41, 0x9026]
 
 class Malformed extends Error {}
 
-const UTF8 = new TextDecoder("utf-8", { fatal: true })
+const UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true })
 
 /** A soname elfdeps emits: a library's or the dynamic linker's. */
 const plausible = (name: string): boolean => name.includes(".so") && /^(lib|ld[.-]|ld64[.-])/.test(name)

@@ -212,7 +212,7 @@ export type PackEntry =
   | { readonly rel: string; readonly kind: "symlink"; readonly target: string; readonly mtime?: number }
   | { readonly rel: string; readonly kind: "file"; readonly mode: number; readonly data: () => Buffer; readonly mtime?: number; readonly hardlink?: string }
 
-const UTF8 = new TextDecoder("utf-8", { fatal: true })
+const UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true })
 
 /** A directory's entries, sorted; a name that is not UTF-8 is refused (it would be stored as another name). */
 const readNames = (dir: string): string[] =>

@@ -28,7 +28,7 @@ export interface HeaderLimits {
   readonly data: number
 }
 
-const UTF8 = new TextDecoder("utf-8", { fatal: true })
+const UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true })
 
 export class RpmHeader {
   private constructor(

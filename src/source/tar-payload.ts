@@ -56,7 +56,7 @@ export const readAll = async (stream: AsyncIterable<unknown>): Promise<Buffer> =
 
 export const normalizeEntry = (name: string) => name.replace(/^\.\//, "").replace(/\/$/, "")
 
-const UTF8 = new TextDecoder("utf-8", { fatal: true })
+const UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true })
 
 /** Control characters and non-ASCII bytes as \xNN, for a name quoted in an error. */
 export const escapeName = (name: string) => name.replace(/[^\x20-\x7e]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`)
