@@ -1,4 +1,5 @@
 import { parseDep } from "../model/trove.js"
+import { strictUtf8 } from "./utf8.js"
 
 // The shared-library dependencies of an ELF file, as rpm's elfdeps spells
 // them: DT_SONAME (and the versions .gnu.version_d defines) provided,
@@ -34,8 +35,6 @@ const VER_FLG_BASE = 1
 const EM_ALPHA = [41, 0x9026]
 
 class Malformed extends Error {}
-
-const UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true })
 
 /** A soname elfdeps emits: a library's or the dynamic linker's. */
 const plausible = (name: string): boolean => name.includes(".so") && /^(lib|ld[.-]|ld64[.-])/.test(name)
@@ -130,7 +129,7 @@ const read = (view: DataView, is64: boolean, le: boolean, executable: boolean): 
       const end = bytes.indexOf(0)
       if (end < 0) throw new Malformed()
       try {
-        return UTF8.decode(bytes.subarray(0, end))
+        return strictUtf8.decode(bytes.subarray(0, end))
       } catch {
         throw new Malformed()
       }

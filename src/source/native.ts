@@ -17,6 +17,7 @@ import { elfDeps, looksLikeElf } from "./elf.js"
 import { parseSpdx } from "./license.js"
 import type { FormatReader } from "./package-format.js"
 import { rootedPath } from "./rooted-path.js"
+import { strictUtf8 } from "./utf8.js"
 import { archiveError, fetchNative, readArchive } from "./native-archive.js"
 import { EMPTY_SHA256 } from "../store/digest-set.js"
 
@@ -212,15 +213,13 @@ export type PackEntry =
   | { readonly rel: string; readonly kind: "symlink"; readonly target: string; readonly mtime?: number }
   | { readonly rel: string; readonly kind: "file"; readonly mode: number; readonly data: () => Buffer; readonly mtime?: number; readonly hardlink?: string }
 
-const UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true })
-
 /** A directory's entries, sorted; a name that is not UTF-8 is refused (it would be stored as another name). */
 const readNames = (dir: string): string[] =>
   fs
     .readdirSync(dir, { encoding: "buffer" })
     .map((raw) => {
       try {
-        return UTF8.decode(raw)
+        return strictUtf8.decode(raw)
       } catch {
         throw new ArchiveError({ archive: path.join(dir, raw.toString("latin1")), reason: "file name is not UTF-8" })
       }

@@ -1,4 +1,5 @@
 import * as fs from "node:fs"
+import { strictUtf8 } from "./utf8.js"
 
 // An rpm header: a tag/type/offset/count index and the data store it points
 // into (rpm's lib/header.c). Every entry is checked against the store before
@@ -27,8 +28,6 @@ export interface HeaderLimits {
   readonly entries: number
   readonly data: number
 }
-
-const UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true })
 
 export class RpmHeader {
   private constructor(
@@ -124,7 +123,7 @@ export class RpmHeader {
     return this.raw(tag, name)?.map((b) => {
       if (lenient) return b.toString("utf8")
       try {
-        return UTF8.decode(b)
+        return strictUtf8.decode(b)
       } catch {
         return this.fail(`header tag ${name} is not UTF-8`)
       }

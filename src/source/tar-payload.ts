@@ -9,6 +9,7 @@ import { type ContentStore, type Sink, type StoreWriter, pour, storeFailure } fr
 import { BombError, bombError, bound, decompressorFor, immediateDecoderFor } from "./decompress.js"
 import { rootedPath } from "./rooted-path.js"
 import { TarReader } from "./tar-reader.js"
+import { strictUtf8 } from "./utf8.js"
 
 // The tar payload of a package (a .deb's data.tar, an Arch package), read as
 // a stream through its decompressor and a bomb bound (or, for sync's
@@ -56,15 +57,13 @@ export const readAll = async (stream: AsyncIterable<unknown>): Promise<Buffer> =
 
 export const normalizeEntry = (name: string) => name.replace(/^\.\//, "").replace(/\/$/, "")
 
-const UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true })
-
 /** Control characters and non-ASCII bytes as \xNN, for a name quoted in an error. */
 export const escapeName = (name: string) => name.replace(/[^\x20-\x7e]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`)
 
 /** Bytes (as latin1 text) decoded as UTF-8, or undefined when they are not UTF-8. */
 export const utf8OfBytes = (bytes: string): string | undefined => {
   try {
-    const text = UTF8.decode(Buffer.from(bytes, "latin1"))
+    const text = strictUtf8.decode(Buffer.from(bytes, "latin1"))
     return text.includes("\uFFFD") ? undefined : text
   } catch {
     return undefined
