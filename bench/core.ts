@@ -1,6 +1,7 @@
 // Core-loop benchmark: generate N native troves holding F files (0-64 KiB,
 // most of them small), then time with the real CLI: source sync, apply onto an
-// empty root (against `cp -a` of the result as the floor of this disk, in
+// empty root (against `cp -a` of the result as the floor of this disk, and
+// against the least DESIGN.md's apply must write (bench/design-floor.ts), in
 // turns, medians of BENCH_ROUNDS=3 each), plan
 // with nothing changed (against `find -printf` of the same stat fields), and an
 // update of 20 troves. Also apply's peak RSS (/usr/bin/time), and its system
@@ -14,6 +15,8 @@ import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import * as zlib from "node:zlib"
+import { designFloor } from "./design-floor.js"
 import { bin, cliFor, du, generateTroves, time, troveName } from "./lib.js"
 
 const TROVES = Number(process.env.BENCH_TROVES ?? 2000)
@@ -73,6 +76,7 @@ const copyOnce = () => {
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const applies: Array<ReturnType<typeof applyOnto> & { rss: number | undefined }> = []
 const floors: Array<ReturnType<typeof copyOnce>> = []
+const designs: Array<{ seconds: number; cpu: number }> = []
 for (let r = 0; r < ROUNDS; r++) {
   const target = r === 0 ? root : path.join(base, "again")
   if (r > 0) execFileSync("cp", ["-a", tracedRoot, target])
@@ -80,10 +84,19 @@ for (let r = 0; r < ROUNDS; r++) {
   applies.push({ ...a, rss: timeTool ? Number(fs.readFileSync(rssFile, "utf8").trim().split("\n").at(-1)) * 1024 : undefined })
   if (r > 0) fs.rmSync(target, { recursive: true, force: true })
   floors.push(copyOnce())
+  designs.push(await designFloor(path.join(root, "usr"), fs.mkdtempSync(path.join(base, "design-"))))
 }
+// What apply decompresses and the design floor does not: every archive inflated, CPU of this thread.
+const inflating = (() => {
+  const cpu = process.cpuUsage()
+  for (const a of fs.readdirSync(repo)) zlib.gunzipSync(fs.readFileSync(path.join(repo, a)))
+  const used = process.cpuUsage(cpu)
+  return (used.user + used.system) / 1e6
+})()
 const bySeconds = <T extends { seconds: number }>(xs: T[]) => [...xs].sort((a, b) => a.seconds - b.seconds)[Math.floor(xs.length / 2)]!
 const apply = bySeconds(applies)
 const floor = bySeconds(floors)
+const design = bySeconds(designs)
 const applyRss = timeTool ? Math.max(...applies.map((a) => a.rss!)) : undefined
 const files = applies[0]!.value.plan.summary.files as number
 const bytes = applies[0]!.value.plan.summary.bytes as number
@@ -155,6 +168,12 @@ const rows: Array<[string, string, string]> = [
     `${(apply.seconds / floor.seconds).toFixed(2)}x`,
     `wall, medians; CPU ${apply.cpu.toFixed(2)} s against ${floor.cpu.toFixed(2)} s (${(apply.cpu / floor.cpu).toFixed(2)}x)`,
   ],
+  [
+    "design floor: store + stage + rename",
+    `${design.seconds.toFixed(2)} s`,
+    `${(design.seconds / floor.seconds).toFixed(2)}x cp -a + sync, CPU ${design.cpu.toFixed(2)} s; no decompression, plan or database (bench/design-floor.ts); median of ${ROUNDS} (${designs.map((f) => f.seconds.toFixed(2)).join(", ")} s)`,
+  ],
+  ["apply / design floor", `${(apply.seconds / design.seconds).toFixed(2)}x`, `wall, medians; inflating every archive alone takes ${inflating.toFixed(2)} s of CPU`],
   ["find -printf of the root (scan anchor)", `${find.seconds.toFixed(2)} s`, ""],
   ["plan, nothing changed (disk scan)", `${noop.seconds.toFixed(2)} s`, `${(files / noop.seconds).toFixed(0)} files/s checked, ${(noop.seconds / find.seconds).toFixed(2)}x find`],
   ["plan --no-refresh, nothing changed", `${noopFast.seconds.toFixed(2)} s`, ""],
