@@ -1,4 +1,4 @@
-// Installing real Debian packages, in one run, three ways:
+// Installing real Debian packages three ways, in turns (medians of BENCH_ROUNDS=3):
 //   dpkg --root=R --force-depends --unpack (with a scratch dpkg database),
 //   dpkg-deb -x of each package, and conary (source sync, then apply) into a
 //   fresh root; then dpkg --verify against conary verify --full on the result.
@@ -27,6 +27,7 @@ const field = (deb: string, name: string) => execFileSync("dpkg-deb", ["-f", deb
 const installedKiB = debs.reduce((n, d) => n + Number(field(d, "Installed-Size")), 0)
 const packed = debs.reduce((n, d) => n + fs.statSync(d).size, 0)
 
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const base = fs.mkdtempSync(path.join(process.env.BENCH_DIR ?? os.tmpdir(), "conary-debs-"))
 try {
   console.log(
@@ -35,44 +36,63 @@ try {
       // Wall times on a shared machine follow its load; CPU times much less so.
       ` load average ${os.loadavg()[0]!.toFixed(1)} on ${os.availableParallelism()} cores`,
   )
-
-  // 1. dpkg with a scratch database.
-  const r1 = path.join(base, "dpkg")
-  for (const d of ["var/lib/dpkg/info", "var/lib/dpkg/updates"]) fs.mkdirSync(path.join(r1, d), { recursive: true })
-  fs.writeFileSync(path.join(r1, "var/lib/dpkg/status"), "")
-  const dpkg = time(() => spawnSync("dpkg", [`--root=${r1}`, "--force-depends", "--refuse-script-chrootless", `--log=${path.join(base, "dpkg.log")}`, "--unpack", ...debs], { encoding: "utf8" }))
-  if (dpkg.value.status !== 0) throw new Error(`dpkg --unpack failed: ${dpkg.value.stderr.slice(-500)}`)
-
-  // 2. dpkg-deb -x of each.
-  const r2 = path.join(base, "extract")
-  fs.mkdirSync(r2)
-  const extract = time(() => {
-    for (const d of debs) execFileSync("dpkg-deb", ["-x", d, r2])
-  })
-
-  // 3. conary into a fresh root.
   const repo = path.join(base, "repo")
   fs.mkdirSync(repo)
   for (const d of debs) fs.copyFileSync(d, path.join(repo, path.basename(d)))
-  const r3 = path.join(base, "conary")
-  fs.mkdirSync(r3)
-  const conary = cliFor(r3)
   // What the left-out packages would have provided, the base system provides here.
   const provided = skipped.flatMap((d) => [field(d, "Package"), ...field(d, "Provides").split(",").map((p) => p.trim().split(" ")[0]!)]).filter((p) => p)
   // The fixtures depend on libraries they do not include (see test/fixtures/README.md).
   if (process.env.BENCH_DEBS) provided.push("libc6", "libncursesw6", "libtinfo6")
   const names = debs.map((d) => field(d, "Package"))
-  // Every command from an empty root to the installed packages, as dpkg --unpack's one.
-  let sync = { seconds: 0, cpu: 0 }
-  let apply = { seconds: 0, cpu: 0 }
-  const whole = time(() => {
-    conary("init")
-    conary("source", "add", "debian", repo)
-    sync = time(() => conary("source", "sync"))
-    if (provided.length > 0) conary("provide", "add", ...provided)
-    conary("desired", "add", ...names)
-    apply = time(() => conary("apply"))
-  })
+
+  // 1. dpkg with a scratch database, into a fresh root.
+  const dpkgOnce = (r1: string) => {
+    for (const d of ["var/lib/dpkg/info", "var/lib/dpkg/updates"]) fs.mkdirSync(path.join(r1, d), { recursive: true })
+    fs.writeFileSync(path.join(r1, "var/lib/dpkg/status"), "")
+    const t = time(() => spawnSync("dpkg", [`--root=${r1}`, "--force-depends", "--refuse-script-chrootless", `--log=${path.join(base, "dpkg.log")}`, "--unpack", ...debs], { encoding: "utf8" }))
+    if (t.value.status !== 0) throw new Error(`dpkg --unpack failed: ${t.value.stderr.slice(-500)}`)
+    return t
+  }
+  // 2. dpkg-deb -x of each.
+  const extractOnce = (r2: string) => {
+    fs.mkdirSync(r2)
+    return time(() => {
+      for (const d of debs) execFileSync("dpkg-deb", ["-x", d, r2])
+    })
+  }
+  // 3. conary, every command from an empty root to the installed packages, as dpkg --unpack's one.
+  const conaryOnce = (r3: string) => {
+    fs.mkdirSync(r3)
+    const conary = cliFor(r3)
+    let sync = { seconds: 0, cpu: 0 }
+    let apply = { seconds: 0, cpu: 0 }
+    const whole = time(() => {
+      conary("init")
+      conary("source", "add", "debian", repo)
+      sync = time(() => conary("source", "sync"))
+      if (provided.length > 0) conary("provide", "add", ...provided)
+      conary("desired", "add", ...names)
+      apply = time(() => conary("apply"))
+    })
+    return { whole, sync, apply }
+  }
+  // In turns, the median of each (by its wall time): each tool's time follows the kernel's
+  // state as much as its own (the first run after the packages were copied pays the most).
+  // The last round's roots are kept for the verification below.
+  const runs = { dpkg: [] as Array<ReturnType<typeof dpkgOnce>>, extract: [] as Array<ReturnType<typeof extractOnce>>, conary: [] as Array<ReturnType<typeof conaryOnce>> }
+  const [r1, r2, r3] = ["dpkg", "extract", "conary"].map((r) => path.join(base, r)) as [string, string, string]
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const root of [r1, r2, r3]) fs.rmSync(root, { recursive: true, force: true })
+    runs.dpkg.push(dpkgOnce(r1))
+    runs.extract.push(extractOnce(r2))
+    runs.conary.push(conaryOnce(r3))
+  }
+  const median = <T>(xs: T[], seconds: (x: T) => number) => [...xs].sort((a, b) => seconds(a) - seconds(b))[Math.floor(xs.length / 2)]!
+  const dpkg = median(runs.dpkg, (t) => t.seconds)
+  const extract = median(runs.extract, (t) => t.seconds)
+  const sync = median(runs.conary, (c) => c.sync.seconds).sync
+  const apply = median(runs.conary, (c) => c.apply.seconds).apply
+  const whole = median(runs.conary, (c) => c.whole.seconds).whole
 
   // Verification of the same packages.
   const dpkgVerify = time(() => spawnSync("dpkg", [`--root=${r1}`, "--verify"], { encoding: "utf8" }))
@@ -85,6 +105,8 @@ try {
       `${label.padEnd(40)} ${t.seconds.toFixed(2).padStart(7)} s  ${(mib / t.seconds).toFixed(1).padStart(6)} MiB/s  ${(t.seconds / extract.seconds).toFixed(2)}x dpkg-deb -x` +
         `  CPU ${t.cpu.toFixed(2).padStart(6)} s`,
     )
+  const each = (xs: Array<{ seconds: number }>) => xs.map((x) => x.seconds.toFixed(2)).join(", ")
+  console.log(`medians of ${ROUNDS} rounds in turns; each round's wall times: dpkg --unpack ${each(runs.dpkg)}, dpkg-deb -x ${each(runs.extract)}, conary ${each(runs.conary.map((c) => c.whole))} s`)
   row("dpkg --unpack (scratch database)", dpkg)
   row("dpkg-deb -x, each package", extract)
   row("conary source sync (read and hash all)", sync)
