@@ -76,8 +76,8 @@ try {
     })
     return { whole, sync, apply }
   }
-  // In turns, the median of each (by its wall time): each tool's time follows the kernel's
-  // state as much as its own (the first run after the packages were copied pays the most).
+  // In turns, the median of each (by its wall time): a single run of each strays on this
+  // machine (one gave dpkg 1.75 s against its usual 1.4-1.6 s, and a ratio under 1.0x).
   // The last round's roots are kept for the verification below.
   const runs = { dpkg: [] as Array<ReturnType<typeof dpkgOnce>>, extract: [] as Array<ReturnType<typeof extractOnce>>, conary: [] as Array<ReturnType<typeof conaryOnce>> }
   const [r1, r2, r3] = ["dpkg", "extract", "conary"].map((r) => path.join(base, r)) as [string, string, string]
