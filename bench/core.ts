@@ -17,7 +17,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import * as zlib from "node:zlib"
 import { designFloor } from "./design-floor.js"
-import { bin, cliFor, du, generateTroves, time, troveName } from "./lib.js"
+import { bin, cliFor, du, generateTroves, median, medianBy, time, troveName } from "./lib.js"
 
 const TROVES = Number(process.env.BENCH_TROVES ?? 2000)
 const FILES = Number(process.env.BENCH_FILES ?? 200_000)
@@ -93,10 +93,9 @@ const inflating = (() => {
   const used = process.cpuUsage(cpu)
   return (used.user + used.system) / 1e6
 })()
-const bySeconds = <T extends { seconds: number }>(xs: T[]) => [...xs].sort((a, b) => a.seconds - b.seconds)[Math.floor(xs.length / 2)]!
-const apply = bySeconds(applies)
-const floor = bySeconds(floors)
-const design = bySeconds(designs)
+const apply = medianBy(applies, (a) => a.seconds)
+const floor = medianBy(floors, (f) => f.seconds)
+const design = medianBy(designs, (d) => d.seconds)
 const applyRss = timeTool ? Math.max(...applies.map((a) => a.rss!)) : undefined
 const files = applies[0]!.value.plan.summary.files as number
 const bytes = applies[0]!.value.plan.summary.bytes as number
@@ -104,7 +103,6 @@ const bytes = applies[0]!.value.plan.summary.bytes as number
 // Medians of three alternating runs (the first plan after an apply hashes what
 // apply wrote, so it is not one of them).
 conary("plan")
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 const runs = { find: [] as number[], plan: [] as number[], fast: [] as number[] }
 for (let r = 0; r < 3; r++) {
   runs.find.push(time(() => execFileSync("sh", ["-c", `find ${root} -printf '%s %T@ %C@ %i %m\\n' > /dev/null`])).seconds)

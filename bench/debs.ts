@@ -13,7 +13,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { debianClosure } from "../test/debian-closure.js"
-import { bin, cliFor, time } from "./lib.js"
+import { bin, cliFor, medianBy, time } from "./lib.js"
 
 const PACKAGE = process.env.BENCH_CLOSURE_OF ?? "python3"
 const given = process.env.BENCH_DEBS ? path.resolve(process.env.BENCH_DEBS) : undefined
@@ -87,12 +87,11 @@ try {
     runs.extract.push(extractOnce(r2))
     runs.conary.push(conaryOnce(r3))
   }
-  const median = <T>(xs: T[], seconds: (x: T) => number) => [...xs].sort((a, b) => seconds(a) - seconds(b))[Math.floor(xs.length / 2)]!
-  const dpkg = median(runs.dpkg, (t) => t.seconds)
-  const extract = median(runs.extract, (t) => t.seconds)
-  const sync = median(runs.conary, (c) => c.sync.seconds).sync
-  const apply = median(runs.conary, (c) => c.apply.seconds).apply
-  const whole = median(runs.conary, (c) => c.whole.seconds).whole
+  const dpkg = medianBy(runs.dpkg, (t) => t.seconds)
+  const extract = medianBy(runs.extract, (t) => t.seconds)
+  const sync = medianBy(runs.conary, (c) => c.sync.seconds).sync
+  const apply = medianBy(runs.conary, (c) => c.apply.seconds).apply
+  const whole = medianBy(runs.conary, (c) => c.whole.seconds).whole
 
   // Verification of the same packages.
   const dpkgVerify = time(() => spawnSync("dpkg", [`--root=${r1}`, "--verify"], { encoding: "utf8" }))

@@ -102,6 +102,11 @@ export const time = <A>(f: () => A): { seconds: number; cpu: number; value: A } 
   return { seconds: (performance.now() - start) / 1000, cpu: childCpu() - cpu, value }
 }
 
+/** The middle one of `xs` by `by` (the upper middle of an even number): the figure each round's runs are summed up by. */
+export const medianBy = <T>(xs: ReadonlyArray<T>, by: (x: T) => number): T => [...xs].sort((a, b) => by(a) - by(b))[Math.floor(xs.length / 2)]!
+
+export const median = (xs: ReadonlyArray<number>): number => medianBy(xs, (x) => x)
+
 export const du = (dir: string) => Number(execFileSync("du", ["-sb", dir], { encoding: "utf8" }).split("\t")[0])
 
 /** Generates `troves` troves of `files` files in all, then inits `root` and installs them all. */

@@ -10,7 +10,7 @@ import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { bin, installedState } from "./lib.js"
+import { bin, installedState, median } from "./lib.js"
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 21)
 const baseline = process.env.BENCH_BASELINE && path.resolve(process.env.BENCH_BASELINE, "bin/conary.js")
@@ -37,7 +37,6 @@ try {
       // status exits 2 when the root is not converged; anything else is a failure to report.
       if (r.status !== 0 && !(label.endsWith(" status") && r.status === 2)) throw new Error(`${label} exited ${r.status}: ${r.stderr}`)
     })
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!
   const floor = median(seconds[0]!)
   console.log(`conary start-up benchmark: ${RUNS} alternating runs each, medians (load average ${os.loadavg()[0]!.toFixed(1)})`)
   commands.forEach(([label], i) => {

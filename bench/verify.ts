@@ -13,7 +13,7 @@ import * as fs from "node:fs"
 import { availableParallelism } from "node:os"
 import * as os from "node:os"
 import * as path from "node:path"
-import { bin, installedState } from "./lib.js"
+import { bin, installedState, median } from "./lib.js"
 
 const TROVES = Number(process.env.BENCH_TROVES ?? 2000)
 const FILES = Number(process.env.BENCH_FILES ?? 200_000)
@@ -34,7 +34,6 @@ const measure = (argv: string[]): { seconds: number; rssMiB: number; out: string
   const seconds = (performance.now() - start) / 1000
   return { seconds, rssMiB: Number(fs.readFileSync(file, "utf8").trim().split("\n").pop()) / 1024, out }
 }
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 
 try {
   console.log(`conary verify benchmark: ${TROVES} troves, ${FILES} files, in ${base}`)
