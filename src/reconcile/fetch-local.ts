@@ -55,26 +55,28 @@ class StoredContents implements StoredElsewhere {
   }
 
   add(sha256: string): void {
-    this.rows.find(sha256, (i) => {
-      this.marked[i] = 1
-      return true
-    })
+    const row = this.firstRow(sha256)
+    if (row >= 0) this.marked[row] = 1
   }
 
   delete(sha256: string): void {
-    this.rows.find(sha256, (i) => {
-      this.marked[i] = 0
-      return true
-    })
+    const row = this.firstRow(sha256)
+    if (row >= 0) this.marked[row] = 0
   }
 
   has(sha256: string): boolean {
-    let marked = false
+    const row = this.firstRow(sha256)
+    return row >= 0 && this.marked[row] === 1
+  }
+
+  /** The first row that wants the content, which carries its mark; -1 when none does. */
+  private firstRow(sha256: string): number {
+    let first = -1
     this.rows.find(sha256, (i) => {
-      marked = this.marked[i] === 1
+      first = i
       return true
     })
-    return marked
+    return first
   }
 }
 
