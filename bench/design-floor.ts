@@ -101,7 +101,11 @@ export const designFloor = async (tree: string, scratch: string): Promise<{ seco
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const tree = path.resolve(process.argv[2] ?? "")
+  if (process.argv[2] === undefined || !fs.statSync(process.argv[2], { throwIfNoEntry: false })?.isDirectory()) {
+    console.error("usage: npx tsx bench/design-floor.ts TREE   (an installed tree, a directory; the copy goes beside it)")
+    process.exit(1)
+  }
+  const tree = path.resolve(process.argv[2])
   const t = await designFloor(tree, fs.mkdtempSync(path.join(path.dirname(tree), "floor-")))
   console.log(`design floor: ${t.seconds.toFixed(2)} s, CPU ${t.cpu.toFixed(2)} s`)
 }
